@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/binary"
+	"strings"
+	"time"
+)
+
+// ErrReasonRequired is returned for an admin action without a reason.
+var ErrReasonRequired = Invalid("reason", "required: say why (it is audited and mailed)")
+
+// AdminReset turns a user's 2FA off: factors, backup codes and remembered
+// devices are cleared (the lost-phone case). Audited and mailed to the user
+// and the managers.
+func (e *Engine) AdminReset(ctx context.Context, u UserRef, reason string, actor Actor) (UserView, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 500 {
+		return UserView{}, ErrReasonRequired
+	}
+	if err := e.reset(ctx, u, reason, "", actor); err != nil {
+		return UserView{}, err
+	}
+	return e.GetUser(ctx, u)
+}
+
+func (e *Engine) reset(ctx context.Context, u UserRef, reason, group string, actor Actor) error {
+	if err := ValidUserID(u.User); err != nil {
+		return err
+	}
+	t, err := e.Tenant(ctx, u.Tenant)
+	if err != nil {
+		return err
+	}
+	pol, err := e.loadPolicy(ctx, u.Tenant)
+	if err != nil {
+		return err
+	}
+	return e.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
+		if !a.Exists {
+			return nil, nil, ErrUserNotFound
+		}
+		// A phone change in flight dies with the factor: its verification
+		// finds PhoneChange cleared and answers challenge_cancelled.
+		a.Factors, a.BackupCodes, a.Devices, a.PhoneChange = Factors{}, nil, nil, ""
+		ev := e.event(u.Tenant, u.User, EvAdminReset, actor)
+		ev.Details["reason"] = reason
+		if group != "" {
+			ev.Details["group"] = group
+		}
+		jobs := e.userNotice(t, *a, &ev)
+		jobs = append(jobs, e.managerJobs(t, pol.Effective(a.Group), ev)...)
+		return []Event{ev}, jobs, nil
+	})
+}
+
+// DisableAllResult counts what disable-all did.
+type DisableAllResult struct {
+	Reset int `json:"reset"`
+}
+
+// DisableAll resets every enrolled user of the tenant (or of one group).
+func (e *Engine) DisableAll(ctx context.Context, tenant, reason, group string, actor Actor) (DisableAllResult, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 500 {
+		return DisableAllResult{}, ErrReasonRequired
+	}
+	pol, err := e.loadPolicy(ctx, tenant)
+	if err != nil {
+		return DisableAllResult{}, err
+	}
+	if group != "" {
+		if _, ok := pol.Groups[group]; !ok {
+			return DisableAllResult{}, E(KindUnprocessable, "unknown_group", "the policy has no group of that name").With("field", "group")
+		}
+	}
+	var res DisableAllResult
+	err = e.store.Users(ctx, tenant, func(user string) error {
+		u := UserRef{Tenant: tenant, User: user}
+		a, err := e.store.Account(ctx, u)
+		if err != nil {
+			return err
+		}
+		if !a.Factors.Any() || (group != "" && a.Group != group) {
+			return nil
+		}
+		if err := e.reset(ctx, u, reason, group, actor); err != nil {
+			return err
+		}
+		res.Reset++
+		return nil
+	})
+	if err != nil {
+		return res, AsError(err)
+	}
+	return res, nil
+}
+
+// afterModeOff mails every enrolled user that 2FA was switched off for the
+// organisation. Each user's event and mail are one commit in the user's
+// shard, so the queue takes them in batches as the shards are walked.
+func (e *Engine) afterModeOff(ctx context.Context, t Tenant, actor Actor) {
+	err := e.store.Users(ctx, t.ID, func(user string) error {
+		u := UserRef{Tenant: t.ID, User: user}
+		a, err := e.store.Account(ctx, u)
+		if err != nil || !a.Factors.Any() {
+			return err
+		}
+		ev := e.event(t.ID, user, EvModeOff, actor)
+		return e.store.Commit(ctx, u, Commit{Version: -1, Events: []Event{ev}, Jobs: e.userNotice(t, a, &ev), Now: e.now()})
+	})
+	if err != nil {
+		e.log.Error("mode-off mails incomplete", "tenant", t.ID, "err", err)
+	}
+}
+
+// Events pages through the tenant's audit log.
+func (e *Engine) Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error) {
+	if q.User != "" {
+		if err := ValidUserID(q.User); err != nil {
+			return nil, "", err
+		}
+	}
+	if q.Limit < 0 || q.Limit > 1000 {
+		return nil, "", Invalid("limit", "between 1 and 1000")
+	}
+	evs, next, err := e.store.Events(ctx, tenant, q)
+	if err != nil {
+		return nil, "", AsError(err)
+	}
+	if evs == nil {
+		evs = []Event{}
+	}
+	return evs, next, nil
+}
+
+// reportTTL is how long a "this wasn't me" link works.
+const reportTTL = 7 * 24 * time.Hour
+
+// reportURL builds the signed, single-use "this wasn't me" link of a mail.
+func (e *Engine) reportURL(tenant, user string, at time.Time) string {
+	if e.opt.PublicURL == "" || user == "" {
+		return ""
+	}
+	return strings.TrimRight(e.opt.PublicURL, "/") + "/v1/report/" + e.reportToken(tenant, user, at.Add(reportTTL))
+}
+
+// reportToken is base64url(exp || nonce || tenant \0 user) + "." + mac.
+func (e *Engine) reportToken(tenant, user string, exp time.Time) string {
+	var b []byte
+	b = binary.BigEndian.AppendUint64(b, uint64(exp.Unix()))
+	b = append(b, e.random(8)...)
+	b = append(b, []byte(tenant+"\x00"+user)...)
+	mac := e.tokenMAC.Sum("report", string(b))[:16]
+	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(mac)
+}
+
+// ErrReportInvalid is the answer for a bad, used or expired report link.
+var ErrReportInvalid = E(KindGone, "report_link_invalid", "this link is invalid, expired or was already used")
+
+// Report follows a "this wasn't me" link: the user's remembered devices are
+// forgotten, the next login is challenged whatever its score, the event is
+// recorded and the managers are told. A link works once, for 7 days.
+func (e *Engine) Report(ctx context.Context, token string) error {
+	body, mac, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 600 {
+		return ErrReportInvalid
+	}
+	b, err1 := base64.RawURLEncoding.DecodeString(body)
+	m, err2 := base64.RawURLEncoding.DecodeString(mac)
+	if err1 != nil || err2 != nil || len(b) < 17 || !hmac.Equal(m, e.tokenMAC.Sum("report", string(b))[:16]) {
+		return ErrReportInvalid
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
+	tenant, user, ok := strings.Cut(string(b[16:]), "\x00")
+	if !ok || !e.now().Before(exp) {
+		return ErrReportInvalid
+	}
+	first, err := e.store.UseToken(ctx, "report:"+mac, reportTTL)
+	if err != nil {
+		return Internal(err)
+	}
+	if !first {
+		return ErrReportInvalid
+	}
+	u := UserRef{Tenant: tenant, User: user}
+	t, err := e.Tenant(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	pol, err := e.loadPolicy(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	for try := 0; try < 5; try++ {
+		a, err := e.store.Account(ctx, u)
+		if err != nil {
+			return Internal(err)
+		}
+		ver := a.Version
+		ev := e.event(tenant, user, EvReport, Actor{Kind: "user"})
+		ev.Details["devices_forgotten"] = itoa(len(a.Devices))
+		a.Devices = nil
+		force := true
+		c := Commit{Version: ver, Account: &a, Events: []Event{ev}, Jobs: e.managerJobs(t, pol.Effective(a.Group), ev), ForceChallenge: &force, Now: e.now()}
+		if !a.Exists {
+			c.Version, c.Account = -1, nil
+		}
+		err = e.store.Commit(ctx, u, c)
+		if err == nil {
+			return nil
+		}
+		if err != ErrConflict {
+			return AsError(err)
+		}
+	}
+	return ErrConflict
+}

@@ -1,0 +1,12 @@
+// Package engine is stepup's domain: tenants and their keys, policy, users
+// and their factors, challenges, and the login decision.
+//
+// It owns every rule of the product contract (SPEC.md) and depends only on
+// the small interfaces it declares here (Store, Sender-side queues are written
+// by the Store inside the same atomic operation as the change they belong
+// to). It must not import gin, go-redis, twilio-go or go-mail: transports live
+// in api/, store/, delivery/ and notify/.
+//
+// Every error returned to a caller is an *Error whose Kind decides the HTTP
+// status in exactly one place (package api).
+package engine

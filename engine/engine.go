@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/risk"
+)
+
+// Shards is the number of user shards. Every key of one user, the shard's
+// delivery queue and its audit streams share the shard's hash slot, so a
+// change, its audit event and its messages are one atomic script.
+const Shards = 64
+
+// ShardOf returns the shard of a tenant's user.
+func ShardOf(tenant, user string) int {
+	return int(crc32.ChecksumIEEE([]byte(tenant+"\x00"+user)) % Shards)
+}
+
+// GeoLookup resolves an IP to its place; risk/geoip implements it.
+type GeoLookup interface {
+	Lookup(ip netip.Addr) risk.GeoInfo
+}
+
+// Options configure an Engine. The zero value of every field means its default.
+type Options struct {
+	Secret      []byte           // server secret for HMACs and encryption (required)
+	OperatorKey string           // bearer key of the operator; empty = no operator
+	PublicURL   string           // base of links in mails and the Twilio callback
+	Clock       func() time.Time // default time.Now
+	Rand        io.Reader        // default crypto/rand
+	Logger      *slog.Logger
+	Geo         GeoLookup // nil = no GeoIP
+	Risk        risk.Options
+
+	CodeLength      int           // default 6
+	CodeTTL         time.Duration // default 5m
+	CodeAttempts    int           // default 5
+	MaxSends        int           // sends per challenge, default 3
+	ResendCooldown  time.Duration // default 30s
+	HistorySize     int           // distinct values per feature level, default 50
+	HistoryDays     int           // default 180
+	LoginTTL        time.Duration // how long a login record waits for its challenge, default 15m
+	Limits          Limits
+	AuditMaxEvents  int // per tenant, default 100000
+}
+
+// Limits are the abuse limits on sending codes (per hour unless said).
+type Limits struct {
+	SMSPerUser          int // default 10
+	SMSPerNumber        int // default 5
+	SMSPerCountry       int // per tenant and destination country, default 1000
+	ChallengesPerIP     int // challenge creations per client IP, default 50
+}
+
+func (o *Options) defaults() {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&o.CodeLength, 6)
+	def(&o.CodeAttempts, 5)
+	def(&o.MaxSends, 3)
+	def(&o.HistorySize, 50)
+	def(&o.HistoryDays, 180)
+	def(&o.AuditMaxEvents, 100000)
+	def(&o.Limits.SMSPerUser, 10)
+	def(&o.Limits.SMSPerNumber, 5)
+	def(&o.Limits.SMSPerCountry, 1000)
+	def(&o.Limits.ChallengesPerIP, 50)
+	if o.CodeTTL <= 0 {
+		o.CodeTTL = 5 * time.Minute
+	}
+	if o.ResendCooldown <= 0 {
+		o.ResendCooldown = 30 * time.Second
+	}
+	if o.LoginTTL <= 0 {
+		o.LoginTTL = 15 * time.Minute
+	}
+}
+
+// Engine is stepup's domain service. It is safe for concurrent use.
+type Engine struct {
+	opt          Options
+	store        Store
+	operatorHash string
+	codeMAC      seal.MAC // challenge codes and backup codes
+	featMAC      seal.MAC // feature values of the risk history (keyed per tenant below)
+	tokenMAC     seal.MAC // remembered-device tokens, report tokens
+	queueBox     *seal.Box
+	piiBox       *seal.Box // phone numbers at rest
+	totpBox      *seal.Box
+	tenants      *cache[Tenant]
+	policies     *cache[*compiled]
+	log          *slog.Logger
+}
+
+// New returns an Engine over store.
+func New(store Store, opt Options) (*Engine, error) {
+	opt.defaults()
+	if len(opt.Secret) < 32 {
+		return nil, fmt.Errorf("engine: secret must be at least 32 bytes")
+	}
+	e := &Engine{
+		opt:      opt,
+		store:    store,
+		codeMAC:  seal.NewMAC(opt.Secret, "codes"),
+		featMAC:  seal.NewMAC(opt.Secret, "features"),
+		tokenMAC: seal.NewMAC(opt.Secret, "tokens"),
+		queueBox: seal.New(opt.Secret, "queue", opt.Rand),
+		piiBox:   seal.New(opt.Secret, "pii", opt.Rand),
+		totpBox:  seal.New(opt.Secret, "totp", opt.Rand),
+		tenants:  newCache[Tenant](time.Minute, opt.Clock),
+		policies: newCache[*compiled](time.Hour, opt.Clock),
+		log:      opt.Logger,
+	}
+	if opt.OperatorKey != "" {
+		e.operatorHash = HashSecret(opt.OperatorKey)
+	}
+	return e, nil
+}
+
+func (e *Engine) now() time.Time { return e.opt.Clock().UTC() }
+
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func (e *Engine) random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(e.opt.Rand, b); err != nil {
+		panic(fmt.Sprintf("engine: read random: %v", err))
+	}
+	return b
+}
+
+// randomToken returns n random bytes, base32 encoded.
+func (e *Engine) randomToken(n int) string { return b32.EncodeToString(e.random(n)) }
+
+// newID returns prefix + (shard as two hex digits when shard >= 0) + 16
+// random bytes. Carrying the shard lets any process find a challenge's or
+// login's slot from its id alone.
+func (e *Engine) newID(prefix string, shard int) string {
+	if shard >= 0 {
+		return fmt.Sprintf("%s%02x%s", prefix, shard, e.randomToken(15))
+	}
+	return prefix + e.randomToken(10)
+}
+
+// ShardOfID returns the shard encoded in a challenge or login id.
+func ShardOfID(prefix, id string) (int, bool) {
+	if len(id) != len(prefix)+2+24 || id[:len(prefix)] != prefix {
+		return 0, false
+	}
+	var s int
+	if _, err := fmt.Sscanf(id[len(prefix):len(prefix)+2], "%02x", &s); err != nil || s >= Shards {
+		return 0, false
+	}
+	for _, r := range id[len(prefix)+2:] {
+		if !(r >= 'a' && r <= 'z' || r >= '2' && r <= '7') {
+			return 0, false
+		}
+	}
+	return s, true
+}
+
+func constantEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// cache is a tiny TTL map for rarely changing records (tenants).
+type cache[T any] struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	clock func() time.Time
+	m     map[string]cacheEntry[T]
+}
+
+type cacheEntry[T any] struct {
+	v  T
+	at time.Time
+}
+
+func newCache[T any](ttl time.Duration, clock func() time.Time) *cache[T] {
+	return &cache[T]{ttl: ttl, clock: clock, m: map[string]cacheEntry[T]{}}
+}
+
+func (c *cache[T]) get(k string) (T, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	en, ok := c.m[k]
+	if !ok || c.clock().Sub(en.at) > c.ttl {
+		var zero T
+		return zero, false
+	}
+	return en.v, true
+}
+
+func (c *cache[T]) put(k string, v T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 10000 {
+		clear(c.m)
+	}
+	c.m[k] = cacheEntry[T]{v: v, at: c.clock()}
+}

@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an Error; package api maps each Kind to one HTTP status.
+type Kind int
+
+// The kinds of domain errors.
+const (
+	KindInternal        Kind = iota // 500, detail never shown
+	KindInvalid                     // 400
+	KindUnauthenticated             // 401
+	KindForbidden                   // 403
+	KindNotFound                    // 404
+	KindConflict                    // 409
+	KindGone                        // 410
+	KindUnprocessable               // 422
+	KindLocked                      // 423
+	KindRateLimited                 // 429
+	KindUnavailable                 // 503
+)
+
+// Error is the one error type the engine returns to callers.
+type Error struct {
+	Kind Kind
+	Code string         // snake_case, stable, part of the API contract
+	Msg  string         // for humans; never holds a secret
+	Meta map[string]any // extra fields of the JSON error (attempts_left, field, retry_after …)
+	Err  error          // cause, logged but never shown
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Msg, e.Err)
+	}
+	return e.Code + ": " + e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// E builds an *Error.
+func E(kind Kind, code, msg string) *Error { return &Error{Kind: kind, Code: code, Msg: msg} }
+
+// With returns a copy of e with an extra metadata field.
+func (e *Error) With(key string, v any) *Error {
+	c := *e
+	c.Meta = make(map[string]any, len(e.Meta)+1)
+	for k, x := range e.Meta {
+		c.Meta[k] = x
+	}
+	c.Meta[key] = v
+	return &c
+}
+
+// Internal wraps an unexpected error.
+func Internal(err error) *Error { return &Error{Kind: KindInternal, Code: "internal", Msg: "internal error", Err: err} }
+
+// Invalid reports a request field that fails validation.
+func Invalid(field, msg string) *Error {
+	return (&Error{Kind: KindInvalid, Code: "validation_failed", Msg: field + ": " + msg}).With("field", field)
+}
+
+// AsError returns err as *Error, wrapping unknown errors as internal.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(err)
+}
+
+// Errors every caller may see.
+var (
+	ErrUnauthenticated = E(KindUnauthenticated, "unauthenticated", "missing or unknown API key")
+	ErrForbidden       = E(KindForbidden, "forbidden", "this key may not do that")
+	ErrTenantNotFound  = E(KindNotFound, "tenant_not_found", "no such tenant")
+	ErrKeyNotFound     = E(KindNotFound, "key_not_found", "no such key")
+	ErrUserNotFound    = E(KindNotFound, "user_not_found", "no such user")
+	ErrChallengeNotFound = E(KindNotFound, "challenge_not_found", "no such challenge")
+	ErrLoginNotFound   = E(KindNotFound, "login_not_found", "no such login")
+	ErrDeviceNotFound  = E(KindNotFound, "device_not_found", "no such remembered device")
+
+	// ErrConflict is returned by a Store when an optimistic write lost a race.
+	ErrConflict = E(KindConflict, "conflict", "the state changed meanwhile, retry")
+)

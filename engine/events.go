@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/stepup-auth/stepup/risk"
+)
+
+// Actor is who asked for a change and from where.
+type Actor struct {
+	Kind      string // user, manager, operator, system
+	IP        string // the end user's IP as the host app reports it, or the caller's
+	UserAgent string
+}
+
+// Event types (the audit log's `type`).
+const (
+	EvSMSEnrolled      = "sms_enrolled"
+	EvTOTPEnabled      = "totp_enabled"
+	EvTOTPReset        = "totp_reset"
+	EvEmailEnabled     = "email_factor_enabled"
+	EvDisabled         = "2fa_disabled"
+	EvPhoneChanged     = "phone_changed"
+	EvBackupRegen      = "backup_codes_regenerated"
+	EvBackupUsed       = "backup_code_used"
+	EvDevicesForgotten = "devices_forgotten"
+	EvAdminReset       = "admin_reset"
+	EvModeOff          = "tenant_mode_off"
+	EvLoginDenied      = "login_denied"
+	EvPolicyChanged    = "policy_changed"
+	EvReport           = "report_received"
+	EvUserErased       = "user_erased"
+	EvHistoryImported  = "history_imported"
+	EvAlert            = "alert"
+)
+
+// event builds an audit event for a user (user may be "").
+func (e *Engine) event(tenant, user, typ string, a Actor) Event {
+	ev := Event{Tenant: tenant, User: user, Type: typ, At: e.now(), Actor: a.Kind, Details: map[string]string{}}
+	if ev.Actor == "" {
+		ev.Actor = "user"
+	}
+	if ip, err := netip.ParseAddr(a.IP); err == nil {
+		ev.IP = maskIP(ip)
+		if e.opt.Geo != nil {
+			ev.Country = e.opt.Geo.Lookup(ip).Country
+		}
+	}
+	if a.UserAgent != "" {
+		ua := risk.ParseUserAgent(a.UserAgent)
+		ev.Browser, ev.OS = ua.Browser(), ua.OS()
+	}
+	return ev
+}
+
+// maskIP keeps the network, never the host: 203.0.113.x, 2001:db8:1:2::x.
+func maskIP(ip netip.Addr) string {
+	if ip.Is4() || ip.Is4In6() {
+		b := ip.Unmap().As4()
+		return fmt.Sprintf("%d.%d.%d.x", b[0], b[1], b[2])
+	}
+	p, _ := ip.Prefix(64)
+	return strings.TrimSuffix(p.Addr().String(), "::") + "::x"
+}
+
+// Notice is the payload of a `notify` job: an event to render into mails.
+type Notice struct {
+	Audience   string   `json:"audience"` // user or managers
+	Event      Event    `json:"event"`
+	To         []string `json:"to"`
+	Name       string   `json:"name,omitempty"`
+	Locale     string   `json:"locale,omitempty"`
+	TimeZone   string   `json:"time_zone,omitempty"`
+	SenderName string   `json:"sender_name"`
+	ReportURL  string   `json:"report_url,omitempty"`
+}
+
+// SMS is the payload of an `sms` job.
+type SMS struct {
+	To   string `json:"to"`
+	Body string `json:"body"`
+}
+
+// Mail is the payload of a `mail` job: a message ready to send.
+type Mail struct {
+	To       []string `json:"to"`
+	FromName string   `json:"from_name"`
+	Subject  string   `json:"subject"`
+	Text     string   `json:"text"`
+	HTML     string   `json:"html,omitempty"`
+}
+
+func (e *Engine) job(kind, challenge string, payload any) Job {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		panic(err) // payloads are plain structs
+	}
+	return Job{Kind: kind, Challenge: challenge, Payload: e.queueBox.Seal(b)}
+}
+
+// userNotice queues the user's mail about ev, when the user has an address.
+// It records on the event whether a mail was sent.
+func (e *Engine) userNotice(t Tenant, a Account, ev *Event) []Job {
+	if a.Profile.Email == "" {
+		ev.Details["mail"] = "no_address"
+		return nil
+	}
+	ev.Details["mail"] = "queued"
+	return []Job{e.job("notify", "", Notice{
+		Audience: "user", Event: *ev, To: []string{a.Profile.Email}, Name: a.Profile.DisplayName,
+		Locale: a.Profile.Locale, TimeZone: a.Profile.TimeZone, SenderName: t.SenderName,
+		ReportURL: e.reportURL(ev.Tenant, ev.User, ev.At),
+	})}
+}
+
+// managerJobs queues the managers' mail about ev.
+func (e *Engine) managerJobs(t Tenant, p Policy, ev Event) []Job {
+	if len(p.ManagerEmails) == 0 {
+		return nil
+	}
+	return []Job{e.job("notify", "", Notice{Audience: "managers", Event: ev, To: p.ManagerEmails, SenderName: t.SenderName})}
+}
+
+// DecodeJob opens a job payload; the delivery side uses it.
+func (e *Engine) DecodeJob(sealed []byte, v any) error {
+	b, err := e.queueBox.Open(sealed)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }

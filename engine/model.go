@@ -1,0 +1,248 @@
+package engine
+
+import (
+	"time"
+)
+
+// UserRef names one user of one tenant.
+type UserRef struct {
+	Tenant string
+	User   string
+}
+
+// Shard returns the user's shard.
+func (u UserRef) Shard() int { return ShardOf(u.Tenant, u.User) }
+
+// Channel is a way to deliver or produce a code.
+type Channel string
+
+// The channels.
+const (
+	ChannelSMS   Channel = "sms"
+	ChannelTOTP  Channel = "totp"
+	ChannelEmail Channel = "email"
+)
+
+// Profile is what the host app tells us about a user, for notifications.
+type Profile struct {
+	Email       string `json:"email,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+	Locale      string `json:"locale,omitempty"`
+	TimeZone    string `json:"time_zone,omitempty"`
+}
+
+// PhoneFactor is an enrolled SMS factor; the number is sealed at rest.
+type PhoneFactor struct {
+	Sealed  []byte    `json:"sealed"`
+	Masked  string    `json:"masked"`
+	Country string    `json:"country"`
+	AddedAt time.Time `json:"added_at"`
+}
+
+// TOTPFactor is an enrolled authenticator app; the secret is sealed.
+type TOTPFactor struct {
+	Sealed   []byte    `json:"sealed"`
+	LastStep int64     `json:"last_step"`
+	AddedAt  time.Time `json:"added_at"`
+}
+
+// EmailFactor is e-mail as a code channel, to the profile's address.
+type EmailFactor struct {
+	AddedAt time.Time `json:"added_at"`
+}
+
+// Factors are a user's enrolled second factors.
+type Factors struct {
+	SMS   *PhoneFactor `json:"sms,omitempty"`
+	TOTP  *TOTPFactor  `json:"totp,omitempty"`
+	Email *EmailFactor `json:"email,omitempty"`
+}
+
+// Any reports whether the user has any factor.
+func (f Factors) Any() bool { return f.SMS != nil || f.TOTP != nil || f.Email != nil }
+
+// Has reports whether the factor of channel c is enrolled.
+func (f Factors) Has(c Channel) bool {
+	switch c {
+	case ChannelSMS:
+		return f.SMS != nil
+	case ChannelTOTP:
+		return f.TOTP != nil
+	case ChannelEmail:
+		return f.Email != nil
+	}
+	return false
+}
+
+// Channels lists the enrolled channels.
+func (f Factors) Channels() []Channel {
+	var cs []Channel
+	for _, c := range []Channel{ChannelTOTP, ChannelSMS, ChannelEmail} {
+		if f.Has(c) {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// Device is a remembered device.
+type Device struct {
+	ID         string    `json:"id"`
+	DeviceHash string    `json:"device_hash"` // keyed hash of the host's device_id
+	TokenHash  string    `json:"token_hash"`
+	FirstSeen  time.Time `json:"first_seen"`
+	LastSeen   time.Time `json:"last_seen"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Browser    string    `json:"browser,omitempty"`
+	OS         string    `json:"os,omitempty"`
+	Country    string    `json:"country,omitempty"`
+}
+
+// Account is the stored 2FA state of one user, changed only through Commit
+// with optimistic concurrency on Version.
+type Account struct {
+	Version     int64     `json:"-"`
+	Exists      bool      `json:"-"`
+	Profile     Profile   `json:"profile"`
+	Group       string    `json:"group,omitempty"`
+	Factors     Factors   `json:"factors"`
+	BackupCodes []string  `json:"backup_codes,omitempty"` // keyed hashes
+	Devices     []Device  `json:"devices,omitempty"`
+	PhoneChange string    `json:"phone_change,omitempty"` // challenge id of the flow in flight
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Purpose says what verifying a challenge does.
+type Purpose string
+
+// The purposes of challenges.
+const (
+	PurposeLogin        Purpose = "login"
+	PurposeEnrollSMS    Purpose = "enroll_sms"
+	PurposeEnrollTOTP   Purpose = "enroll_totp"
+	PurposeEnrollEmail  Purpose = "enroll_email"
+	PurposeStepUp       Purpose = "step_up"          // proves the current factor before a new one is attached
+	PurposePhoneOld     Purpose = "phone_change_old" // step one of a phone change
+	PurposePhoneNew     Purpose = "phone_change_new" // step two
+	PurposeDisable      Purpose = "disable"
+	PurposeBackupCodes  Purpose = "backup_codes"
+)
+
+// Challenge statuses.
+const (
+	StatusPending   = "pending"
+	StatusVerified  = "verified"
+	StatusExpired   = "expired"
+	StatusLocked    = "locked"
+	StatusCancelled = "cancelled"
+)
+
+// Challenge is one request for a code.
+type Challenge struct {
+	ID          string            `json:"id"`
+	Tenant      string            `json:"tenant"`
+	User        string            `json:"user"`
+	Purpose     Purpose           `json:"purpose"`
+	Channel     Channel           `json:"channel"`
+	Destination string            `json:"destination"` // masked
+	CodeHash    string            `json:"-"`
+	Status      string            `json:"status"`
+	CreatedAt   time.Time         `json:"created_at"`
+	ExpiresAt   time.Time         `json:"expires_at"`
+	Attempts    int               `json:"attempts"`
+	MaxAttempts int               `json:"max_attempts"`
+	Sends       int               `json:"sends"`
+	LastSentAt  time.Time         `json:"last_sent_at"`
+	Delivery    string            `json:"delivery"`
+	DeliveryErr string            `json:"delivery_error"`
+	LoginID     string            `json:"login_id,omitempty"`
+	Data        map[string]string `json:"-"` // purpose-specific, sealed where secret
+}
+
+// Job is a message for the delivery queue, sealed by the engine.
+type Job struct {
+	Kind      string // sms, mail, notify
+	Challenge string // challenge id whose code it carries, or ""
+	Payload   []byte // sealed
+}
+
+// Event is one audit record; user-facing ones also produce e-mails.
+type Event struct {
+	ID      string            `json:"id"`
+	Tenant  string            `json:"tenant"`
+	User    string            `json:"user_id,omitempty"`
+	Type    string            `json:"type"`
+	At      time.Time         `json:"at"`
+	Actor   string            `json:"actor"`
+	IP      string            `json:"ip,omitempty"` // masked
+	Country string            `json:"country,omitempty"`
+	Browser string            `json:"browser,omitempty"`
+	OS      string            `json:"os,omitempty"`
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// Commit is one atomic change of a user's state: the account document
+// (compare-and-set on Version), challenge state changes, new challenges, the
+// audit events and the queued messages, all applied together or not at all.
+type Commit struct {
+	// Version is the account version the change was computed from; the
+	// commit fails with ErrConflict if the account changed since. -1 skips
+	// the check (the commit does not touch the account).
+	Version int64
+	Account *Account // new account state, nil = unchanged
+
+	// Challenge, if set, must still be pending (and unexpired at Now) and is
+	// moved to ChallengeStatus atomically with the rest.
+	Challenge       string
+	ChallengeStatus string
+	Now             time.Time
+
+	NewChallenges    []Challenge
+	CancelChallenges []string
+	Events           []Event
+	Jobs             []Job
+	Erase            bool // remove the user's account, history and devices
+	ForceChallenge   *bool
+	GraceReset       bool
+}
+
+// LoginRecord is what evaluate remembers of a login until its challenge is
+// verified.
+type LoginRecord struct {
+	ID       string         `json:"id"`
+	Tenant   string         `json:"tenant"`
+	User     string         `json:"user"`
+	At       time.Time      `json:"at"`
+	Decision string         `json:"decision"`
+	Values   []LevelValue   `json:"values"`
+	Buckets  []string       `json:"buckets"` // tenant count buckets, parallel to Values
+	Place    *Place         `json:"place,omitempty"`
+	Device   DeviceInfo     `json:"device"`
+	IP       string         `json:"ip_masked"`
+	Score    int            `json:"score"`
+	First    bool           `json:"first"` // the user had no history
+}
+
+// LevelValue is one feature level's keyed hash, as stored in the history.
+type LevelValue struct {
+	Level string `json:"l"`
+	Hash  string `json:"h"`
+}
+
+// Place is a login's coarse location.
+type Place struct {
+	At      time.Time `json:"at"`
+	Country string    `json:"cc,omitempty"`
+	Lat     float64   `json:"lat,omitempty"`
+	Lon     float64   `json:"lon,omitempty"`
+	HasLoc  bool      `json:"loc,omitempty"`
+}
+
+// DeviceInfo describes a login's client for the device list and mails.
+type DeviceInfo struct {
+	DeviceHash string `json:"dh,omitempty"`
+	Browser    string `json:"b,omitempty"`
+	OS         string `json:"o,omitempty"`
+	Country    string `json:"c,omitempty"`
+}

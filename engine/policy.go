@@ -1,0 +1,417 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/stepup-auth/stepup/risk"
+)
+
+// Policy modes, challenge policies and cold-start behaviours.
+const (
+	ModeOff      = "off"
+	ModeOptional = "optional"
+	ModeRequired = "required"
+
+	ChallengeRiskBased  = "risk_based"
+	ChallengeEveryLogin = "every_login"
+
+	ColdStartChallenge = "challenge"
+	ColdStartAllow     = "allow"
+)
+
+// Thresholds turn a score into a decision.
+type Thresholds struct {
+	Challenge int `json:"challenge"`
+	Deny      int `json:"deny"`
+}
+
+// Policy is a tenant's (or a group's effective) 2FA policy.
+type Policy struct {
+	Mode               string     `json:"mode"`
+	Challenge          string     `json:"challenge"`
+	GraceLogins        int        `json:"grace_logins"`
+	Thresholds         Thresholds `json:"thresholds"`
+	RememberDeviceDays int        `json:"remember_device_days"`
+	AllowedChannels    []Channel  `json:"allowed_channels"` // also the preferred order
+	SMSCountries       []string   `json:"sms_countries"`
+	TrustedNetworks    []string   `json:"trusted_networks"`
+	BlockedNetworks    []string   `json:"blocked_networks"`
+	BlockedCountries   []string   `json:"blocked_countries"`
+	ManagerEmails      []string   `json:"manager_emails"`
+	ColdStart          string     `json:"cold_start"`
+	SMSDisabled        bool       `json:"sms_disabled"` // the tenant's SMS kill switch
+}
+
+// TenantPolicy is the stored policy: the base, the named groups' overrides
+// (any subset of Policy's fields) and when `required` mode began.
+type TenantPolicy struct {
+	Policy
+	Groups map[string]json.RawMessage `json:"groups"`
+	// RequiredSince names the epoch of the current `required` period; grace
+	// logins are counted per epoch, so switching away and back restarts them.
+	RequiredSince string `json:"required_since,omitempty"`
+}
+
+// DefaultPolicy is the policy of a tenant that never set one.
+func DefaultPolicy() Policy {
+	return Policy{
+		Mode:               ModeOptional,
+		Challenge:          ChallengeRiskBased,
+		GraceLogins:        5,
+		Thresholds:         Thresholds{Challenge: risk.DefaultChallengeThreshold, Deny: risk.DefaultDenyThreshold},
+		RememberDeviceDays: 30,
+		AllowedChannels:    []Channel{ChannelTOTP, ChannelSMS, ChannelEmail},
+		SMSCountries:       []string{},
+		TrustedNetworks:    []string{},
+		BlockedNetworks:    []string{},
+		BlockedCountries:   []string{},
+		ManagerEmails:      []string{},
+		ColdStart:          ColdStartChallenge,
+	}
+}
+
+// parseTenantPolicy decodes a stored policy over the defaults.
+func parseTenantPolicy(doc []byte) (TenantPolicy, error) {
+	tp := TenantPolicy{Policy: DefaultPolicy(), Groups: map[string]json.RawMessage{}}
+	if len(doc) == 0 {
+		return tp, nil
+	}
+	if err := json.Unmarshal(doc, &tp); err != nil {
+		return tp, fmt.Errorf("engine: stored policy: %w", err)
+	}
+	if tp.Groups == nil {
+		tp.Groups = map[string]json.RawMessage{}
+	}
+	return tp, nil
+}
+
+// Effective returns the policy of a group (the base policy for "" or an
+// unknown group).
+func (tp TenantPolicy) Effective(group string) Policy {
+	p := tp.Policy
+	p.AllowedChannels = slices.Clone(p.AllowedChannels)
+	if raw, ok := tp.Groups[group]; ok && group != "" {
+		// Unmarshal over a copy: only the fields the group names change.
+		_ = json.Unmarshal(raw, &p)
+	}
+	return p
+}
+
+// compiled is a policy with its networks parsed, cached per document.
+type compiled struct {
+	TenantPolicy
+	trusted, blocked []netip.Prefix
+}
+
+func compilePolicy(doc []byte) (*compiled, error) {
+	tp, err := parseTenantPolicy(doc)
+	if err != nil {
+		return nil, err
+	}
+	c := &compiled{TenantPolicy: tp}
+	return c, nil
+}
+
+func prefixes(ss []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func inAny(ip netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	countryRe = regexp.MustCompile(`^[A-Z]{2}$`)
+	groupRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+)
+
+// validate checks every field, naming the first bad one.
+func (p Policy) validate(prefix string) error {
+	f := func(name string) string { return prefix + name }
+	switch p.Mode {
+	case ModeOff, ModeOptional, ModeRequired:
+	default:
+		return Invalid(f("mode"), "must be off, optional or required")
+	}
+	switch p.Challenge {
+	case ChallengeRiskBased, ChallengeEveryLogin:
+	default:
+		return Invalid(f("challenge"), "must be risk_based or every_login")
+	}
+	if p.GraceLogins < 0 || p.GraceLogins > 100 {
+		return Invalid(f("grace_logins"), "must be between 0 and 100")
+	}
+	if p.Thresholds.Challenge < 0 || p.Thresholds.Challenge > 101 {
+		return Invalid(f("thresholds.challenge"), "must be between 0 and 101")
+	}
+	if p.Thresholds.Deny < 0 || p.Thresholds.Deny > 101 {
+		return Invalid(f("thresholds.deny"), "must be between 0 and 101")
+	}
+	if p.Thresholds.Challenge >= p.Thresholds.Deny {
+		return Invalid(f("thresholds.challenge"), "must be below thresholds.deny")
+	}
+	if p.RememberDeviceDays < 0 || p.RememberDeviceDays > 365 {
+		return Invalid(f("remember_device_days"), "must be between 0 and 365")
+	}
+	if len(p.AllowedChannels) == 0 {
+		return Invalid(f("allowed_channels"), "must name at least one of sms, totp, email")
+	}
+	seen := map[Channel]bool{}
+	for _, c := range p.AllowedChannels {
+		if c != ChannelSMS && c != ChannelTOTP && c != ChannelEmail || seen[c] {
+			return Invalid(f("allowed_channels"), fmt.Sprintf("%q is not sms, totp or email, or is repeated", c))
+		}
+		seen[c] = true
+	}
+	for _, lst := range []struct {
+		name string
+		vals []string
+	}{{"sms_countries", p.SMSCountries}, {"blocked_countries", p.BlockedCountries}} {
+		for _, c := range lst.vals {
+			if !countryRe.MatchString(c) {
+				return Invalid(f(lst.name), fmt.Sprintf("%q is not an ISO 3166 alpha-2 code (upper case)", c))
+			}
+		}
+	}
+	for _, lst := range []struct {
+		name string
+		vals []string
+	}{{"trusted_networks", p.TrustedNetworks}, {"blocked_networks", p.BlockedNetworks}} {
+		for _, c := range lst.vals {
+			if _, err := parsePrefix(c); err != nil {
+				return Invalid(f(lst.name), fmt.Sprintf("%q is not a CIDR or IP address", c))
+			}
+		}
+	}
+	for _, m := range p.ManagerEmails {
+		if a, err := mail.ParseAddress(m); err != nil || a.Address != m {
+			return Invalid(f("manager_emails"), fmt.Sprintf("%q is not an e-mail address", m))
+		}
+	}
+	switch p.ColdStart {
+	case ColdStartChallenge, ColdStartAllow:
+	default:
+		return Invalid(f("cold_start"), "must be challenge or allow")
+	}
+	return nil
+}
+
+// PolicyView is what GET /v1/admin/policy answers.
+type PolicyView struct {
+	Policy
+	Groups          map[string]json.RawMessage `json:"groups"`
+	EffectiveGroups map[string]Policy          `json:"effective_groups"`
+}
+
+// loadPolicy reads and compiles a tenant's policy.
+func (e *Engine) loadPolicy(ctx context.Context, tenant string) (*compiled, error) {
+	doc, err := e.store.Policy(ctx, tenant)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return e.compiled(doc)
+}
+
+// compiled returns the compiled policy of a stored document, cached.
+func (e *Engine) compiled(doc []byte) (*compiled, error) {
+	key := string(doc)
+	if c, ok := e.policies.get(key); ok {
+		return c, nil
+	}
+	c, err := compilePolicy(doc)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	e.policies.put(key, c)
+	return c, nil
+}
+
+// GetPolicy returns a tenant's policy with every group's effective policy.
+func (e *Engine) GetPolicy(ctx context.Context, tenant string) (PolicyView, error) {
+	c, err := e.loadPolicy(ctx, tenant)
+	if err != nil {
+		return PolicyView{}, err
+	}
+	return view(c.TenantPolicy), nil
+}
+
+func view(tp TenantPolicy) PolicyView {
+	v := PolicyView{Policy: tp.Policy, Groups: tp.Groups, EffectiveGroups: map[string]Policy{}}
+	for g := range tp.Groups {
+		v.EffectiveGroups[g] = tp.Effective(g)
+	}
+	return v
+}
+
+// PutPolicy changes a tenant's policy. The body has merge semantics: the
+// fields it names replace the current ones, others stay; `groups`, when
+// present, replaces the whole set of groups. Every change is audited and
+// mailed to the managers with the difference.
+func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, actor Actor) (PolicyView, error) {
+	t, err := e.Tenant(ctx, tenant)
+	if err != nil {
+		return PolicyView{}, err
+	}
+	cur, err := e.loadPolicy(ctx, tenant)
+	if err != nil {
+		return PolicyView{}, err
+	}
+	before := cur.TenantPolicy
+	next := TenantPolicy{Policy: before.Policy, Groups: before.Groups, RequiredSince: before.RequiredSince}
+	next.AllowedChannels = slices.Clone(before.AllowedChannels)
+	var probe map[string]json.RawMessage
+	if err := strictJSON(body, &probe); err != nil {
+		return PolicyView{}, err
+	}
+	if _, ok := probe["required_since"]; ok {
+		return PolicyView{}, E(KindInvalid, "unknown_field", `unknown field "required_since"`).With("field", "required_since")
+	}
+	if _, ok := probe["effective_groups"]; ok {
+		delete(probe, "effective_groups") // accept a GET answer sent back
+		body, _ = json.Marshal(probe)
+	}
+	if err := strictJSON(body, &next); err != nil {
+		return PolicyView{}, err
+	}
+	if next.Groups == nil {
+		next.Groups = map[string]json.RawMessage{}
+	}
+	if err := next.Policy.validate(""); err != nil {
+		return PolicyView{}, err
+	}
+	for name, raw := range next.Groups {
+		if !groupRe.MatchString(name) {
+			return PolicyView{}, Invalid("groups", fmt.Sprintf("%q: names are 1-40 of a-z, 0-9, _ and -, starting with a letter or digit", name))
+		}
+		var probe Policy
+		if err := strictJSON(raw, &probe); err != nil {
+			ee := AsError(err)
+			return PolicyView{}, Invalid("groups."+name, ee.Msg)
+		}
+		if err := next.Effective(name).validate("groups." + name + "."); err != nil {
+			return PolicyView{}, err
+		}
+	}
+	if next.Mode == ModeRequired && before.Mode != ModeRequired {
+		next.RequiredSince = e.randomToken(5)
+	}
+	for g := range next.Groups {
+		if next.Effective(g).Mode == ModeRequired && before.Effective(g).Mode != ModeRequired && next.RequiredSince == before.RequiredSince {
+			next.RequiredSince = e.randomToken(5)
+		}
+	}
+	doc, err := json.Marshal(next)
+	if err != nil {
+		return PolicyView{}, Internal(err)
+	}
+	diff := policyDiff(before, next)
+	if len(diff) == 0 {
+		return view(next), nil
+	}
+	ev := e.event(tenant, "", "policy_changed", actor)
+	ev.Details = map[string]string{"changes": strings.Join(diff, "\n")}
+	jobs := e.managerJobs(t, next.Policy, ev)
+	if err := e.store.PutPolicy(ctx, tenant, doc, ev, jobs); err != nil {
+		return PolicyView{}, Internal(err)
+	}
+	if next.Mode == ModeOff && before.Mode != ModeOff {
+		e.afterModeOff(ctx, t, actor)
+	}
+	return view(next), nil
+}
+
+// policyDiff lists "field: before → after" for every changed field.
+func policyDiff(a, b TenantPolicy) []string {
+	var out []string
+	am, bm := flatten(a.Policy), flatten(b.Policy)
+	keys := make([]string, 0, len(bm))
+	for k := range bm {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if am[k] != bm[k] {
+			out = append(out, fmt.Sprintf("%s: %s → %s", k, am[k], bm[k]))
+		}
+	}
+	ga, _ := json.Marshal(a.Groups)
+	gb, _ := json.Marshal(b.Groups)
+	if !bytes.Equal(ga, gb) {
+		out = append(out, fmt.Sprintf("groups: %s → %s", ga, gb))
+	}
+	return out
+}
+
+func flatten(p Policy) map[string]string {
+	b, _ := json.Marshal(p)
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(b, &m)
+	out := map[string]string{}
+	for k, v := range m {
+		if k == "thresholds" {
+			out["thresholds.challenge"] = fmt.Sprint(p.Thresholds.Challenge)
+			out["thresholds.deny"] = fmt.Sprint(p.Thresholds.Deny)
+			continue
+		}
+		out[k] = string(v)
+	}
+	return out
+}
+
+// strictJSON decodes b into v, refusing unknown fields and trailing data.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return JSONError(err)
+	}
+	if dec.More() {
+		return E(KindInvalid, "bad_json", "trailing data after the JSON value")
+	}
+	return nil
+}
+
+// JSONError turns a decoding error into the API's error.
+func JSONError(err error) *Error {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		field := strings.Trim(rest, `"`)
+		return E(KindInvalid, "unknown_field", "unknown field "+rest).With("field", field)
+	}
+	var te *json.UnmarshalTypeError
+	if errorsAs(err, &te) {
+		return Invalid(te.Field, "must be of type "+te.Type.String())
+	}
+	return E(KindInvalid, "bad_json", "request body is not valid JSON: "+strings.TrimPrefix(msg, "json: "))
+}

@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Tenant is one organisation using stepup.
+type Tenant struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	SenderName string    `json:"sender_name"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// KeyKind says what a key may do.
+type KeyKind string
+
+// Key kinds. Operator keys come from configuration and belong to no tenant.
+const (
+	KindApp      KeyKind = "app"
+	KindManager  KeyKind = "manager"
+	KindOperator KeyKind = "operator"
+)
+
+// Key is an API key's record; the secret itself is never stored.
+type Key struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant"`
+	Kind      KeyKind   `json:"kind"`
+	Label     string    `json:"label"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Principal is who made a request.
+type Principal struct {
+	Kind   KeyKind
+	Tenant string // empty for the operator
+	KeyID  string
+}
+
+// NewKey is a key with its secret, returned once at creation.
+type NewKey struct {
+	Key
+	Secret string `json:"secret"`
+}
+
+// HashSecret is how key secrets are stored and looked up. Secrets are 32
+// random bytes, so a plain SHA-256 is a sufficient one-way index.
+func HashSecret(secret string) string {
+	s := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(s[:])
+}
+
+// CreateTenant creates a tenant (operator only).
+func (e *Engine) CreateTenant(ctx context.Context, name, senderName string) (Tenant, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 || !printable(name) {
+		return Tenant{}, Invalid("name", "required, 1-100 printable characters")
+	}
+	senderName = strings.TrimSpace(senderName)
+	if senderName == "" {
+		senderName = name
+	}
+	if len(senderName) > 40 || !printable(senderName) {
+		return Tenant{}, Invalid("sender_name", "at most 40 printable characters")
+	}
+	t := Tenant{ID: e.newID("tn_", -1), Name: name, SenderName: senderName, CreatedAt: e.now()}
+	if err := e.store.PutTenant(ctx, t); err != nil {
+		return Tenant{}, Internal(err)
+	}
+	return t, nil
+}
+
+// Tenants lists every tenant (operator only).
+func (e *Engine) Tenants(ctx context.Context) ([]Tenant, error) {
+	ts, err := e.store.Tenants(ctx)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return ts, nil
+}
+
+// Tenant returns one tenant.
+func (e *Engine) Tenant(ctx context.Context, id string) (Tenant, error) {
+	if t, ok := e.tenants.get(id); ok {
+		return t, nil
+	}
+	t, ok, err := e.store.Tenant(ctx, id)
+	if err != nil {
+		return Tenant{}, Internal(err)
+	}
+	if !ok {
+		return Tenant{}, ErrTenantNotFound
+	}
+	e.tenants.put(id, t)
+	return t, nil
+}
+
+// CreateKey makes a new app or manager key for a tenant; the secret is
+// returned only here.
+func (e *Engine) CreateKey(ctx context.Context, tenant string, kind KeyKind, label string) (NewKey, error) {
+	if _, err := e.Tenant(ctx, tenant); err != nil {
+		return NewKey{}, err
+	}
+	if kind != KindApp && kind != KindManager {
+		return NewKey{}, Invalid("kind", "must be app or manager")
+	}
+	if len(label) > 100 || !printable(label) {
+		return NewKey{}, Invalid("label", "at most 100 printable characters")
+	}
+	k := Key{ID: e.newID("key_", -1), Tenant: tenant, Kind: kind, Label: label, CreatedAt: e.now()}
+	secret := "su_" + string(kind) + "_" + e.randomToken(32)
+	if err := e.store.PutKey(ctx, k, HashSecret(secret)); err != nil {
+		return NewKey{}, Internal(err)
+	}
+	return NewKey{Key: k, Secret: secret}, nil
+}
+
+// Keys lists a tenant's keys without secrets.
+func (e *Engine) Keys(ctx context.Context, tenant string) ([]Key, error) {
+	if _, err := e.Tenant(ctx, tenant); err != nil {
+		return nil, err
+	}
+	ks, err := e.store.Keys(ctx, tenant)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return ks, nil
+}
+
+// DeleteKey revokes a key; it stops working at once on every process.
+func (e *Engine) DeleteKey(ctx context.Context, tenant, id string) error {
+	if _, err := e.Tenant(ctx, tenant); err != nil {
+		return err
+	}
+	ok, err := e.store.DeleteKey(ctx, tenant, id)
+	if err != nil {
+		return Internal(err)
+	}
+	if !ok {
+		return ErrKeyNotFound
+	}
+	return nil
+}
+
+// Authenticate resolves a bearer secret to its principal.
+func (e *Engine) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" {
+		return Principal{}, ErrUnauthenticated
+	}
+	if e.operatorHash != "" && constantEqual(HashSecret(secret), e.operatorHash) {
+		return Principal{Kind: KindOperator, KeyID: "operator"}, nil
+	}
+	k, ok, err := e.store.KeyByHash(ctx, HashSecret(secret))
+	if err != nil {
+		return Principal{}, Internal(err)
+	}
+	if !ok {
+		return Principal{}, ErrUnauthenticated
+	}
+	return Principal{Kind: k.Kind, Tenant: k.Tenant, KeyID: k.ID}, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}

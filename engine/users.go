@@ -1,0 +1,260 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"golang.org/x/text/language"
+)
+
+// ProfileInput is the body of PUT /v1/users/{id}; nil fields stay as they are.
+type ProfileInput struct {
+	Email       *string
+	DisplayName *string
+	Locale      *string
+	TimeZone    *string
+	Group       *string
+}
+
+// FactorView is one enrolled factor, masked.
+type FactorView struct {
+	Channel     Channel   `json:"channel"`
+	Destination string    `json:"destination,omitempty"`
+	AddedAt     time.Time `json:"added_at"`
+}
+
+// DeviceView is one remembered device, without raw ids or IPs.
+type DeviceView struct {
+	ID        string    `json:"id"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Browser   string    `json:"browser,omitempty"`
+	OS        string    `json:"os,omitempty"`
+	Country   string    `json:"country,omitempty"`
+}
+
+// UserView is a user's 2FA status.
+type UserView struct {
+	UserID            string       `json:"user_id"`
+	Profile           Profile      `json:"profile"`
+	Group             string       `json:"group,omitempty"`
+	Enrolled          bool         `json:"enrolled"`
+	Factors           []FactorView `json:"factors"`
+	BackupCodesLeft   int          `json:"backup_codes_left"`
+	RememberedDevices int          `json:"remembered_devices"`
+	GraceLoginsLeft   *int         `json:"grace_logins_left,omitempty"`
+	PhoneChangePending bool        `json:"phone_change_pending"`
+	Mode              string       `json:"mode"`
+	CreatedAt         time.Time    `json:"created_at,omitzero"`
+	UpdatedAt         time.Time    `json:"updated_at,omitzero"`
+}
+
+// PutUser registers or updates a user's profile (and group).
+func (e *Engine) PutUser(ctx context.Context, u UserRef, in ProfileInput) (UserView, error) {
+	if err := ValidUserID(u.User); err != nil {
+		return UserView{}, err
+	}
+	if in.Email != nil && *in.Email != "" && !validEmail(*in.Email) {
+		return UserView{}, Invalid("email", "not an e-mail address")
+	}
+	if in.DisplayName != nil && (len(*in.DisplayName) > 100 || !printable(*in.DisplayName)) {
+		return UserView{}, Invalid("display_name", "at most 100 printable characters")
+	}
+	if in.Locale != nil && *in.Locale != "" {
+		if _, err := language.Parse(*in.Locale); err != nil || len(*in.Locale) > 35 {
+			return UserView{}, Invalid("locale", "not a BCP 47 language tag, e.g. en or en-GB")
+		}
+	}
+	if in.TimeZone != nil && *in.TimeZone != "" {
+		if _, err := time.LoadLocation(*in.TimeZone); err != nil || len(*in.TimeZone) > 64 {
+			return UserView{}, Invalid("time_zone", "not an IANA time zone, e.g. Europe/London")
+		}
+	}
+	if in.Group != nil && *in.Group != "" {
+		pol, err := e.loadPolicy(ctx, u.Tenant)
+		if err != nil {
+			return UserView{}, err
+		}
+		if _, ok := pol.Groups[*in.Group]; !ok {
+			return UserView{}, E(KindUnprocessable, "unknown_group", "the policy has no group of that name").With("field", "group")
+		}
+	}
+	err := e.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
+		set := func(dst *string, src *string) {
+			if src != nil {
+				*dst = *src
+			}
+		}
+		set(&a.Profile.Email, in.Email)
+		set(&a.Profile.DisplayName, in.DisplayName)
+		set(&a.Profile.Locale, in.Locale)
+		set(&a.Profile.TimeZone, in.TimeZone)
+		set(&a.Group, in.Group)
+		return nil, nil, nil
+	})
+	if err != nil {
+		return UserView{}, err
+	}
+	return e.GetUser(ctx, u)
+}
+
+// update applies fn to the user's account with optimistic concurrency; fn
+// returns the events and jobs that go with the change.
+func (e *Engine) update(ctx context.Context, u UserRef, fn func(a *Account) ([]Event, []Job, error)) error {
+	for try := 0; try < 5; try++ {
+		a, err := e.store.Account(ctx, u)
+		if err != nil {
+			return Internal(err)
+		}
+		ver := a.Version
+		now := e.now()
+		if !a.Exists {
+			a.CreatedAt = now
+		}
+		evs, jobs, err := fn(&a)
+		if err != nil {
+			return err
+		}
+		a.Exists, a.UpdatedAt = true, now
+		err = e.store.Commit(ctx, u, Commit{Version: ver, Account: &a, Events: evs, Jobs: jobs, Now: now})
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return AsError(err)
+		}
+		return nil
+	}
+	return ErrConflict
+}
+
+// GetUser returns a user's 2FA status.
+func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
+	if err := ValidUserID(u.User); err != nil {
+		return UserView{}, err
+	}
+	a, err := e.store.Account(ctx, u)
+	if err != nil {
+		return UserView{}, Internal(err)
+	}
+	if !a.Exists {
+		return UserView{}, ErrUserNotFound
+	}
+	pol, err := e.loadPolicy(ctx, u.Tenant)
+	if err != nil {
+		return UserView{}, err
+	}
+	p := pol.Effective(a.Group)
+	v := UserView{UserID: u.User, Profile: a.Profile, Group: a.Group, Enrolled: a.Factors.Any(),
+		Factors: []FactorView{}, BackupCodesLeft: len(a.BackupCodes), Mode: p.Mode,
+		PhoneChangePending: a.PhoneChange != "", CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	now := e.now()
+	for _, d := range a.Devices {
+		if now.Before(d.ExpiresAt) {
+			v.RememberedDevices++
+		}
+	}
+	if f := a.Factors.TOTP; f != nil {
+		v.Factors = append(v.Factors, FactorView{Channel: ChannelTOTP, Destination: "authenticator app", AddedAt: f.AddedAt})
+	}
+	if f := a.Factors.SMS; f != nil {
+		v.Factors = append(v.Factors, FactorView{Channel: ChannelSMS, Destination: f.Masked, AddedAt: f.AddedAt})
+	}
+	if f := a.Factors.Email; f != nil {
+		v.Factors = append(v.Factors, FactorView{Channel: ChannelEmail, Destination: MaskEmail(a.Profile.Email), AddedAt: f.AddedAt})
+	}
+	if p.Mode == ModeRequired && !v.Enrolled {
+		st, err := e.store.LoadLogin(ctx, u, LoginQuery{Now: now, Window: velocityWindow})
+		if err != nil {
+			return UserView{}, Internal(err)
+		}
+		left := p.GraceLogins
+		if st.GraceEpoch == pol.RequiredSince {
+			left = max(left-st.GraceUsed, 0)
+		}
+		v.GraceLoginsLeft = &left
+	}
+	return v, nil
+}
+
+// Devices lists a user's remembered devices.
+func (e *Engine) Devices(ctx context.Context, u UserRef) ([]DeviceView, error) {
+	if err := ValidUserID(u.User); err != nil {
+		return nil, err
+	}
+	a, err := e.store.Account(ctx, u)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	if !a.Exists {
+		return nil, ErrUserNotFound
+	}
+	out := []DeviceView{}
+	now := e.now()
+	for _, d := range a.Devices {
+		if now.Before(d.ExpiresAt) {
+			out = append(out, DeviceView{ID: d.ID, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, ExpiresAt: d.ExpiresAt, Browser: d.Browser, OS: d.OS, Country: d.Country})
+		}
+	}
+	return out, nil
+}
+
+// ForgetDevices forgets one remembered device (deviceID = our id or the
+// host's device id) or, with deviceID "", all of them. reason is recorded.
+func (e *Engine) ForgetDevices(ctx context.Context, u UserRef, deviceID, reason string, actor Actor) (int, error) {
+	if err := ValidUserID(u.User); err != nil {
+		return 0, err
+	}
+	t, err := e.Tenant(ctx, u.Tenant)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = e.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
+		if !a.Exists {
+			return nil, nil, ErrUserNotFound
+		}
+		before := len(a.Devices)
+		dh := e.deviceHash(u, deviceID)
+		a.Devices = slices.DeleteFunc(slices.Clone(a.Devices), func(d Device) bool {
+			return deviceID == "" || d.ID == deviceID || d.DeviceHash == dh
+		})
+		n = before - len(a.Devices)
+		if deviceID != "" && n == 0 {
+			return nil, nil, ErrDeviceNotFound
+		}
+		ev := e.event(u.Tenant, u.User, EvDevicesForgotten, actor)
+		ev.Details["reason"], ev.Details["count"] = reason, itoa(n)
+		return []Event{ev}, e.userNotice(t, *a, &ev), nil
+	})
+	return n, err
+}
+
+// EraseUser removes everything stepup holds about a user; the audit log
+// keeps only that an erasure happened.
+func (e *Engine) EraseUser(ctx context.Context, u UserRef, actor Actor) error {
+	if err := ValidUserID(u.User); err != nil {
+		return err
+	}
+	a, err := e.store.Account(ctx, u)
+	if err != nil {
+		return Internal(err)
+	}
+	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Now: e.now(), Window: velocityWindow})
+	if err != nil {
+		return Internal(err)
+	}
+	if !a.Exists && st.UserLogins == 0 {
+		return ErrUserNotFound
+	}
+	ev := e.event(u.Tenant, u.User, EvUserErased, actor)
+	ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
+	c := Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now()}
+	if a.PhoneChange != "" {
+		c.CancelChallenges = []string{a.PhoneChange}
+	}
+	return AsError(e.store.Commit(ctx, u, c))
+}

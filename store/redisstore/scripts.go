@@ -1,0 +1,275 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Each atomic operation of the store is one of these scripts. They run with
+// Script.Run (EVALSHA, falling back to EVAL) and touch only the keys they are
+// given, all in one hash slot.
+
+// commitScript applies an engine.Commit to one user's shard.
+//
+// KEYS[1] account hash, KEYS[2] shard queue stream, KEYS[3] tenant's audit
+// stream of the shard, KEYS[4] tenant's user set of the shard, KEYS[5..]
+// further keys referenced by index from the plan (challenges, history).
+// ARGV[1] JSON plan (see commit.go). Returns "OK", "conflict" or
+// "challenge:<status>".
+var commitScript = redis.NewScript(`
+local p = cjson.decode(ARGV[1])
+local acct = KEYS[1]
+if p.ver >= 0 then
+  local v = tonumber(redis.call('HGET', acct, 'v') or '0')
+  if v ~= p.ver then return 'conflict' end
+end
+if p.ch > 0 then
+  local ck = KEYS[p.ch]
+  local st = redis.call('HGET', ck, 'status')
+  if not st then return 'challenge:missing' end
+  if st ~= 'pending' then return 'challenge:' .. st end
+  if tonumber(redis.call('HGET', ck, 'expires_at')) <= p.now then
+    redis.call('HSET', ck, 'status', 'expired')
+    return 'challenge:expired'
+  end
+  redis.call('HSET', ck, 'status', p.chst)
+end
+if p.erase then
+  redis.call('SREM', KEYS[4], p.user)
+  for _, i in ipairs(p.erasekeys) do redis.call('DEL', KEYS[i]) end
+end
+if p.doc ~= cjson.null and p.doc ~= nil then
+  redis.call('HINCRBY', acct, 'v', 1)
+  redis.call('HSET', acct, 'doc', p.doc)
+  redis.call('SADD', KEYS[4], p.user)
+end
+if p.force == '1' then redis.call('HSET', acct, 'force', '1') end
+if p.force == '0' then redis.call('HDEL', acct, 'force') end
+if p.grace_reset then redis.call('HDEL', acct, 'grace') end
+for _, c in ipairs(p.cancel) do
+  local ck = KEYS[c]
+  if redis.call('HGET', ck, 'status') == 'pending' then redis.call('HSET', ck, 'status', 'cancelled') end
+end
+for _, c in ipairs(p.new) do
+  redis.call('HSET', KEYS[c.k], unpack(c.f))
+  redis.call('PEXPIRE', KEYS[c.k], c.ttl)
+end
+for _, e in ipairs(p.ev) do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
+end
+for _, j in ipairs(p.jobs) do
+  redis.call('XADD', KEYS[2], '*', 'kind', j.kind, 'tenant', j.tenant, 'ch', j.ch, 'data', j.data, 'attempt', '0')
+end
+return 'OK'
+`)
+
+// attemptScript counts one verification attempt of a challenge.
+//
+// KEYS[1] challenge hash. ARGV[1] tenant, ARGV[2] now (unix ms).
+// Returns {"nf"}, {"st", status} or {"ok", field, value, …}.
+var attemptScript = redis.NewScript(`
+local t = redis.call('HGET', KEYS[1], 'tenant')
+if not t or t ~= ARGV[1] then return {'nf'} end
+local st = redis.call('HGET', KEYS[1], 'status')
+if st ~= 'pending' then return {'st', st} end
+if tonumber(redis.call('HGET', KEYS[1], 'expires_at')) <= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'status', 'expired')
+  return {'st', 'expired'}
+end
+local a = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if a > tonumber(redis.call('HGET', KEYS[1], 'max_attempts')) then
+  redis.call('HSET', KEYS[1], 'status', 'locked')
+  return {'st', 'locked'}
+end
+local r = {'ok'}
+for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do r[#r+1] = v end
+return r
+`)
+
+// sendScript gives a challenge a new code, records the send and queues the
+// message.
+//
+// KEYS[1] challenge hash, KEYS[2] shard queue. ARGV: tenant, now ms,
+// cooldown ms, max sends, kind, data, code hash. Returns {"ok"}, {"nf"}, {"st",
+// status}, {"wait", ms} or {"max"}.
+var sendScript = redis.NewScript(`
+local t = redis.call('HGET', KEYS[1], 'tenant')
+if not t or t ~= ARGV[1] then return {'nf'} end
+local now = tonumber(ARGV[2])
+local st = redis.call('HGET', KEYS[1], 'status')
+if st ~= 'pending' then return {'st', st} end
+if tonumber(redis.call('HGET', KEYS[1], 'expires_at')) <= now then return {'st', 'expired'} end
+local last = tonumber(redis.call('HGET', KEYS[1], 'last_sent_at') or '0')
+if last > 0 and now - last < tonumber(ARGV[3]) then return {'wait', tostring(tonumber(ARGV[3]) - (now - last))} end
+local sends = tonumber(redis.call('HGET', KEYS[1], 'sends') or '0')
+if sends >= tonumber(ARGV[4]) then return {'max'} end
+redis.call('HSET', KEYS[1], 'sends', sends + 1, 'last_sent_at', now, 'delivery', 'queued', 'delivery_error', '', 'code', ARGV[7])
+redis.call('XADD', KEYS[2], '*', 'kind', ARGV[5], 'tenant', ARGV[1], 'ch', KEYS[1], 'data', ARGV[6], 'attempt', '0')
+return {'ok'}
+`)
+
+// loadUserScript reads a user's side of a login evaluation.
+//
+// KEYS[1] account, KEYS[2] meta, KEYS[3] failed passwords, KEYS[4] failed
+// challenges, KEYS[5..] one history hash per queried value.
+// ARGV[1] window start (unix ms), ARGV[2..] the values' hashes.
+// Returns {doc, v, n, last, grace, force, fp, fc, count…}.
+var loadUserScript = redis.NewScript(`
+local a = redis.call('HMGET', KEYS[1], 'doc', 'v', 'grace', 'force')
+local m = redis.call('HMGET', KEYS[2], 'n', 'last')
+local r = {a[1] or '', a[2] or '0', m[1] or '0', m[2] or '', a[3] or '', a[4] or '',
+  redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf'), redis.call('ZCOUNT', KEYS[4], ARGV[1], '+inf')}
+for i = 5, #KEYS do
+  local c = redis.call('HGET', KEYS[i], ARGV[i-3])
+  if c then r[#r+1] = string.match(c, '^(%d+)') else r[#r+1] = '0' end
+end
+return r
+`)
+
+// loadTenantScript reads the tenant's side of a login evaluation.
+//
+// KEYS[1] policy, KEYS[2] stats, KEYS[3] failed-IP window, KEYS[4..] one
+// count hash per queried bucket. ARGV[1] window start, ARGV[2..] buckets.
+// Returns {policy, N, U, failedIPUsers, {count, distinct}…}.
+var loadTenantScript = redis.NewScript(`
+local s = redis.call('HMGET', KEYS[2], 'n', 'u')
+local r = {redis.call('GET', KEYS[1]) or '', s[1] or '0', s[2] or '0', redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf')}
+for i = 4, #KEYS do
+  r[#r+1] = redis.call('HGET', KEYS[i], ARGV[i-2]) or '0'
+  r[#r+1] = redis.call('HLEN', KEYS[i])
+end
+return r
+`)
+
+// saveLoginScript writes a login's record, its grace count and, when it is
+// learned, the user's history.
+//
+// KEYS[1] account, KEYS[2] meta, KEYS[3] login record, KEYS[4] user set,
+// KEYS[5..] history hashes parallel to the values.
+// ARGV[1] record JSON, ARGV[2] record ttl ms, ARGV[3] learn (0/1),
+// ARGV[4] history size, ARGV[5] history ttl ms, ARGV[6] now (s),
+// ARGV[7] last place JSON, ARGV[8] grace epoch or "", ARGV[9] user id,
+// ARGV[10..] value hashes.
+var saveLoginScript = redis.NewScript(`
+redis.call('HSET', KEYS[3], 'rec', ARGV[1], 'learned', ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+if ARGV[8] ~= '' then
+  local g = redis.call('HGET', KEYS[1], 'grace')
+  local used = 0
+  if g then
+    local e, u = string.match(g, '^(.*):(%d+)$')
+    if e == ARGV[8] then used = tonumber(u) end
+  end
+  redis.call('HSET', KEYS[1], 'grace', ARGV[8] .. ':' .. (used + 1))
+end
+if ARGV[3] ~= '1' then return 'OK' end
+` + learnLua + `
+return 'OK'
+`)
+
+// learnScript teaches a verified login to the history, once per login.
+//
+// KEYS as saveLoginScript; ARGV[1] unused, ARGV[2] unused, ARGV[3] "1",
+// ARGV[4..] as saveLoginScript.
+var learnScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 0 then return 'gone' end
+if redis.call('HGET', KEYS[3], 'learned') == '1' then return 'dup' end
+redis.call('HSET', KEYS[3], 'learned', '1')
+` + learnLua + `
+return 'OK'
+`)
+
+// learnLua updates the bounded per-level histories: a known value's count
+// and last-seen grow; a new value evicts the least recently seen one when
+// the level is full.
+const learnLua = `
+local size, ttl, now = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+for i = 5, #KEYS do
+  local h, f = KEYS[i], ARGV[i+5]
+  local c = redis.call('HGET', h, f)
+  if c then
+    c = tonumber(string.match(c, '^(%d+)')) + 1
+  else
+    c = 1
+    if redis.call('HLEN', h) >= size then
+      local all = redis.call('HGETALL', h)
+      local old, oldt = nil, nil
+      for j = 1, #all, 2 do
+        local t = tonumber(string.match(all[j+1], ':(%d+)$'))
+        if not oldt or t < oldt then old, oldt = all[j], t end
+      end
+      redis.call('HDEL', h, old)
+    end
+  end
+  redis.call('HSET', h, f, c .. ':' .. now)
+  redis.call('PEXPIRE', h, ttl)
+end
+local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
+redis.call('HSET', KEYS[2], 'last', ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('SADD', KEYS[4], ARGV[9])
+`
+
+// learnTenantScript adds a learned login to the tenant-wide counts.
+//
+// KEYS[1] stats, KEYS[2..] count hashes. ARGV[1] new user (0/1),
+// ARGV[2..] buckets.
+var learnTenantScript = redis.NewScript(`
+redis.call('HINCRBY', KEYS[1], 'n', 1)
+if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[1], 'u', 1) end
+for i = 2, #KEYS do redis.call('HINCRBY', KEYS[i], ARGV[i], 1) end
+return 'OK'
+`)
+
+// failureScript adds one event to a sliding window set and trims it.
+//
+// KEYS[1] window zset. ARGV[1] now ms, ARGV[2] member, ARGV[3] window ms.
+var failureScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('ZCARD', KEYS[1])
+`)
+
+// putKeyScript stores a key record under its hash and its id.
+var putKeyScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return 'OK'
+`)
+
+// deleteKeyScript revokes a key of a tenant. ARGV[1] id, ARGV[2] tenant.
+var deleteKeyScript = redis.NewScript(`
+local h = redis.call('HGET', KEYS[2], ARGV[1])
+if not h then return 0 end
+local rec = redis.call('HGET', KEYS[1], h)
+if rec and cjson.decode(rec).tenant ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], h)
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`)
+
+// putPolicyScript stores a tenant's policy with its audit event and the
+// mails it queues. KEYS[1] policy, KEYS[2] audit stream, KEYS[3] queue.
+// ARGV[1] policy, ARGV[2] event, ARGV[3] max len, ARGV[4] tenant, then
+// kind,data pairs.
+var putPolicyScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
+for j = 5, #ARGV, 2 do
+  redis.call('XADD', KEYS[3], '*', 'kind', ARGV[j], 'tenant', ARGV[4], 'ch', '', 'data', ARGV[j+1], 'attempt', '0')
+end
+return 'OK'
+`)
+
+// appendEventScript records a tenant-level audit event and queues its jobs
+// in the tenant's home shard. KEYS[1] audit stream, KEYS[2] queue; ARGV[1]
+// event, ARGV[2] max len, ARGV[3] tenant, then kind,data pairs.
+var appendEventScript = redis.NewScript(`
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+for j = 4, #ARGV, 2 do
+  redis.call('XADD', KEYS[2], '*', 'kind', ARGV[j], 'tenant', ARGV[3], 'ch', '', 'data', ARGV[j+1], 'attempt', '0')
+end
+return 'OK'
+`)
+
+var allScripts = []*redis.Script{commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
+	saveLoginScript, learnScript, learnTenantScript, failureScript, putKeyScript, deleteKeyScript,
+	putPolicyScript, appendEventScript}

@@ -1,0 +1,309 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/engine"
+)
+
+// Options configure a Store. The zero value means defaults.
+type Options struct {
+	AuditMaxEvents int // per tenant, trimmed approximately; default 100000
+}
+
+// Store is engine.Store on Redis.
+type Store struct {
+	rdb     redis.UniversalClient
+	limiter *redis_rate.Limiter
+	evmax   int // per shard stream
+	opt     Options
+}
+
+var _ engine.Store = (*Store)(nil)
+
+// New returns a Store over rdb (a *redis.Client, *redis.ClusterClient or a
+// client of an embedded miniredis).
+func New(rdb redis.UniversalClient, opt Options) *Store {
+	if opt.AuditMaxEvents <= 0 {
+		opt.AuditMaxEvents = 100000
+	}
+	return &Store{rdb: rdb, limiter: redis_rate.NewLimiter(rdb), evmax: max(opt.AuditMaxEvents/engine.Shards, 100), opt: opt}
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// --- tenants and keys -------------------------------------------------------
+
+// PutTenant stores a tenant.
+func (s *Store) PutTenant(ctx context.Context, t engine.Tenant) error {
+	b, _ := json.Marshal(t)
+	return s.rdb.HSet(ctx, k.tenants(), t.ID, b).Err()
+}
+
+// Tenant reads a tenant.
+func (s *Store) Tenant(ctx context.Context, id string) (engine.Tenant, bool, error) {
+	b, err := s.rdb.HGet(ctx, k.tenants(), id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return engine.Tenant{}, false, nil
+	}
+	if err != nil {
+		return engine.Tenant{}, false, err
+	}
+	var t engine.Tenant
+	return t, true, json.Unmarshal(b, &t)
+}
+
+// Tenants lists tenants by creation time.
+func (s *Store) Tenants(ctx context.Context) ([]engine.Tenant, error) {
+	m, err := s.rdb.HGetAll(ctx, k.tenants()).Result()
+	if err != nil {
+		return nil, err
+	}
+	ts := make([]engine.Tenant, 0, len(m))
+	for _, v := range m {
+		var t engine.Tenant
+		if err := json.Unmarshal([]byte(v), &t); err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	slices.SortFunc(ts, func(a, b engine.Tenant) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return ts, nil
+}
+
+// PutKey stores a key record under the hash of its secret.
+func (s *Store) PutKey(ctx context.Context, key engine.Key, hash string) error {
+	b, _ := json.Marshal(key)
+	return putKeyScript.Run(ctx, s.rdb, []string{k.keyHashes(), k.keyIDs()}, hash, key.ID, b).Err()
+}
+
+// KeyByHash finds a key by the hash of its secret.
+func (s *Store) KeyByHash(ctx context.Context, hash string) (engine.Key, bool, error) {
+	b, err := s.rdb.HGet(ctx, k.keyHashes(), hash).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return engine.Key{}, false, nil
+	}
+	if err != nil {
+		return engine.Key{}, false, err
+	}
+	var key engine.Key
+	return key, true, json.Unmarshal(b, &key)
+}
+
+// Keys lists a tenant's keys.
+func (s *Store) Keys(ctx context.Context, tenant string) ([]engine.Key, error) {
+	vals, err := s.rdb.HVals(ctx, k.keyHashes()).Result()
+	if err != nil {
+		return nil, err
+	}
+	ks := []engine.Key{}
+	for _, v := range vals {
+		var key engine.Key
+		if err := json.Unmarshal([]byte(v), &key); err != nil {
+			return nil, err
+		}
+		if key.Tenant == tenant {
+			ks = append(ks, key)
+		}
+	}
+	slices.SortFunc(ks, func(a, b engine.Key) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return ks, nil
+}
+
+// DeleteKey revokes a tenant's key.
+func (s *Store) DeleteKey(ctx context.Context, tenant, id string) (bool, error) {
+	n, err := deleteKeyScript.Run(ctx, s.rdb, []string{k.keyHashes(), k.keyIDs()}, id, tenant).Int()
+	return n == 1, err
+}
+
+// --- policy and events ------------------------------------------------------
+
+// Policy returns the stored policy document, nil if none.
+func (s *Store) Policy(ctx context.Context, tenant string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, k.policy(tenant)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// PutPolicy stores the policy, its audit event and its mails together.
+func (s *Store) PutPolicy(ctx context.Context, tenant string, doc []byte, ev engine.Event, jobs []engine.Job) error {
+	evb, _ := json.Marshal(ev)
+	args := []any{doc, evb, s.evmax, tenant}
+	for _, j := range jobs {
+		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+	}
+	return putPolicyScript.Run(ctx, s.rdb, []string{k.policy(tenant), k.tenantEvents(tenant), k.tenantQueue(tenant)}, args...).Err()
+}
+
+// AppendEvent records a tenant-level event and queues its jobs.
+func (s *Store) AppendEvent(ctx context.Context, ev engine.Event, jobs []engine.Job) error {
+	evb, _ := json.Marshal(ev)
+	args := []any{evb, s.evmax, ev.Tenant}
+	for _, j := range jobs {
+		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+	}
+	return appendEventScript.Run(ctx, s.rdb, []string{k.tenantEvents(ev.Tenant), k.tenantQueue(ev.Tenant)}, args...).Err()
+}
+
+// Events pages through a tenant's audit log, newest first. The cursor is
+// the stream id of the last event returned; events of all shards are merged
+// by id, which Redis orders by time.
+func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) ([]engine.Event, string, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	shards := make([]int, 0, engine.Shards)
+	if q.User != "" {
+		shards = append(shards, engine.ShardOf(tenant, q.User))
+		if ts := tenantShard(tenant); ts != shards[0] {
+			shards = append(shards, ts)
+		}
+	} else {
+		for i := range engine.Shards {
+			shards = append(shards, i)
+		}
+	}
+	type item struct {
+		id string
+		ev engine.Event
+	}
+	var out []item
+	upper := "+"
+	if q.Cursor != "" {
+		if !validStreamID(q.Cursor) {
+			return nil, "", engine.Invalid("cursor", "malformed cursor")
+		}
+		upper = "(" + q.Cursor
+	}
+	lower := "-"
+	if !q.Since.IsZero() {
+		lower = strconv.FormatInt(ms(q.Since), 10)
+	}
+	// Read in pages until enough matching events are found or the streams
+	// are exhausted.
+	bounds := make(map[int]string, len(shards))
+	for _, sh := range shards {
+		bounds[sh] = upper
+	}
+	for len(shards) > 0 && len(out) < q.Limit {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.XMessageSliceCmd, len(shards))
+		page := int64(q.Limit * 2)
+		for i, sh := range shards {
+			cmds[i] = pipe.XRevRangeN(ctx, k.events(sh, tenant), bounds[sh], lower, page)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, "", err
+		}
+		var next []int
+		var batch []item
+		for i, sh := range shards {
+			msgs, _ := cmds[i].Result()
+			for _, m := range msgs {
+				var ev engine.Event
+				raw, _ := m.Values["e"].(string)
+				if json.Unmarshal([]byte(raw), &ev) != nil {
+					continue
+				}
+				ev.ID = m.ID
+				if (q.User == "" || ev.User == q.User) && (q.Type == "" || ev.Type == q.Type) {
+					batch = append(batch, item{m.ID, ev})
+				}
+			}
+			if int64(len(msgs)) == page {
+				bounds[sh] = "(" + msgs[len(msgs)-1].ID
+				next = append(next, sh)
+			}
+		}
+		out = append(out, batch...)
+		shards = next
+		if len(next) > 0 {
+			// Only events newer than the oldest of a still-unfinished
+			// shard's page are certainly complete; keep it simple and
+			// read on until every shard is exhausted or enough is found.
+			slices.SortFunc(out, func(a, b item) int { return compareIDs(b.id, a.id) })
+		}
+	}
+	slices.SortFunc(out, func(a, b item) int { return compareIDs(b.id, a.id) })
+	cursor := ""
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+		cursor = out[len(out)-1].id
+	}
+	evs := make([]engine.Event, len(out))
+	for i, it := range out {
+		evs[i] = it.ev
+	}
+	return evs, cursor, nil
+}
+
+func validStreamID(id string) bool {
+	a, b, ok := strings.Cut(id, "-")
+	if !ok {
+		return false
+	}
+	_, e1 := strconv.ParseUint(a, 10, 64)
+	_, e2 := strconv.ParseUint(b, 10, 64)
+	return e1 == nil && e2 == nil
+}
+
+func compareIDs(a, b string) int {
+	pa, sa, _ := strings.Cut(a, "-")
+	pb, sb, _ := strings.Cut(b, "-")
+	ia, _ := strconv.ParseUint(pa, 10, 64)
+	ib, _ := strconv.ParseUint(pb, 10, 64)
+	if ia != ib {
+		if ia < ib {
+			return -1
+		}
+		return 1
+	}
+	ja, _ := strconv.ParseUint(sa, 10, 64)
+	jb, _ := strconv.ParseUint(sb, 10, 64)
+	switch {
+	case ja < jb:
+		return -1
+	case ja > jb:
+		return 1
+	}
+	return 0
+}
+
+// UseToken marks a single-use token as used.
+func (s *Store) UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error) {
+	return s.rdb.SetNX(ctx, k.token(hash), "1", ttl).Result()
+}
+
+// Allow consumes one unit of each limit in turn and returns the name of the
+// first exhausted one ("" when all allow). Units already taken from earlier
+// limits stay taken: the over-count is at most one per refused request.
+func (s *Store) Allow(ctx context.Context, limits []engine.Limit, _ time.Time) (string, time.Duration, error) {
+	for _, l := range limits {
+		if l.PerHour <= 0 {
+			continue
+		}
+		res, err := s.limiter.Allow(ctx, l.Key, redis_rate.PerHour(l.PerHour))
+		if err != nil {
+			return "", 0, err
+		}
+		if res.Allowed == 0 {
+			return l.Name, res.RetryAfter, nil
+		}
+	}
+	return "", 0, nil
+}
