@@ -1,0 +1,26 @@
+# stepup — build and test entry points. `make` runs the tests.
+
+.DEFAULT_GOAL := test
+.PHONY: test redis-server build vet bench
+
+GO ?= go
+
+# apt-get needs root; use sudo only when not already root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Tests run against a real redis-server (internal/redistest), never an
+# emulation, so make sure one is installed first.
+test: redis-server
+	$(GO) test -race ./...
+
+redis-server:
+	@command -v redis-server >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run XXX -bench . ./...

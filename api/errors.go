@@ -1,0 +1,80 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/stepup-auth/stepup/engine"
+)
+
+// statusOf is the one mapping from domain error kinds to HTTP statuses.
+var statusOf = map[engine.Kind]int{
+	engine.KindInternal:        http.StatusInternalServerError,
+	engine.KindInvalid:         http.StatusBadRequest,
+	engine.KindUnauthenticated: http.StatusUnauthorized,
+	engine.KindForbidden:       http.StatusForbidden,
+	engine.KindNotFound:        http.StatusNotFound,
+	engine.KindConflict:        http.StatusConflict,
+	engine.KindGone:            http.StatusGone,
+	engine.KindUnprocessable:   http.StatusUnprocessableEntity,
+	engine.KindLocked:          http.StatusLocked,
+	engine.KindRateLimited:     http.StatusTooManyRequests,
+	engine.KindUnavailable:     http.StatusServiceUnavailable,
+	engine.KindTooLarge:        http.StatusRequestEntityTooLarge,
+	engine.KindMethodNotAllowed: http.StatusMethodNotAllowed,
+}
+
+// errorBody is the JSON of every error answer.
+type errorBody struct {
+	Error map[string]any `json:"error"`
+}
+
+// writeError answers err as JSON. Internal errors are logged with the
+// request id and never shown.
+func (s *Server) writeError(c *gin.Context, err error) {
+	var e *engine.Error
+	if !errors.As(err, &e) {
+		e = engine.Internal(err)
+	}
+	status := statusOf[e.Kind]
+	body := map[string]any{"code": e.Code, "message": e.Msg}
+	if e.Kind == engine.KindInternal {
+		s.log.ErrorContext(c.Request.Context(), "internal error", "request_id", requestID(c), "err", err)
+		body["message"] = "internal error; quote request id " + requestID(c)
+		body["request_id"] = requestID(c)
+	} else {
+		for k, v := range e.Meta {
+			body[k] = v
+		}
+	}
+	if ra, ok := e.Meta["retry_after"]; ok {
+		c.Header("Retry-After", strconv.Itoa(toInt(ra)))
+	}
+	c.AbortWithStatusJSON(status, errorBody{Error: body})
+}
+
+func toInt(v any) int {
+	switch x := v.(type) {
+	case int:
+		return x
+	case int64:
+		return int(x)
+	case float64:
+		return int(x)
+	}
+	return 1
+}
+
+var (
+	errNotFound         = engine.E(engine.KindNotFound, "not_found", "no such endpoint")
+	errMethodNotAllowed = engine.E(engine.KindMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint")
+	errBodyTooLarge     = engine.E(engine.KindTooLarge, "body_too_large", "request body is larger than 64 KiB")
+)
+
+func logAttrs(c *gin.Context) []any {
+	return []any{slog.String("request_id", requestID(c))}
+}

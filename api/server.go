@@ -1,0 +1,267 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stepup-auth/stepup/engine"
+)
+
+// Options configure a Server. The zero value of each field means its
+// default.
+type Options struct {
+	Logger         *slog.Logger
+	Registry       *prometheus.Registry // nil = a new registry
+	TrustedProxies []string             // CIDRs whose X-Forwarded-For is believed in logs
+	// Ready reports readiness beyond the engine's store (GeoIP databases
+	// loaded and so on) for /readyz.
+	Ready func(ctx context.Context) map[string]any
+	// TwilioAuthToken validates the status webhook's signature; empty
+	// disables the webhook (404).
+	TwilioAuthToken string
+	// PublicURL is the base URL Twilio calls, used to rebuild the signed URL.
+	PublicURL string
+	// ValidateTwilio checks X-Twilio-Signature (delivery/twilio provides it).
+	ValidateTwilio func(authToken, url string, params map[string]string, signature string) bool
+}
+
+// Server is the HTTP API.
+type Server struct {
+	eng     *engine.Engine
+	opt     Options
+	log     *slog.Logger
+	router  *gin.Engine
+	proxies []*net.IPNet
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// New returns the API over eng.
+func New(eng *engine.Engine, opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Registry == nil {
+		opt.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{eng: eng, opt: opt, log: opt.Logger}
+	for _, p := range opt.TrustedProxies {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
+			}
+		}
+		if _, n, err := net.ParseCIDR(p); err == nil {
+			s.proxies = append(s.proxies, n)
+		}
+	}
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stepup_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "method", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stepup_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
+	opt.Registry.MustRegister(s.reqs, s.latency)
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RemoveExtraSlash = true
+	r.Use(s.observe, s.recover)
+	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) { s.writeError(c, errMethodNotAllowed) })
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{})))
+
+	v1 := r.Group("/v1")
+	op := v1.Group("", s.auth(engine.KindOperator))
+	op.POST("/tenants", s.createTenant)
+	op.GET("/tenants", s.listTenants)
+	op.POST("/tenants/:tenant/keys", s.createKey)
+	op.GET("/tenants/:tenant/keys", s.listKeys)
+	op.DELETE("/tenants/:tenant/keys/:key", s.deleteKey)
+
+	app := v1.Group("", s.auth(engine.KindApp))
+	app.POST("/logins/evaluate", s.evaluate)
+	app.POST("/logins/failed", s.failedLogin)
+	app.GET("/challenges/:id", s.getChallenge)
+	app.POST("/challenges/:id/verify", s.verify)
+	app.POST("/challenges/:id/resend", s.resend)
+	app.POST("/challenges/:id/switch", s.switchChallenge)
+	app.PUT("/users/:user", s.putUser)
+	app.GET("/users/:user", s.getUser)
+	app.DELETE("/users/:user", s.eraseUser)
+	app.POST("/users/:user/sms", s.startSMS)
+	app.POST("/users/:user/phone-change", s.startPhoneChange)
+	app.POST("/users/:user/2fa/disable", s.startDisable)
+	app.POST("/users/:user/backup-codes", s.startBackupCodes)
+	app.POST("/users/:user/totp", s.startTOTP)
+	app.POST("/users/:user/email-factor", s.startEmailFactor)
+	app.GET("/users/:user/devices", s.listDevices)
+	app.DELETE("/users/:user/devices", s.forgetDevices)
+	app.DELETE("/users/:user/devices/:device", s.forgetDevice)
+	app.POST("/users/:user/events/password-changed", s.sessionEvent("password_changed"))
+	app.POST("/users/:user/events/signed-out-everywhere", s.sessionEvent("signed_out_everywhere"))
+	app.POST("/users/:user/history", s.importHistory)
+
+	mgr := v1.Group("/admin", s.auth(engine.KindManager))
+	mgr.GET("/policy", s.getPolicy)
+	mgr.PUT("/policy", s.putPolicy)
+	mgr.GET("/users/:user", s.adminGetUser)
+	mgr.POST("/users/:user/reset", s.adminReset)
+	mgr.POST("/2fa/disable-all", s.disableAll)
+	mgr.GET("/events", s.events)
+
+	v1.POST("/webhooks/twilio/status", s.twilioStatus)
+	v1.GET("/report/:token", s.reportPage)
+	v1.POST("/report/:token", s.report)
+	s.router = r
+	return s
+}
+
+// Handler returns the http.Handler serving the API.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Routes lists every method and path served, for the OpenAPI check.
+func (s *Server) Routes() []gin.RouteInfo { return s.router.Routes() }
+
+const ctxPrincipal = "principal"
+const ctxRequestID = "request_id"
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// observe assigns the request id and writes the access log and metrics.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 || strings.ContainsAny(id, " \t\r\n\"") {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	d := time.Since(start)
+	s.reqs.WithLabelValues(route, c.Request.Method, fmt.Sprint(status)).Inc()
+	s.latency.WithLabelValues(route).Observe(d.Seconds())
+	// The path may hold a user id or a report token: log the route pattern.
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", id), slog.String("method", c.Request.Method), slog.String("route", route),
+		slog.Int("status", status), slog.Duration("duration", d), slog.String("client", s.clientIP(c)))
+}
+
+// clientIP is the caller's address; X-Forwarded-For is believed only from
+// trusted proxies. (A login's IP always comes from the request body.)
+func (s *Server) clientIP(c *gin.Context) string {
+	host, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+	if err != nil {
+		host = c.Request.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	for ip != nil && s.trusted(ip) {
+		xff := c.GetHeader("X-Forwarded-For")
+		if xff == "" {
+			break
+		}
+		parts := strings.Split(xff, ",")
+		// Walk from the right past trusted proxies.
+		for i := len(parts) - 1; i >= 0; i-- {
+			cand := net.ParseIP(strings.TrimSpace(parts[i]))
+			if cand == nil {
+				break
+			}
+			host = cand.String()
+			if !s.trusted(cand) {
+				break
+			}
+		}
+		break
+	}
+	return host
+}
+
+func (s *Server) trusted(ip net.IP) bool {
+	for _, n := range s.proxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// recover turns a panic into 500 internal.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.writeError(c, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	c.Next()
+}
+
+// auth requires a bearer key of kind.
+func (s *Server) auth(kind engine.KeyKind) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.GetHeader("Authorization")
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			s.writeError(c, engine.ErrUnauthenticated)
+			return
+		}
+		p, err := s.eng.Authenticate(c.Request.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		if p.Kind != kind {
+			s.writeError(c, engine.ErrForbidden)
+			return
+		}
+		c.Set(ctxPrincipal, p)
+		c.Next()
+	}
+}
+
+func principal(c *gin.Context) engine.Principal {
+	p, _ := c.Get(ctxPrincipal)
+	pr, _ := p.(engine.Principal)
+	return pr
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	body := gin.H{}
+	status := http.StatusOK
+	if err := s.eng.Ping(ctx); err != nil {
+		status = http.StatusServiceUnavailable
+		body["redis"] = "unreachable"
+	} else {
+		body["redis"] = "ok"
+	}
+	if s.opt.Ready != nil {
+		for k, v := range s.opt.Ready(ctx) {
+			body[k] = v
+		}
+	}
+	body["status"] = map[bool]string{true: "ready", false: "not_ready"}[status == http.StatusOK]
+	c.JSON(status, body)
+}

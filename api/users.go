@@ -1,0 +1,190 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/stepup-auth/stepup/engine"
+)
+
+func userRef(c *gin.Context) engine.UserRef {
+	return engine.UserRef{Tenant: principal(c).Tenant, User: c.Param("user")}
+}
+
+type putUserReq struct {
+	Email       *string `json:"email"`
+	DisplayName *string `json:"display_name"`
+	Locale      *string `json:"locale"`
+	TimeZone    *string `json:"time_zone"`
+	Group       *string `json:"group"`
+}
+
+func (s *Server) putUser(c *gin.Context) {
+	var req putUserReq
+	if err := decode(c, &req, false); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	v, err := s.eng.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput(req))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) getUser(c *gin.Context) {
+	v, err := s.eng.GetUser(c.Request.Context(), userRef(c))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// actorReq is the optional context a host app passes with a lifecycle call
+// so the user's e-mail can say where the change came from.
+type actorReq struct {
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
+}
+
+func (a actorReq) actor() engine.Actor { return engine.Actor{Kind: "user", IP: a.IP, UserAgent: a.UserAgent} }
+
+func (s *Server) eraseUser(c *gin.Context) {
+	if err := s.eng.EraseUser(c.Request.Context(), userRef(c), engine.Actor{Kind: "user"}); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// started answers a lifecycle call that created a challenge.
+func (s *Server) started(c *gin.Context, st engine.Started, err error) {
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	body := gin.H{"challenge": st.Challenge}
+	for k, v := range st.Extra {
+		body[k] = v
+	}
+	c.JSON(http.StatusCreated, body)
+}
+
+type smsReq struct {
+	Phone string `json:"phone"`
+	actorReq
+}
+
+func (s *Server) startSMS(c *gin.Context) {
+	var req smsReq
+	if err := decode(c, &req, false); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	st, err := s.eng.StartSMS(c.Request.Context(), userRef(c), req.Phone, req.actor())
+	s.started(c, st, err)
+}
+
+type phoneChangeReq struct {
+	NewPhone string `json:"new_phone"`
+	actorReq
+}
+
+func (s *Server) startPhoneChange(c *gin.Context) {
+	var req phoneChangeReq
+	if err := decode(c, &req, false); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	st, err := s.eng.StartPhoneChange(c.Request.Context(), userRef(c), req.NewPhone, req.actor())
+	s.started(c, st, err)
+}
+
+// lifecycle wraps a start call whose body is only the optional actor.
+func (s *Server) lifecycle(start func(*gin.Context, engine.UserRef, engine.Actor) (engine.Started, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req actorReq
+		if err := decode(c, &req, true); err != nil {
+			s.writeError(c, err)
+			return
+		}
+		st, err := start(c, userRef(c), req.actor())
+		s.started(c, st, err)
+	}
+}
+
+func (s *Server) startDisable(c *gin.Context) {
+	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
+		return s.eng.StartDisable(c.Request.Context(), u, a)
+	})(c)
+}
+
+func (s *Server) startBackupCodes(c *gin.Context) {
+	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
+		return s.eng.StartBackupCodes(c.Request.Context(), u, a)
+	})(c)
+}
+
+func (s *Server) startTOTP(c *gin.Context) {
+	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
+		return s.eng.StartTOTP(c.Request.Context(), u, a)
+	})(c)
+}
+
+func (s *Server) startEmailFactor(c *gin.Context) {
+	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
+		return s.eng.StartEmailFactor(c.Request.Context(), u, a)
+	})(c)
+}
+
+func (s *Server) listDevices(c *gin.Context) {
+	ds, err := s.eng.Devices(c.Request.Context(), userRef(c))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"devices": ds})
+}
+
+func (s *Server) forget(c *gin.Context, device, reason string) {
+	n, err := s.eng.ForgetDevices(c.Request.Context(), userRef(c), device, reason, engine.Actor{Kind: "user"})
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"forgotten": n})
+}
+
+func (s *Server) forgetDevices(c *gin.Context) { s.forget(c, "", "user") }
+func (s *Server) forgetDevice(c *gin.Context)  { s.forget(c, c.Param("device"), "user") }
+
+func (s *Server) sessionEvent(reason string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := decode(c, &actorReq{}, true); err != nil {
+			s.writeError(c, err)
+			return
+		}
+		s.forget(c, "", reason)
+	}
+}
+
+type historyReq struct {
+	Logins []engine.PastLogin `json:"logins"`
+}
+
+func (s *Server) importHistory(c *gin.Context) {
+	var req historyReq
+	if err := decode(c, &req, false); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	n, err := s.eng.ImportHistory(c.Request.Context(), userRef(c), req.Logins, engine.Actor{Kind: "user"})
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"imported": n})
+}

@@ -1,0 +1,87 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/stepup-auth/stepup/delivery"
+	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/notify"
+)
+
+// Mailer sends rendered mails (notify/smtp and notify/console implement it).
+type Mailer interface {
+	Send(ctx context.Context, mails ...notify.Mail) error
+}
+
+// Linker remembers which challenge a provider message id belongs to.
+type Linker interface {
+	LinkProvider(ctx context.Context, providerID, challengeKey string) error
+}
+
+// Options wire a Handler.
+type Options struct {
+	SMS         delivery.SMSSender
+	Mail        Mailer
+	Renderer    *notify.Renderer
+	FromAddress string // mail.from
+	Links       Linker // nil: delivery reports are not matched
+	// IsPermanent classifies the mailer's errors (notify/smtp.IsPermanent).
+	IsPermanent func(error) bool
+}
+
+// New returns the delivery.Handler for stepupd's jobs.
+func New(o Options) delivery.Handler {
+	sms := delivery.SMSHandler(o.SMS)
+	return delivery.Mux{
+		"sms": delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+			res, err := sms.Handle(ctx, j)
+			if err == nil && o.Links != nil && j.Challenge != "" && res.ProviderID != "" {
+				_ = o.Links.LinkProvider(ctx, res.ProviderID, j.Challenge)
+			}
+			return res, err
+		}),
+		"mail": delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+			var m engine.Mail
+			if err := json.Unmarshal(j.Payload, &m); err != nil {
+				return delivery.Result{}, delivery.Permanent(errors.New("mail payload is not valid JSON"))
+			}
+			return delivery.Result{}, o.send(ctx, notify.Mail{To: m.To, FromName: m.FromName, FromAddress: o.FromAddress, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
+		}),
+		"notify": delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+			var n engine.Notice
+			if err := json.Unmarshal(j.Payload, &n); err != nil {
+				return delivery.Result{}, delivery.Permanent(errors.New("notify payload is not valid JSON"))
+			}
+			m, err := o.render(n)
+			if err != nil {
+				return delivery.Result{}, delivery.Permanent(fmt.Errorf("render %s: %w", n.Event.Type, err))
+			}
+			return delivery.Result{}, o.send(ctx, m)
+		}),
+	}
+}
+
+func (o Options) send(ctx context.Context, m notify.Mail) error {
+	if len(m.To) == 0 {
+		return nil
+	}
+	err := o.Mail.Send(ctx, m)
+	if err != nil && o.IsPermanent != nil && o.IsPermanent(err) {
+		return delivery.Permanent(err)
+	}
+	return err
+}
+
+// render turns a notice into its mail.
+func (o Options) render(n engine.Notice) (notify.Mail, error) {
+	ev := notify.Event{ID: n.Event.ID, Tenant: n.Event.Tenant, User: n.Event.User, Type: n.Event.Type, At: n.Event.At,
+		Actor: n.Event.Actor, IP: n.Event.IP, Country: n.Event.Country, Browser: n.Event.Browser, OS: n.Event.OS, Details: n.Event.Details}
+	from := notify.Sender{Name: n.SenderName, Address: o.FromAddress}
+	if n.Audience == "managers" {
+		return o.Renderer.ManagerMail(ev, n.To, from)
+	}
+	return o.Renderer.UserMail(ev, notify.Recipient{Email: n.To[0], Name: n.Name, Locale: n.Locale, TimeZone: n.TimeZone}, from, n.ReportURL)
+}
