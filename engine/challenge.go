@@ -357,3 +357,70 @@ func (e *Engine) newBackupCodes(u UserRef) ([]string, []string) {
 	}
 	return codes, hashes
 }
+
+// Switch moves a pending login challenge to another factor the user has:
+// the old challenge is cancelled and a new one, for the same login, is
+// created on channel.
+func (e *Engine) Switch(ctx context.Context, tenant, id string, channel Channel, actor Actor) (ChallengeView, error) {
+	c, ok, err := e.store.Challenge(ctx, tenant, id)
+	if err != nil {
+		return ChallengeView{}, Internal(err)
+	}
+	if !ok {
+		return ChallengeView{}, ErrChallengeNotFound
+	}
+	if c.Purpose != PurposeLogin {
+		return ChallengeView{}, E(KindUnprocessable, "not_switchable", "only a login challenge can move to another factor")
+	}
+	if c.Status != StatusPending || !c.ExpiresAt.After(e.now()) {
+		return ChallengeView{}, ChallengeStatusError(map[bool]string{true: StatusExpired, false: c.Status}[c.Status == StatusPending])
+	}
+	u := UserRef{Tenant: tenant, User: c.User}
+	t, p, a, err := e.start(ctx, u)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	if !a.Factors.Has(channel) {
+		return ChallengeView{}, ErrNoFactor.With("channel", string(channel))
+	}
+	if channel == c.Channel {
+		return c.view(), nil
+	}
+	data := map[string]string{"ip": c.Data["ip"], "ua": c.Data["ua"]}
+	d, err := e.challengeOn(ctx, t, p, u, a, channel, PurposeLogin, data, actor)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	d.ch.LoginID = c.LoginID
+	err = e.store.Commit(ctx, u, Commit{Version: -1, Challenge: c.ID, ChallengeStatus: StatusCancelled, Now: e.now(),
+		NewChallenges: []Challenge{d.ch}, Jobs: d.jobs})
+	if err != nil {
+		return ChallengeView{}, AsError(err)
+	}
+	v := d.ch.view()
+	v.Channels = a.Factors.Channels()
+	return v, nil
+}
+
+// DeliveryReport records a provider's delivery report (Twilio's status
+// callback) on the challenge whose message it was.
+func (e *Engine) DeliveryReport(ctx context.Context, providerID, status, errorCode string) error {
+	if providerID == "" || len(providerID) > 64 {
+		return Invalid("MessageSid", "required")
+	}
+	var st string
+	switch status {
+	case "delivered", "read":
+		st = "delivered"
+	case "undelivered", "failed":
+		st = "undelivered"
+	case "sent", "queued", "accepted", "sending", "scheduled":
+		st = "sent"
+	default:
+		return nil // statuses we do not track are acknowledged
+	}
+	if err := e.store.SetDelivery(ctx, providerID, st, errorCode); err != nil {
+		return Internal(err)
+	}
+	return nil
+}

@@ -21,6 +21,8 @@ const (
 	KindLocked                      // 423
 	KindRateLimited                 // 429
 	KindUnavailable                 // 503
+	KindTooLarge                    // 413
+	KindMethodNotAllowed            // 405
 )
 
 // Error is the one error type the engine returns to callers.

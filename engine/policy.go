@@ -94,21 +94,24 @@ func parseTenantPolicy(doc []byte) (TenantPolicy, error) {
 }
 
 // Effective returns the policy of a group (the base policy for "" or an
-// unknown group).
+// unknown group). The result shares nothing with tp.
 func (tp TenantPolicy) Effective(group string) Policy {
-	p := tp.Policy
-	p.AllowedChannels = slices.Clone(p.AllowedChannels)
+	// A JSON round trip is the deep copy: decoding into a copy of the base
+	// would write into the base's slices.
+	b, _ := json.Marshal(tp.Policy)
+	var p Policy
+	_ = json.Unmarshal(b, &p)
 	if raw, ok := tp.Groups[group]; ok && group != "" {
-		// Unmarshal over a copy: only the fields the group names change.
-		_ = json.Unmarshal(raw, &p)
+		_ = json.Unmarshal(raw, &p) // only the fields the group names change
 	}
 	return p
 }
 
-// compiled is a policy with its networks parsed, cached per document.
+// compiled is a stored policy with every group's effective policy worked
+// out once, cached per document. It is shared: never modify it.
 type compiled struct {
 	TenantPolicy
-	trusted, blocked []netip.Prefix
+	effective map[string]Policy
 }
 
 func compilePolicy(doc []byte) (*compiled, error) {
@@ -116,8 +119,19 @@ func compilePolicy(doc []byte) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compiled{TenantPolicy: tp}
+	c := &compiled{TenantPolicy: tp, effective: map[string]Policy{"": tp.Effective("")}}
+	for g := range tp.Groups {
+		c.effective[g] = tp.Effective(g)
+	}
 	return c, nil
+}
+
+// Effective returns the (shared, read-only) policy of a user's group.
+func (c *compiled) Effective(group string) Policy {
+	if p, ok := c.effective[group]; ok {
+		return p
+	}
+	return c.effective[""]
 }
 
 func prefixes(ss []string) []netip.Prefix {
@@ -283,13 +297,16 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 	if err != nil {
 		return PolicyView{}, err
 	}
-	cur, err := e.loadPolicy(ctx, tenant)
+	stored, err := e.store.Policy(ctx, tenant)
 	if err != nil {
-		return PolicyView{}, err
+		return PolicyView{}, Internal(err)
 	}
-	before := cur.TenantPolicy
-	next := TenantPolicy{Policy: before.Policy, Groups: before.Groups, RequiredSince: before.RequiredSince}
-	next.AllowedChannels = slices.Clone(before.AllowedChannels)
+	before, err := parseTenantPolicy(stored)
+	if err != nil {
+		return PolicyView{}, Internal(err)
+	}
+	// next is decoded afresh so the body is merged over a private copy.
+	next, _ := parseTenantPolicy(stored)
 	var probe map[string]json.RawMessage
 	if err := strictJSON(body, &probe); err != nil {
 		return PolicyView{}, err
@@ -300,6 +317,9 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 	if _, ok := probe["effective_groups"]; ok {
 		delete(probe, "effective_groups") // accept a GET answer sent back
 		body, _ = json.Marshal(probe)
+	}
+	if _, ok := probe["groups"]; ok {
+		next.Groups = nil // groups, when given, replace the whole set
 	}
 	if err := strictJSON(body, &next); err != nil {
 		return PolicyView{}, err

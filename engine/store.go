@@ -68,6 +68,10 @@ type Store interface {
 	// UseToken marks a single-use token as used; false if it already was.
 	UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error)
 
+	// SetDelivery records a provider's delivery report on the challenge
+	// whose message had that provider id (no-op if none).
+	SetDelivery(ctx context.Context, providerID, status, errorCode string) error
+
 	Ping(ctx context.Context) error
 }
 

@@ -174,3 +174,6 @@ func printable(s string) bool {
 	}
 	return true
 }
+
+// Ping checks the store.
+func (e *Engine) Ping(ctx context.Context) error { return e.store.Ping(ctx) }

@@ -292,19 +292,37 @@ func (s *Store) Users(ctx context.Context, tenant string, fn func(user string) e
 // RecordFailure counts a failed password or challenge in its windows.
 func (s *Store) RecordFailure(ctx context.Context, u engine.UserRef, f engine.Failure) error {
 	member := strconv.FormatInt(f.At.UnixNano(), 36)
-	pipe := s.rdb.Pipeline()
-	switch f.Kind {
-	case "password":
-		failureScript.Run(ctx, pipe, []string{k.failedPw(u)}, ms(f.At), member, f.Window.Milliseconds())
-		if f.IPHash != "" {
-			// The IP window counts distinct users, so one user retrying
-			// is not credential stuffing.
-			failureScript.Run(ctx, pipe, []string{k.failedIP(u.Tenant, f.IPHash)}, ms(f.At), u.User, f.Window.Milliseconds())
+	return s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		switch f.Kind {
+		case "password":
+			failureScript.Run(ctx, pipe, []string{k.failedPw(u)}, ms(f.At), member, f.Window.Milliseconds())
+			if f.IPHash != "" {
+				// The IP window counts distinct users, so one user
+				// retrying is not credential stuffing.
+				failureScript.Run(ctx, pipe, []string{k.failedIP(u.Tenant, f.IPHash)}, ms(f.At), u.User, f.Window.Milliseconds())
+			}
+		default:
+			failureScript.Run(ctx, pipe, []string{k.failedCh(u)}, ms(f.At), member, f.Window.Milliseconds())
 		}
-	default:
-		failureScript.Run(ctx, pipe, []string{k.failedCh(u)}, ms(f.At), member, f.Window.Milliseconds())
-	}
+	})
+}
+
+// pipelined runs the scripts fill queues as one round trip. Scripts run
+// by EVALSHA; when Redis does not know one yet (a fresh or failed-over
+// node), they are loaded and the pipeline runs again.
+func (s *Store) pipelined(ctx context.Context, fill func(redis.Pipeliner)) error {
+	pipe := s.rdb.Pipeline()
+	fill(pipe)
 	_, err := pipe.Exec(ctx)
+	if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") {
+		return err
+	}
+	if err := s.loadScripts(ctx); err != nil {
+		return err
+	}
+	pipe = s.rdb.Pipeline()
+	fill(pipe)
+	_, err = pipe.Exec(ctx)
 	return err
 }
 
@@ -501,8 +519,5 @@ func (s *Store) Learn(ctx context.Context, u engine.UserRef, rec engine.LoginRec
 	if err != nil || res != "OK" {
 		return err
 	}
-	pipe := s.rdb.Pipeline()
-	s.learnTenant(ctx, pipe, u, rec, opt)
-	_, err = pipe.Exec(ctx)
-	return err
+	return s.pipelined(ctx, func(pipe redis.Pipeliner) { s.learnTenant(ctx, pipe, u, rec, opt) })
 }

@@ -272,4 +272,12 @@ return 'OK'
 
 var allScripts = []*redis.Script{commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
 	saveLoginScript, learnScript, learnTenantScript, failureScript, putKeyScript, deleteKeyScript,
-	putPolicyScript, appendEventScript}
+	putPolicyScript, appendEventScript, setDeliveryScript}
+
+// setDeliveryScript records a delivery report on a challenge that still
+// exists. KEYS[1] challenge; ARGV[1] status, ARGV[2] provider error code.
+var setDeliveryScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'delivery', ARGV[1], 'delivery_error', ARGV[2])
+return 1
+`)

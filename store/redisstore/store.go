@@ -307,3 +307,21 @@ func (s *Store) Allow(ctx context.Context, limits []engine.Limit, _ time.Time) (
 	}
 	return "", 0, nil
 }
+
+// LinkProvider remembers which challenge a provider's message id belongs
+// to, for its delivery reports (kept two days).
+func (s *Store) LinkProvider(ctx context.Context, providerID, challengeKey string) error {
+	return s.rdb.Set(ctx, k.provider(providerID), challengeKey, 48*time.Hour).Err()
+}
+
+// SetDelivery records a delivery report on the linked challenge.
+func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode string) error {
+	key, err := s.rdb.Get(ctx, k.provider(providerID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, status, errorCode).Err()
+}

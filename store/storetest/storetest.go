@@ -1,0 +1,360 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stepup-auth/stepup/engine"
+)
+
+// Run runs the suite against the store newStore returns; each subtest gets
+// a fresh tenant name so stores may be shared.
+func Run(t *testing.T, newStore func(t *testing.T) engine.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s engine.Store, tenant string)
+	}{
+		{"tenants and keys", testTenantsKeys},
+		{"commit compare-and-set", testCommitCAS},
+		{"commit is atomic with its challenge", testCommitChallenge},
+		{"attempts are counted and lock", testAttempts},
+		{"concurrent commits on one challenge: one wins", testConcurrentVerify},
+		{"login history is bounded and learned once", testHistory},
+		{"failures are windowed", testFailures},
+		{"erase removes everything", testErase},
+		{"events are paged newest first", testEvents},
+		{"tokens are single use", testTokens},
+		{"rekey respects cooldown and cap", testRekey},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			tc.fn(t, s, fmt.Sprintf("tn_%s_%d", t.Name()[len(t.Name())-4:], time.Now().UnixNano()%1e9))
+		})
+	}
+}
+
+var ctx = context.Background()
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testTenantsKeys(t *testing.T, s engine.Store, tenant string) {
+	must(t, s.PutTenant(ctx, engine.Tenant{ID: tenant, Name: "n", CreatedAt: t0}))
+	got, ok, err := s.Tenant(ctx, tenant)
+	must(t, err)
+	if !ok || got.Name != "n" {
+		t.Fatalf("tenant = %+v, %v", got, ok)
+	}
+	k := engine.Key{ID: "key_" + tenant, Tenant: tenant, Kind: engine.KindApp, CreatedAt: t0}
+	must(t, s.PutKey(ctx, k, "hash-"+tenant))
+	if got, ok, _ := s.KeyByHash(ctx, "hash-"+tenant); !ok || got.ID != k.ID {
+		t.Fatalf("key by hash = %+v %v", got, ok)
+	}
+	if ok, _ := s.DeleteKey(ctx, "other-tenant", k.ID); ok {
+		t.Fatal("a key was deleted through another tenant")
+	}
+	if ok, _ := s.DeleteKey(ctx, tenant, k.ID); !ok {
+		t.Fatal("delete failed")
+	}
+	if _, ok, _ := s.KeyByHash(ctx, "hash-"+tenant); ok {
+		t.Fatal("deleted key still found")
+	}
+}
+
+func account(email string) *engine.Account {
+	return &engine.Account{Exists: true, Profile: engine.Profile{Email: email}, CreatedAt: t0}
+}
+
+func testCommitCAS(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "alice:with:colons"}
+	a, err := s.Account(ctx, u)
+	must(t, err)
+	if a.Exists || a.Version != 0 {
+		t.Fatalf("new account = %+v", a)
+	}
+	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("a@x"), Now: t0}))
+	if err := s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("b@x"), Now: t0}); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("stale commit: %v, want conflict", err)
+	}
+	a, _ = s.Account(ctx, u)
+	if a.Profile.Email != "a@x" || a.Version != 1 {
+		t.Fatalf("account = %+v", a)
+	}
+	// A user whose id is another's prefix must not collide.
+	b, _ := s.Account(ctx, engine.UserRef{Tenant: tenant, User: "alice"})
+	if b.Exists {
+		t.Fatal("keys of two users collide")
+	}
+	var users []string
+	must(t, s.Users(ctx, tenant, func(u string) error { users = append(users, u); return nil }))
+	if len(users) != 1 || users[0] != u.User {
+		t.Fatalf("users = %v", users)
+	}
+}
+
+func challenge(u engine.UserRef, id string) engine.Challenge {
+	return engine.Challenge{ID: id, Tenant: u.Tenant, User: u.User, Purpose: engine.PurposeLogin, Channel: engine.ChannelSMS,
+		CodeHash: "h", Status: engine.StatusPending, CreatedAt: t0, ExpiresAt: time.Now().Add(time.Minute), MaxAttempts: 3}
+}
+
+// id builds a challenge or login id in the user's shard, as the engine
+// does: prefix, the shard in two hex digits, 24 base32 letters.
+func id(prefix string, u engine.UserRef, n int) string {
+	tail := []byte("aaaaaaaaaaaaaaaaaaaaaaaa")
+	for i := len(tail) - 1; n > 0; i-- {
+		tail[i] = byte('a' + n%26)
+		n /= 26
+	}
+	return fmt.Sprintf("%s%02x%s", prefix, u.Shard(), tail)
+}
+
+func chID(u engine.UserRef, n int) string { return id("ch_", u, n) }
+
+func testCommitChallenge(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "bob"}
+	id := chID(u, 1)
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now(),
+		Jobs: []engine.Job{{Kind: "sms", Challenge: id, Payload: []byte("sealed")}}}))
+	// A commit guarded by the challenge whose account CAS fails changes nothing.
+	err := s.Commit(ctx, u, engine.Commit{Version: 7, Account: account("x@x"), Challenge: id, ChallengeStatus: engine.StatusVerified, Now: time.Now()})
+	if !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("err = %v", err)
+	}
+	c, ok, _ := s.Challenge(ctx, tenant, id)
+	if !ok || c.Status != engine.StatusPending {
+		t.Fatalf("challenge after failed commit = %+v", c)
+	}
+	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("x@x"), Challenge: id, ChallengeStatus: engine.StatusVerified, Now: time.Now()}))
+	err = s.Commit(ctx, u, engine.Commit{Version: 1, Account: account("y@x"), Challenge: id, ChallengeStatus: engine.StatusVerified, Now: time.Now()})
+	var ee *engine.Error
+	if !errors.As(err, &ee) || ee.Code != "challenge_used" {
+		t.Fatalf("second verification: %v", err)
+	}
+	if _, ok, _ := s.Challenge(ctx, "another-tenant", id); ok {
+		t.Fatal("a challenge is visible to another tenant")
+	}
+}
+
+func testAttempts(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "carol"}
+	id := chID(u, 2)
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now()}))
+	if _, err := s.AttemptChallenge(ctx, "another-tenant", id, time.Now()); !errors.Is(err, engine.ErrChallengeNotFound) {
+		t.Fatalf("other tenant: %v", err)
+	}
+	for i := 1; i <= 3; i++ {
+		c, err := s.AttemptChallenge(ctx, tenant, id, time.Now())
+		must(t, err)
+		if c.Attempts != i {
+			t.Fatalf("attempt %d counted as %d", i, c.Attempts)
+		}
+	}
+	_, err := s.AttemptChallenge(ctx, tenant, id, time.Now())
+	var ee *engine.Error
+	if !errors.As(err, &ee) || ee.Code != "too_many_attempts" {
+		t.Fatalf("fourth attempt: %v", err)
+	}
+	// Expiry.
+	id2 := chID(u, 3)
+	c := challenge(u, id2)
+	c.ExpiresAt = time.Now().Add(-time.Second)
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}))
+	if _, err := s.AttemptChallenge(ctx, tenant, id2, time.Now()); !errors.As(err, &ee) || ee.Code != "challenge_expired" {
+		t.Fatalf("expired: %v", err)
+	}
+}
+
+func testConcurrentVerify(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "dave"}
+	id := chID(u, 4)
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now()}))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.Commit(ctx, u, engine.Commit{Version: -1, Challenge: id, ChallengeStatus: engine.StatusVerified, Now: time.Now()}) == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d commits won, want exactly 1", wins)
+	}
+}
+
+func record(u engine.UserRef, id string, at time.Time, vals ...string) engine.LoginRecord {
+	rec := engine.LoginRecord{ID: id, Tenant: u.Tenant, User: u.User, At: at}
+	for _, v := range vals {
+		rec.Values = append(rec.Values, engine.LevelValue{Level: "ip.addr", Hash: v})
+		rec.Buckets = append(rec.Buckets, v)
+	}
+	return rec
+}
+
+func lgID(u engine.UserRef, n int) string { return id("lg_", u, n) }
+
+func testHistory(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "erin"}
+	opt := engine.LearnOptions{HistorySize: 3, HistoryTTL: time.Hour}
+	for i, v := range []string{"a", "b", "c", "a", "d"} {
+		rec := record(u, lgID(u, i), t0.Add(time.Duration(i)*time.Minute), v)
+		opt.Buckets, opt.NewUser = rec.Buckets, i == 0
+		must(t, s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true, LearnOpt: opt}))
+	}
+	q := engine.LoginQuery{Values: []engine.LevelValue{{Level: "ip.addr", Hash: "a"}, {Level: "ip.addr", Hash: "b"}, {Level: "ip.addr", Hash: "d"}},
+		Buckets: []string{"a", "b", "d"}, Now: time.Now(), Window: time.Hour}
+	st, err := s.LoadLogin(ctx, u, q)
+	must(t, err)
+	if st.UserLogins != 5 {
+		t.Fatalf("n_u = %d", st.UserLogins)
+	}
+	// Size 3: "b" (least recently seen when "d" arrived) was evicted, "a" kept with 2.
+	if st.UserCounts[0] != 2 || st.UserCounts[1] != 0 || st.UserCounts[2] != 1 {
+		t.Fatalf("user counts = %v", st.UserCounts)
+	}
+	if st.TenantLogins != 5 || st.TenantUsers != 1 || st.TenantCounts[0] != 2 {
+		t.Fatalf("tenant = N %d U %d counts %v", st.TenantLogins, st.TenantUsers, st.TenantCounts)
+	}
+	// A login saved without learning, then learned twice, counts once.
+	rec := record(u, lgID(u, 9), t0.Add(time.Hour), "z")
+	opt.Buckets, opt.NewUser = rec.Buckets, false
+	must(t, s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt}))
+	st, _ = s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})
+	if st.UserCounts[0] != 0 || st.UserLogins != 5 {
+		t.Fatalf("an unlearned login taught the history: %+v", st)
+	}
+	got, ok, err := s.Login(ctx, rec.ID)
+	must(t, err)
+	if !ok || got.ID != rec.ID {
+		t.Fatal("login record not found")
+	}
+	must(t, s.Learn(ctx, u, got, opt))
+	must(t, s.Learn(ctx, u, got, opt))
+	st, _ = s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})
+	if st.UserCounts[0] != 1 || st.UserLogins != 6 {
+		t.Fatalf("learned twice or not at all: count %d n %d", st.UserCounts[0], st.UserLogins)
+	}
+}
+
+func testFailures(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "fred"}
+	now := time.Now()
+	for i := range 3 {
+		must(t, s.RecordFailure(ctx, u, engine.Failure{Kind: "password", IPHash: "ip1", At: now.Add(time.Duration(i) * time.Millisecond), Window: time.Hour}))
+	}
+	must(t, s.RecordFailure(ctx, engine.UserRef{Tenant: tenant, User: "gina"}, engine.Failure{Kind: "password", IPHash: "ip1", At: now, Window: time.Hour}))
+	must(t, s.RecordFailure(ctx, u, engine.Failure{Kind: "challenge", At: now, Window: time.Hour}))
+	st, err := s.LoadLogin(ctx, u, engine.LoginQuery{IPHash: "ip1", Now: now.Add(time.Second), Window: time.Hour})
+	must(t, err)
+	if st.FailedPwUser != 3 || st.FailedIPUsers != 2 || st.FailedChUser != 1 {
+		t.Fatalf("failures = user %d ip-users %d challenges %d", st.FailedPwUser, st.FailedIPUsers, st.FailedChUser)
+	}
+	st, _ = s.LoadLogin(ctx, u, engine.LoginQuery{IPHash: "ip1", Now: now.Add(2 * time.Hour), Window: time.Hour})
+	if st.FailedPwUser != 0 {
+		t.Fatalf("failures outside the window counted: %d", st.FailedPwUser)
+	}
+}
+
+func testErase(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "hank"}
+	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("h@x"), Now: t0}))
+	rec := record(u, lgID(u, 1), t0, "a")
+	must(t, s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
+		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour, Buckets: rec.Buckets, NewUser: true}}))
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, Erase: true, Now: t0, Events: []engine.Event{{Tenant: tenant, User: u.User, Type: "user_erased", At: t0}}}))
+	a, _ := s.Account(ctx, u)
+	st, _ := s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})
+	if a.Exists || st.UserLogins != 0 || st.UserCounts[0] != 0 {
+		t.Fatalf("erased user still has data: %+v %+v", a, st)
+	}
+	evs, _, err := s.Events(ctx, tenant, engine.EventQuery{User: u.User})
+	must(t, err)
+	if len(evs) != 1 || evs[0].Type != "user_erased" {
+		t.Fatalf("events = %+v", evs)
+	}
+}
+
+func testEvents(t *testing.T, s engine.Store, tenant string) {
+	for i := range 25 {
+		u := engine.UserRef{Tenant: tenant, User: fmt.Sprintf("user-%d", i)}
+		typ := "a"
+		if i%2 == 1 {
+			typ = "b"
+		}
+		must(t, s.Commit(ctx, u, engine.Commit{Version: -1, Now: t0, Events: []engine.Event{{Tenant: tenant, User: u.User, Type: typ, At: t0.Add(time.Duration(i) * time.Second)}}}))
+		time.Sleep(time.Millisecond) // stream ids are time ordered per shard
+	}
+	var all []engine.Event
+	cursor := ""
+	for {
+		page, next, err := s.Events(ctx, tenant, engine.EventQuery{Limit: 10, Cursor: cursor})
+		must(t, err)
+		all = append(all, page...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(all) != 25 {
+		t.Fatalf("paged %d events, want 25", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].At.After(all[i-1].At) {
+			t.Fatalf("not newest first at %d", i)
+		}
+	}
+	bs, _, _ := s.Events(ctx, tenant, engine.EventQuery{Type: "b", Limit: 100})
+	if len(bs) != 12 {
+		t.Fatalf("type filter: %d events, want 12", len(bs))
+	}
+	if got, _, _ := s.Events(ctx, "another-tenant", engine.EventQuery{}); len(got) != 0 {
+		t.Fatal("events leak across tenants")
+	}
+}
+
+func testTokens(t *testing.T, s engine.Store, tenant string) {
+	first, err := s.UseToken(ctx, "tok-"+tenant, time.Minute)
+	must(t, err)
+	again, _ := s.UseToken(ctx, "tok-"+tenant, time.Minute)
+	if !first || again {
+		t.Fatalf("token use = %v then %v", first, again)
+	}
+}
+
+func testRekey(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "ivy"}
+	id := chID(u, 5)
+	c := challenge(u, id)
+	c.Sends, c.LastSentAt = 1, time.Now()
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}))
+	job := engine.Job{Kind: "sms", Challenge: id, Payload: []byte("x")}
+	var ee *engine.Error
+	if err := s.Rekey(ctx, tenant, id, "h2", time.Now(), 10*time.Second, 2, job); !errors.As(err, &ee) || ee.Code != "rate_limited" {
+		t.Fatalf("resend inside cooldown: %v", err)
+	}
+	must(t, s.Rekey(ctx, tenant, id, "h2", time.Now().Add(11*time.Second), 10*time.Second, 2, job))
+	got, _, _ := s.Challenge(ctx, tenant, id)
+	if got.CodeHash != "h2" || got.Sends != 2 {
+		t.Fatalf("after resend: %+v", got)
+	}
+	if err := s.Rekey(ctx, tenant, id, "h3", time.Now().Add(22*time.Second), 10*time.Second, 2, job); !errors.As(err, &ee) || ee.Code != "too_many_sends" {
+		t.Fatalf("resend past the cap: %v", err)
+	}
+}
