@@ -13,18 +13,18 @@ import (
 
 // statusOf is the one mapping from domain error kinds to HTTP statuses.
 var statusOf = map[engine.Kind]int{
-	engine.KindInternal:        http.StatusInternalServerError,
-	engine.KindInvalid:         http.StatusBadRequest,
-	engine.KindUnauthenticated: http.StatusUnauthorized,
-	engine.KindForbidden:       http.StatusForbidden,
-	engine.KindNotFound:        http.StatusNotFound,
-	engine.KindConflict:        http.StatusConflict,
-	engine.KindGone:            http.StatusGone,
-	engine.KindUnprocessable:   http.StatusUnprocessableEntity,
-	engine.KindLocked:          http.StatusLocked,
-	engine.KindRateLimited:     http.StatusTooManyRequests,
-	engine.KindUnavailable:     http.StatusServiceUnavailable,
-	engine.KindTooLarge:        http.StatusRequestEntityTooLarge,
+	engine.KindInternal:         http.StatusInternalServerError,
+	engine.KindInvalid:          http.StatusBadRequest,
+	engine.KindUnauthenticated:  http.StatusUnauthorized,
+	engine.KindForbidden:        http.StatusForbidden,
+	engine.KindNotFound:         http.StatusNotFound,
+	engine.KindConflict:         http.StatusConflict,
+	engine.KindGone:             http.StatusGone,
+	engine.KindUnprocessable:    http.StatusUnprocessableEntity,
+	engine.KindLocked:           http.StatusLocked,
+	engine.KindRateLimited:      http.StatusTooManyRequests,
+	engine.KindUnavailable:      http.StatusServiceUnavailable,
+	engine.KindTooLarge:         http.StatusRequestEntityTooLarge,
 	engine.KindMethodNotAllowed: http.StatusMethodNotAllowed,
 }
 

@@ -50,7 +50,9 @@ type actorReq struct {
 	UserAgent string `json:"user_agent"`
 }
 
-func (a actorReq) actor() engine.Actor { return engine.Actor{Kind: "user", IP: a.IP, UserAgent: a.UserAgent} }
+func (a actorReq) actor() engine.Actor {
+	return engine.Actor{Kind: "user", IP: a.IP, UserAgent: a.UserAgent}
+}
 
 func (s *Server) eraseUser(c *gin.Context) {
 	if err := s.eng.EraseUser(c.Request.Context(), userRef(c), engine.Actor{Kind: "user"}); err != nil {

@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"crypto/rand"
 	"math/big"
 	"strings"
 	"time"
@@ -13,8 +13,8 @@ import (
 
 // Challenge errors.
 var (
-	ErrTooManySends  = E(KindRateLimited, "too_many_sends", "this challenge was sent as often as it may be; start a new one")
-	ErrNoFactor      = E(KindUnprocessable, "no_factor", "the user has no second factor for this")
+	ErrTooManySends      = E(KindRateLimited, "too_many_sends", "this challenge was sent as often as it may be; start a new one")
+	ErrNoFactor          = E(KindUnprocessable, "no_factor", "the user has no second factor for this")
 	ErrChannelNotAllowed = E(KindUnprocessable, "channel_not_allowed", "the tenant's policy does not allow this channel")
 )
 
@@ -91,7 +91,9 @@ func (e *Engine) newCode() string {
 	return fmt.Sprintf("%0*d", e.opt.CodeLength, n)
 }
 
-func (e *Engine) codeHash(id, code string) string { return hex.EncodeToString(e.codeMAC.Sum("challenge", id, code)) }
+func (e *Engine) codeHash(id, code string) string {
+	return hex.EncodeToString(e.codeMAC.Sum("challenge", id, code))
+}
 
 // draft is a challenge about to be created, with its code and message.
 type draft struct {

@@ -42,24 +42,24 @@ type Options struct {
 	Geo         GeoLookup // nil = no GeoIP
 	Risk        risk.Options
 
-	CodeLength      int           // default 6
-	CodeTTL         time.Duration // default 5m
-	CodeAttempts    int           // default 5
-	MaxSends        int           // sends per challenge, default 3
-	ResendCooldown  time.Duration // default 30s
-	HistorySize     int           // distinct values per feature level, default 50
-	HistoryDays     int           // default 180
-	LoginTTL        time.Duration // how long a login record waits for its challenge, default 15m
-	Limits          Limits
-	AuditMaxEvents  int // per tenant, default 100000
+	CodeLength     int           // default 6
+	CodeTTL        time.Duration // default 5m
+	CodeAttempts   int           // default 5
+	MaxSends       int           // sends per challenge, default 3
+	ResendCooldown time.Duration // default 30s
+	HistorySize    int           // distinct values per feature level, default 50
+	HistoryDays    int           // default 180
+	LoginTTL       time.Duration // how long a login record waits for its challenge, default 15m
+	Limits         Limits
+	AuditMaxEvents int // per tenant, default 100000
 }
 
 // Limits are the abuse limits on sending codes (per hour unless said).
 type Limits struct {
-	SMSPerUser          int // default 10
-	SMSPerNumber        int // default 5
-	SMSPerCountry       int // per tenant and destination country, default 1000
-	ChallengesPerIP     int // challenge creations per client IP, default 50
+	SMSPerUser      int // default 10
+	SMSPerNumber    int // default 5
+	SMSPerCountry   int // per tenant and destination country, default 1000
+	ChallengesPerIP int // challenge creations per client IP, default 50
 }
 
 func (o *Options) defaults() {

@@ -10,19 +10,19 @@ type Kind int
 
 // The kinds of domain errors.
 const (
-	KindInternal        Kind = iota // 500, detail never shown
-	KindInvalid                     // 400
-	KindUnauthenticated             // 401
-	KindForbidden                   // 403
-	KindNotFound                    // 404
-	KindConflict                    // 409
-	KindGone                        // 410
-	KindUnprocessable               // 422
-	KindLocked                      // 423
-	KindRateLimited                 // 429
-	KindUnavailable                 // 503
-	KindTooLarge                    // 413
-	KindMethodNotAllowed            // 405
+	KindInternal         Kind = iota // 500, detail never shown
+	KindInvalid                      // 400
+	KindUnauthenticated              // 401
+	KindForbidden                    // 403
+	KindNotFound                     // 404
+	KindConflict                     // 409
+	KindGone                         // 410
+	KindUnprocessable                // 422
+	KindLocked                       // 423
+	KindRateLimited                  // 429
+	KindUnavailable                  // 503
+	KindTooLarge                     // 413
+	KindMethodNotAllowed             // 405
 )
 
 // Error is the one error type the engine returns to callers.
@@ -58,7 +58,9 @@ func (e *Error) With(key string, v any) *Error {
 }
 
 // Internal wraps an unexpected error.
-func Internal(err error) *Error { return &Error{Kind: KindInternal, Code: "internal", Msg: "internal error", Err: err} }
+func Internal(err error) *Error {
+	return &Error{Kind: KindInternal, Code: "internal", Msg: "internal error", Err: err}
+}
 
 // Invalid reports a request field that fails validation.
 func Invalid(field, msg string) *Error {
@@ -76,14 +78,14 @@ func AsError(err error) *Error {
 
 // Errors every caller may see.
 var (
-	ErrUnauthenticated = E(KindUnauthenticated, "unauthenticated", "missing or unknown API key")
-	ErrForbidden       = E(KindForbidden, "forbidden", "this key may not do that")
-	ErrTenantNotFound  = E(KindNotFound, "tenant_not_found", "no such tenant")
-	ErrKeyNotFound     = E(KindNotFound, "key_not_found", "no such key")
-	ErrUserNotFound    = E(KindNotFound, "user_not_found", "no such user")
+	ErrUnauthenticated   = E(KindUnauthenticated, "unauthenticated", "missing or unknown API key")
+	ErrForbidden         = E(KindForbidden, "forbidden", "this key may not do that")
+	ErrTenantNotFound    = E(KindNotFound, "tenant_not_found", "no such tenant")
+	ErrKeyNotFound       = E(KindNotFound, "key_not_found", "no such key")
+	ErrUserNotFound      = E(KindNotFound, "user_not_found", "no such user")
 	ErrChallengeNotFound = E(KindNotFound, "challenge_not_found", "no such challenge")
-	ErrLoginNotFound   = E(KindNotFound, "login_not_found", "no such login")
-	ErrDeviceNotFound  = E(KindNotFound, "device_not_found", "no such remembered device")
+	ErrLoginNotFound     = E(KindNotFound, "login_not_found", "no such login")
+	ErrDeviceNotFound    = E(KindNotFound, "device_not_found", "no such remembered device")
 
 	// ErrConflict is returned by a Store when an optimistic write lost a race.
 	ErrConflict = E(KindConflict, "conflict", "the state changed meanwhile, retry")

@@ -2,8 +2,8 @@ package engine
 
 import (
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"

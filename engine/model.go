@@ -118,15 +118,15 @@ type Purpose string
 
 // The purposes of challenges.
 const (
-	PurposeLogin        Purpose = "login"
-	PurposeEnrollSMS    Purpose = "enroll_sms"
-	PurposeEnrollTOTP   Purpose = "enroll_totp"
-	PurposeEnrollEmail  Purpose = "enroll_email"
-	PurposeStepUp       Purpose = "step_up"          // proves the current factor before a new one is attached
-	PurposePhoneOld     Purpose = "phone_change_old" // step one of a phone change
-	PurposePhoneNew     Purpose = "phone_change_new" // step two
-	PurposeDisable      Purpose = "disable"
-	PurposeBackupCodes  Purpose = "backup_codes"
+	PurposeLogin       Purpose = "login"
+	PurposeEnrollSMS   Purpose = "enroll_sms"
+	PurposeEnrollTOTP  Purpose = "enroll_totp"
+	PurposeEnrollEmail Purpose = "enroll_email"
+	PurposeStepUp      Purpose = "step_up"          // proves the current factor before a new one is attached
+	PurposePhoneOld    Purpose = "phone_change_old" // step one of a phone change
+	PurposePhoneNew    Purpose = "phone_change_new" // step two
+	PurposeDisable     Purpose = "disable"
+	PurposeBackupCodes Purpose = "backup_codes"
 )
 
 // Challenge statuses.
@@ -210,18 +210,18 @@ type Commit struct {
 // LoginRecord is what evaluate remembers of a login until its challenge is
 // verified.
 type LoginRecord struct {
-	ID       string         `json:"id"`
-	Tenant   string         `json:"tenant"`
-	User     string         `json:"user"`
-	At       time.Time      `json:"at"`
-	Decision string         `json:"decision"`
-	Values   []LevelValue   `json:"values"`
-	Buckets  []string       `json:"buckets"` // tenant count buckets, parallel to Values
-	Place    *Place         `json:"place,omitempty"`
-	Device   DeviceInfo     `json:"device"`
-	IP       string         `json:"ip_masked"`
-	Score    int            `json:"score"`
-	First    bool           `json:"first"` // the user had no history
+	ID       string       `json:"id"`
+	Tenant   string       `json:"tenant"`
+	User     string       `json:"user"`
+	At       time.Time    `json:"at"`
+	Decision string       `json:"decision"`
+	Values   []LevelValue `json:"values"`
+	Buckets  []string     `json:"buckets"` // tenant count buckets, parallel to Values
+	Place    *Place       `json:"place,omitempty"`
+	Device   DeviceInfo   `json:"device"`
+	IP       string       `json:"ip_masked"`
+	Score    int          `json:"score"`
+	First    bool         `json:"first"` // the user had no history
 }
 
 // LevelValue is one feature level's keyed hash, as stored in the history.

@@ -77,11 +77,11 @@ type Store interface {
 
 // LoginQuery says what LoadLogin must read.
 type LoginQuery struct {
-	Values   []LevelValue
-	Buckets  []string // tenant count buckets, one per value
-	IPHash   string
-	Now      time.Time
-	Window   time.Duration // velocity window
+	Values  []LevelValue
+	Buckets []string // tenant count buckets, one per value
+	IPHash  string
+	Now     time.Time
+	Window  time.Duration // velocity window
 }
 
 // LoginState is everything evaluate needs from storage.
@@ -109,7 +109,7 @@ type LoginWrite struct {
 	RecordTTL  time.Duration
 	Learn      bool
 	LearnOpt   LearnOptions
-	GraceEpoch string // non-empty: count one grace login in this epoch
+	GraceEpoch string  // non-empty: count one grace login in this epoch
 	Commit     *Commit // challenge creation, events and jobs of this login
 }
 
@@ -131,9 +131,9 @@ type Failure struct {
 
 // Limit is one rate limit bucket.
 type Limit struct {
-	Key    string
+	Key     string
 	PerHour int
-	Name   string // for the error and the alert: user, number, country, ip
+	Name    string // for the error and the alert: user, number, country, ip
 }
 
 // EventQuery filters the audit log.

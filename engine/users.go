@@ -38,18 +38,18 @@ type DeviceView struct {
 
 // UserView is a user's 2FA status.
 type UserView struct {
-	UserID            string       `json:"user_id"`
-	Profile           Profile      `json:"profile"`
-	Group             string       `json:"group,omitempty"`
-	Enrolled          bool         `json:"enrolled"`
-	Factors           []FactorView `json:"factors"`
-	BackupCodesLeft   int          `json:"backup_codes_left"`
-	RememberedDevices int          `json:"remembered_devices"`
-	GraceLoginsLeft   *int         `json:"grace_logins_left,omitempty"`
-	PhoneChangePending bool        `json:"phone_change_pending"`
-	Mode              string       `json:"mode"`
-	CreatedAt         time.Time    `json:"created_at,omitzero"`
-	UpdatedAt         time.Time    `json:"updated_at,omitzero"`
+	UserID             string       `json:"user_id"`
+	Profile            Profile      `json:"profile"`
+	Group              string       `json:"group,omitempty"`
+	Enrolled           bool         `json:"enrolled"`
+	Factors            []FactorView `json:"factors"`
+	BackupCodesLeft    int          `json:"backup_codes_left"`
+	RememberedDevices  int          `json:"remembered_devices"`
+	GraceLoginsLeft    *int         `json:"grace_logins_left,omitempty"`
+	PhoneChangePending bool         `json:"phone_change_pending"`
+	Mode               string       `json:"mode"`
+	CreatedAt          time.Time    `json:"created_at,omitzero"`
+	UpdatedAt          time.Time    `json:"updated_at,omitzero"`
 }
 
 // PutUser registers or updates a user's profile (and group).

@@ -42,21 +42,21 @@ func str(v any) string {
 
 // commitPlan is the JSON argument of commitScript.
 type commitPlan struct {
-	Ver       int64       `json:"ver"`
-	Doc       *string     `json:"doc"`
-	Ch        int         `json:"ch"`
-	ChSt      string      `json:"chst"`
-	Now       int64       `json:"now"`
-	New       []planNew   `json:"new"`
-	Cancel    []int       `json:"cancel"`
-	Ev        []string    `json:"ev"`
-	EvMax     int         `json:"evmax"`
-	Jobs      []planJob   `json:"jobs"`
-	Erase     bool        `json:"erase"`
-	EraseKeys []int       `json:"erasekeys"`
-	Force     string      `json:"force"`
-	Grace     bool        `json:"grace_reset"`
-	User      string      `json:"user"`
+	Ver       int64     `json:"ver"`
+	Doc       *string   `json:"doc"`
+	Ch        int       `json:"ch"`
+	ChSt      string    `json:"chst"`
+	Now       int64     `json:"now"`
+	New       []planNew `json:"new"`
+	Cancel    []int     `json:"cancel"`
+	Ev        []string  `json:"ev"`
+	EvMax     int       `json:"evmax"`
+	Jobs      []planJob `json:"jobs"`
+	Erase     bool      `json:"erase"`
+	EraseKeys []int     `json:"erasekeys"`
+	Force     string    `json:"force"`
+	Grace     bool      `json:"grace_reset"`
+	User      string    `json:"user"`
 }
 
 type planNew struct {

@@ -15,11 +15,11 @@ type keys struct{}
 
 var k keys
 
-func (keys) tenants() string { return "su:{g}:tenants" }
-func (keys) keyHashes() string { return "su:{g}:keys" }
-func (keys) keyIDs() string { return "su:{g}:keyids" }
+func (keys) tenants() string          { return "su:{g}:tenants" }
+func (keys) keyHashes() string        { return "su:{g}:keys" }
+func (keys) keyIDs() string           { return "su:{g}:keyids" }
 func (keys) token(hash string) string { return "su:{g}:tok:" + hash }
-func (keys) keyEvents() string { return "su:{g}:keyrevoked" }
+func (keys) keyEvents() string        { return "su:{g}:keyrevoked" }
 
 // tenant keys live in the tenant's home shard, so a tenant-level change, its
 // audit event and the mails it queues are one script too.
@@ -27,23 +27,23 @@ func (keys) tenant(t, what string) string {
 	return "su:" + shardTag(tenantShard(t)) + ":t:" + t + ":" + what
 }
 
-func tenantShard(t string) int { return engine.ShardOf(t, "") }
-func (keys) policy(t string) string { return k.tenant(t, "policy") }
-func (keys) stats(t string) string  { return k.tenant(t, "stats") }
-func (keys) counts(t, level string) string { return k.tenant(t, "c:"+level) }
+func tenantShard(t string) int                { return engine.ShardOf(t, "") }
+func (keys) policy(t string) string           { return k.tenant(t, "policy") }
+func (keys) stats(t string) string            { return k.tenant(t, "stats") }
+func (keys) counts(t, level string) string    { return k.tenant(t, "c:"+level) }
 func (keys) failedIP(t, ipHash string) string { return k.tenant(t, "fip:"+ipHash) }
-func (keys) tenantEvents(t string) string { return k.events(tenantShard(t), t) }
-func (keys) tenantQueue(t string) string  { return k.queue(tenantShard(t)) }
+func (keys) tenantEvents(t string) string     { return k.events(tenantShard(t), t) }
+func (keys) tenantQueue(t string) string      { return k.queue(tenantShard(t)) }
 
 func (keys) user(u engine.UserRef, what string) string {
 	return "su:" + shardTag(u.Shard()) + ":u:" + u.Tenant + ":" +
 		base64.RawURLEncoding.EncodeToString([]byte(u.User)) + ":" + what
 }
-func (keys) account(u engine.UserRef) string { return k.user(u, "a") }
-func (keys) meta(u engine.UserRef) string    { return k.user(u, "m") }
+func (keys) account(u engine.UserRef) string               { return k.user(u, "a") }
+func (keys) meta(u engine.UserRef) string                  { return k.user(u, "m") }
 func (keys) history(u engine.UserRef, level string) string { return k.user(u, "h:"+level) }
-func (keys) failedPw(u engine.UserRef) string { return k.user(u, "fp") }
-func (keys) failedCh(u engine.UserRef) string { return k.user(u, "fc") }
+func (keys) failedPw(u engine.UserRef) string              { return k.user(u, "fp") }
+func (keys) failedCh(u engine.UserRef) string              { return k.user(u, "fc") }
 
 func (keys) challenge(shard int, id string) string { return "su:" + shardTag(shard) + ":ch:" + id }
 func (keys) login(shard int, id string) string     { return "su:" + shardTag(shard) + ":lg:" + id }
