@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/internal/evalset"
+	"github.com/stepup-auth/stepup/risk"
+	"github.com/stepup-auth/stepup/store/redisstore"
+)
+
+// Mirrors of the engine's defaults that the harness needs to act as the
+// engine does: the history bounds of engine.learnOptions (used when a
+// challenged legitimate login is verified) and the policy's default
+// challenge threshold.
+const (
+	historySize = 50
+	historyTTL  = 180 * 24 * time.Hour
+)
+
+// outcome is what the engine answered for one login of the set.
+type outcome struct {
+	Kind    evalset.Kind
+	Context evalset.Context
+	// Past is the number of the user's logins the history had learned
+	// before this one (n_u): 0 is a cold start.
+	Past     int
+	Score    int
+	Decision string
+	Dbg string
+}
+
+// challenged reports whether the engine, with the tenant's default policy
+// and the challenge threshold th, challenges (or denies) the login: an
+// enrolled user without history always, anyone else at a score of th or
+// more.
+func (o outcome) challenged(th int) bool { return o.Past == 0 || o.Score >= th }
+
+// replayOptions configure one replay.
+type replayOptions struct {
+	// IgnoreDevice scores on IP and user agent only and sends no device
+	// ids, as Wiefling et al. measured.
+	IgnoreDevice bool
+	// RedisAddr is a Redis server to use instead of an in-process
+	// miniredis. Its data are left in place under a new tenant.
+	RedisAddr string
+	Geo       engine.GeoLookup
+	// Seed derives the engine's secret and random ids, so that a replay on
+	// miniredis is reproducible to the bit.
+	Seed uint64
+}
+
+// replayResult is the outcome of every login of the set, in set order.
+type replayResult struct {
+	Outcomes []outcome
+	// Mismatches counts logins whose actual decision differs from the one
+	// outcome.challenged predicts at the default threshold; the threshold
+	// sweep is only valid when it is zero.
+	Mismatches int
+	Elapsed    time.Duration
+}
+
+// replayClock is the engine's clock during a replay: the time of the login
+// being evaluated. Only the replaying goroutine reads and sets it.
+type replayClock struct{ now time.Time }
+
+func (c *replayClock) Now() time.Time { return c.now }
+
+// replay evaluates every login of the set, in time order, through a real
+// engine over a real store; challenged legitimate logins are then verified
+// (learned) as the engine does after a correct code.
+func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayResult, error) {
+	start := time.Now()
+	var res replayResult
+	var mr *miniredis.Miniredis
+	addr := opt.RedisAddr
+	if addr == "" {
+		mr = miniredis.NewMiniRedis()
+		if err := mr.Start(); err != nil {
+			return res, fmt.Errorf("start miniredis: %w", err)
+		}
+		defer mr.Close()
+		addr = mr.Addr()
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4})
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return res, fmt.Errorf("redis %s: %w", addr, err)
+	}
+	st := redisstore.New(rdb, redisstore.Options{})
+
+	seed := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("stepup-eval"), opt.Seed))
+	if opt.RedisAddr != "" {
+		// A shared server may hold an earlier run's tenant: make the ids
+		// (and with them the tenant) new.
+		_, _ = rand.Read(seed[:])
+	}
+	clock := &replayClock{now: set.Options.Start}
+	eng, err := engine.New(st, engine.Options{
+		Secret: seed[:],
+		Clock:  clock.Now,
+		Rand:   mrand.NewChaCha8(seed),
+		Geo:    opt.Geo,
+		Risk:   risk.Options{IgnoreDevice: opt.IgnoreDevice},
+	})
+	if err != nil {
+		return res, err
+	}
+	tenant, err := eng.CreateTenant(ctx, "stepup-eval", "Eval")
+	if err != nil {
+		return res, err
+	}
+	threshold := engine.DefaultPolicy().Thresholds.Challenge
+
+	// Enrol every user with an e-mail factor (it has no sending limits),
+	// so that evaluations challenge instead of suggesting enrolment.
+	for _, id := range set.Users {
+		u := engine.UserRef{Tenant: tenant.ID, User: id}
+		a := &engine.Account{
+			Exists:    true,
+			Profile:   engine.Profile{Email: id + "@example.com"},
+			Factors:   engine.Factors{Email: &engine.EmailFactor{AddedAt: clock.now}},
+			CreatedAt: clock.now, UpdatedAt: clock.now,
+		}
+		if err := st.Commit(ctx, u, engine.Commit{Version: 0, Account: a, Now: clock.now}); err != nil {
+			return res, fmt.Errorf("enrol %s: %w", id, err)
+		}
+	}
+
+	type history struct {
+		n    int
+		last time.Time
+	}
+	users := make(map[string]*history, len(set.Users))
+	lastTick := clock.now
+	res.Outcomes = make([]outcome, 0, len(set.Logins))
+	for _, l := range set.Logins {
+		clock.now = l.At
+		if mr != nil && l.At.Sub(lastTick) >= 24*time.Hour {
+			// Let miniredis expire keys (login records, challenges,
+			// histories) on the replay's time rather than the wall
+			// clock's; a day's resolution keeps the sweeps cheap.
+			mr.FastForward(l.At.Sub(lastTick))
+			lastTick = l.At
+		}
+		h := users[l.User]
+		if h == nil {
+			h = &history{}
+			users[l.User] = h
+		}
+		if h.n > 0 && l.At.Sub(h.last) >= historyTTL {
+			h.n = 0 // the history expired
+		}
+		in := engine.EvaluateInput{UserID: l.User, IP: l.IP.String(), UserAgent: l.UserAgent}
+		if !opt.IgnoreDevice {
+			in.DeviceID = l.DeviceID
+		}
+		ev, err := eng.Evaluate(ctx, tenant.ID, in)
+		if err != nil {
+			return res, fmt.Errorf("evaluate %s at %s: %w", l.User, l.At.Format(time.RFC3339), err)
+		}
+		o := outcome{Kind: l.Kind, Context: l.Context, Past: h.n, Score: ev.Risk.Score, Decision: ev.Decision, Dbg: fmt.Sprintf("%s %s %s %s %v", l.At.Format(time.DateOnly), l.User, l.IP, l.UserAgent, ev.Risk.Signals)}
+		res.Outcomes = append(res.Outcomes, o)
+		want := engine.DecisionAllow
+		if o.challenged(threshold) {
+			want = engine.DecisionChallenge
+		}
+		if ev.Decision != want {
+			res.Mismatches++
+		}
+		if l.Kind != evalset.Legit {
+			continue // attempts by attackers never teach the model
+		}
+		switch ev.Decision {
+		case engine.DecisionAllow: // learned by the evaluation itself
+		case engine.DecisionChallenge:
+			if err := verify(ctx, st, engine.UserRef{Tenant: tenant.ID, User: l.User}, ev.LoginID); err != nil {
+				return res, err
+			}
+		default:
+			continue // denied: the owner is locked out, nothing learned
+		}
+		h.n++
+		h.last = l.At
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// verify does what the engine does once the owner typed the right code:
+// it teaches the history the login the challenge was for, with the
+// options of engine.learnOptions.
+func verify(ctx context.Context, st *redisstore.Store, u engine.UserRef, loginID string) error {
+	rec, ok, err := st.Login(ctx, loginID)
+	if err != nil {
+		return fmt.Errorf("read login %s: %w", loginID, err)
+	}
+	if !ok {
+		return fmt.Errorf("login %s vanished before its verification", loginID)
+	}
+	opt := engine.LearnOptions{HistorySize: historySize, HistoryTTL: historyTTL, Buckets: rec.Buckets, NewUser: rec.First}
+	if err := st.Learn(ctx, u, rec, opt); err != nil {
+		return fmt.Errorf("learn login %s: %w", loginID, err)
+	}
+	return nil
+}

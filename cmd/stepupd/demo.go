@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/stepup-auth/stepup/config"
+	"github.com/stepup-auth/stepup/engine"
+)
+
+// demo creates the embedded default's demo tenant and prints its keys and
+// a first request to try.
+func demo(ctx context.Context, eng *engine.Engine, cfg config.Config, w io.Writer) error {
+	t, err := eng.CreateTenant(ctx, "demo", "Demo")
+	if err != nil {
+		return err
+	}
+	app, err := eng.CreateKey(ctx, t.ID, engine.KindApp, "demo app")
+	if err != nil {
+		return err
+	}
+	mgr, err := eng.CreateKey(ctx, t.ID, engine.KindManager, "demo manager")
+	if err != nil {
+		return err
+	}
+	op := cfg.OperatorKey
+	if op == "" {
+		op = "(none: set STEPUP_OPERATOR_KEY to use the operator API)"
+	}
+	fmt.Fprintf(w, `
+stepupd is running on the EMBEDDED DEFAULT: all state lives in memory and is
+lost when it stops. SMS codes and e-mails are printed to this log.
+
+  demo tenant   %s
+  app key       %s
+  manager key   %s
+  operator key  %s
+
+Try it:
+
+  curl -s http://%s/v1/logins/evaluate \
+    -H 'Authorization: Bearer %s' \
+    -d '{"user_id":"alice","ip":"192.0.2.10","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/126.0 Safari/537.36","device_id":"laptop-1"}'
+
+`, t.ID, app.Secret, mgr.Secret, op, cfg.Listen, app.Secret)
+	return nil
+}

@@ -1,0 +1,169 @@
+package delivery
+
+import "github.com/redis/go-redis/v9"
+
+// Each script is one atomic step of a job's life. Every script that ends a
+// job's stay in the stream starts with XACK and does nothing more when the
+// entry was no longer pending, so two workers that both processed a job
+// (one of them after reclaiming it) record one outcome. All keys a script
+// touches are passed in KEYS and share the shard's hash tag.
+
+// enqueueScript adds a job and marks its challenge queued.
+//
+//	KEYS[1] stream, KEYS[2] challenge hash (optional)
+//	ARGV kind, tenant, challenge key, data
+//	returns the new entry id
+var enqueueScript = redis.NewScript(`
+local f = {'kind', ARGV[1], 'tenant', ARGV[2]}
+if ARGV[3] ~= '' then f[#f+1] = 'ch'; f[#f+1] = ARGV[3] end
+f[#f+1] = 'data'; f[#f+1] = ARGV[4]
+f[#f+1] = 'attempt'; f[#f+1] = '0'
+local id = redis.call('XADD', KEYS[1], '*', unpack(f))
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'delivery', 'queued')
+end
+return id
+`)
+
+// promoteScript moves jobs whose retry is due from the delay set back into
+// the stream. A member that cannot be decoded becomes a dead letter.
+//
+//	KEYS[1] delay set, KEYS[2] stream, KEYS[3] dead-letter stream
+//	ARGV now (unix ms), limit, dead-letter max length
+//	returns the number of members moved
+var promoteScript = redis.NewScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  local ok, j = pcall(cjson.decode, m)
+  if ok and type(j) == 'table' and type(j.data) == 'string' then
+    local f = {'kind', tostring(j.kind or ''), 'tenant', tostring(j.tenant or '')}
+    if type(j.ch) == 'string' and j.ch ~= '' then f[#f+1] = 'ch'; f[#f+1] = j.ch end
+    f[#f+1] = 'data'; f[#f+1] = j.data
+    f[#f+1] = 'attempt'; f[#f+1] = tostring(j.attempt or '0')
+    redis.call('XADD', KEYS[2], '*', unpack(f))
+  else
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*',
+      'kind', '', 'tenant', '', 'data', m, 'attempt', '0',
+      'error', 'malformed delayed job', 'at', ARGV[1])
+  end
+  redis.call('ZREM', KEYS[1], m)
+end
+return #due
+`)
+
+// beginScript checks, right before a send, that the entry is still pending
+// for this consumer, resets its idle time so no other worker claims it while
+// it is being sent, and reads the challenge's status.
+//
+//	KEYS[1] stream, KEYS[2] challenge hash (optional)
+//	ARGV group, consumer, id
+//	returns false when the entry is not ours, else
+//	{delivery count, challenge exists (0/1), status, expires_at}
+var beginScript = redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return false end
+local n = p[1][4]
+-- RETRYCOUNT keeps the delivery count: this claim is a heartbeat, not a delivery.
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'RETRYCOUNT', n, 'JUSTID')
+if not KEYS[2] then return {n, 0, '', ''} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {n, 0, '', ''} end
+local h = redis.call('HMGET', KEYS[2], 'status', 'expires_at')
+return {n, 1, h[1] or '', h[2] or ''}
+`)
+
+// finishScript acknowledges a job that was sent or dropped and records the
+// outcome on its challenge.
+//
+//	KEYS[1] stream, KEYS[2] challenge hash (optional)
+//	ARGV group, id, outcome ('sent' or 'dropped'), provider id
+//	returns 1, or 0 when the entry was no longer pending
+var finishScript = redis.NewScript(`
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'delivery', ARGV[3])
+  if ARGV[3] == 'sent' then
+    redis.call('HDEL', KEYS[2], 'delivery_error')
+    if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'provider_id', ARGV[4]) end
+  end
+end
+return 1
+`)
+
+// retryScript acknowledges a failed job and parks it in the delay set.
+//
+//	KEYS[1] stream, KEYS[2] delay set
+//	ARGV group, id, due (unix ms), member (JSON of the job, attempt counted up)
+//	returns 1, or 0 when the entry was no longer pending
+var retryScript = redis.NewScript(`
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+`)
+
+// deadScript acknowledges a job that will not be retried, appends it to the
+// dead-letter stream and marks its challenge failed.
+//
+//	KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] challenge hash (optional)
+//	ARGV group, id, max length, kind, tenant, challenge key, data, attempt, error, at (unix ms)
+//	returns 1, or 0 when the entry was no longer pending
+var deadScript = redis.NewScript(`
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
+  'origin', ARGV[2], 'kind', ARGV[4], 'tenant', ARGV[5], 'ch', ARGV[6],
+  'data', ARGV[7], 'attempt', ARGV[8], 'error', ARGV[9], 'at', ARGV[10])
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'delivery', 'failed', 'delivery_error', ARGV[9])
+end
+return 1
+`)
+
+// requeueScript moves a dead letter back into the job stream with its
+// attempts reset.
+//
+//	KEYS[1] dead-letter stream, KEYS[2] stream
+//	ARGV dead letter id
+//	returns the new entry id, or false when there is no such dead letter
+var requeueScript = redis.NewScript(`
+local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #e == 0 then return false end
+local v = {}
+local raw = e[1][2]
+for i = 1, #raw, 2 do v[raw[i]] = raw[i+1] end
+local f = {'kind', v.kind or '', 'tenant', v.tenant or ''}
+if v.ch and v.ch ~= '' then f[#f+1] = 'ch'; f[#f+1] = v.ch end
+f[#f+1] = 'data'; f[#f+1] = v.data or ''
+f[#f+1] = 'attempt'; f[#f+1] = '0'
+local id = redis.call('XADD', KEYS[2], '*', unpack(f))
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id
+`)
+
+// reapScript removes consumers of the group that have no pending entries
+// and have been idle for long: every process start adds a consumer name, and
+// dead ones would pile up. Checking and deleting in one script guarantees
+// that no pending entry is lost with a consumer.
+//
+//	KEYS[1] stream
+//	ARGV group, minimum idle time (ms)
+//	returns the number of consumers removed
+var reapScript = redis.NewScript(`
+local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if type(cs) ~= 'table' or cs.err then return 0 end
+local n = 0
+for _, c in ipairs(cs) do
+  local name, pending, idle
+  for i = 1, #c, 2 do
+    if c[i] == 'name' then name = c[i+1]
+    elseif c[i] == 'pending' then pending = c[i+1]
+    elseif c[i] == 'idle' then idle = c[i+1] end
+  end
+  if name and pending == 0 and idle and idle > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    n = n + 1
+  end
+end
+return n
+`)

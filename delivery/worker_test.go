@@ -1,0 +1,622 @@
+package delivery_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/delivery"
+	"github.com/stepup-auth/stepup/internal/redistest"
+	"github.com/stepup-auth/stepup/internal/seal"
+)
+
+// backend makes a fresh, empty Redis for one test.
+type backend func(t *testing.T) redis.UniversalClient
+
+func realRedis(t *testing.T) redis.UniversalClient {
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Server(t)})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+func miniRedis(t *testing.T) redis.UniversalClient {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// TestQueue runs the queue's semantics against a real redis-server.
+func TestQueue(t *testing.T) { queueSuite(t, realRedis) }
+
+// TestQueueMiniredis runs the same suite on miniredis, the store of the
+// embedded default.
+func TestQueueMiniredis(t *testing.T) { queueSuite(t, miniRedis) }
+
+func queueSuite(t *testing.T, newRedis backend) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, rdb redis.UniversalClient)
+	}{
+		{"DeliversOnceAndAcks", testDeliversOnce},
+		{"RetriesThenDelivers", testRetriesThenDelivers},
+		{"RetryWaitsForBackoff", testRetryWaitsForBackoff},
+		{"PermanentErrorDeadLettersAtOnce", testPermanentError},
+		{"MaxAttemptsDeadLetters", testMaxAttempts},
+		{"PanickingHandlerDeadLetters", testPanickingHandler},
+		{"ClosedChallengeIsDropped", testDropsClosedChallenges},
+		{"BadJobsDeadLetter", testBadJobs},
+		{"ReclaimsFromStuckWorker", testReclaim},
+		{"PoisonJobDeadLetters", testPoison},
+		{"TwoWorkersDeliverEachJobOnce", testTwoWorkers},
+		{"SameEntryIDOnSeveralShards", testSameIDs},
+		{"ShutdownFinishesSends", testGracefulShutdown},
+		{"EnqueueMarksChallengeQueued", testEnqueue},
+		{"RequeueDeadLetter", testRequeue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newRedis(t)) })
+	}
+}
+
+func testDeliversOnce(t *testing.T, rdb redis.UniversalClient) {
+	reg := prometheus.NewRegistry()
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(5, "c1")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(5*time.Minute))
+	payload := smsPayload(t, "+61412345156", "Your code is 123456")
+	id := enqueue(t, q, 5, ch, payload)
+
+	rec := &recorder{}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
+	eventually(t, "challenge marked sent", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliverySent })
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 5) })
+
+	calls := rec.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("handler called %d times, want 1", len(calls))
+	}
+	j := calls[0].job
+	if j.ID != id || j.Shard != 5 || j.Kind != delivery.KindSMS || j.Tenant != "acme" || j.Challenge != ch || j.Attempt != 0 {
+		t.Errorf("job = %+v", j)
+	}
+	if !bytes.Equal(j.Payload, payload) {
+		t.Errorf("payload = %s, want %s", j.Payload, payload)
+	}
+	if got := hget(t, rdb, ch, "provider_id"); got != "P0" {
+		t.Errorf("provider_id = %q, want P0", got)
+	}
+	if got := jobsTotal(t, reg, "sms", delivery.OutcomeSent); got != 1 {
+		t.Errorf("jobs_total{sent} = %v, want 1", got)
+	}
+}
+
+func testRetriesThenDelivers(t *testing.T, rdb redis.UniversalClient) {
+	reg := prometheus.NewRegistry()
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(7, "c2")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(5*time.Minute))
+	enqueue(t, q, 7, ch, smsPayload(t, "+61412345156", "code 654321"))
+
+	rec := &recorder{fn: func(n int, j delivery.Job) (delivery.Result, error) {
+		if n < 2 {
+			return delivery.Result{}, errors.New("provider unavailable")
+		}
+		return delivery.Result{ProviderID: "SMok"}, nil
+	}}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
+	eventually(t, "challenge marked sent", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliverySent })
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 7) })
+
+	calls := rec.Calls()
+	if len(calls) != 3 {
+		t.Fatalf("handler called %d times, want 3", len(calls))
+	}
+	for i, c := range calls {
+		if c.job.Attempt != i {
+			t.Errorf("call %d: attempt %d, want %d", i, c.job.Attempt, i)
+		}
+	}
+	if calls[0].job.ID == calls[2].job.ID {
+		t.Error("a retried job kept its entry id")
+	}
+	if got := hget(t, rdb, ch, "provider_id"); got != "SMok" {
+		t.Errorf("provider_id = %q", got)
+	}
+	if got := jobsTotal(t, reg, "sms", delivery.OutcomeRetried); got != 2 {
+		t.Errorf("jobs_total{retried} = %v, want 2", got)
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func testRetryWaitsForBackoff(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Now().Truncate(time.Millisecond)}
+	q := delivery.NewQueue(rdb, testBox())
+	enqueue(t, q, 2, "", smsPayload(t, "+61412345156", "code 111111"))
+
+	rec := &recorder{fn: func(n int, j delivery.Job) (delivery.Result, error) {
+		if n == 0 {
+			return delivery.Result{}, errors.New("try later")
+		}
+		return delivery.Result{}, nil
+	}}
+	o := workerOpts("a", nil)
+	o.BackoffBase, o.BackoffMax = 10*time.Second, time.Minute
+	o.Clock = clock.Now
+	o.Rand = func() float64 { return 0.5 }
+	startWorker(t, rdb, rec.handler("a"), o)
+
+	eventually(t, "job parked", func() bool { return rdb.ZCard(ctx, delivery.DelayKey(2)).Val() == 1 })
+	zs := rdb.ZRangeWithScores(ctx, delivery.DelayKey(2), 0, -1).Val()
+	if want := float64(clock.Now().Add(5 * time.Second).UnixMilli()); zs[0].Score != want {
+		t.Errorf("due = %v, want now+5s = %v", zs[0].Score, want)
+	}
+	if strings.Contains(zs[0].Member.(string), "111111") {
+		t.Error("the delay set holds the code in the clear")
+	}
+	if rec.N() != 1 {
+		t.Fatalf("handler called %d times before the backoff passed", rec.N())
+	}
+	clock.Advance(5 * time.Second)
+	eventually(t, "retry after the backoff", func() bool { return rec.N() == 2 })
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 2) })
+	if a := rec.Calls()[1].job.Attempt; a != 1 {
+		t.Errorf("retry attempt = %d, want 1", a)
+	}
+}
+
+func testPermanentError(t *testing.T, rdb redis.UniversalClient) {
+	reg := prometheus.NewRegistry()
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(9, "c3")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(5*time.Minute))
+	enqueue(t, q, 9, ch, smsPayload(t, "+61412345156", "code 222222"))
+
+	rec := &recorder{fn: func(int, delivery.Job) (delivery.Result, error) {
+		return delivery.Result{}, delivery.Permanent(errors.New("twilio 21211: invalid number"))
+	}}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
+	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliveryFailed })
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 9) })
+
+	if rec.N() != 1 {
+		t.Errorf("handler called %d times, want 1", rec.N())
+	}
+	if got := hget(t, rdb, ch, "delivery_error"); got != "twilio 21211: invalid number" {
+		t.Errorf("delivery_error = %q", got)
+	}
+	dl, err := delivery.DeadLetters(context.Background(), rdb, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) != 1 || dl[0].Shard != 9 || dl[0].Kind != "sms" || dl[0].Tenant != "acme" ||
+		dl[0].Challenge != ch || dl[0].Error != "twilio 21211: invalid number" || dl[0].At.IsZero() {
+		t.Errorf("dead letters = %+v", dl)
+	}
+	if got := jobsTotal(t, reg, "sms", delivery.OutcomeDead); got != 1 {
+		t.Errorf("jobs_total{dead} = %v, want 1", got)
+	}
+}
+
+func testMaxAttempts(t *testing.T, rdb redis.UniversalClient) {
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(1, "c4")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(5*time.Minute))
+	enqueue(t, q, 1, ch, smsPayload(t, "+61412345156", "code 333333"))
+
+	rec := &recorder{fn: func(int, delivery.Job) (delivery.Result, error) {
+		return delivery.Result{}, errors.New("twilio: http 503")
+	}}
+	o := workerOpts("a", nil)
+	o.MaxAttempts = 3
+	startWorker(t, rdb, rec.handler("a"), o)
+	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliveryFailed })
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 1) })
+
+	if rec.N() != 3 {
+		t.Errorf("handler called %d times, want 3", rec.N())
+	}
+	want := "gave up after 3 attempts: twilio: http 503"
+	if got := hget(t, rdb, ch, "delivery_error"); got != want {
+		t.Errorf("delivery_error = %q, want %q", got, want)
+	}
+	dl, _ := delivery.DeadLetters(context.Background(), rdb, 0, 10)
+	if len(dl) != 1 || dl[0].Error != want || dl[0].Attempt != 2 {
+		t.Errorf("dead letters = %+v", dl)
+	}
+}
+
+func testPanickingHandler(t *testing.T, rdb redis.UniversalClient) {
+	q := delivery.NewQueue(rdb, testBox())
+	enqueue(t, q, 3, "", smsPayload(t, "+61412345156", "code 444444"))
+	rec := &recorder{fn: func(int, delivery.Job) (delivery.Result, error) { panic("boom") }}
+	o := workerOpts("a", nil)
+	o.MaxAttempts = 2
+	startWorker(t, rdb, rec.handler("a"), o)
+	eventually(t, "dead letter", func() bool {
+		dl, _ := delivery.DeadLetters(context.Background(), rdb, 0, 10)
+		return len(dl) == 1
+	})
+	if rec.N() != 2 {
+		t.Errorf("handler called %d times, want 2", rec.N())
+	}
+}
+
+func testDropsClosedChallenges(t *testing.T, rdb redis.UniversalClient) {
+	reg := prometheus.NewRegistry()
+	q := delivery.NewQueue(rdb, testBox())
+	now := time.Now()
+	tests := []struct {
+		name, status string
+		expires      time.Time
+		exists       bool
+	}{
+		{"verified", "verified", now.Add(time.Minute), true},
+		{"expired", "pending", now.Add(-time.Second), true},
+		{"locked", "locked", now.Add(time.Minute), true},
+		{"cancelled", "cancelled", now.Add(time.Minute), true},
+		{"deleted", "", time.Time{}, false},
+	}
+	for _, tt := range tests {
+		ch := challengeKey(4, tt.name)
+		if tt.exists {
+			putChallenge(t, rdb, ch, tt.status, tt.expires)
+		}
+		enqueue(t, q, 4, ch, smsPayload(t, "+61412345156", "code 555555"))
+	}
+	rec := &recorder{}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
+	eventually(t, "all dropped", func() bool { return jobsTotal(t, reg, "sms", delivery.OutcomeDropped) == float64(len(tests)) })
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 4) })
+	if rec.N() != 0 {
+		t.Errorf("handler called %d times for closed challenges", rec.N())
+	}
+	for _, tt := range tests {
+		ch := challengeKey(4, tt.name)
+		want := delivery.DeliveryDropped
+		if !tt.exists {
+			want = ""
+			if n := rdb.Exists(context.Background(), ch).Val(); n != 0 {
+				t.Errorf("%s: a missing challenge hash was created", tt.name)
+			}
+		}
+		if got := hget(t, rdb, ch, "delivery"); got != want {
+			t.Errorf("%s: delivery = %q, want %q", tt.name, got, want)
+		}
+		if tt.exists && hget(t, rdb, ch, "status") != tt.status {
+			t.Errorf("%s: the worker changed the challenge status", tt.name)
+		}
+	}
+}
+
+func testBadJobs(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	otherBox := seal.New([]byte("another-secret-another-secret-another"), "queue", nil)
+	ch := challengeKey(6, "bad")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(time.Minute))
+	tests := []struct {
+		name   string
+		values []any
+		want   string
+	}{
+		{"not base64", []any{"kind", "sms", "tenant", "acme", "data", "%%%", "attempt", "0"}, "payload cannot be opened"},
+		{"other key", []any{"kind", "sms", "tenant", "acme", "ch", ch, "data", delivery.SealPayload(otherBox, []byte(`{}`)), "attempt", "0"}, "payload cannot be opened"},
+		{"no kind", []any{"tenant", "acme", "data", "eA==", "attempt", "0"}, "job has no kind"},
+		{"bad attempt", []any{"kind", "sms", "data", "eA==", "attempt", "x"}, "job has no valid attempt"},
+		{"foreign challenge", []any{"kind", "sms", "ch", challengeKey(7, "x"), "data", "eA==", "attempt", "0"}, "challenge key is not in the job's shard"},
+	}
+	for _, tt := range tests {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: delivery.StreamKey(6), Values: tt.values}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &recorder{}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", nil))
+	var dl []delivery.DeadLetter
+	eventually(t, "dead letters", func() bool {
+		dl, _ = delivery.DeadLetters(ctx, rdb, 0, 100)
+		return len(dl) == len(tests)
+	})
+	if rec.N() != 0 {
+		t.Errorf("handler called %d times for bad jobs", rec.N())
+	}
+	got := map[string]int{}
+	for _, d := range dl {
+		got[d.Error]++
+	}
+	for _, tt := range tests {
+		if got[tt.want] == 0 {
+			t.Errorf("%s: no dead letter with error %q (have %v)", tt.name, tt.want, got)
+		}
+	}
+	if hget(t, rdb, ch, "delivery") != delivery.DeliveryFailed {
+		t.Error("challenge of an unopenable job not marked failed")
+	}
+	if n := rdb.Exists(ctx, challengeKey(7, "x")).Val(); n != 0 {
+		t.Error("a challenge of another shard was touched")
+	}
+}
+
+func testReclaim(t *testing.T, rdb redis.UniversalClient) {
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(8, "c5")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(5*time.Minute))
+	enqueue(t, q, 8, ch, smsPayload(t, "+61412345156", "code 666666"))
+
+	// Worker A takes the job and hangs in the middle of the send.
+	started, release := make(chan struct{}), make(chan struct{})
+	recA := &recorder{fn: func(int, delivery.Job) (delivery.Result, error) {
+		close(started)
+		<-release
+		return delivery.Result{}, errors.New("the process was gone")
+	}}
+	stopA := startWorker(t, rdb, recA.handler("a"), workerOpts("a", nil))
+	<-started
+	stopped := make(chan struct{})
+	go func() { stopA(); close(stopped) }() // A's context is cancelled mid-send
+
+	// Worker B claims it once it has been idle long enough and delivers it.
+	recB := &recorder{fn: func(int, delivery.Job) (delivery.Result, error) {
+		return delivery.Result{ProviderID: "SMb"}, nil
+	}}
+	o := workerOpts("b", nil)
+	o.ClaimIdle = 200 * time.Millisecond
+	startWorker(t, rdb, recB.handler("b"), o)
+	eventually(t, "B delivers", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliverySent })
+
+	// A wakes up and fails: its outcome must not undo B's.
+	close(release)
+	<-stopped
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 8) })
+	if recB.N() != 1 {
+		t.Errorf("B handled the job %d times, want 1", recB.N())
+	}
+	if a := recB.Calls()[0].job.Attempt; a != 1 {
+		t.Errorf("reclaimed job attempt = %d, want 1 (the lost delivery counts)", a)
+	}
+	if got := hget(t, rdb, ch, "provider_id"); got != "SMb" {
+		t.Errorf("provider_id = %q, want SMb", got)
+	}
+	if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliverySent {
+		t.Errorf("delivery = %q after A's late failure", got)
+	}
+	if dl, _ := delivery.DeadLetters(context.Background(), rdb, 0, 10); len(dl) != 0 {
+		t.Errorf("dead letters: %+v", dl)
+	}
+}
+
+func testPoison(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(11, "c6")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(5*time.Minute))
+	id := enqueue(t, q, 11, ch, smsPayload(t, "+61412345156", "code 777777"))
+
+	// Eight workers died while sending it: it is pending with a delivery
+	// count of 8 under a consumer that is gone.
+	stream := delivery.StreamKey(11)
+	if err := rdb.XGroupCreateMkStream(ctx, stream, delivery.DefaultGroup, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: delivery.DefaultGroup, Consumer: "crashed", Streams: []string{stream, ">"}, Count: 1, Block: -1}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Do(ctx, "XCLAIM", stream, delivery.DefaultGroup, "crashed", 0, id, "IDLE", 60000, "RETRYCOUNT", 8, "JUSTID").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := &recorder{}
+	o := workerOpts("b", nil)
+	o.ClaimIdle = 100 * time.Millisecond
+	startWorker(t, rdb, rec.handler("b"), o)
+	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliveryFailed })
+	eventually(t, "queue empty", func() bool { return idle(t, rdb, 11) })
+	if rec.N() != 0 {
+		t.Errorf("handler called %d times for a poison job", rec.N())
+	}
+	if e := hget(t, rdb, ch, "delivery_error"); !strings.Contains(e, "abandoned after 8 attempts") {
+		t.Errorf("delivery_error = %q", e)
+	}
+}
+
+func testTwoWorkers(t *testing.T, rdb redis.UniversalClient) {
+	const jobs = 200
+	reg := prometheus.NewRegistry()
+	q := delivery.NewQueue(rdb, testBox())
+	for i := range jobs {
+		enqueue(t, q, 12, "", []byte(fmt.Sprintf(`{"to":"+61400000%03d","body":"n %d"}`, i, i)))
+	}
+	rec := &recorder{}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
+	startWorker(t, rdb, rec.handler("b"), workerOpts("b", reg))
+	eventually(t, "all jobs sent", func() bool { return rec.N() >= jobs && idle(t, rdb, 12) })
+
+	seen := map[string]int{}
+	for _, c := range rec.Calls() {
+		seen[string(c.job.Payload)]++
+	}
+	if len(seen) != jobs {
+		t.Errorf("%d distinct jobs delivered, want %d", len(seen), jobs)
+	}
+	for p, n := range seen {
+		if n != 1 {
+			t.Errorf("job %s delivered %d times", p, n)
+		}
+	}
+	if got := jobsTotal(t, reg, "sms", delivery.OutcomeSent); got != jobs {
+		t.Errorf("jobs_total{sent} = %v, want %d", got, jobs)
+	}
+}
+
+func testGracefulShutdown(t *testing.T, rdb redis.UniversalClient) {
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(13, "c7")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(5*time.Minute))
+	enqueue(t, q, 13, ch, smsPayload(t, "+61412345156", "code 888888"))
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var ctxErr error
+	rec := &recorder{fn: func(_ int, j delivery.Job) (delivery.Result, error) {
+		close(started)
+		<-release
+		return delivery.Result{ProviderID: "SMlate"}, nil
+	}}
+	h := delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+		res, err := rec.handler("a").Handle(ctx, j)
+		ctxErr = ctx.Err()
+		return res, err
+	})
+	stop := startWorker(t, rdb, h, workerOpts("a", nil))
+	<-started
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while a send was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-stopped
+	if ctxErr != nil {
+		t.Errorf("the send's context was cancelled at shutdown: %v", ctxErr)
+	}
+	if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliverySent {
+		t.Errorf("delivery = %q after shutdown, want sent", got)
+	}
+	if !idle(t, rdb, 13) {
+		t.Error("job not acknowledged at shutdown")
+	}
+}
+
+func testEnqueue(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	q := delivery.NewQueue(rdb, testBox())
+	ch := challengeKey(14, "c8")
+	putChallenge(t, rdb, ch, "pending", time.Now().Add(time.Minute))
+	id := enqueue(t, q, 14, ch, []byte(`{"to":"+61412345156","body":"code 999999"}`))
+	if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliveryQueued {
+		t.Errorf("delivery = %q, want queued", got)
+	}
+	msgs := rdb.XRange(ctx, delivery.StreamKey(14), id, id).Val()
+	if len(msgs) != 1 {
+		t.Fatalf("entry %s not in the stream", id)
+	}
+	v := msgs[0].Values
+	if v["kind"] != "sms" || v["tenant"] != "acme" || v["ch"] != ch || v["attempt"] != "0" {
+		t.Errorf("entry = %v", v)
+	}
+	if strings.Contains(fmt.Sprint(v["data"]), "999999") || strings.Contains(fmt.Sprint(v["data"]), "+6141") {
+		t.Error("the payload is stored in the clear")
+	}
+
+	tests := []struct {
+		name  string
+		shard int
+		kind  string
+		ch    string
+	}{
+		{"foreign challenge", 14, "sms", challengeKey(15, "x")},
+		{"negative shard", -1, "sms", ""},
+		{"shard too big", 256, "sms", ""},
+		{"no kind", 14, "", ""},
+	}
+	for _, tt := range tests {
+		if _, err := q.Enqueue(ctx, tt.shard, tt.kind, "acme", tt.ch, []byte("{}")); err == nil {
+			t.Errorf("%s: Enqueue succeeded", tt.name)
+		}
+	}
+}
+
+func testRequeue(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	q := delivery.NewQueue(rdb, testBox())
+	enqueue(t, q, 15, "", smsPayload(t, "+61412345156", "code 121212"))
+	var fail sync.Mutex
+	failing := true
+	rec := &recorder{fn: func(int, delivery.Job) (delivery.Result, error) {
+		fail.Lock()
+		defer fail.Unlock()
+		if failing {
+			return delivery.Result{}, delivery.Permanent(errors.New("sender not configured"))
+		}
+		return delivery.Result{}, nil
+	}}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", nil))
+	var dl []delivery.DeadLetter
+	eventually(t, "dead letter", func() bool {
+		dl, _ = delivery.DeadLetters(ctx, rdb, 0, 10)
+		return len(dl) == 1
+	})
+	fail.Lock()
+	failing = false
+	fail.Unlock()
+	if _, ok, err := delivery.Requeue(ctx, rdb, 15, "0-1"); ok || err != nil {
+		t.Errorf("Requeue of a missing dead letter: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := delivery.Requeue(ctx, rdb, dl[0].Shard, dl[0].ID); !ok || err != nil {
+		t.Fatalf("Requeue: ok=%v err=%v", ok, err)
+	}
+	eventually(t, "requeued job sent", func() bool { return rec.N() == 2 && idle(t, rdb, 15) })
+	if a := rec.Calls()[1].job.Attempt; a != 0 {
+		t.Errorf("requeued attempt = %d, want 0", a)
+	}
+	if dl, _ := delivery.DeadLetters(ctx, rdb, 0, 10); len(dl) != 0 {
+		t.Errorf("dead letter still listed: %+v", dl)
+	}
+}
+
+// testSameIDs sends jobs whose entry ids repeat across shards, as ids of
+// jobs queued in the same millisecond do.
+func testSameIDs(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	const shards = 10
+	for s := range shards {
+		err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: delivery.StreamKey(s), ID: "1-1", Values: []any{
+			"kind", "sms", "tenant", "acme", "attempt", "0",
+			"data", delivery.SealPayload(testBox(), []byte(fmt.Sprintf(`{"to":"+61400000000","body":"%d"}`, s))),
+		}}).Err()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &recorder{}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", nil))
+	eventually(t, "all shards delivered", func() bool {
+		for s := range shards {
+			if !idle(t, rdb, s) {
+				return false
+			}
+		}
+		return true
+	})
+	if rec.N() != shards {
+		t.Errorf("handler called %d times, want %d", rec.N(), shards)
+	}
+}

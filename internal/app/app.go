@@ -1,0 +1,294 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/api"
+	"github.com/stepup-auth/stepup/config"
+	"github.com/stepup-auth/stepup/delivery"
+	smsconsole "github.com/stepup-auth/stepup/delivery/console"
+	"github.com/stepup-auth/stepup/delivery/twilio"
+	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/internal/dispatch"
+	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/notify"
+	mailconsole "github.com/stepup-auth/stepup/notify/console"
+	"github.com/stepup-auth/stepup/notify/smtp"
+	"github.com/stepup-auth/stepup/risk"
+	"github.com/stepup-auth/stepup/risk/geoip"
+	"github.com/stepup-auth/stepup/store/redisstore"
+)
+
+// App is a wired stepupd: engine, store, API handler and delivery worker.
+type App struct {
+	Config  config.Config
+	Engine  *engine.Engine
+	Store   *redisstore.Store
+	Redis   redis.UniversalClient
+	Handler http.Handler
+	Log     *slog.Logger
+	worker  *delivery.Worker
+	closers []func()
+}
+
+// Options adjust New for tests and tools.
+type Options struct {
+	Logger *slog.Logger // default: JSON to stdout at cfg.Log.Level
+	// HTTPClient carries Twilio requests (tests rewrite hosts with it).
+	HTTPClient *http.Client
+}
+
+// New wires an App from a validated configuration. Close releases it.
+func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
+	log := o.Logger
+	if log == nil {
+		log = NewLogger(cfg.Log.Level, stdout)
+	}
+	a := &App{Config: cfg, Log: log}
+	rdb, closeRedis, err := openRedis(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.Redis = rdb
+	a.closers = append(a.closers, closeRedis)
+	secret := []byte(cfg.Secret)
+	if cfg.Embedded() && len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	redisErrors := prometheus.NewCounter(prometheus.CounterOpts{Name: "stepup_redis_errors_total", Help: "Redis commands that failed."})
+	reg.MustRegister(redisErrors)
+	rdb.AddHook(errorHook{redisErrors})
+
+	geo, err := openGeo(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = geo.Close() })
+	risk.WarmUp()
+
+	st := redisstore.New(rdb, redisstore.Options{AuditMaxEvents: cfg.Audit.MaxEvents})
+	a.Store = st
+	eng, err := engine.New(st, engine.Options{
+		Secret: secret, OperatorKey: cfg.OperatorKey, PublicURL: cfg.PublicURL, Logger: log, Geo: geo,
+		Risk:       risk.Options{IPv4Prefix: cfg.Risk.IPv4Prefix, IPv6Prefix: cfg.Risk.IPv6Prefix, UnseenPenalty: cfg.Risk.UnseenPenalty},
+		CodeLength: cfg.Codes.Length, CodeTTL: cfg.Codes.TTL, CodeAttempts: cfg.Codes.MaxAttempts,
+		MaxSends: cfg.Codes.MaxSends, ResendCooldown: cfg.Codes.ResendCooldown,
+		HistorySize: cfg.Risk.HistorySize, HistoryDays: cfg.Risk.HistoryDays,
+		Limits: engine.Limits{SMSPerUser: cfg.Limits.SMSPerUserHour, SMSPerNumber: cfg.Limits.SMSPerNumberHour,
+			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour},
+		AuditMaxEvents: cfg.Audit.MaxEvents,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Engine = eng
+
+	handler, err := newDispatcher(cfg, log, st, o.HTTPClient)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.worker, err = delivery.New(rdb, handler, delivery.Options{
+		Shards: engine.Shards, Workers: cfg.Delivery.Workers, MaxAttempts: cfg.Delivery.MaxAttempts,
+		BackoffBase: cfg.Delivery.BackoffBase, BackoffMax: cfg.Delivery.BackoffMax, ClaimIdle: cfg.Delivery.ClaimIdle,
+		Logger: log.With("component", "delivery"), Registerer: reg, Box: seal.New(secret, "queue", nil),
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	srv := api.New(eng, api.Options{
+		Logger: log, Registry: reg, TrustedProxies: cfg.TrustedProxies,
+		Ready: func(context.Context) map[string]any {
+			return map[string]any{"geoip": geo.Loaded(), "sms_driver": cfg.SMS.Driver, "mail_driver": cfg.Mail.Driver}
+		},
+		TwilioAuthToken: cfg.SMS.Twilio.AuthToken, PublicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		ValidateTwilio: twilio.ValidateSignature,
+	})
+	a.Handler = srv.Handler()
+	return a, nil
+}
+
+// RunWorkers runs the delivery workers until ctx ends, finishing in-flight
+// sends.
+func (a *App) RunWorkers(ctx context.Context) error { return a.worker.Run(ctx) }
+
+// Close releases the App's connections (and the embedded store).
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// NewLogger returns the JSON logger at level.
+func NewLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// openRedis connects to the configured Redis, or starts the embedded one.
+func openRedis(cfg config.Config) (redis.UniversalClient, func(), error) {
+	switch {
+	case cfg.Embedded():
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("embedded store: %w", err)
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
+	case cfg.Redis.URL != "":
+		opt, err := redis.ParseURL(cfg.Redis.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis.url: %w", err)
+		}
+		if cfg.Redis.Username != "" {
+			opt.Username = cfg.Redis.Username
+		}
+		if cfg.Redis.Password != "" {
+			opt.Password = cfg.Redis.Password
+		}
+		if opt.TLSConfig != nil {
+			tc, err := tlsConfig(cfg)
+			if err != nil {
+				return nil, nil, err
+			}
+			tc.ServerName = opt.TLSConfig.ServerName
+			opt.TLSConfig = tc
+		}
+		rdb := redis.NewClient(opt)
+		return rdb, func() { _ = rdb.Close() }, nil
+	default:
+		opt := &redis.ClusterOptions{Addrs: cfg.Redis.ClusterAddrs, Username: cfg.Redis.Username, Password: cfg.Redis.Password}
+		if cfg.Redis.TLS {
+			tc, err := tlsConfig(cfg)
+			if err != nil {
+				return nil, nil, err
+			}
+			opt.TLSConfig = tc
+		}
+		rdb := redis.NewClusterClient(opt)
+		return rdb, func() { _ = rdb.Close() }, nil
+	}
+}
+
+func tlsConfig(cfg config.Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Redis.TLSInsecureSkipVerify} //nolint:gosec // opt-in for self-signed test servers
+	if cfg.Redis.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.Redis.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis.tls_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("redis.tls_ca_file: no certificate found")
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// openGeo opens the configured GeoIP databases; the embedded default with
+// none configured uses the demo Country database of the documentation
+// ranges.
+func openGeo(cfg config.Config) (*geoip.Reader, error) {
+	if cfg.GeoIP.CountryDB == "" && cfg.GeoIP.CityDB == "" && cfg.GeoIP.ASNDB == "" && cfg.Embedded() {
+		return geoip.OpenDemo()
+	}
+	return geoip.Open(geoip.Options{CountryDB: cfg.GeoIP.CountryDB, CityDB: cfg.GeoIP.CityDB, ASNDB: cfg.GeoIP.ASNDB})
+}
+
+// newDispatcher wires the SMS and mail drivers behind the delivery worker.
+func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, hc *http.Client) (delivery.Handler, error) {
+	o := dispatch.Options{FromAddress: cfg.Mail.From, Links: st}
+	switch cfg.SMS.Driver {
+	case "twilio":
+		tw, err := twilio.New(twilio.Options{AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,
+			From: cfg.SMS.Twilio.From, MessagingServiceSID: cfg.SMS.Twilio.MessagingServiceSID,
+			APIBaseURL: cfg.SMS.Twilio.APIBaseURL, StatusCallbackURL: statusCallback(cfg), HTTPClient: hc})
+		if err != nil {
+			return nil, err
+		}
+		o.SMS = tw
+	default:
+		o.SMS = smsconsole.New(smsconsole.Options{Logger: log})
+	}
+	switch cfg.Mail.Driver {
+	case "smtp":
+		m, err := smtp.New(smtp.Options{Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port, Username: cfg.Mail.SMTP.Username,
+			Password: cfg.Mail.SMTP.Password, TLS: cfg.Mail.SMTP.TLS, InsecureSkipVerify: cfg.Mail.SMTP.TLSInsecureSkipVerify, From: cfg.Mail.From})
+		if err != nil {
+			return nil, err
+		}
+		o.Mail, o.IsPermanent = m, smtp.IsPermanent
+		if o.FromAddress == "" {
+			return nil, errors.New("mail.from: required when mail.driver is smtp")
+		}
+	default:
+		o.Mail = mailconsole.New(mailconsole.Options{Logger: log})
+		if o.FromAddress == "" {
+			o.FromAddress = "stepup@localhost"
+		}
+	}
+	r, err := notify.NewRenderer(notify.Options{PublicURL: cfg.PublicURL})
+	if err != nil {
+		return nil, err
+	}
+	o.Renderer = r
+	return dispatch.New(o), nil
+}
+
+func statusCallback(cfg config.Config) string {
+	if cfg.SMS.Twilio.StatusCallbackURL != "" {
+		return cfg.SMS.Twilio.StatusCallbackURL
+	}
+	if cfg.PublicURL != "" {
+		return strings.TrimRight(cfg.PublicURL, "/") + "/v1/webhooks/twilio/status"
+	}
+	return ""
+}
+
+// errorHook counts failed Redis commands for /metrics.
+type errorHook struct{ c prometheus.Counter }
+
+func (h errorHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h errorHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.c.Inc()
+		}
+		return err
+	}
+}
+func (h errorHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.c.Inc()
+		}
+		return err
+	}
+}

@@ -1,0 +1,61 @@
+// Package notify decides what to tell whom when a user's two-factor settings
+// change, and renders it into e-mails: plain text and HTML, per locale, with
+// the tenant's sender name.
+//
+// The engine converts its audit events into [Event] values and asks a
+// [Renderer] for the user's mail ([Renderer.UserMail]) and, for admin actions
+// and alerts, the managers' mail ([Renderer.ManagerMail]). [UserFacing] and
+// [ManagerFacing] say which audiences an event type has.
+//
+// Rendering is pure: the package does no I/O beyond reading its embedded
+// templates, and it never sends. Sending happens off the request path, through
+// the durable delivery queue and a sender such as notify/smtp or
+// notify/console.
+//
+// # Privacy
+//
+// A mail never shows a full IP address: [Event].IP is masked to its network
+// (203.0.113.x). Phone numbers are expected masked by the engine
+// ("+61 ••••• ••156"); a value that still looks like a full number is masked
+// again here, so a mistake upstream does not leak it. HTML output is produced
+// by html/template, so everything taken from an event, a recipient or a sender
+// is escaped.
+//
+// # Templates
+//
+// Templates are embedded from templates/<locale>/. Each locale has a
+// layout.txt and a layout.html defining the "user" and "manager" frames, and
+// per event type three files: <type>.subject.txt, <type>.txt and <type>.html.
+// An event type that goes to both users and managers has its managers'
+// variant under <type>.manager.*. A locale may be partial: every file it lacks
+// is taken from "en", and an unknown locale ("fr-CA" with no "fr-ca" or "fr"
+// directory) falls back to "en" entirely. A body file may override the layout's
+// "advice" block with {{define "advice"}}…{{end}}.
+//
+// # Details
+//
+// [Event].Details carries the type-specific facts, all strings:
+//
+//	channel            sms | totp | email
+//	phone              masked phone number of the factor
+//	old_phone          masked number before a change (phone_changed)
+//	new_phone          masked number after a change (phone_changed)
+//	email              (masked) address of the e-mail factor
+//	reason             devices_forgotten: user | password_changed |
+//	                   signed_out_everywhere | phone_changed | report;
+//	                   admin actions: the manager's free text;
+//	                   login_denied, alerts: words a person understands
+//	count              devices forgotten, backup codes made, users affected,
+//	                   SMS sent in the window …
+//	remaining          backup codes left (backup_code_used)
+//	group              the user group an admin action was limited to
+//	by                 managers' mails: which key or person acted
+//	before, after      policy_changed: the policy as JSON before and after
+//	limit, max, window, country, prefix, until, provider, failures,
+//	last_error, dead_letters, baseline, network
+//	                   alert facts (see the alert templates)
+//	reported_type, reported_at
+//	                   report_received: the event the user disowned
+//	date, logins, allowed, challenged, denied, … (see daily_digest.txt)
+//	                   daily_digest counts; unknown keys are listed too
+package notify
