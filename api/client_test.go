@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -187,5 +186,3 @@ func (s server) loginChallenge(t testing.TB, app, user string) string {
 	}
 	return str(obj(ev, "challenge"), "id")
 }
-
-func path(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -124,6 +124,17 @@ func TestOpenAPIDocument(t *testing.T) {
 					}
 				}
 			}
+			// Every error answer is the one error body (readiness reports
+			// its own state with 503).
+			for code, resp := range op.Responses.Map() {
+				if code < "400" || p == "/readyz" {
+					continue
+				}
+				mt := resp.Value.Content.Get("application/json")
+				if mt == nil || mt.Schema == nil || mt.Schema.Ref != "#/components/schemas/Error" {
+					t.Errorf("%s: %s is not the Error body", name, code)
+				}
+			}
 			if op.Description == "" && op.Summary == "" {
 				t.Errorf("%s: no description", name)
 			}

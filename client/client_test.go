@@ -28,8 +28,22 @@ const (
 func setup(t *testing.T) (env *apptest.Env, tenant string, app, mgr, op *client.Client) {
 	t.Helper()
 	env = apptest.New(t, apptest.Options{})
+	t.Cleanup(func() { logInternalErrors(t, env) })
 	tenant, appKey, mgrKey := env.Tenant(t, "acme")
 	return env, tenant, client.New(env.URL, appKey), client.New(env.URL, mgrKey), client.New(env.URL, apptest.OperatorKey)
+}
+
+// logInternalErrors shows the server's log of internal errors when a test
+// failed: the API shows only a request id.
+func logInternalErrors(t *testing.T, env *apptest.Env) {
+	if !t.Failed() {
+		return
+	}
+	for _, l := range strings.Split(env.Logs.String(), "\n") {
+		if strings.Contains(l, `"internal error"`) {
+			t.Log("server:", l)
+		}
+	}
 }
 
 // sms runs send and returns the code of the next SMS to `to`.
@@ -426,16 +440,22 @@ func TestAppLifecycle(t *testing.T) {
 		t.Fatalf("GetUser = %+v, %v", u, err)
 	}
 
-	// Disable, then erase.
 	st, err = app.StartDisable(ctx, "dave", client.Actor{})
 	if err != nil || st.Challenge.Purpose != "disable" {
 		t.Fatalf("StartDisable = %+v, %v", st, err)
 	}
-	if err := app.DeleteUser(ctx, "dave"); err != nil {
-		t.Fatal(err)
+}
+
+func TestDeleteUser(t *testing.T) {
+	ctx := t.Context()
+	env, _, app, _, _ := setup(t)
+	enrolSMS(t, ctx, env, app, "gus", phone)
+	if err := app.DeleteUser(ctx, "gus"); err != nil {
+		t.Errorf("DeleteUser: %v", err)
 	}
-	_, err = app.GetUser(ctx, "dave")
+	_, err := app.GetUser(ctx, "gus")
 	apiError(t, err, 404, "user_not_found")
+	apiError(t, app.DeleteUser(ctx, "gus"), 404, "user_not_found")
 }
 
 func TestEvents(t *testing.T) {

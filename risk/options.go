@@ -10,6 +10,7 @@ const (
 	DefaultIPv4Prefix    = 24
 	DefaultIPv6Prefix    = 64
 	DefaultUnseenPenalty = 4.0
+	DefaultPriorLogins   = 10
 
 	DefaultFailedPasswordUserThreshold = 5
 	DefaultFailedPasswordUserFactor    = 10.0
@@ -43,6 +44,13 @@ type Options struct {
 	// never had any of its levels' values (default 4, as in the reference
 	// code). Values below 1 are invalid.
 	UnseenPenalty float64
+
+	// PriorLogins is the size K of the prior population added to every
+	// tenant's counts: K background logins by K users, each value seen
+	// once (default DefaultPriorLogins; negative means none). It keeps a
+	// young tenant's familiar logins low-scored; against a tenant of
+	// thousands of logins it vanishes.
+	PriorLogins int
 
 	// FailedPasswordUserThreshold is the number of recent failed passwords
 	// for the user at which FailedPasswordUserFactor multiplies
@@ -122,6 +130,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.UnseenPenalty < 1 {
 		o.UnseenPenalty = DefaultUnseenPenalty
+	}
+	switch {
+	case o.PriorLogins == 0:
+		o.PriorLogins = DefaultPriorLogins
+	case o.PriorLogins < 0:
+		o.PriorLogins = 0
 	}
 	o.FailedPasswordUserThreshold = orInt(o.FailedPasswordUserThreshold, DefaultFailedPasswordUserThreshold)
 	o.FailedPasswordIPThreshold = orInt(o.FailedPasswordIPThreshold, DefaultFailedPasswordIPThreshold)

@@ -123,8 +123,13 @@ func Score(in ScoreInput, opts Options) Result {
 		sig = append(sig, Signal{Name: SignalNoHistory})
 	} else {
 		n := float64(in.UserLogins)
-		N := math.Max(float64(in.TenantLogins), n) // the user's logins are the tenant's too
-		U := math.Max(float64(in.TenantUsers), 1)
+		// The prior population: K background logins by K users, each with
+		// values of its own, added to the tenant's counts. It lets a young
+		// tenant (a handful of users, where every value is "common") tell
+		// a familiar login from a new one, and fades as the tenant grows.
+		k := float64(o.PriorLogins)
+		N := math.Max(float64(in.TenantLogins), n) + k // the user's logins are the tenant's too
+		U := math.Max(float64(in.TenantUsers), 1) + k
 		logS = math.Log10(N) - math.Log10(U) - math.Log10(n)
 
 		lv := in.Features.levels
@@ -133,7 +138,7 @@ func Score(in ScoreInput, opts Options) Result {
 			for j < len(lv) && lv[j].Feature == lv[i].Feature {
 				j++
 			}
-			t := featureTerm(lv[i:j], in.Counts, n, N, o.UnseenPenalty)
+			t := featureTerm(lv[i:j], in.Counts, n, N, k, o.UnseenPenalty)
 			logS += t
 			sig = appendNovelty(sig, in.Features, lv[i:j], in.Counts, t)
 			i = j
@@ -205,12 +210,12 @@ func Score(in ScoreInput, opts Options) Result {
 // here), which matters little because such a value is either the user's
 // own (its p(x) is tiny either way) or unseen by the user (penalty, or the
 // coarser levels dominate).
-func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, penalty float64) float64 {
+func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior, penalty float64) float64 {
 	var global, local float64
 	for _, l := range lv {
 		c := counts[l.Name]
 		ct := clamp(float64(c.TenantCount), 0, N)
-		m := math.Max(float64(c.TenantDistinct), 0)
+		m := math.Max(float64(c.TenantDistinct), 0) + prior // each prior login has a value of its own
 		global += l.Weight * math.Min((ct+1)/math.Max(N+m, 1), 1)
 		local += l.Weight * clamp(float64(c.UserCount), 0, n) / n
 	}

@@ -368,7 +368,7 @@ func TestScoreFormula(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := base
 			in.Counts = tt.counts
-			r := Score(in, Options{})
+			r := Score(in, Options{PriorLogins: -1}) // the formula alone, without the prior
 			if math.Abs(r.LogScore-tt.want) > 1e-12 {
 				t.Errorf("LogScore = %.15f, want %.15f", r.LogScore, tt.want)
 			}
@@ -384,7 +384,7 @@ func TestScoreUnseenPenaltyOption(t *testing.T) {
 	in := ScoreInput{Features: f, UserLogins: 10, TenantLogins: 500, TenantUsers: 50}
 	for _, penalty := range []float64{0, 4, 10} {
 		want := math.Log10(cmpOr(penalty, DefaultUnseenPenalty))
-		if got := Score(in, Options{UnseenPenalty: penalty}).LogScore; math.Abs(got-want) > 1e-12 {
+		if got := Score(in, Options{UnseenPenalty: penalty, PriorLogins: -1}).LogScore; math.Abs(got-want) > 1e-12 {
 			t.Errorf("penalty %v: LogScore = %v, want %v", penalty, got, want)
 		}
 	}
@@ -514,5 +514,45 @@ func TestCheckTravel(t *testing.T) {
 		if got := checkTravel(london, tt.now, o).impossible; got != tt.want {
 			t.Errorf("%s: impossible = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// In a tenant of one user every value is as common as the user's own, so
+// the formula alone cannot tell a familiar login from a new one; the prior
+// population can.
+func TestScoreYoungTenant(t *testing.T) {
+	home := netip.MustParseAddr("192.0.2.10")
+	ua := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+	known := Extract(Input{IP: home, UserAgent: ua, DeviceID: "laptop", Geo: GeoInfo{Country: "AU"}}, Options{})
+	counts := map[string]LevelCounts{}
+	for _, l := range known.Levels() {
+		counts[l.Name] = LevelCounts{UserCount: 2, TenantCount: 2, TenantDistinct: 1}
+	}
+	base := ScoreInput{Counts: counts, UserLogins: 2, TenantLogins: 2, TenantUsers: 1}
+
+	in := base
+	in.Features = known
+	if r := Score(in, Options{}); r.Score >= DefaultChallengeThreshold/2 {
+		t.Errorf("familiar login in a young tenant scores %d, want well under %d", r.Score, DefaultChallengeThreshold)
+	}
+	if r := Score(in, Options{PriorLogins: -1}); r.Score < DefaultChallengeThreshold {
+		t.Errorf("without the prior the familiar login scores %d: the test no longer shows what the prior is for", r.Score)
+	}
+	in.Features = Extract(Input{IP: netip.MustParseAddr("198.51.100.7"), UserAgent: ua, DeviceID: "stranger", Geo: GeoInfo{Country: "GB"}}, Options{})
+	in.Counts = map[string]LevelCounts{}
+	for _, l := range in.Features.Levels() {
+		if l.Feature == FeatureUA {
+			in.Counts[l.Name] = LevelCounts{UserCount: 2, TenantCount: 2, TenantDistinct: 1}
+		} else {
+			in.Counts[l.Name] = LevelCounts{TenantDistinct: 1}
+		}
+	}
+	r := Score(in, Options{})
+	if r.Score < 70 {
+		t.Errorf("new country and device in a young tenant scores %d, want >= 70", r.Score)
+	}
+	names := signalNames(r.Signals)
+	if !slices.Contains(names, SignalNewCountry) || !slices.Contains(names, SignalNewDevice) {
+		t.Errorf("signals = %v, want new_country and new_device", names)
 	}
 }

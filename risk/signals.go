@@ -29,14 +29,14 @@ const (
 // Signal is one reason behind a score.
 type Signal struct {
 	// Name is one of the Signal constants.
-	Name string
+	Name string `json:"name"`
 	// Detail is a short, non-identifying qualifier: a country code, an AS
 	// number, a browser or OS name, a count. Never an IP address.
-	Detail string
+	Detail string `json:"detail,omitempty"`
 	// Weight is how much the signal raised log10 S: 1 means the signal
 	// multiplied the risk by ten. Signals that force a decision or only
 	// inform (blocked_*, trusted_network, no_history) weigh 0.
-	Weight float64
+	Weight float64 `json:"-"`
 }
 
 // forcing reports whether the signal forces a deny; such signals sort first

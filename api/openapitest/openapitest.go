@@ -138,11 +138,6 @@ func (d *Doc) Check(req *http.Request, reqBody []byte, res *http.Response, resBo
 	out.SetBodyBytes(resBody)
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
 		errs = append(errs, fmt.Errorf("%s %s: %w", route.Method, route.Path, err))
-	} else if res.StatusCode >= 400 && isJSON(res.Header) {
-		// Whatever the operation documents, an error is the error body.
-		if err := d.checkErrorBody(resBody); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if resp := route.Operation.Responses.Status(res.StatusCode); resp != nil && resp.Value != nil &&
 		len(resp.Value.Content) == 0 && len(resBody) > 0 {

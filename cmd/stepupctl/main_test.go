@@ -476,7 +476,7 @@ func TestManagerScenario(t *testing.T) {
 	wantRows := []string{
 		`^\S+Z +admin_reset +bob +manager +.*reason="lost phone, identity checked by a call"`,
 		`^\S+Z +sms_enrolled +bob +user +203\.0\.113\.x +.*phone=`,
-		`^\S+Z +policy_changed +- +manager +.*changes="grace_logins: 5 → 3; manager_emails: \[\] → \["it@acme.example"\]; mode: "optional" → "required"`,
+		`^\S+Z +policy_changed +- +manager +.*changes='grace_logins: 5 → 3; manager_emails: \[\] → \["it@acme.example"\]; mode: "optional" → "required"'$`,
 	}
 	for i, re := range wantRows {
 		if !regexp.MustCompile(re).MatchString(rows[i+1]) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -128,7 +129,7 @@ func orDash(s string) string {
 }
 
 // details formats an event's details as sorted key=value pairs on one
-// line.
+// line, quoting values that hold spaces or quotes.
 func details(d map[string]string) string {
 	keys := make([]string, 0, len(d))
 	for k := range d {
@@ -138,8 +139,14 @@ func details(d map[string]string) string {
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		v := strings.ReplaceAll(strings.TrimSpace(d[k]), "\n", "; ")
-		if strings.ContainsAny(v, " \t") {
-			v = fmt.Sprintf("%q", v)
+		switch {
+		case !strings.ContainsAny(v, " \t\"'"):
+		case !strings.Contains(v, `"`):
+			v = `"` + v + `"`
+		case !strings.Contains(v, "'"):
+			v = "'" + v + "'" // JSON inside (a policy change): keep it readable
+		default:
+			v = strconv.Quote(v)
 		}
 		parts[i] = k + "=" + v
 	}

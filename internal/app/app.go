@@ -59,6 +59,10 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	if log == nil {
 		log = NewLogger(cfg.Log.Level, stdout)
 	}
+	if cfg.Embedded() && cfg.PublicURL == "" {
+		// The demo's mail links ("this wasn't me") point at this server.
+		cfg.PublicURL = "http://" + cfg.Listen
+	}
 	a := &App{Config: cfg, Log: log}
 	rdb, closeRedis, err := openRedis(cfg)
 	if err != nil {

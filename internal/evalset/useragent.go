@@ -62,6 +62,14 @@ func browserVersion(b Browser, t time.Time) (major, minor int) {
 	}
 }
 
+// latestMinor is the newest Safari minor version of major released by t.
+func latestMinor(major int, t time.Time) int {
+	if m, n := browserVersion(Safari, t); m == major {
+		return n
+	}
+	return 7 // a past major: browserVersion caps its minors there
+}
+
 // version is what a user-agent string says about versions: the browser's,
 // and the OS's where the string still reveals it (iOS; Android in
 // Firefox).

@@ -14,11 +14,16 @@ const day = 24 * time.Hour
 // options: changing them changes what the evaluation measures, and the
 // README's tables name this file.
 const (
-	// Login rates are log-uniform between these (logins per day), so a
-	// 180-day set has users with a handful of logins and users with
-	// hundreds.
-	minRate = 1.0 / 45
-	maxRate = 1.5
+	// Login rates (logins per day) are log-normal: the median user logs
+	// in every medianGap, and rateSigma spreads the rates so that a
+	// 180-day set has users with one or two logins, a typical user with
+	// about five, one in fifteen with more than 40 and a few with well
+	// over a hundred (capped at maxRate). The mean, about a dozen logins
+	// per user, is close to the 9.5 of the service Wiefling et al.
+	// measured.
+	medianGap = 36 * day
+	rateSigma = 1.4
+	maxRate   = 1.5
 	// newUserShare of the users sign up during the period instead of
 	// before it.
 	newUserShare = 0.3
@@ -88,6 +93,37 @@ func (d *device) userAgent(t time.Time) string {
 	return userAgent(d.platform, d.browser, installed(d.platform, d.browser, t, d.lag, d.android))
 }
 
+// guessedUserAgent is what a targeted attacker who knows the device's
+// browser family and major version (as a phishing page or a leaked login
+// notification reveals it) sends at time t. The attacker cannot see the
+// OS of a desktop browser and guesses the commonest one (Windows, or macOS
+// for Safari); a mobile browser family implies its OS (Mobile Safari runs
+// on iOS of the same version, Chrome Mobile on Android). Minor versions
+// the attacker does not know are the latest of the major.
+func (d *device) guessedUserAgent(t time.Time) string {
+	v := installed(d.platform, d.browser, t, d.lag, d.android)
+	p := d.platform
+	switch p {
+	case Windows, Mac, Linux, IPad:
+		p = Windows
+		if d.browser == Safari {
+			p = Mac
+		}
+	case Android:
+		v.osMajor = 14
+	}
+	if d.browser == Safari {
+		v.minor = latestMinor(v.major, t)
+	}
+	if p == IPhone {
+		v.osMajor, v.osMinor = v.major, latestMinor(v.major, t)
+		if d.browser != Safari {
+			v.osMajor, v.osMinor = browserVersion(Safari, t)
+		}
+	}
+	return userAgent(p, d.browser, v)
+}
+
 // trip is a stay abroad with the hotel network it uses.
 type trip struct {
 	from, to time.Time
@@ -100,7 +136,7 @@ func newUser(r *rand.Rand, w *World, home []weighted[*Country], i int, start, en
 	u := &user{
 		id:      fmt.Sprintf("user%05d", i),
 		country: c,
-		rate:    math.Exp(math.Log(minRate) + r.Float64()*(math.Log(maxRate)-math.Log(minRate))),
+		rate:    min(maxRate, math.Exp(r.NormFloat64()*rateSigma)*float64(day)/float64(medianGap)),
 		join:    start,
 	}
 	period := end.Sub(start)
@@ -329,7 +365,7 @@ func (u *user) attacks(r *rand.Rand, w *World, first, end time.Time, n int) []Lo
 					p = randomSlash24(r, isp.V4)
 				}
 				l.IP = hostIn(p, byte(2+r.IntN(252)))
-				l.UserAgent = u.primary().userAgent(t)
+				l.UserAgent = u.primary().guessedUserAgent(t)
 			}
 			out = append(out, l)
 		}
