@@ -118,12 +118,14 @@ func (e *Engine) userNotice(t Tenant, a Account, ev *Event) []Job {
 	})}
 }
 
-// managerJobs queues the managers' mail about ev.
+// managerJobs queues the managers' mail about ev: one job per manager, so
+// a refused address never holds back (or, on retry, duplicates) the others'.
 func (e *Engine) managerJobs(t Tenant, p Policy, ev Event) []Job {
-	if len(p.ManagerEmails) == 0 {
-		return nil
+	jobs := make([]Job, 0, len(p.ManagerEmails))
+	for _, to := range p.ManagerEmails {
+		jobs = append(jobs, e.job("notify", "", Notice{Audience: "managers", Event: ev, To: []string{to}, SenderName: t.SenderName}))
 	}
-	return []Job{e.job("notify", "", Notice{Audience: "managers", Event: ev, To: p.ManagerEmails, SenderName: t.SenderName})}
+	return jobs
 }
 
 // DecodeJob opens a job payload; the delivery side uses it.

@@ -254,7 +254,33 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	if err := e.store.SaveLogin(ctx, u, w); err != nil {
 		return Evaluation{}, AsError(err)
 	}
+	if out.Decision == DecisionChallenge || out.Decision == DecisionDeny {
+		e.watchSpike(ctx, t, p)
+	}
 	return out, nil
+}
+
+// Spike thresholds: an hour with at least spikeMin blocked logins and
+// spikeFactor times the day's hourly average alerts the managers.
+const (
+	spikeMin    = 20
+	spikeFactor = 4
+)
+
+// watchSpike counts a blocked login and alerts the managers when the hour's
+// count spikes against the tenant's usual rate. Failing to count never
+// fails the login.
+func (e *Engine) watchSpike(ctx context.Context, t Tenant, p Policy) {
+	cur, base, err := e.store.CountBlocked(ctx, t.ID, e.now())
+	if err != nil {
+		e.log.Warn("blocked-login count failed", "tenant", t.ID, "err", err)
+		return
+	}
+	if cur >= spikeMin && float64(cur) >= spikeFactor*base {
+		e.alert(ctx, t, p, "alert_login_spike", map[string]string{
+			"count": strconv.FormatInt(cur, 10), "window": "the last hour",
+			"baseline": strconv.FormatFloat(base, 'f', 1, 64) + " an hour"})
+	}
 }
 
 func signalNames(s []risk.Signal) string {

@@ -65,6 +65,11 @@ type Store interface {
 	// Events pages through the tenant's audit log, newest first.
 	Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error)
 
+	// CountBlocked counts one challenged or denied login of the tenant in
+	// the current hour and returns that hour's count and the average per
+	// hour over the day before.
+	CountBlocked(ctx context.Context, tenant string, now time.Time) (current int64, baseline float64, err error)
+
 	// UseToken marks a single-use token as used; false if it already was.
 	UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error)
 

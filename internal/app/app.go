@@ -108,7 +108,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	}
 	a.Engine = eng
 
-	handler, err := newDispatcher(cfg, log, st, o.HTTPClient)
+	handler, err := newDispatcher(cfg, log, st, eng, o.HTTPClient)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -225,8 +225,8 @@ func openGeo(cfg config.Config) (*geoip.Reader, error) {
 }
 
 // newDispatcher wires the SMS and mail drivers behind the delivery worker.
-func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, hc *http.Client) (delivery.Handler, error) {
-	o := dispatch.Options{FromAddress: cfg.Mail.From, Links: st}
+func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, eng *engine.Engine, hc *http.Client) (delivery.Handler, error) {
+	o := dispatch.Options{FromAddress: cfg.Mail.From, Links: st, Alerts: eng, SMSProvider: cfg.SMS.Driver}
 	switch cfg.SMS.Driver {
 	case "twilio":
 		tw, err := twilio.New(twilio.Options{AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,

@@ -21,6 +21,16 @@ type Linker interface {
 	LinkProvider(ctx context.Context, providerID, challengeKey string) error
 }
 
+// Alerter tells a tenant's managers about failing deliveries (the engine
+// rate-limits alerts to one per kind and hour).
+type Alerter interface {
+	Alert(ctx context.Context, tenant, kind string, details map[string]string)
+}
+
+// alertAfter is the attempt from which a retried failure counts as
+// "deliveries keep failing".
+const alertAfter = 3
+
 // Options wire a Handler.
 type Options struct {
 	SMS         delivery.SMSSender
@@ -30,12 +40,14 @@ type Options struct {
 	Links       Linker // nil: delivery reports are not matched
 	// IsPermanent classifies the mailer's errors (notify/smtp.IsPermanent).
 	IsPermanent func(error) bool
+	Alerts      Alerter // nil: no alerts
+	SMSProvider string  // named in alerts: "Twilio", "console"
 }
 
 // New returns the delivery.Handler for stepupd's jobs.
 func New(o Options) delivery.Handler {
 	sms := delivery.SMSHandler(o.SMS)
-	return delivery.Mux{
+	mux := delivery.Mux{
 		"sms": delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
 			res, err := sms.Handle(ctx, j)
 			if err == nil && o.Links != nil && j.Challenge != "" && res.ProviderID != "" {
@@ -62,6 +74,18 @@ func New(o Options) delivery.Handler {
 			return delivery.Result{}, o.send(ctx, m)
 		}),
 	}
+	return delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+		res, err := mux.Handle(ctx, j)
+		if err != nil && o.Alerts != nil && j.Tenant != "" && (delivery.IsPermanent(err) || j.Attempt+1 >= alertAfter) {
+			channel, provider := "email", "the mail server"
+			if j.Kind == "sms" {
+				channel, provider = "sms", o.SMSProvider
+			}
+			o.Alerts.Alert(ctx, j.Tenant, "alert_delivery_failing", map[string]string{
+				"channel": channel, "provider": provider, "last_error": err.Error()})
+		}
+		return res, err
+	})
 }
 
 func (o Options) send(ctx context.Context, m notify.Mail) error {

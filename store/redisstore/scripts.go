@@ -270,7 +270,24 @@ end
 return 'OK'
 `)
 
-var allScripts = []*redis.Script{commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
+// countBlockedScript counts one blocked login in the current hour's bucket
+// and sums the 24 buckets before it, dropping older ones.
+// KEYS[1] the tenant's hourly hash; ARGV[1] the current hour number.
+// Returns {current, sum of the previous 24 hours}.
+var countBlockedScript = redis.NewScript(`
+local h = tonumber(ARGV[1])
+local cur = redis.call('HINCRBY', KEYS[1], h, 1)
+local sum = 0
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local n = tonumber(f)
+  if n < h - 24 then redis.call('HDEL', KEYS[1], f)
+  elseif n < h then sum = sum + tonumber(redis.call('HGET', KEYS[1], f)) end
+end
+redis.call('EXPIRE', KEYS[1], 90000)
+return {cur, sum}
+`)
+
+var allScripts = []*redis.Script{countBlockedScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
 	saveLoginScript, learnScript, learnTenantScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript}
 

@@ -325,3 +325,13 @@ func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode s
 	}
 	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, status, errorCode).Err()
 }
+
+// CountBlocked counts a challenged or denied login in hourly buckets kept
+// for a day.
+func (s *Store) CountBlocked(ctx context.Context, tenant string, now time.Time) (int64, float64, error) {
+	res, err := countBlockedScript.Run(ctx, s.rdb, []string{k.tenant(tenant, "blocked")}, now.Unix()/3600).Int64Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	return res[0], float64(res[1]) / 24, nil
+}
