@@ -92,6 +92,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 
 	st := redisstore.New(rdb, redisstore.Options{AuditMaxEvents: cfg.Audit.MaxEvents})
 	a.Store = st
+	a.closers = append(a.closers, st.Close)
 	eng, err := engine.New(st, engine.Options{
 		Secret: secret, OperatorKey: cfg.OperatorKey, PublicURL: cfg.PublicURL, Logger: log, Geo: geo,
 		Risk:       risk.Options{IPv4Prefix: cfg.Risk.IPv4Prefix, IPv6Prefix: cfg.Risk.IPv6Prefix, UnseenPenalty: cfg.Risk.UnseenPenalty},

@@ -236,6 +236,7 @@ return 'OK'
 `)
 
 // deleteKeyScript revokes a key of a tenant. ARGV[1] id, ARGV[2] tenant.
+// Returns the revoked key's hash, or 0 when the tenant has no such key.
 var deleteKeyScript = redis.NewScript(`
 local h = redis.call('HGET', KEYS[2], ARGV[1])
 if not h then return 0 end
@@ -243,7 +244,7 @@ local rec = redis.call('HGET', KEYS[1], h)
 if rec and cjson.decode(rec).tenant ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], h)
 redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
+return h
 `)
 
 // putPolicyScript stores a tenant's policy with its audit event and the

@@ -27,6 +27,9 @@ type Store struct {
 	limiter *redis_rate.Limiter
 	evmax   int // per shard stream
 	opt     Options
+	keys    *keyCache
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -37,7 +40,17 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.AuditMaxEvents <= 0 {
 		opt.AuditMaxEvents = 100000
 	}
-	return &Store{rdb: rdb, limiter: redis_rate.NewLimiter(rdb), evmax: max(opt.AuditMaxEvents/engine.Shards, 100), opt: opt}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Store{rdb: rdb, limiter: redis_rate.NewLimiter(rdb), evmax: max(opt.AuditMaxEvents/engine.Shards, 100), opt: opt,
+		keys: newKeyCache(), stop: stop, done: make(chan struct{})}
+	go s.watchRevocations(ctx)
+	return s
+}
+
+// Close stops the store's revocation listener; the client stays open.
+func (s *Store) Close() {
+	s.stop()
+	<-s.done
 }
 
 // Ping checks that Redis answers.
@@ -90,8 +103,14 @@ func (s *Store) PutKey(ctx context.Context, key engine.Key, hash string) error {
 	return putKeyScript.Run(ctx, s.rdb, []string{k.keyHashes(), k.keyIDs()}, hash, key.ID, b).Err()
 }
 
-// KeyByHash finds a key by the hash of its secret.
+// KeyByHash finds a key by the hash of its secret. Found keys are cached
+// for a moment (keyCacheTTL); a revocation on any process evicts them at
+// once through Redis pub/sub, and the TTL bounds staleness should a
+// message be lost.
 func (s *Store) KeyByHash(ctx context.Context, hash string) (engine.Key, bool, error) {
+	if key, ok := s.keys.get(hash); ok {
+		return key, true, nil
+	}
 	b, err := s.rdb.HGet(ctx, k.keyHashes(), hash).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return engine.Key{}, false, nil
@@ -100,7 +119,11 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (engine.Key, bool, e
 		return engine.Key{}, false, err
 	}
 	var key engine.Key
-	return key, true, json.Unmarshal(b, &key)
+	if err := json.Unmarshal(b, &key); err != nil {
+		return engine.Key{}, false, err
+	}
+	s.keys.put(hash, key)
+	return key, true, nil
 }
 
 // Keys lists a tenant's keys.
@@ -123,10 +146,37 @@ func (s *Store) Keys(ctx context.Context, tenant string) ([]engine.Key, error) {
 	return ks, nil
 }
 
-// DeleteKey revokes a tenant's key.
+// DeleteKey revokes a tenant's key and tells every process to forget it.
 func (s *Store) DeleteKey(ctx context.Context, tenant, id string) (bool, error) {
-	n, err := deleteKeyScript.Run(ctx, s.rdb, []string{k.keyHashes(), k.keyIDs()}, id, tenant).Int()
-	return n == 1, err
+	res, err := deleteKeyScript.Run(ctx, s.rdb, []string{k.keyHashes(), k.keyIDs()}, id, tenant).Result()
+	if err != nil {
+		return false, err
+	}
+	hash, ok := res.(string)
+	if !ok {
+		return false, nil
+	}
+	s.keys.evict(hash)
+	return true, s.rdb.Publish(ctx, k.keyEvents(), hash).Err()
+}
+
+// watchRevocations evicts revoked keys announced by other processes.
+func (s *Store) watchRevocations(ctx context.Context) {
+	defer close(s.done)
+	sub := s.rdb.Subscribe(ctx, k.keyEvents())
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			s.keys.evict(m.Payload)
+		}
+	}
 }
 
 // --- policy and events ------------------------------------------------------

@@ -18,7 +18,9 @@ func TestEmbedded(t *testing.T) {
 		mr := miniredis.RunT(t)
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		t.Cleanup(func() { _ = rdb.Close() })
-		return redisstore.New(rdb, redisstore.Options{})
+		s := redisstore.New(rdb, redisstore.Options{})
+		t.Cleanup(s.Close)
+		return s
 	})
 }
 
@@ -27,7 +29,9 @@ func TestSingleNode(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Store {
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
 		t.Cleanup(func() { _ = rdb.Close() })
-		return redisstore.New(rdb, redisstore.Options{})
+		s := redisstore.New(rdb, redisstore.Options{})
+		t.Cleanup(s.Close)
+		return s
 	})
 }
 
@@ -36,6 +40,8 @@ func TestCluster(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Store {
 		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 		t.Cleanup(func() { _ = rdb.Close() })
-		return redisstore.New(rdb, redisstore.Options{})
+		s := redisstore.New(rdb, redisstore.Options{})
+		t.Cleanup(s.Close)
+		return s
 	})
 }
