@@ -536,3 +536,30 @@ func TestEvents(t *testing.T) {
 	_, err = mgr.Events(ctx, client.EventQuery{Limit: 5000})
 	apiError(t, err, 400, "validation_failed")
 }
+
+// TestEventsCursorWithFilter: a filtered page that comes out exactly full
+// must still carry a cursor when older matching events exist.
+func TestEventsCursorWithFilter(t *testing.T) {
+	ctx := t.Context()
+	env, _, app, mgr, _ := setup(t)
+	enrolSMS(t, ctx, env, app, "hal", phone) // sms_enrolled (older)
+	if _, err := mgr.ResetUser(ctx, "hal", "lost phone"); err != nil {
+		t.Fatal(err)
+	}
+	enrolSMS(t, ctx, env, app, "hal", phone) // sms_enrolled (newer)
+
+	var got []string
+	for ev, err := range mgr.AllEvents(ctx, client.EventQuery{UserID: "hal", Type: "sms_enrolled", Limit: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev.ID)
+	}
+	if len(got) != 2 {
+		t.Errorf("paging sms_enrolled of hal one by one found %d events, want 2", len(got))
+	}
+	p, err := mgr.Events(ctx, client.EventQuery{UserID: "hal", Type: "sms_enrolled"})
+	if err != nil || len(p.Events) != 2 {
+		t.Fatalf("unpaged: %+v, %v", p, err)
+	}
+}

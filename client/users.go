@@ -66,8 +66,8 @@ func (c *Client) StartSMS(ctx context.Context, userID, phone string, a Actor) (S
 	}{phone, a})
 }
 
-// StartPhoneChange starts changing the user's SMS number: the old number
-// confirms first, then the new one (app key).
+// StartPhoneChange starts changing the user's SMS number: a code on the
+// user's current factor first, then one sent to the new number (app key).
 func (c *Client) StartPhoneChange(ctx context.Context, userID, newPhone string, a Actor) (Started, error) {
 	return c.start(ctx, userID, "phone-change", struct {
 		NewPhone string `json:"new_phone"`

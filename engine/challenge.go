@@ -307,9 +307,14 @@ func (e *Engine) match(c Challenge, a Account, code string) (match, int64) {
 			return codeMatch, 0
 		}
 	case ChannelTOTP:
-		sealed := c.Data["secret"]
+		// An enrolment proves the new secret it carries; every other
+		// purpose (a login, a step-up before a reset) the enrolled one.
+		var sealed string
 		var last int64
-		if sealed == "" && a.Factors.TOTP != nil {
+		switch {
+		case c.Purpose == PurposeEnrollTOTP:
+			sealed = c.Data["secret"]
+		case a.Factors.TOTP != nil:
 			sealed = hex.EncodeToString(a.Factors.TOTP.Sealed)
 			last = a.Factors.TOTP.LastStep
 		}

@@ -317,7 +317,7 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 		events = append(events, ev)
 		res["backup_codes_left"] = len(na.BackupCodes)
 	case totpMatch:
-		if c.Data["secret"] == "" && na.Factors.TOTP != nil {
+		if c.Purpose != PurposeEnrollTOTP && na.Factors.TOTP != nil {
 			f := *na.Factors.TOTP
 			f.LastStep = step
 			na.Factors.TOTP = &f

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -21,10 +22,27 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
 
-// Path is where api/openapi.yaml is in the source tree.
+// Path is where api/openapi.yaml is in the source tree: next to this
+// package's source or, when that path is not a file (a -trimpath build),
+// under the module root above the working directory.
 func Path() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "openapi.yaml")
+	p := filepath.Join(filepath.Dir(file), "..", "openapi.yaml")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	dir, _ := os.Getwd()
+	for dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "api", "openapi.yaml")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return p
 }
 
 // Doc is a loaded, validated OpenAPI document with its router.

@@ -127,21 +127,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c.seed, c.users, c.days, set.Options.Start.Format("2006-01-02"),
 		set.Count(evalset.Legit), set.Count(evalset.Naive), set.Count(evalset.VPNAttacker), set.Count(evalset.Targeted),
 		network, time.Since(began).Round(100*time.Millisecond))
-	if c.markdown {
-		fmt.Fprintf(w, "%s\n\n", head)
-	} else {
-		fmt.Fprintf(w, "%s\n\n", head)
-	}
+	fmt.Fprintf(w, "%s\n\n", head)
 	def := engine.DefaultPolicy().Thresholds.Challenge
 	for i, v := range variants {
 		outs := results[i].Outcomes
 		runReport{
-			title:       v.title,
-			outcomes:    outs,
-			defaultTh:   def,
-			blockingTh:  blockingThreshold(outs, blockTarget, evalset.Naive, evalset.Targeted),
-			mismatches:  results[i].Mismatches,
-			legitPerCtx: true,
+			title:      v.title,
+			outcomes:   outs,
+			defaultTh:  def,
+			blockingTh: blockingThreshold(outs, blockTarget, evalset.Naive, evalset.Targeted),
+			mismatches: results[i].Mismatches,
 		}.write(w, c.markdown)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -36,7 +37,12 @@ type outcome struct {
 	Past     int
 	Score    int
 	Decision string
-	Dbg string
+	// Familiar: the user's history had learned this login's address, user
+	// agent and (when device ids are used) device id before.
+	Familiar bool
+	// Novel: the login's country and device were both new to the user's
+	// history (without device ids: its country and user agent).
+	Novel bool
 }
 
 // challenged reports whether the engine, with the tenant's default policy
@@ -136,9 +142,15 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 		}
 	}
 
+	// history is what the harness knows about a user's learned logins, to
+	// label outcomes; the engine keeps its own, keyed and bounded.
 	type history struct {
-		n    int
-		last time.Time
+		n         int
+		last      time.Time
+		ips       map[netip.Addr]bool
+		uas       map[string]bool
+		devices   map[string]bool
+		countries map[string]bool
 	}
 	users := make(map[string]*history, len(set.Users))
 	lastTick := clock.now
@@ -153,12 +165,18 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 			lastTick = l.At
 		}
 		h := users[l.User]
-		if h == nil {
-			h = &history{}
+		if h == nil || h.n > 0 && l.At.Sub(h.last) >= historyTTL {
+			// New, or the history expired.
+			h = &history{ips: map[netip.Addr]bool{}, uas: map[string]bool{}, devices: map[string]bool{}, countries: map[string]bool{}}
 			users[l.User] = h
 		}
-		if h.n > 0 && l.At.Sub(h.last) >= historyTTL {
-			h.n = 0 // the history expired
+		var cc string
+		if opt.Geo != nil {
+			cc = opt.Geo.Lookup(l.IP).Country
+		}
+		newDevice := !h.devices[l.DeviceID]
+		if opt.IgnoreDevice {
+			newDevice = !h.uas[l.UserAgent]
 		}
 		in := engine.EvaluateInput{UserID: l.User, IP: l.IP.String(), UserAgent: l.UserAgent}
 		if !opt.IgnoreDevice {
@@ -168,7 +186,11 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 		if err != nil {
 			return res, fmt.Errorf("evaluate %s at %s: %w", l.User, l.At.Format(time.RFC3339), err)
 		}
-		o := outcome{Kind: l.Kind, Context: l.Context, Past: h.n, Score: ev.Risk.Score, Decision: ev.Decision, Dbg: fmt.Sprintf("%s %s %s %s %v", l.At.Format(time.DateOnly), l.User, l.IP, l.UserAgent, ev.Risk.Signals)}
+		o := outcome{
+			Kind: l.Kind, Context: l.Context, Past: h.n, Score: ev.Risk.Score, Decision: ev.Decision,
+			Familiar: h.n > 0 && h.ips[l.IP] && h.uas[l.UserAgent] && (opt.IgnoreDevice || h.devices[l.DeviceID]),
+			Novel:    h.n > 0 && !h.countries[cc] && newDevice,
+		}
 		res.Outcomes = append(res.Outcomes, o)
 		want := engine.DecisionAllow
 		if o.challenged(threshold) {
@@ -191,6 +213,7 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 		}
 		h.n++
 		h.last = l.At
+		h.ips[l.IP], h.uas[l.UserAgent], h.devices[l.DeviceID], h.countries[cc] = true, true, true, true
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil

@@ -55,8 +55,6 @@ type command struct {
 	nargs   int    // exactly this many positional arguments
 	summary string // one line for the overview
 	help    string // more, for --help; may be empty
-	// noKey marks a command that needs no API key (none so far).
-	noKey bool
 	// setup registers the command's flags on fs and returns the function
 	// that runs it once fs is parsed.
 	setup func(fs *flag.FlagSet) func(ctx context.Context, c *cli, args []string) error
@@ -250,7 +248,7 @@ func (c *cli) connect(cm *command) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef(cm.path, "--url %q: want http(s)://host[:port]", c.url)
 	}
-	if c.key == "" && !cm.noKey {
+	if c.key == "" {
 		return usagef(cm.path, "no API key: pass --key or set STEPUP_KEY")
 	}
 	c.rec = &recorder{next: http.DefaultTransport}
