@@ -76,6 +76,10 @@ func New(eng *engine.Engine, opt Options) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// User ids may hold any printable character, "/" included: route on
+	// the escaped path and unescape the parameters.
+	r.UseRawPath = true
+	r.UnescapePathValues = true
 	r.RemoveExtraSlash = true
 	r.Use(s.observe, s.recover)
 	r.NoRoute(func(c *gin.Context) { s.writeError(c, errNotFound) })

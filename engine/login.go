@@ -251,11 +251,13 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 		w.Commit = &Commit{Version: -1, Events: []Event{ev}, Jobs: jobs, Now: now}
 	}
 	w.Record = rec
-	if err := e.store.SaveLogin(ctx, u, w); err != nil {
+	w.CountBlocked = out.Decision == DecisionChallenge || out.Decision == DecisionDeny
+	saved, err := e.store.SaveLogin(ctx, u, w)
+	if err != nil {
 		return Evaluation{}, AsError(err)
 	}
-	if out.Decision == DecisionChallenge || out.Decision == DecisionDeny {
-		e.watchSpike(ctx, t, p)
+	if w.CountBlocked {
+		e.watchSpike(ctx, t, p, saved)
 	}
 	return out, nil
 }
@@ -267,15 +269,10 @@ const (
 	spikeFactor = 4
 )
 
-// watchSpike counts a blocked login and alerts the managers when the hour's
-// count spikes against the tenant's usual rate. Failing to count never
-// fails the login.
-func (e *Engine) watchSpike(ctx context.Context, t Tenant, p Policy) {
-	cur, base, err := e.store.CountBlocked(ctx, t.ID, e.now())
-	if err != nil {
-		e.log.Warn("blocked-login count failed", "tenant", t.ID, "err", err)
-		return
-	}
+// watchSpike alerts the managers when the hour's count of blocked logins
+// spikes against the tenant's usual rate.
+func (e *Engine) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSaved) {
+	cur, base := s.Blocked, s.Baseline
 	if cur >= spikeMin && float64(cur) >= spikeFactor*base {
 		e.alert(ctx, t, p, "alert_login_spike", map[string]string{
 			"count": strconv.FormatInt(cur, 10), "window": "the last hour",

@@ -36,7 +36,7 @@ type Store interface {
 	// LoadLogin reads everything the score needs in one round trip.
 	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
 	// SaveLogin writes what an evaluation produced in one round trip.
-	SaveLogin(ctx context.Context, u UserRef, w LoginWrite) error
+	SaveLogin(ctx context.Context, u UserRef, w LoginWrite) (LoginSaved, error)
 	// Login returns a login record kept for its challenge.
 	Login(ctx context.Context, id string) (LoginRecord, bool, error)
 	// Learn teaches the history a verified login (idempotent per login id).
@@ -55,8 +55,8 @@ type Store interface {
 	// queues its message, within the cooldown and the send cap.
 	Rekey(ctx context.Context, tenant, id, codeHash string, now time.Time, cooldown time.Duration, maxSends int, job Job) error
 
-	// Allow consumes one unit of each limit and names the first exhausted
-	// one ("" when all allow), with how long to wait.
+	// Allow takes one unit of each limit (in one round trip) and names the
+	// first exhausted one ("" when all allow), with how long to wait.
 	Allow(ctx context.Context, limits []Limit, now time.Time) (tripped string, retryAfter time.Duration, err error)
 
 	// AppendEvent records a tenant-level audit event (not tied to one user)
@@ -64,11 +64,6 @@ type Store interface {
 	AppendEvent(ctx context.Context, ev Event, jobs []Job) error
 	// Events pages through the tenant's audit log, newest first.
 	Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error)
-
-	// CountBlocked counts one challenged or denied login of the tenant in
-	// the current hour and returns that hour's count and the average per
-	// hour over the day before.
-	CountBlocked(ctx context.Context, tenant string, now time.Time) (current int64, baseline float64, err error)
 
 	// UseToken marks a single-use token as used; false if it already was.
 	UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error)
@@ -116,6 +111,17 @@ type LoginWrite struct {
 	LearnOpt   LearnOptions
 	GraceEpoch string  // non-empty: count one grace login in this epoch
 	Commit     *Commit // challenge creation, events and jobs of this login
+	// CountBlocked counts the login in the tenant's hourly tally of
+	// challenged and denied logins (for spike alerts).
+	CountBlocked bool
+}
+
+// LoginSaved is what SaveLogin reports back.
+type LoginSaved struct {
+	// Blocked is this hour's tally of challenged and denied logins and
+	// Baseline the hourly average of the day before (with CountBlocked).
+	Blocked  int64
+	Baseline float64
 }
 
 // LearnOptions bound the history.

@@ -256,5 +256,8 @@ func (e *Engine) EraseUser(ctx context.Context, u UserRef, actor Actor) error {
 	if a.PhoneChange != "" {
 		c.CancelChallenges = []string{a.PhoneChange}
 	}
-	return AsError(e.store.Commit(ctx, u, c))
+	if err := e.store.Commit(ctx, u, c); err != nil {
+		return AsError(err)
+	}
+	return nil
 }

@@ -415,39 +415,40 @@ func (s *Store) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// SaveLogin writes an evaluation's record, grace count, learning and
-// challenge in one pipelined round trip.
-func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginWrite) error {
-	pipe := s.rdb.Pipeline()
-	s.saveLogin(ctx, pipe, saveLoginScript, u, w.Record, w.RecordTTL, w.Learn, w.GraceEpoch, w.LearnOpt)
-	if w.Learn {
-		s.learnTenant(ctx, pipe, u, w.Record, w.LearnOpt)
+// SaveLogin writes an evaluation's record, grace count, learning,
+// challenge and blocked-login tally in one pipelined round trip (one
+// script per slot).
+func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginWrite) (engine.LoginSaved, error) {
+	var commit, blocked *redis.Cmd
+	var buildErr error
+	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		s.saveLogin(ctx, pipe, saveLoginScript, u, w.Record, w.RecordTTL, w.Learn, w.GraceEpoch, w.LearnOpt)
+		if w.Learn {
+			s.learnTenant(ctx, pipe, u, w.Record, w.LearnOpt)
+		}
+		if w.Commit != nil {
+			commit, buildErr = s.commit(ctx, pipe, u, *w.Commit)
+		}
+		if w.CountBlocked {
+			blocked = countBlockedScript.Run(ctx, pipe, []string{k.tenant(u.Tenant, "blocked")}, w.Record.At.Unix()/3600)
+		}
+	})
+	if buildErr != nil {
+		return engine.LoginSaved{}, buildErr
 	}
-	var commit *redis.Cmd
-	if w.Commit != nil {
-		// The challenge's commit is its own script in the same pipeline.
-		var err error
-		if commit, err = s.commit(ctx, pipe, u, *w.Commit); err != nil {
-			return err
+	if err != nil {
+		return engine.LoginSaved{}, err
+	}
+	var saved engine.LoginSaved
+	if blocked != nil {
+		if res, err := blocked.Int64Slice(); err == nil {
+			saved.Blocked, saved.Baseline = res[0], float64(res[1])/24
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return s.retryNoScript(ctx, err, func() error { return s.SaveLogin(ctx, u, w) })
-	}
 	if commit != nil {
-		return commitResult(commit)
+		return saved, commitResult(commit)
 	}
-	return nil
-}
-
-func (s *Store) retryNoScript(ctx context.Context, err error, again func() error) error {
-	if !strings.Contains(err.Error(), "NOSCRIPT") {
-		return err
-	}
-	if err := s.loadScripts(ctx); err != nil {
-		return err
-	}
-	return again()
+	return saved, nil
 }
 
 func (s *Store) saveLogin(ctx context.Context, pipe redis.Pipeliner, sc *redis.Script, u engine.UserRef, rec engine.LoginRecord, ttl time.Duration, learn bool, grace string, opt engine.LearnOptions) {

@@ -58,3 +58,6 @@ var historyLevels = []string{"ip.addr", "ip.net", "ip.cc", "ua.full", "ua.browse
 // provider maps a provider's message id to its challenge key. It lives in
 // the installation slot; the challenge is written by a second call.
 func (keys) provider(id string) string { return "su:{g}:sid:" + id }
+
+// limit is a rate limit's key; each limit is its own slot.
+func (keys) limit(name string) string { return "su:{rl:" + name + "}" }

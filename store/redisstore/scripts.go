@@ -288,7 +288,33 @@ redis.call('EXPIRE', KEYS[1], 90000)
 return {cur, sum}
 `)
 
-var allScripts = []*redis.Script{countBlockedScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
+// limitScript is a sliding-window rate limit: the current window's count
+// plus the previous window's weighted by how much of it still overlaps.
+// KEYS[1] the limit's hash (window number → count). ARGV[1] now ms,
+// ARGV[2] window ms, ARGV[3] limit. Returns {1, 0} when a unit was taken,
+// {0, ms to wait} when the limit is exhausted.
+var limitScript = redis.NewScript(`
+local now, win, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local w = math.floor(now / win)
+local cur = tonumber(redis.call('HGET', KEYS[1], w) or '0')
+local prev = tonumber(redis.call('HGET', KEYS[1], w - 1) or '0')
+local left = 1 - (now % win) / win
+if prev * left + cur + 1 > limit then
+  local wait = win - (now % win)
+  if cur + 1 <= limit and prev > 0 then
+    -- the previous window's weight falls below the excess before this
+    -- window ends
+    wait = math.ceil((prev * left + cur + 1 - limit) / prev * win)
+  end
+  return {0, wait}
+end
+redis.call('HINCRBY', KEYS[1], w, 1)
+redis.call('HDEL', KEYS[1], w - 2)
+redis.call('PEXPIRE', KEYS[1], 2 * win)
+return {1, 0}
+`)
+
+var allScripts = []*redis.Script{limitScript, countBlockedScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
 	saveLoginScript, learnScript, learnTenantScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript}
 

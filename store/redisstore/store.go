@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
@@ -24,7 +23,6 @@ type Options struct {
 // Store is engine.Store on Redis.
 type Store struct {
 	rdb     redis.UniversalClient
-	limiter *redis_rate.Limiter
 	evmax   int // per shard stream
 	opt     Options
 	keys    *keyCache
@@ -41,7 +39,7 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 		opt.AuditMaxEvents = 100000
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Store{rdb: rdb, limiter: redis_rate.NewLimiter(rdb), evmax: max(opt.AuditMaxEvents/engine.Shards, 100), opt: opt,
+	s := &Store{rdb: rdb, evmax: max(opt.AuditMaxEvents/engine.Shards, 100), opt: opt,
 		keys: newKeyCache(), stop: stop, done: make(chan struct{})}
 	go s.watchRevocations(ctx)
 	return s
@@ -210,9 +208,9 @@ func (s *Store) AppendEvent(ctx context.Context, ev engine.Event, jobs []engine.
 	return appendEventScript.Run(ctx, s.rdb, []string{k.tenantEvents(ev.Tenant), k.tenantQueue(ev.Tenant)}, args...).Err()
 }
 
-// Events pages through a tenant's audit log, newest first. The cursor is
-// the stream id of the last event returned; events of all shards are merged
-// by id, which Redis orders by time.
+// Events pages through a tenant's audit log, newest first. Events of all
+// shards are merged in the order (stream id, shard), both descending; the
+// cursor names the last event returned as "<stream id>/<shard>".
 func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) ([]engine.Event, string, error) {
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 100
@@ -228,32 +226,38 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 			shards = append(shards, i)
 		}
 	}
-	type item struct {
-		id string
-		ev engine.Event
+	bounds := make(map[int]string, len(shards))
+	for _, sh := range shards {
+		bounds[sh] = "+"
 	}
-	var out []item
-	upper := "+"
 	if q.Cursor != "" {
-		if !validStreamID(q.Cursor) {
+		id, shard, ok := parseCursor(q.Cursor)
+		if !ok {
 			return nil, "", engine.Invalid("cursor", "malformed cursor")
 		}
-		upper = "(" + q.Cursor
+		for _, sh := range shards {
+			// Shards after the cursor's in the order still hold events
+			// with the cursor's own id; the others start below it.
+			if sh < shard {
+				bounds[sh] = id
+			} else {
+				bounds[sh] = "(" + id
+			}
+		}
 	}
 	lower := "-"
 	if !q.Since.IsZero() {
 		lower = strconv.FormatInt(ms(q.Since), 10)
 	}
-	// Read in pages until enough matching events are found or the streams
-	// are exhausted.
-	bounds := make(map[int]string, len(shards))
-	for _, sh := range shards {
-		bounds[sh] = upper
-	}
-	for len(shards) > 0 && len(out) < q.Limit {
+	// Each round reads a page of every shard not yet exhausted. Every
+	// unread event of a shard is older than the oldest event read from it,
+	// so once more than Limit matches are merged, the newest Limit of them
+	// are certain; filters may need further rounds.
+	var out []eventItem
+	page := int64(q.Limit + 1)
+	for len(shards) > 0 && len(out) <= q.Limit {
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.XMessageSliceCmd, len(shards))
-		page := int64(q.Limit * 2)
 		for i, sh := range shards {
 			cmds[i] = pipe.XRevRangeN(ctx, k.events(sh, tenant), bounds[sh], lower, page)
 		}
@@ -261,7 +265,6 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 			return nil, "", err
 		}
 		var next []int
-		var batch []item
 		for i, sh := range shards {
 			msgs, _ := cmds[i].Result()
 			for _, m := range msgs {
@@ -272,7 +275,7 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 				}
 				ev.ID = m.ID
 				if (q.User == "" || ev.User == q.User) && (q.Type == "" || ev.Type == q.Type) {
-					batch = append(batch, item{m.ID, ev})
+					out = append(out, eventItem{m.ID, sh, ev})
 				}
 			}
 			if int64(len(msgs)) == page {
@@ -280,26 +283,42 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 				next = append(next, sh)
 			}
 		}
-		out = append(out, batch...)
 		shards = next
-		if len(next) > 0 {
-			// Only events newer than the oldest of a still-unfinished
-			// shard's page are certainly complete; keep it simple and
-			// read on until every shard is exhausted or enough is found.
-			slices.SortFunc(out, func(a, b item) int { return compareIDs(b.id, a.id) })
-		}
 	}
-	slices.SortFunc(out, func(a, b item) int { return compareIDs(b.id, a.id) })
+	slices.SortFunc(out, func(a, b eventItem) int { return compareItems(b, a) })
 	cursor := ""
 	if len(out) > q.Limit {
 		out = out[:q.Limit]
-		cursor = out[len(out)-1].id
+		last := out[len(out)-1]
+		cursor = last.id + "/" + strconv.Itoa(last.shard)
 	}
 	evs := make([]engine.Event, len(out))
 	for i, it := range out {
 		evs[i] = it.ev
 	}
 	return evs, cursor, nil
+}
+
+type eventItem struct {
+	id    string
+	shard int
+	ev    engine.Event
+}
+
+func compareItems(a, b eventItem) int {
+	if c := compareIDs(a.id, b.id); c != 0 {
+		return c
+	}
+	return a.shard - b.shard
+}
+
+func parseCursor(c string) (string, int, bool) {
+	id, sh, ok := strings.Cut(c, "/")
+	n, err := strconv.Atoi(sh)
+	if !ok || err != nil || n < 0 || n >= engine.Shards || !validStreamID(id) {
+		return "", 0, false
+	}
+	return id, n, true
 }
 
 func validStreamID(id string) bool {
@@ -339,20 +358,34 @@ func (s *Store) UseToken(ctx context.Context, hash string, ttl time.Duration) (b
 	return s.rdb.SetNX(ctx, k.token(hash), "1", ttl).Result()
 }
 
-// Allow consumes one unit of each limit in turn and returns the name of the
-// first exhausted one ("" when all allow). Units already taken from earlier
-// limits stay taken: the over-count is at most one per refused request.
-func (s *Store) Allow(ctx context.Context, limits []engine.Limit, _ time.Time) (string, time.Duration, error) {
-	for _, l := range limits {
-		if l.PerHour <= 0 {
-			continue
+// Allow takes one unit of each limit, all in one pipelined round trip
+// (each limit lives in its own slot), and returns the name of the first
+// exhausted one ("" when all allow). A refused request still takes units
+// from the limits that allowed it: the over-count is at most one per
+// refused request, and it falls on what the caller controls.
+func (s *Store) Allow(ctx context.Context, limits []engine.Limit, now time.Time) (string, time.Duration, error) {
+	var cmds []*redis.Cmd
+	var used []engine.Limit
+	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		cmds, used = cmds[:0], used[:0]
+		for _, l := range limits {
+			if l.PerHour <= 0 {
+				continue
+			}
+			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{k.limit(l.Key)}, ms(now), time.Hour.Milliseconds(), l.PerHour))
+			used = append(used, l)
 		}
-		res, err := s.limiter.Allow(ctx, l.Key, redis_rate.PerHour(l.PerHour))
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	for i, c := range cmds {
+		res, err := c.Int64Slice()
 		if err != nil {
 			return "", 0, err
 		}
-		if res.Allowed == 0 {
-			return l.Name, res.RetryAfter, nil
+		if res[0] == 0 {
+			return used[i].Name, time.Duration(res[1]) * time.Millisecond, nil
 		}
 	}
 	return "", 0, nil
@@ -376,12 +409,3 @@ func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode s
 	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, status, errorCode).Err()
 }
 
-// CountBlocked counts a challenged or denied login in hourly buckets kept
-// for a day.
-func (s *Store) CountBlocked(ctx context.Context, tenant string, now time.Time) (int64, float64, error) {
-	res, err := countBlockedScript.Run(ctx, s.rdb, []string{k.tenant(tenant, "blocked")}, now.Unix()/3600).Int64Slice()
-	if err != nil {
-		return 0, 0, err
-	}
-	return res[0], float64(res[1]) / 24, nil
-}

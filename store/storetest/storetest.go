@@ -216,7 +216,8 @@ func testHistory(t *testing.T, s engine.Store, tenant string) {
 	for i, v := range []string{"a", "b", "c", "a", "d"} {
 		rec := record(u, lgID(u, i), t0.Add(time.Duration(i)*time.Minute), v)
 		opt.Buckets, opt.NewUser = rec.Buckets, i == 0
-		must(t, s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true, LearnOpt: opt}))
+		_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true, LearnOpt: opt})
+		must(t, err)
 	}
 	q := engine.LoginQuery{Values: []engine.LevelValue{{Level: "ip.addr", Hash: "a"}, {Level: "ip.addr", Hash: "b"}, {Level: "ip.addr", Hash: "d"}},
 		Buckets: []string{"a", "b", "d"}, Now: time.Now(), Window: time.Hour}
@@ -235,7 +236,8 @@ func testHistory(t *testing.T, s engine.Store, tenant string) {
 	// A login saved without learning, then learned twice, counts once.
 	rec := record(u, lgID(u, 9), t0.Add(time.Hour), "z")
 	opt.Buckets, opt.NewUser = rec.Buckets, false
-	must(t, s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt}))
+	_, err = s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt})
+	must(t, err)
 	st, _ = s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})
 	if st.UserCounts[0] != 0 || st.UserLogins != 5 {
 		t.Fatalf("an unlearned login taught the history: %+v", st)
@@ -276,8 +278,9 @@ func testErase(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "hank"}
 	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("h@x"), Now: t0}))
 	rec := record(u, lgID(u, 1), t0, "a")
-	must(t, s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
-		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour, Buckets: rec.Buckets, NewUser: true}}))
+	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
+		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour, Buckets: rec.Buckets, NewUser: true}})
+	must(t, err)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, Erase: true, Now: t0, Events: []engine.Event{{Tenant: tenant, User: u.User, Type: "user_erased", At: t0}}}))
 	a, _ := s.Account(ctx, u)
 	st, _ := s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})

@@ -1,0 +1,475 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// policyTestStore is the part of Store that PutPolicy and GetPolicy touch:
+// one tenant and its policy document. Every other method panics (through
+// the nil embedded interface), so a test notices if the policy code starts
+// depending on more.
+type policyTestStore struct {
+	Store
+	mu     sync.Mutex
+	tenant Tenant
+	doc    []byte
+	events []Event
+}
+
+func (s *policyTestStore) Tenant(_ context.Context, id string) (Tenant, bool, error) {
+	return s.tenant, id == s.tenant.ID, nil
+}
+
+func (s *policyTestStore) Policy(context.Context, string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.doc), nil
+}
+
+func (s *policyTestStore) PutPolicy(_ context.Context, _ string, doc []byte, ev Event, _ []Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc = slices.Clone(doc)
+	s.events = append(s.events, ev)
+	return nil
+}
+
+func (s *policyTestStore) Users(context.Context, string, func(string) error) error { return nil }
+
+// policyTestSecret is a 32-byte server secret for engines built in tests.
+var policyTestSecret = []byte("policy-test-secret-0123456789abcdef")
+
+func newPolicyTestEngine(t *testing.T) (*Engine, *policyTestStore) {
+	t.Helper()
+	st := &policyTestStore{tenant: Tenant{ID: "t1", Name: "acme", SenderName: "Acme"}}
+	e, err := New(st, Options{Secret: policyTestSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, st
+}
+
+// wantPolicyError checks err is a domain error with the code and, when
+// field is not "", that field.
+func wantPolicyError(t *testing.T, err error, kind Kind, code, field string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %s (field %q)", code, field)
+	}
+	e := AsError(err)
+	if e.Kind != kind || e.Code != code {
+		t.Fatalf("error %v (kind %d), want %s (kind %d)", e, e.Kind, code, kind)
+	}
+	if field != "" && e.Meta["field"] != field {
+		t.Fatalf("error %v names field %v, want %q", e, e.Meta["field"], field)
+	}
+}
+
+func TestPolicyDefaults(t *testing.T) {
+	p := DefaultPolicy()
+	if p.Mode != ModeOptional || p.Challenge != ChallengeRiskBased || p.GraceLogins != 5 || p.RememberDeviceDays != 30 ||
+		p.Thresholds != (Thresholds{Challenge: 50, Deny: 101}) || p.ColdStart != ColdStartChallenge ||
+		!slices.Equal(p.AllowedChannels, []Channel{ChannelTOTP, ChannelSMS, ChannelEmail}) {
+		t.Errorf("default policy %+v", p)
+	}
+	if err := p.validate(""); err != nil {
+		t.Errorf("the default policy does not validate: %v", err)
+	}
+}
+
+// TestPolicyValidate walks every field of Policy.validate: each case
+// changes the default policy and names the field the error must name (""
+// for a valid policy).
+func TestPolicyValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(p *Policy)
+		field string
+	}{
+		{"mode off", func(p *Policy) { p.Mode = "off" }, ""},
+		{"mode required", func(p *Policy) { p.Mode = "required" }, ""},
+		{"mode empty", func(p *Policy) { p.Mode = "" }, "mode"},
+		{"mode upper case", func(p *Policy) { p.Mode = "Required" }, "mode"},
+		{"mode unknown", func(p *Policy) { p.Mode = "always" }, "mode"},
+		{"challenge every_login", func(p *Policy) { p.Challenge = "every_login" }, ""},
+		{"challenge unknown", func(p *Policy) { p.Challenge = "sometimes" }, "challenge"},
+		{"challenge empty", func(p *Policy) { p.Challenge = "" }, "challenge"},
+		{"grace 0", func(p *Policy) { p.GraceLogins = 0 }, ""},
+		{"grace 100", func(p *Policy) { p.GraceLogins = 100 }, ""},
+		{"grace -1", func(p *Policy) { p.GraceLogins = -1 }, "grace_logins"},
+		{"grace 101", func(p *Policy) { p.GraceLogins = 101 }, "grace_logins"},
+		{"thresholds 0/1", func(p *Policy) { p.Thresholds = Thresholds{0, 1} }, ""},
+		{"thresholds 100/101", func(p *Policy) { p.Thresholds = Thresholds{100, 101} }, ""},
+		{"thresholds 40/80", func(p *Policy) { p.Thresholds = Thresholds{40, 80} }, ""},
+		{"challenge threshold -1", func(p *Policy) { p.Thresholds.Challenge = -1 }, "thresholds.challenge"},
+		{"challenge threshold 102", func(p *Policy) { p.Thresholds.Challenge = 102 }, "thresholds.challenge"},
+		{"deny threshold 102", func(p *Policy) { p.Thresholds.Deny = 102 }, "thresholds.deny"},
+		{"deny threshold -1", func(p *Policy) { p.Thresholds = Thresholds{0, -1} }, "thresholds.deny"},
+		{"challenge equals deny", func(p *Policy) { p.Thresholds = Thresholds{60, 60} }, "thresholds.challenge"},
+		{"challenge above deny", func(p *Policy) { p.Thresholds = Thresholds{70, 60} }, "thresholds.challenge"},
+		{"remember 0", func(p *Policy) { p.RememberDeviceDays = 0 }, ""},
+		{"remember 365", func(p *Policy) { p.RememberDeviceDays = 365 }, ""},
+		{"remember -1", func(p *Policy) { p.RememberDeviceDays = -1 }, "remember_device_days"},
+		{"remember 366", func(p *Policy) { p.RememberDeviceDays = 366 }, "remember_device_days"},
+		{"channels one", func(p *Policy) { p.AllowedChannels = []Channel{ChannelTOTP} }, ""},
+		{"channels reordered", func(p *Policy) { p.AllowedChannels = []Channel{ChannelEmail, ChannelSMS} }, ""},
+		{"channels empty", func(p *Policy) { p.AllowedChannels = []Channel{} }, "allowed_channels"},
+		{"channels nil", func(p *Policy) { p.AllowedChannels = nil }, "allowed_channels"},
+		{"channels unknown", func(p *Policy) { p.AllowedChannels = []Channel{"voice"} }, "allowed_channels"},
+		{"channels upper case", func(p *Policy) { p.AllowedChannels = []Channel{"SMS"} }, "allowed_channels"},
+		{"channels repeated", func(p *Policy) { p.AllowedChannels = []Channel{ChannelSMS, ChannelTOTP, ChannelSMS} }, "allowed_channels"},
+		{"sms countries", func(p *Policy) { p.SMSCountries = []string{"AU", "GB"} }, ""},
+		{"sms country lower case", func(p *Policy) { p.SMSCountries = []string{"au"} }, "sms_countries"},
+		{"sms country alpha-3", func(p *Policy) { p.SMSCountries = []string{"AUS"} }, "sms_countries"},
+		{"sms country empty string", func(p *Policy) { p.SMSCountries = []string{""} }, "sms_countries"},
+		{"sms country digits", func(p *Policy) { p.SMSCountries = []string{"61"} }, "sms_countries"},
+		{"blocked countries", func(p *Policy) { p.BlockedCountries = []string{"RU", "KP"} }, ""},
+		{"blocked country mixed case", func(p *Policy) { p.BlockedCountries = []string{"Ru"} }, "blocked_countries"},
+		{"blocked country padded", func(p *Policy) { p.BlockedCountries = []string{" RU"} }, "blocked_countries"},
+		{"trusted CIDR", func(p *Policy) { p.TrustedNetworks = []string{"198.51.100.0/24", "2001:db8::/32"} }, ""},
+		{"trusted IP", func(p *Policy) { p.TrustedNetworks = []string{"198.51.100.7", "2001:db8::1"} }, ""},
+		{"trusted unmasked CIDR", func(p *Policy) { p.TrustedNetworks = []string{"198.51.100.7/24"} }, ""},
+		{"trusted bad", func(p *Policy) { p.TrustedNetworks = []string{"198.51.100.0/33"} }, "trusted_networks"},
+		{"trusted host name", func(p *Policy) { p.TrustedNetworks = []string{"office.example.com"} }, "trusted_networks"},
+		{"trusted empty string", func(p *Policy) { p.TrustedNetworks = []string{""} }, "trusted_networks"},
+		{"blocked networks", func(p *Policy) { p.BlockedNetworks = []string{"203.0.113.0/24"} }, ""},
+		{"blocked network bad", func(p *Policy) { p.BlockedNetworks = []string{"203.0.113.0/24", "256.0.0.1"} }, "blocked_networks"},
+		{"blocked network zone", func(p *Policy) { p.BlockedNetworks = []string{"fe80::1%eth0/64"} }, "blocked_networks"},
+		{"manager emails", func(p *Policy) { p.ManagerEmails = []string{"it@example.com", "boss@example.org"} }, ""},
+		{"manager email bare word", func(p *Policy) { p.ManagerEmails = []string{"boss"} }, "manager_emails"},
+		{"manager email with name", func(p *Policy) { p.ManagerEmails = []string{"Boss <boss@example.com>"} }, "manager_emails"},
+		{"manager email empty", func(p *Policy) { p.ManagerEmails = []string{""} }, "manager_emails"},
+		{"cold start allow", func(p *Policy) { p.ColdStart = "allow" }, ""},
+		{"cold start bad", func(p *Policy) { p.ColdStart = "deny" }, "cold_start"},
+		{"cold start empty", func(p *Policy) { p.ColdStart = "" }, "cold_start"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := DefaultPolicy()
+			tc.edit(&p)
+			err := p.validate("")
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("valid policy refused: %v", err)
+				}
+				return
+			}
+			wantPolicyError(t, err, KindInvalid, "validation_failed", tc.field)
+			// A group's policy names the field under its prefix.
+			wantPolicyError(t, p.validate("groups.staff."), KindInvalid, "validation_failed", "groups.staff."+tc.field)
+		})
+	}
+}
+
+// TestPutPolicyValidation sends bodies through PutPolicy: JSON shape errors,
+// unknown fields, group names and group overrides.
+func TestPutPolicyValidation(t *testing.T) {
+	cases := []struct {
+		name  string
+		body  string
+		code  string // "" = accepted
+		field string
+	}{
+		{"empty object", `{}`, "", ""},
+		{"unknown field", `{"mood":"required"}`, "unknown_field", "mood"},
+		{"required_since is internal", `{"required_since":"x"}`, "unknown_field", "required_since"},
+		{"unknown threshold", `{"thresholds":{"warn":3}}`, "unknown_field", ""},
+		{"grace as string", `{"grace_logins":"5"}`, "validation_failed", "grace_logins"},
+		{"grace fraction", `{"grace_logins":2.5}`, "validation_failed", "grace_logins"},
+		{"threshold as string", `{"thresholds":{"challenge":"high"}}`, "validation_failed", "thresholds.challenge"},
+		{"channels as string", `{"allowed_channels":"sms"}`, "validation_failed", "allowed_channels"},
+		{"channels null", `{"allowed_channels":null}`, "validation_failed", "allowed_channels"},
+		{"partial thresholds keep deny", `{"thresholds":{"challenge":100}}`, "", ""},
+		{"challenge over default deny", `{"thresholds":{"challenge":101}}`, "validation_failed", "thresholds.challenge"},
+		{"trailing data", `{"mode":"off"} {}`, "bad_json", ""},
+		{"not an object", `[1]`, "validation_failed", ""},
+		{"groups", `{"groups":{"staff":{"mode":"required"},"patients-2":{"allowed_channels":["sms"]}}}`, "", ""},
+		{"group name upper case", `{"groups":{"Staff":{}}}`, "validation_failed", "groups"},
+		{"group name with space", `{"groups":{"night staff":{}}}`, "validation_failed", "groups"},
+		{"group name empty", `{"groups":{"":{}}}`, "validation_failed", "groups"},
+		{"group name too long", `{"groups":{"` + strings.Repeat("g", 41) + `":{}}}`, "validation_failed", "groups"},
+		{"group mode bad", `{"groups":{"staff":{"mode":"sometimes"}}}`, "validation_failed", "groups.staff.mode"},
+		{"group channels empty", `{"groups":{"staff":{"allowed_channels":[]}}}`, "validation_failed", "groups.staff.allowed_channels"},
+		{"group thresholds against base", `{"groups":{"staff":{"thresholds":{"deny":40}}}}`, "validation_failed", "groups.staff.thresholds.challenge"},
+		{"group sms country", `{"groups":{"staff":{"sms_countries":["uk"]}}}`, "validation_failed", "groups.staff.sms_countries"},
+		{"group network", `{"groups":{"staff":{"trusted_networks":["10.0.0.0/8","nope"]}}}`, "validation_failed", "groups.staff.trusted_networks"},
+		{"group grace", `{"groups":{"staff":{"grace_logins":1000}}}`, "validation_failed", "groups.staff.grace_logins"},
+		{"group unknown field", `{"groups":{"staff":{"colour":"red"}}}`, "", "groups.staff"},
+		{"group nests groups", `{"groups":{"staff":{"groups":{}}}}`, "", "groups.staff"},
+		{"group type error", `{"groups":{"staff":{"grace_logins":"3"}}}`, "", "groups.staff"},
+		{"group not an object", `{"groups":{"staff":"required"}}`, "", "groups.staff"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, st := newPolicyTestEngine(t)
+			before, _ := e.GetPolicy(context.Background(), "t1")
+			_, err := e.PutPolicy(context.Background(), "t1", []byte(tc.body), Actor{Kind: "manager"})
+			switch {
+			case tc.code == "" && tc.field == "":
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			case tc.code == "":
+				// The code of an error inside a group is not pinned; the
+				// status is 400 and the field names the group.
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				ee := AsError(err)
+				f, _ := ee.Meta["field"].(string)
+				if ee.Kind != KindInvalid || !strings.HasPrefix(f, tc.field) {
+					t.Fatalf("error %v (field %q), want a 400 naming %s", ee, f, tc.field)
+				}
+			default:
+				wantPolicyError(t, err, KindInvalid, tc.code, tc.field)
+			}
+			if st.doc != nil || len(st.events) != 0 {
+				t.Errorf("a refused policy was stored: %s", st.doc)
+			}
+			after, _ := e.GetPolicy(context.Background(), "t1")
+			if !policyJSONEqual(t, before, after) {
+				t.Errorf("policy changed by a refused PUT")
+			}
+		})
+	}
+}
+
+func policyJSONEqual(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	return string(ja) == string(jb)
+}
+
+// TestPutPolicyMerge: the fields a body names replace the current ones,
+// the others stay; groups, when present, replace the whole set.
+func TestPutPolicyMerge(t *testing.T) {
+	ctx := context.Background()
+	e, st := newPolicyTestEngine(t)
+	put := func(body string) PolicyView {
+		t.Helper()
+		v, err := e.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"})
+		if err != nil {
+			t.Fatalf("PUT %s: %v", body, err)
+		}
+		got, err := e.GetPolicy(ctx, "t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !policyJSONEqual(t, v, got) {
+			t.Fatalf("PUT answered %+v but GET answers %+v", v, got)
+		}
+		return got
+	}
+	v := put(`{"mode":"required","grace_logins":3,"sms_countries":["AU"],"thresholds":{"challenge":40,"deny":90},
+		"groups":{"staff":{"challenge":"every_login","allowed_channels":["totp"]},"patients":{"mode":"optional"}}}`)
+	if v.Mode != ModeRequired || v.GraceLogins != 3 || !slices.Equal(v.SMSCountries, []string{"AU"}) || v.Thresholds != (Thresholds{40, 90}) ||
+		v.RememberDeviceDays != 30 || v.Challenge != ChallengeRiskBased || len(v.Groups) != 2 {
+		t.Fatalf("after first PUT: %+v", v)
+	}
+	staff := v.EffectiveGroups["staff"]
+	if staff.Mode != ModeRequired || staff.Challenge != ChallengeEveryLogin || !slices.Equal(staff.AllowedChannels, []Channel{ChannelTOTP}) ||
+		staff.GraceLogins != 3 || !slices.Equal(staff.SMSCountries, []string{"AU"}) {
+		t.Errorf("effective staff policy %+v", staff)
+	}
+	if p := v.EffectiveGroups["patients"]; p.Mode != ModeOptional || p.Challenge != ChallengeRiskBased || len(p.AllowedChannels) != 3 {
+		t.Errorf("effective patients policy %+v", p)
+	}
+
+	// A partial body: only what it names changes; groups stay.
+	v = put(`{"grace_logins":7,"thresholds":{"deny":95}}`)
+	if v.GraceLogins != 7 || v.Mode != ModeRequired || v.Thresholds != (Thresholds{40, 95}) || len(v.Groups) != 2 ||
+		!slices.Equal(v.SMSCountries, []string{"AU"}) {
+		t.Fatalf("after partial PUT: %+v", v)
+	}
+	if v.EffectiveGroups["staff"].GraceLogins != 7 {
+		t.Errorf("a group that does not override grace_logins does not follow the base: %+v", v.EffectiveGroups["staff"])
+	}
+
+	// The base changing never leaks into a group's own override, and the
+	// groups' lists are not the base's (no aliasing through the cache).
+	v = put(`{"allowed_channels":["sms","email"]}`)
+	if !slices.Equal(v.EffectiveGroups["staff"].AllowedChannels, []Channel{ChannelTOTP}) ||
+		!slices.Equal(v.EffectiveGroups["patients"].AllowedChannels, []Channel{ChannelSMS, ChannelEmail}) {
+		t.Errorf("effective groups after base channels change: %+v", v.EffectiveGroups)
+	}
+
+	// groups replaces the whole set.
+	v = put(`{"groups":{"night":{"mode":"off"}}}`)
+	if _, ok := v.Groups["staff"]; ok || len(v.Groups) != 1 || v.EffectiveGroups["night"].Mode != ModeOff {
+		t.Errorf("groups not replaced: %+v", v.Groups)
+	}
+	// An empty list clears a field; groups {} clears every group.
+	v = put(`{"sms_countries":[],"groups":{}}`)
+	if len(v.SMSCountries) != 0 || len(v.Groups) != 0 || len(v.EffectiveGroups) != 0 {
+		t.Errorf("after clearing: %+v", v)
+	}
+	// A GET answer sent back as is changes nothing.
+	n := len(st.events)
+	b, _ := json.Marshal(v)
+	if v2 := put(string(b)); !policyJSONEqual(t, v, v2) || len(st.events) != n {
+		t.Errorf("a GET answer sent back changed the policy (%d new events)", len(st.events)-n)
+	}
+	// Every change was audited once.
+	if len(st.events) != 5 {
+		t.Errorf("%d policy events, want 5", len(st.events))
+	}
+	for _, ev := range st.events {
+		if ev.Type != EvPolicyChanged || ev.Details["changes"] == "" {
+			t.Errorf("event %+v", ev)
+		}
+	}
+}
+
+// TestPutPolicyRequiredEpoch: grace logins are counted per `required`
+// period; a period starts when the mode becomes required, not when another
+// field changes.
+func TestPutPolicyRequiredEpoch(t *testing.T) {
+	ctx := context.Background()
+	e, st := newPolicyTestEngine(t)
+	epoch := func() string {
+		t.Helper()
+		tp, err := parseTenantPolicy(st.doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tp.RequiredSince
+	}
+	put := func(body string) {
+		t.Helper()
+		if _, err := e.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"}); err != nil {
+			t.Fatalf("PUT %s: %v", body, err)
+		}
+	}
+	put(`{"grace_logins":3}`)
+	if epoch() != "" {
+		t.Errorf("epoch %q before required", epoch())
+	}
+	put(`{"mode":"required"}`)
+	first := epoch()
+	if first == "" {
+		t.Fatal("no epoch after switching to required")
+	}
+	put(`{"grace_logins":4,"mode":"required"}`)
+	if epoch() != first {
+		t.Error("a change within required mode started a new grace period")
+	}
+	put(`{"mode":"optional"}`)
+	put(`{"mode":"required"}`)
+	second := epoch()
+	if second == "" || second == first {
+		t.Errorf("switching back to required kept epoch %q", second)
+	}
+	// A group becoming required starts a period for it.
+	put(`{"mode":"optional","groups":{"staff":{"mode":"optional"}}}`)
+	before := epoch()
+	put(`{"groups":{"staff":{"mode":"required"}}}`)
+	if epoch() == before {
+		t.Error("a group switching to required did not start a new grace period")
+	}
+	// The body may not set the epoch.
+	if _, err := e.PutPolicy(ctx, "t1", []byte(`{"required_since":"abc"}`), Actor{}); err == nil {
+		t.Error("required_since accepted from the body")
+	}
+	// GET never shows it (it is not part of the contract).
+	v, _ := e.GetPolicy(ctx, "t1")
+	if b, _ := json.Marshal(v); strings.Contains(string(b), "required_since") {
+		t.Errorf("GET shows required_since: %s", b)
+	}
+}
+
+// TestEffectiveSharesNothing: a group's effective policy is a deep copy.
+func TestEffectiveSharesNothing(t *testing.T) {
+	tp := TenantPolicy{Policy: DefaultPolicy(), Groups: map[string]json.RawMessage{"staff": json.RawMessage(`{"sms_countries":["GB"]}`)}}
+	tp.SMSCountries = []string{"AU", "NZ"}
+	p := tp.Effective("staff")
+	if !slices.Equal(p.SMSCountries, []string{"GB"}) || !slices.Equal(tp.SMSCountries, []string{"AU", "NZ"}) {
+		t.Errorf("group override wrote into the base: base %v, group %v", tp.SMSCountries, p.SMSCountries)
+	}
+	b := tp.Effective("")
+	b.AllowedChannels[0] = "x"
+	if tp.AllowedChannels[0] == "x" {
+		t.Error("the base's effective policy aliases the stored lists")
+	}
+	if u := tp.Effective("nobody"); !slices.Equal(u.SMSCountries, []string{"AU", "NZ"}) {
+		t.Errorf("unknown group does not get the base policy: %+v", u)
+	}
+}
+
+// TestValidDeviceLifetime: a remembered device is honoured within the
+// lifetime it was given and within the policy's current lifetime, counted
+// from when it was first remembered — lowering remember_device_days
+// shortens existing tokens, raising it never lengthens them.
+func TestValidDeviceLifetime(t *testing.T) {
+	e, _ := newPolicyTestEngine(t)
+	u := UserRef{Tenant: "t1", User: "alice"}
+	first := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	const token = "tok-alice-laptop"
+	dh := e.deviceHash(u, "laptop")
+	a := Account{Exists: true, Devices: []Device{{
+		ID: "dv_1", DeviceHash: dh, TokenHash: e.deviceTokenHash(u, token),
+		FirstSeen: first, LastSeen: first, ExpiresAt: first.Add(30 * 24 * time.Hour),
+	}}}
+	day := 24 * time.Hour
+	cases := []struct {
+		name   string
+		days   int
+		at     time.Duration // after first
+		device string
+		token  string
+		want   bool
+	}{
+		{"fresh", 30, time.Minute, "laptop", token, true},
+		{"day 29", 30, 29 * day, "laptop", token, true},
+		{"past its expiry", 30, 30*day + time.Second, "laptop", token, false},
+		{"policy lowered to 7, day 6", 7, 6 * day, "laptop", token, true},
+		{"policy lowered to 7, day 8", 7, 8 * day, "laptop", token, false},
+		{"policy lowered to 1, exactly a day", 1, day, "laptop", token, false},
+		{"policy 0 never remembers", 0, time.Minute, "laptop", token, false},
+		{"policy raised to 90, day 31", 90, 31 * day, "laptop", token, false},
+		{"other device", 30, time.Minute, "phone", token, false},
+		{"other token", 30, time.Minute, "laptop", "tok-mallory", false},
+		{"no token", 30, time.Minute, "laptop", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := DefaultPolicy()
+			p.RememberDeviceDays = tc.days
+			got := e.validDevice(u, a, p, e.deviceHash(u, tc.device), tc.token, first.Add(tc.at))
+			if got != tc.want {
+				t.Errorf("validDevice = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// A token is bound to its user.
+	bob := UserRef{Tenant: "t1", User: "bob"}
+	p := DefaultPolicy()
+	if e.validDevice(bob, a, p, e.deviceHash(bob, "laptop"), token, first.Add(time.Minute)) {
+		t.Error("alice's token honoured for bob")
+	}
+}
+
+// TestPolicyTestPhones pins the numbers the end-to-end policy tests rely
+// on: an Australian test mobile and a valid UK mobile outside the drama
+// range.
+func TestPolicyTestPhones(t *testing.T) {
+	for _, tc := range []struct{ in, e164, region string }{
+		{"+61491570156", "+61491570156", "AU"},
+		{"+447400123456", "+447400123456", "GB"},
+	} {
+		n, r, err := ParsePhone(tc.in)
+		if err != nil || n != tc.e164 || r != tc.region {
+			t.Errorf("ParsePhone(%q) = %q, %q, %v; want %q, %q", tc.in, n, r, err, tc.e164, tc.region)
+		}
+	}
+}
