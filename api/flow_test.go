@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -496,4 +497,24 @@ func TestResendKeepsTheSMSQuota(t *testing.T) {
 		}
 	}
 	s.loginChallenge(t, tn.App, "ivy") // SMS 3
+}
+
+// TestUserIDEscaping: user ids may hold any printable character; escaped in
+// the path, they reach the engine whole.
+func TestUserIDEscaping(t *testing.T) {
+	s := start(t, apptest.Options{})
+	app := s.tenant(t, "acme").App
+	for _, id := range []string{"a/b", "mail@example.test", "x y", "ü-ß", "50%"} {
+		t.Run(id, func(t *testing.T) {
+			p := "/v1/users/" + url.PathEscape(id) // "/" becomes %2F
+			if u := s.must(t, 200, "PUT", p, app, map[string]any{"display_name": "X"}); u["user_id"] != id {
+				t.Errorf("user_id %v, want %q", u["user_id"], id)
+			}
+			if u := s.must(t, 200, "GET", p, app, nil); u["user_id"] != id {
+				t.Errorf("user_id %v, want %q", u["user_id"], id)
+			}
+			s.must(t, 200, "GET", p+"/devices", app, nil)
+			s.must(t, 204, "DELETE", p, app, nil)
+		})
+	}
 }

@@ -151,8 +151,8 @@ func (s *Server) listDevices(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"devices": ds})
 }
 
-func (s *Server) forget(c *gin.Context, device, reason string) {
-	n, err := s.eng.ForgetDevices(c.Request.Context(), userRef(c), device, reason, engine.Actor{Kind: "user"})
+func (s *Server) forget(c *gin.Context, device, reason string, actor engine.Actor) {
+	n, err := s.eng.ForgetDevices(c.Request.Context(), userRef(c), device, reason, actor)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -160,16 +160,19 @@ func (s *Server) forget(c *gin.Context, device, reason string) {
 	c.JSON(http.StatusOK, gin.H{"forgotten": n})
 }
 
-func (s *Server) forgetDevices(c *gin.Context) { s.forget(c, "", "user") }
-func (s *Server) forgetDevice(c *gin.Context)  { s.forget(c, c.Param("device"), "user") }
+func (s *Server) forgetDevices(c *gin.Context) { s.forget(c, "", "user", engine.Actor{Kind: "user"}) }
+func (s *Server) forgetDevice(c *gin.Context) {
+	s.forget(c, c.Param("device"), "user", engine.Actor{Kind: "user"})
+}
 
 func (s *Server) sessionEvent(reason string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := decode(c, &actorReq{}, true); err != nil {
+		var req actorReq
+		if err := decode(c, &req, true); err != nil {
 			s.writeError(c, err)
 			return
 		}
-		s.forget(c, "", reason)
+		s.forget(c, "", reason, req.actor())
 	}
 }
 

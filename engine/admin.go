@@ -23,6 +23,7 @@ func (e *Engine) AdminReset(ctx context.Context, u UserRef, reason string, actor
 	if err := e.reset(ctx, u, reason, "", actor); err != nil {
 		return UserView{}, err
 	}
+	e.count(ctx, u.Tenant, map[string]int64{"disabled": 1})
 	return e.GetUser(ctx, u)
 }
 
@@ -89,6 +90,7 @@ func (e *Engine) DisableAll(ctx context.Context, tenant, reason, group string, a
 		if err := e.reset(ctx, u, reason, group, actor); err != nil {
 			return err
 		}
+		e.count(ctx, tenant, map[string]int64{"disabled": 1})
 		res.Reset++
 		return nil
 	})
@@ -210,6 +212,7 @@ func (e *Engine) Report(ctx context.Context, token string) error {
 		}
 		err = e.store.Commit(ctx, u, c)
 		if err == nil {
+			e.count(ctx, tenant, map[string]int64{"reports": 1})
 			return nil
 		}
 		if err != ErrConflict {

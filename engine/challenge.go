@@ -55,11 +55,12 @@ type ChallengeView struct {
 	Channels     []Channel `json:"available_channels,omitempty"`
 }
 
-func (c Challenge) view() ChallengeView {
+// view is the public view of c at now.
+func (c Challenge) view(now time.Time) ChallengeView {
 	v := ChallengeView{ID: c.ID, Purpose: c.Purpose, Channel: c.Channel, Destination: c.Destination,
 		Status: c.Status, ExpiresAt: c.ExpiresAt, AttemptsLeft: max(c.MaxAttempts-c.Attempts, 0),
 		Delivery: c.Delivery, DeliveryErr: c.DeliveryErr}
-	if c.Status == StatusPending && !c.ExpiresAt.After(time.Now()) {
+	if c.Status == StatusPending && !c.ExpiresAt.After(now) {
 		v.Status = StatusExpired
 	}
 	return v
@@ -74,11 +75,7 @@ func (e *Engine) GetChallenge(ctx context.Context, tenant, id string) (Challenge
 	if !ok {
 		return ChallengeView{}, ErrChallengeNotFound
 	}
-	v := c.view()
-	if c.Status == StatusPending && !c.ExpiresAt.After(e.now()) {
-		v.Status = StatusExpired
-	}
-	return v, nil
+	return c.view(e.now()), nil
 }
 
 // newCode returns a random decimal code of the configured length.
@@ -273,6 +270,8 @@ func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) 
 			return VerifyResult{}, AsError(err)
 		}
 		e.afterVerify(ctx, u, c)
+		e.countEvents(ctx, tenant, commit.Events)
+		e.count(ctx, tenant, map[string]int64{"challenges_verified": 1})
 		return VerifyResult{Verified: true, Purpose: c.Purpose, Result: res}, nil
 	}
 	return VerifyResult{}, ErrConflict
@@ -282,6 +281,7 @@ func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) 
 // challenge.
 func (e *Engine) wrongCode(ctx context.Context, u UserRef, c Challenge) error {
 	_ = e.store.RecordFailure(ctx, u, Failure{Kind: "challenge", At: e.now(), Window: time.Hour})
+	e.count(ctx, u.Tenant, map[string]int64{"challenges_failed": 1})
 	left := c.MaxAttempts - c.Attempts
 	if left <= 0 {
 		err := e.store.Commit(ctx, u, Commit{Version: -1, Challenge: c.ID, ChallengeStatus: StatusLocked, Now: e.now()})
@@ -391,7 +391,7 @@ func (e *Engine) Switch(ctx context.Context, tenant, id string, channel Channel,
 		return ChallengeView{}, ErrNoFactor.With("channel", string(channel))
 	}
 	if channel == c.Channel {
-		return c.view(), nil
+		return c.view(e.now()), nil
 	}
 	data := map[string]string{"ip": c.Data["ip"], "ua": c.Data["ua"]}
 	d, err := e.challengeOn(ctx, t, p, u, a, channel, PurposeLogin, data, actor)
@@ -404,7 +404,7 @@ func (e *Engine) Switch(ctx context.Context, tenant, id string, channel Channel,
 	if err != nil {
 		return ChallengeView{}, AsError(err)
 	}
-	v := d.ch.view()
+	v := d.ch.view(e.now())
 	v.Channels = a.Factors.Channels()
 	return v, nil
 }

@@ -111,7 +111,7 @@ func (e *Engine) issue(ctx context.Context, u UserRef, a *Account, d draft, extr
 	if err := e.store.Commit(ctx, u, c); err != nil {
 		return Started{}, AsError(err)
 	}
-	return Started{Challenge: d.ch.view(), Extra: extra}, nil
+	return Started{Challenge: d.ch.view(e.now()), Extra: extra}, nil
 }
 
 // StartSMS starts enrolling a phone. A user who already has a factor must
@@ -246,7 +246,7 @@ func (e *Engine) StartPhoneChange(ctx context.Context, u UserRef, phone string, 
 		if err != nil {
 			return Started{}, AsError(err)
 		}
-		return Started{Challenge: d.ch.view()}, nil
+		return Started{Challenge: d.ch.view(e.now())}, nil
 	}
 	return Started{}, ErrConflict
 }
@@ -313,7 +313,7 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 		h := e.backupHash(u, in.Code)
 		na.BackupCodes = slices.DeleteFunc(na.BackupCodes, func(b string) bool { return b == h })
 		ev := e.event(u.Tenant, u.User, EvBackupUsed, actor)
-		ev.Details["left"] = itoa(len(na.BackupCodes))
+		ev.Details["remaining"] = itoa(len(na.BackupCodes))
 		events = append(events, ev)
 		res["backup_codes_left"] = len(na.BackupCodes)
 	case totpMatch:
@@ -374,7 +374,7 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 			return nil, cm, err
 		}
 		cm.NewChallenges, cm.Jobs = []Challenge{next.ch}, next.jobs
-		res["next_challenge"] = next.ch.view()
+		res["next_challenge"] = next.ch.view(e.now())
 		for k, v := range extra {
 			res[k] = v
 		}
@@ -393,7 +393,7 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 		next := e.newChallenge(t, u, PurposePhoneNew, ChannelSMS, num, data)
 		na.PhoneChange = next.ch.ID
 		cm.NewChallenges, cm.Jobs = []Challenge{next.ch}, next.jobs
-		res["next_challenge"] = next.ch.view()
+		res["next_challenge"] = next.ch.view(e.now())
 	case PurposePhoneNew:
 		if a.PhoneChange != c.ID || a.Factors.SMS == nil {
 			return nil, cm, ChallengeStatusError(StatusCancelled)

@@ -232,7 +232,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 			return Evaluation{}, err
 		}
 		d.ch.LoginID = rec.ID
-		v := d.ch.view()
+		v := d.ch.view(e.now())
 		v.Channels = a.Factors.Channels()
 		out.Challenge = &v
 		cm := Commit{Version: -1, NewChallenges: []Challenge{d.ch}, Jobs: d.jobs, Now: now}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/mail"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/stepup-auth/stepup/risk"
 )
@@ -48,6 +50,7 @@ type Policy struct {
 	ManagerEmails      []string   `json:"manager_emails"`
 	ColdStart          string     `json:"cold_start"`
 	SMSDisabled        bool       `json:"sms_disabled"` // the tenant's SMS kill switch
+	DailyDigest        bool       `json:"daily_digest"` // mail the managers a summary each day
 }
 
 // TenantPolicy is the stored policy: the base, the named groups' overrides
@@ -360,7 +363,8 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 		return view(next), nil
 	}
 	ev := e.event(tenant, "", "policy_changed", actor)
-	ev.Details = map[string]string{"changes": strings.Join(diff, "\n")}
+	ev.Details["changes"] = strings.Join(diff, "\n")
+	ev.Details["before"], ev.Details["after"] = policyJSON(before), policyJSON(next)
 	jobs := e.managerJobs(t, next.Policy, ev)
 	if err := e.store.PutPolicy(ctx, tenant, doc, ev, jobs); err != nil {
 		return PolicyView{}, Internal(err)
@@ -369,6 +373,15 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 		e.afterModeOff(ctx, t, actor)
 	}
 	return view(next), nil
+}
+
+// policyJSON is the policy as managers set it (without internal fields).
+func policyJSON(tp TenantPolicy) string {
+	b, _ := json.Marshal(struct {
+		Policy
+		Groups map[string]json.RawMessage `json:"groups"`
+	}{tp.Policy, tp.Groups})
+	return string(b)
 }
 
 // policyDiff lists "field: before → after" for every changed field.
@@ -431,7 +444,36 @@ func JSONError(err error) *Error {
 	}
 	var te *json.UnmarshalTypeError
 	if errorsAs(err, &te) {
-		return Invalid(te.Field, "must be of type "+te.Type.String())
+		return Invalid(jsonField(te.Field), "must be "+jsonKind(te.Type))
 	}
 	return E(KindInvalid, "bad_json", "request body is not valid JSON: "+strings.TrimPrefix(msg, "json: "))
+}
+
+// jsonField drops the Go names of embedded structs from a decoding error's
+// field path ("Policy.grace_logins" → "grace_logins"): clients know only
+// the JSON names, which here are all lower case.
+func jsonField(path string) string {
+	parts := strings.Split(path, ".")
+	for len(parts) > 1 && parts[0] != "" && unicode.IsUpper(rune(parts[0][0])) {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, ".")
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }

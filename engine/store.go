@@ -65,6 +65,12 @@ type Store interface {
 	// Events pages through the tenant's audit log, newest first.
 	Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error)
 
+	// Count adds to a tenant's daily tally (for the digest); Tally reads it.
+	Count(ctx context.Context, tenant, day string, fields map[string]int64) error
+	Tally(ctx context.Context, tenant, day string) (map[string]int64, error)
+	// Enqueue queues messages that record no change (the digest).
+	Enqueue(ctx context.Context, tenant string, jobs []Job) error
+
 	// UseToken marks a single-use token as used; false if it already was.
 	UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error)
 

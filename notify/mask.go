@@ -3,15 +3,25 @@ package notify
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 )
 
+// maskedIP matches an address the engine already masked: 203.0.113.x or
+// 2001:db8:1:2::x.
+var maskedIP = regexp.MustCompile(`^(\d{1,3}\.\d{1,3}\.\d{1,3}\.x|[0-9a-f:]{2,39}:x)$`)
+
 // maskIP shows the network an address belongs to and hides the host:
 // 203.0.113.9 → 203.0.113.x, 2001:db8:abcd:12::1 → 2001:db8:abcd:x:x:x:x:x
-// (the /48). Anything that is not an IP address renders as nothing, so a
-// malformed value can never leak through unmasked.
+// (the /48). An address the engine already masked is shown as it is.
+// Anything else renders as nothing, so a malformed value can never leak
+// through unmasked.
 func maskIP(s string) string {
-	addr, err := netip.ParseAddr(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	if maskedIP.MatchString(s) {
+		return s
+	}
+	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		return ""
 	}

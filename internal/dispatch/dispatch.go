@@ -22,9 +22,11 @@ type Linker interface {
 }
 
 // Alerter tells a tenant's managers about failing deliveries (the engine
-// rate-limits alerts to one per kind and hour).
+// rate-limits alerts to one per kind and hour) and counts deliveries for
+// their daily digest.
 type Alerter interface {
 	Alert(ctx context.Context, tenant, kind string, details map[string]string)
+	CountDelivery(ctx context.Context, tenant, kind string, ok bool)
 }
 
 // alertAfter is the attempt from which a retried failure counts as
@@ -76,6 +78,9 @@ func New(o Options) delivery.Handler {
 	}
 	return delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
 		res, err := mux.Handle(ctx, j)
+		if o.Alerts != nil && j.Tenant != "" && (err == nil || delivery.IsPermanent(err)) {
+			o.Alerts.CountDelivery(ctx, j.Tenant, j.Kind, err == nil)
+		}
 		if err != nil && o.Alerts != nil && j.Tenant != "" && (delivery.IsPermanent(err) || j.Attempt+1 >= alertAfter) {
 			channel, provider := "email", "the mail server"
 			if j.Kind == "sms" {

@@ -85,8 +85,10 @@ type device struct {
 	iidSeed  uint64        // derives the daily IPv6 privacy addresses
 }
 
-func (d *device) phone() bool    { return d.platform == IPhone || d.platform == Android }
-func (d *device) computer() bool { return d.platform == Windows || d.platform == Mac || d.platform == Linux }
+func (d *device) phone() bool { return d.platform == IPhone || d.platform == Android }
+func (d *device) computer() bool {
+	return d.platform == Windows || d.platform == Mac || d.platform == Linux
+}
 
 // userAgent is the device's User-Agent header at time t.
 func (d *device) userAgent(t time.Time) string {

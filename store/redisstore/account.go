@@ -429,9 +429,12 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 		if w.Commit != nil {
 			commit, buildErr = s.commit(ctx, pipe, u, *w.Commit)
 		}
+		blockedFlag := "0"
 		if w.CountBlocked {
-			blocked = countBlockedScript.Run(ctx, pipe, []string{k.tenant(u.Tenant, "blocked")}, w.Record.At.Unix()/3600)
+			blockedFlag = "1"
 		}
+		blocked = tallyScript.Run(ctx, pipe, []string{k.tally(u.Tenant, engine.Day(w.Record.At)), k.tenant(u.Tenant, "blocked")},
+			w.Record.Decision, w.Record.At.Unix()/3600, blockedFlag)
 	})
 	if buildErr != nil {
 		return engine.LoginSaved{}, buildErr
@@ -440,7 +443,7 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 		return engine.LoginSaved{}, err
 	}
 	var saved engine.LoginSaved
-	if blocked != nil {
+	if w.CountBlocked {
 		if res, err := blocked.Int64Slice(); err == nil {
 			saved.Blocked, saved.Baseline = res[0], float64(res[1])/24
 		}

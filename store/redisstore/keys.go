@@ -61,3 +61,6 @@ func (keys) provider(id string) string { return "su:{g}:sid:" + id }
 
 // limit is a rate limit's key; each limit is its own slot.
 func (keys) limit(name string) string { return "su:{rl:" + name + "}" }
+
+// tally is a tenant's daily counts for the digest (day as 2006-01-02).
+func (keys) tally(t, day string) string { return k.tenant(t, "day:"+day) }

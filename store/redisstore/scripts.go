@@ -271,21 +271,44 @@ end
 return 'OK'
 `)
 
-// countBlockedScript counts one blocked login in the current hour's bucket
-// and sums the 24 buckets before it, dropping older ones.
-// KEYS[1] the tenant's hourly hash; ARGV[1] the current hour number.
-// Returns {current, sum of the previous 24 hours}.
-var countBlockedScript = redis.NewScript(`
-local h = tonumber(ARGV[1])
-local cur = redis.call('HINCRBY', KEYS[1], h, 1)
+// tallyScript counts one evaluated login in the tenant's daily tally and,
+// when it was challenged or denied, in the hourly buckets of blocked logins
+// (kept a day) that spike alerts compare against.
+// KEYS[1] the day's tally hash, KEYS[2] the hourly hash. ARGV[1] the
+// decision field, ARGV[2] the current hour number, ARGV[3] blocked (0/1).
+// Returns {this hour's blocked logins, sum of the 24 hours before}.
+var tallyScript = redis.NewScript(`
+redis.call('HINCRBY', KEYS[1], 'logins', 1)
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], 259200)
+if ARGV[3] ~= '1' then return {0, 0} end
+local h = tonumber(ARGV[2])
+local cur = redis.call('HINCRBY', KEYS[2], h, 1)
 local sum = 0
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
   local n = tonumber(f)
-  if n < h - 24 then redis.call('HDEL', KEYS[1], f)
-  elseif n < h then sum = sum + tonumber(redis.call('HGET', KEYS[1], f)) end
+  if n < h - 24 then redis.call('HDEL', KEYS[2], f)
+  elseif n < h then sum = sum + tonumber(redis.call('HGET', KEYS[2], f)) end
 end
-redis.call('EXPIRE', KEYS[1], 90000)
+redis.call('EXPIRE', KEYS[2], 90000)
 return {cur, sum}
+`)
+
+// countScript adds to fields of a tenant's daily tally. KEYS[1] the day's
+// hash; ARGV field, increment pairs.
+var countScript = redis.NewScript(`
+for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i+1]) end
+redis.call('EXPIRE', KEYS[1], 259200)
+return 'OK'
+`)
+
+// enqueueScript queues jobs in the tenant's home shard. KEYS[1] queue;
+// ARGV[1] tenant, then kind,data pairs.
+var enqueueScript = redis.NewScript(`
+for j = 2, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], '*', 'kind', ARGV[j], 'tenant', ARGV[1], 'ch', '', 'data', ARGV[j+1], 'attempt', '0')
+end
+return 'OK'
 `)
 
 // limitScript is a sliding-window rate limit: the current window's count
@@ -314,7 +337,7 @@ redis.call('PEXPIRE', KEYS[1], 2 * win)
 return {1, 0}
 `)
 
-var allScripts = []*redis.Script{limitScript, countBlockedScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
+var allScripts = []*redis.Script{limitScript, tallyScript, countScript, enqueueScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
 	saveLoginScript, learnScript, learnTenantScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript}
 

@@ -409,3 +409,41 @@ func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode s
 	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, status, errorCode).Err()
 }
 
+
+// Count adds to a tenant's daily tally.
+func (s *Store) Count(ctx context.Context, tenant, day string, fields map[string]int64) error {
+	args := make([]any, 0, 2*len(fields))
+	for f, n := range fields {
+		args = append(args, f, n)
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	return countScript.Run(ctx, s.rdb, []string{k.tally(tenant, day)}, args...).Err()
+}
+
+// Tally reads a tenant's daily tally.
+func (s *Store) Tally(ctx context.Context, tenant, day string) (map[string]int64, error) {
+	m, err := s.rdb.HGetAll(ctx, k.tally(tenant, day)).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(m))
+	for f, v := range m {
+		out[f], _ = strconv.ParseInt(v, 10, 64)
+	}
+	return out, nil
+}
+
+// Enqueue queues jobs that record no change (digests) in the tenant's
+// home shard.
+func (s *Store) Enqueue(ctx context.Context, tenant string, jobs []engine.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	args := []any{tenant}
+	for _, j := range jobs {
+		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+	}
+	return enqueueScript.Run(ctx, s.rdb, []string{k.tenantQueue(tenant)}, args...).Err()
+}

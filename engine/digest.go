@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Day names a UTC day in the tallies: 2006-01-02.
+func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// countEvents adds committed events to the day's tally for the digest.
+// The tally is statistics: it is written after the change, not with it.
+func (e *Engine) countEvents(ctx context.Context, tenant string, evs []Event) {
+	fields := map[string]int64{}
+	for _, ev := range evs {
+		switch ev.Type {
+		case EvSMSEnrolled, EvTOTPEnabled, EvEmailEnabled:
+			fields["enrolled"]++
+		case EvDisabled, EvAdminReset:
+			fields["disabled"]++
+		case EvReport:
+			fields["reports"]++
+		}
+	}
+	e.count(ctx, tenant, fields)
+}
+
+func (e *Engine) count(ctx context.Context, tenant string, fields map[string]int64) {
+	if len(fields) == 0 {
+		return
+	}
+	if err := e.store.Count(ctx, tenant, Day(e.now()), fields); err != nil {
+		e.log.Warn("tally not counted", "tenant", tenant, "err", err)
+	}
+}
+
+// CountDelivery records a delivery outcome (sms or mail) in the tenant's
+// daily tally.
+func (e *Engine) CountDelivery(ctx context.Context, tenant, kind string, ok bool) {
+	field := "emails_"
+	if kind == "sms" {
+		field = "sms_"
+	}
+	if ok {
+		field += "sent"
+	} else {
+		field += "failed"
+	}
+	e.count(ctx, tenant, map[string]int64{field: 1})
+}
+
+// SendDigests queues yesterday's digest for every tenant whose policy asks
+// for one. Each tenant's digest of a day is sent once, whichever process
+// runs this first; calling it often is cheap.
+func (e *Engine) SendDigests(ctx context.Context) error {
+	ts, err := e.store.Tenants(ctx)
+	if err != nil {
+		return Internal(err)
+	}
+	day := Day(e.now().Add(-24 * time.Hour))
+	for _, t := range ts {
+		pol, err := e.loadPolicy(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		if !pol.DailyDigest || len(pol.ManagerEmails) == 0 {
+			continue
+		}
+		first, err := e.store.UseToken(ctx, "digest:"+t.ID+":"+day, 72*time.Hour)
+		if err != nil {
+			return Internal(err)
+		}
+		if !first {
+			continue
+		}
+		tally, err := e.store.Tally(ctx, t.ID, day)
+		if err != nil {
+			return Internal(err)
+		}
+		ev := e.event(t.ID, "", "daily_digest", Actor{Kind: "system"})
+		ev.Details["date"] = day
+		for _, f := range []string{"logins", DecisionAllow, DecisionChallenge, DecisionDeny, DecisionEnroll, "challenges_verified",
+			"challenges_failed", "enrolled", "disabled", "reports", "sms_sent", "sms_failed", "emails_sent", "emails_failed"} {
+			name := map[string]string{DecisionAllow: "allowed", DecisionChallenge: "challenged", DecisionDeny: "denied", DecisionEnroll: "asked_to_enrol"}[f]
+			if name == "" {
+				name = f
+			}
+			ev.Details[name] = strconv.FormatInt(tally[f], 10)
+		}
+		if err := e.store.Enqueue(ctx, t.ID, e.managerJobs(t, pol.Policy, ev)); err != nil {
+			return Internal(err)
+		}
+	}
+	return nil
+}
