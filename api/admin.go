@@ -3,6 +3,7 @@ package api
 import (
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -121,19 +122,24 @@ func (s *Server) twilioStatus(c *gin.Context) {
 		s.writeError(c, errNotFound)
 		return
 	}
-	if _, err := readBody(c); err != nil {
+	body, err := readBody(c)
+	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	_ = c.Request.ParseForm()
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		s.writeError(c, engine.E(engine.KindInvalid, "bad_form", "the body is not a form"))
+		return
+	}
 	params := map[string]string{}
-	for k, v := range c.Request.PostForm {
+	for k, v := range form {
 		if len(v) > 0 {
 			params[k] = v[0]
 		}
 	}
-	url := s.opt.PublicURL + c.Request.URL.RequestURI()
-	if !s.opt.ValidateTwilio(s.opt.TwilioAuthToken, url, params, c.GetHeader("X-Twilio-Signature")) {
+	signed := s.opt.PublicURL + c.Request.URL.RequestURI()
+	if !s.opt.ValidateTwilio(s.opt.TwilioAuthToken, signed, params, c.GetHeader("X-Twilio-Signature")) {
 		s.writeError(c, engine.E(engine.KindForbidden, "bad_signature", "X-Twilio-Signature does not match"))
 		return
 	}

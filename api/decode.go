@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -46,13 +45,5 @@ func decodeBytes(b []byte, v any, allowEmpty bool) error {
 		}
 		return engine.E(engine.KindInvalid, "bad_json", "request body is empty; send a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return engine.JSONError(err)
-	}
-	if dec.More() {
-		return engine.E(engine.KindInvalid, "bad_json", "trailing data after the JSON value")
-	}
-	return nil
+	return engine.DecodeObject(b, v)
 }

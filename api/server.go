@@ -224,9 +224,9 @@ func (s *Server) recover(c *gin.Context) {
 // auth requires a bearer key of kind.
 func (s *Server) auth(kind engine.KeyKind) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		secret, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
+		// The scheme name is case-insensitive (RFC 7235).
+		scheme, secret, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			s.writeError(c, engine.ErrUnauthenticated)
 			return
 		}

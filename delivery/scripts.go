@@ -81,7 +81,12 @@ var finishScript = redis.NewScript(`
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[2], 'delivery', ARGV[3])
+  -- A provider's delivery report may have arrived first: "sent" never
+  -- overwrites "delivered" or "undelivered".
+  local cur = redis.call('HGET', KEYS[2], 'delivery')
+  if not (ARGV[3] == 'sent' and (cur == 'delivered' or cur == 'undelivered')) then
+    redis.call('HSET', KEYS[2], 'delivery', ARGV[3])
+  end
   if ARGV[3] == 'sent' then
     redis.call('HDEL', KEYS[2], 'delivery_error')
     if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'provider_id', ARGV[4]) end

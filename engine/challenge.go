@@ -177,6 +177,19 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 	if c.Channel == ChannelTOTP {
 		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
 	}
+	// Refuse what the challenge itself refuses before anything counts
+	// against the SMS limits (Rekey checks all of it again, atomically).
+	now := e.now()
+	switch {
+	case c.Status != StatusPending:
+		return ChallengeView{}, ChallengeStatusError(c.Status)
+	case !c.ExpiresAt.After(now):
+		return ChallengeView{}, ChallengeStatusError(StatusExpired)
+	case c.Sends >= e.opt.MaxSends:
+		return ChallengeView{}, ErrTooManySends
+	case !c.LastSentAt.IsZero() && now.Sub(c.LastSentAt) < e.opt.ResendCooldown:
+		return ChallengeView{}, ErrResendTooSoon(e.opt.ResendCooldown - now.Sub(c.LastSentAt))
+	}
 	t, err := e.Tenant(ctx, tenant)
 	if err != nil {
 		return ChallengeView{}, err

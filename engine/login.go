@@ -185,29 +185,37 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	w := LoginWrite{RecordTTL: e.opt.LoginTTL, LearnOpt: e.learnOptions(rec)}
 	actor := Actor{Kind: "user", IP: in.IP, UserAgent: in.UserAgent}
 
+	// The enrolment duty of a user without 2FA holds on every network:
+	// a trusted network skips challenges, not enrolment.
+	graceLeft := -1
+	if !enrolled && p.Mode == ModeRequired {
+		graceLeft = p.GraceLogins
+		if epoch := pol.epoch(a.Group); st.GraceEpoch == epoch {
+			graceLeft = max(graceLeft-st.GraceUsed, 0)
+		}
+		if graceLeft > 0 {
+			left := graceLeft - 1 // this login uses one
+			out.Enrollment = Enrollment{Required: true, GraceLoginsLeft: &left}
+		} else {
+			zero := 0
+			out.Enrollment = Enrollment{Required: true, GraceLoginsLeft: &zero}
+		}
+	} else if !enrolled {
+		out.Enrollment.Suggested = p.Mode == ModeOptional
+	}
+
 	switch {
 	case r.Force == risk.ForceDeny || r.Score >= p.Thresholds.Deny:
 		out.Decision = DecisionDeny
-	case r.Force == risk.ForceAllow || p.Mode == ModeOff:
+	case p.Mode == ModeOff:
 		out.Decision = DecisionAllow
-	case !enrolled && p.Mode == ModeRequired:
-		left := p.GraceLogins
-		if st.GraceEpoch == pol.RequiredSince {
-			left -= st.GraceUsed
-		}
-		if left <= 0 {
-			out.Decision = DecisionEnroll
-			zero := 0
-			out.Enrollment = Enrollment{Required: true, GraceLoginsLeft: &zero}
-		} else {
-			out.Decision = DecisionAllow
-			w.GraceEpoch = pol.RequiredSince
-			left--
-			out.Enrollment = Enrollment{Required: true, GraceLoginsLeft: &left}
-		}
-	case !enrolled:
+	case graceLeft == 0:
+		out.Decision = DecisionEnroll
+	case graceLeft > 0:
 		out.Decision = DecisionAllow
-		out.Enrollment.Suggested = p.Mode == ModeOptional
+		w.GraceEpoch = pol.epoch(a.Group)
+	case r.Force == risk.ForceAllow || !enrolled:
+		out.Decision = DecisionAllow
 	case st.Force:
 		out.Decision = DecisionChallenge
 	case remembered:
@@ -221,13 +229,15 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	default:
 		out.Decision = DecisionChallenge
 	}
+	if out.Decision == DecisionDeny || p.Mode == ModeOff {
+		out.Enrollment = Enrollment{} // nothing to set up on a refused login, or with 2FA off
+	}
 	rec.Decision = out.Decision
 	w.Learn = out.Decision == DecisionAllow
 
 	switch out.Decision {
 	case DecisionChallenge:
-		c, _ := preferred(p, a.Factors)
-		d, err := e.challengeOn(ctx, t, p, u, a, c, PurposeLogin, actorData(actor), actor)
+		d, err := e.loginChallenge(ctx, t, p, u, a, actor)
 		if err != nil {
 			return Evaluation{}, err
 		}
@@ -280,6 +290,30 @@ func (e *Engine) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSave
 	}
 }
 
+// loginChallenge prepares a login challenge on the user's preferred
+// factor; when SMS is refused (a limit, the kill switch) it falls back to
+// the user's other factors before giving up.
+func (e *Engine) loginChallenge(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, actor Actor) (draft, error) {
+	first, _ := preferred(p, a.Factors)
+	order := []Channel{first}
+	for _, c := range append(slices.Clone(p.AllowedChannels), a.Factors.Channels()...) {
+		if a.Factors.Has(c) && !slices.Contains(order, c) {
+			order = append(order, c)
+		}
+	}
+	var firstErr error
+	for _, c := range order {
+		d, err := e.challengeOn(ctx, t, p, u, a, c, PurposeLogin, actorData(actor), actor)
+		if err == nil {
+			return d, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return draft{}, firstErr
+}
+
 func signalNames(s []risk.Signal) string {
 	out := ""
 	for i, x := range s {
@@ -299,16 +333,25 @@ func (e *Engine) deviceHash(u UserRef, deviceID string) string {
 // device, unexpired, and within the policy's current lifetime (lowering
 // remember_device_days shortens existing tokens).
 func (e *Engine) validDevice(u UserRef, a Account, p Policy, deviceHash, token string, now time.Time) bool {
-	if p.RememberDeviceDays <= 0 {
-		return false
-	}
 	th := e.deviceTokenHash(u, token)
 	for _, d := range a.Devices {
 		if constantEqual(d.TokenHash, th) && d.DeviceHash == deviceHash {
-			return now.Before(d.ExpiresAt) && now.Before(d.FirstSeen.Add(days(p.RememberDeviceDays)))
+			return now.Before(deviceExpiry(d, p))
 		}
 	}
 	return false
+}
+
+// deviceExpiry is when a remembered device stops being honoured: its own
+// expiry, or sooner when the policy's lifetime was lowered since.
+func deviceExpiry(d Device, p Policy) time.Time {
+	if p.RememberDeviceDays <= 0 {
+		return d.FirstSeen
+	}
+	if exp := d.FirstSeen.Add(days(p.RememberDeviceDays)); exp.Before(d.ExpiresAt) {
+		return exp
+	}
+	return d.ExpiresAt
 }
 
 // FailedInput is a failed password attempt reported by the host app.

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/mail"
 	"net/netip"
 	"reflect"
@@ -58,9 +61,10 @@ type Policy struct {
 type TenantPolicy struct {
 	Policy
 	Groups map[string]json.RawMessage `json:"groups"`
-	// RequiredSince names the epoch of the current `required` period; grace
-	// logins are counted per epoch, so switching away and back restarts them.
-	RequiredSince string `json:"required_since,omitempty"`
+	// RequiredSince names, per group ("" for the base policy), the epoch
+	// of its current `required` period; grace logins are counted per
+	// epoch, so switching a group away and back restarts only its count.
+	RequiredSince map[string]string `json:"required_since,omitempty"`
 }
 
 // DefaultPolicy is the policy of a tenant that never set one.
@@ -135,6 +139,14 @@ func (c *compiled) Effective(group string) Policy {
 		return p
 	}
 	return c.effective[""]
+}
+
+// epoch names the current `required` period of a user's group.
+func (c *compiled) epoch(group string) string {
+	if _, ok := c.Groups[group]; !ok {
+		group = ""
+	}
+	return c.RequiredSince[group]
 }
 
 func prefixes(ss []string) []netip.Prefix {
@@ -300,16 +312,6 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 	if err != nil {
 		return PolicyView{}, err
 	}
-	stored, err := e.store.Policy(ctx, tenant)
-	if err != nil {
-		return PolicyView{}, Internal(err)
-	}
-	before, err := parseTenantPolicy(stored)
-	if err != nil {
-		return PolicyView{}, Internal(err)
-	}
-	// next is decoded afresh so the body is merged over a private copy.
-	next, _ := parseTenantPolicy(stored)
 	var probe map[string]json.RawMessage
 	if err := strictJSON(body, &probe); err != nil {
 		return PolicyView{}, err
@@ -321,58 +323,93 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 		delete(probe, "effective_groups") // accept a GET answer sent back
 		body, _ = json.Marshal(probe)
 	}
+	// Managers may change the policy at the same time: merge over what is
+	// stored and write only if it is still what was read.
+	for try := 0; try < 5; try++ {
+		stored, err := e.store.Policy(ctx, tenant)
+		if err != nil {
+			return PolicyView{}, Internal(err)
+		}
+		before, next, err := e.mergePolicy(stored, body, probe)
+		if err != nil {
+			return PolicyView{}, err
+		}
+		diff := policyDiff(before, next)
+		if len(diff) == 0 {
+			return view(next), nil
+		}
+		doc, err := json.Marshal(next)
+		if err != nil {
+			return PolicyView{}, Internal(err)
+		}
+		ev := e.event(tenant, "", "policy_changed", actor)
+		ev.Details["changes"] = strings.Join(diff, "\n")
+		ev.Details["before"], ev.Details["after"] = policyJSON(before), policyJSON(next)
+		jobs := e.managerJobs(t, next.Policy, ev)
+		err = e.store.PutPolicy(ctx, tenant, stored, doc, ev, jobs)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return PolicyView{}, Internal(err)
+		}
+		if next.Mode == ModeOff && before.Mode != ModeOff {
+			e.afterModeOff(ctx, t, actor)
+		}
+		return view(next), nil
+	}
+	return PolicyView{}, ErrConflict
+}
+
+// mergePolicy merges a PUT body over the stored policy and validates the
+// result; it returns the policy before and after.
+func (e *Engine) mergePolicy(stored, body []byte, probe map[string]json.RawMessage) (TenantPolicy, TenantPolicy, error) {
+	before, err := parseTenantPolicy(stored)
+	if err != nil {
+		return before, before, Internal(err)
+	}
+	// next is decoded afresh so the body is merged over a private copy.
+	next, _ := parseTenantPolicy(stored)
 	if _, ok := probe["groups"]; ok {
 		next.Groups = nil // groups, when given, replace the whole set
 	}
 	if err := strictJSON(body, &next); err != nil {
-		return PolicyView{}, err
+		return before, next, err
 	}
 	if next.Groups == nil {
 		next.Groups = map[string]json.RawMessage{}
 	}
 	if err := next.Policy.validate(""); err != nil {
-		return PolicyView{}, err
+		return before, next, err
 	}
 	for name, raw := range next.Groups {
 		if !groupRe.MatchString(name) {
-			return PolicyView{}, Invalid("groups", fmt.Sprintf("%q: names are 1-40 of a-z, 0-9, _ and -, starting with a letter or digit", name))
+			return before, next, Invalid("groups", fmt.Sprintf("%q: names are 1-40 of a-z, 0-9, _ and -, starting with a letter or digit", name))
 		}
 		var probe Policy
 		if err := strictJSON(raw, &probe); err != nil {
 			ee := AsError(err)
-			return PolicyView{}, Invalid("groups."+name, ee.Msg)
+			return before, next, Invalid("groups."+name, ee.Msg)
 		}
 		if err := next.Effective(name).validate("groups." + name + "."); err != nil {
-			return PolicyView{}, err
+			return before, next, err
 		}
 	}
-	if next.Mode == ModeRequired && before.Mode != ModeRequired {
-		next.RequiredSince = e.randomToken(5)
-	}
-	for g := range next.Groups {
-		if next.Effective(g).Mode == ModeRequired && before.Effective(g).Mode != ModeRequired && next.RequiredSince == before.RequiredSince {
-			next.RequiredSince = e.randomToken(5)
+	// A group (or the base, "") entering `required` starts a new grace
+	// period for its users only; one leaving it drops its epoch.
+	since := map[string]string{}
+	for _, g := range append([]string{""}, slices.Collect(maps.Keys(next.Groups))...) {
+		if next.Effective(g).Mode != ModeRequired {
+			continue
+		}
+		if _, known := before.Groups[g]; (g == "" || known) && before.Effective(g).Mode == ModeRequired && before.RequiredSince[g] != "" {
+			since[g] = before.RequiredSince[g]
+		} else {
+			since[g] = e.randomToken(5)
 		}
 	}
-	doc, err := json.Marshal(next)
-	if err != nil {
-		return PolicyView{}, Internal(err)
-	}
-	diff := policyDiff(before, next)
-	if len(diff) == 0 {
-		return view(next), nil
-	}
-	ev := e.event(tenant, "", "policy_changed", actor)
-	ev.Details["changes"] = strings.Join(diff, "\n")
-	ev.Details["before"], ev.Details["after"] = policyJSON(before), policyJSON(next)
-	jobs := e.managerJobs(t, next.Policy, ev)
-	if err := e.store.PutPolicy(ctx, tenant, doc, ev, jobs); err != nil {
-		return PolicyView{}, Internal(err)
-	}
-	if next.Mode == ModeOff && before.Mode != ModeOff {
-		e.afterModeOff(ctx, t, actor)
-	}
-	return view(next), nil
+	next.RequiredSince = since
+	return before, next, nil
 }
 
 // policyJSON is the policy as managers set it (without internal fields).
@@ -423,14 +460,21 @@ func flatten(p Policy) map[string]string {
 }
 
 // strictJSON decodes b into v, refusing unknown fields and trailing data.
-func strictJSON(b []byte, v any) error {
+func strictJSON(b []byte, v any) error { return DecodeObject(b, v) }
+
+// DecodeObject decodes one JSON object into v, refusing anything else
+// (arrays, strings, null), unknown fields and trailing data.
+func DecodeObject(b []byte, v any) error {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return E(KindInvalid, "bad_json", "the body must be a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return JSONError(err)
 	}
-	if dec.More() {
-		return E(KindInvalid, "bad_json", "trailing data after the JSON value")
+	if _, err := dec.Token(); err != io.EOF {
+		return E(KindInvalid, "bad_json", "trailing data after the JSON object")
 	}
 	return nil
 }

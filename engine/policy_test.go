@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
@@ -32,9 +33,12 @@ func (s *policyTestStore) Policy(context.Context, string) ([]byte, error) {
 	return slices.Clone(s.doc), nil
 }
 
-func (s *policyTestStore) PutPolicy(_ context.Context, _ string, doc []byte, ev Event, _ []Job) error {
+func (s *policyTestStore) PutPolicy(_ context.Context, _ string, prev, doc []byte, ev Event, _ []Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !bytes.Equal(prev, s.doc) {
+		return ErrConflict
+	}
 	s.doc = slices.Clone(doc)
 	s.events = append(s.events, ev)
 	return nil
@@ -188,7 +192,7 @@ func TestPutPolicyValidation(t *testing.T) {
 		{"partial thresholds keep deny", `{"thresholds":{"challenge":100}}`, "", ""},
 		{"challenge over default deny", `{"thresholds":{"challenge":101}}`, "validation_failed", "thresholds.challenge"},
 		{"trailing data", `{"mode":"off"} {}`, "bad_json", ""},
-		{"not an object", `[1]`, "validation_failed", ""},
+		{"not an object", `[1]`, "bad_json", ""},
 		{"groups", `{"groups":{"staff":{"mode":"required"},"patients-2":{"allowed_channels":["sms"]}}}`, "", ""},
 		{"group name upper case", `{"groups":{"Staff":{}}}`, "validation_failed", "groups"},
 		{"group name with space", `{"groups":{"night staff":{}}}`, "validation_failed", "groups"},
@@ -337,14 +341,15 @@ func TestPutPolicyMerge(t *testing.T) {
 func TestPutPolicyRequiredEpoch(t *testing.T) {
 	ctx := context.Background()
 	e, st := newPolicyTestEngine(t)
-	epoch := func() string {
+	epochOf := func(group string) string {
 		t.Helper()
 		tp, err := parseTenantPolicy(st.doc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tp.RequiredSince
+		return tp.RequiredSince[group]
 	}
+	epoch := func() string { return epochOf("") }
 	put := func(body string) {
 		t.Helper()
 		if _, err := e.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"}); err != nil {
@@ -370,12 +375,18 @@ func TestPutPolicyRequiredEpoch(t *testing.T) {
 	if second == "" || second == first {
 		t.Errorf("switching back to required kept epoch %q", second)
 	}
-	// A group becoming required starts a period for it.
-	put(`{"mode":"optional","groups":{"staff":{"mode":"optional"}}}`)
-	before := epoch()
+	// A group becoming required starts a period for it, and only for it.
+	put(`{"mode":"required","groups":{"staff":{"mode":"optional"}}}`)
+	base := epoch()
+	if epochOf("staff") != "" {
+		t.Error("an optional group has a required period")
+	}
 	put(`{"groups":{"staff":{"mode":"required"}}}`)
-	if epoch() == before {
+	if epochOf("staff") == "" {
 		t.Error("a group switching to required did not start a new grace period")
+	}
+	if epoch() != base {
+		t.Error("a group switching to required restarted the base policy's grace period")
 	}
 	// The body may not set the epoch.
 	if _, err := e.PutPolicy(ctx, "t1", []byte(`{"required_since":"abc"}`), Actor{}); err == nil {

@@ -22,8 +22,10 @@ type Store interface {
 
 	// Policy returns the tenant's stored policy document (nil if none).
 	Policy(ctx context.Context, tenant string) ([]byte, error)
-	// PutPolicy stores the policy document and its audit event together.
-	PutPolicy(ctx context.Context, tenant string, doc []byte, ev Event, jobs []Job) error
+	// PutPolicy replaces the policy document prev (nil: none stored) by
+	// doc, with its audit event and mails, or returns ErrConflict when the
+	// stored document is no longer prev.
+	PutPolicy(ctx context.Context, tenant string, prev, doc []byte, ev Event, jobs []Job) error
 
 	// Account returns a user's account; Exists is false for a new user.
 	Account(ctx context.Context, u UserRef) (Account, error)
@@ -49,6 +51,8 @@ type Store interface {
 	// challenge as it is after counting. It returns ErrChallengeNotFound for
 	// an unknown id or another tenant's challenge.
 	AttemptChallenge(ctx context.Context, tenant, id string, now time.Time) (Challenge, error)
+	// OpenChallenges lists the ids of a user's unexpired challenges.
+	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
 	// Challenge reads a challenge without counting an attempt.
 	Challenge(ctx context.Context, tenant, id string) (Challenge, bool, error)
 	// Rekey gives a pending challenge a new code hash, counts a send and

@@ -150,10 +150,17 @@ func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 	p := pol.Effective(a.Group)
 	v := UserView{UserID: u.User, Profile: a.Profile, Group: a.Group, Enrolled: a.Factors.Any(),
 		Factors: []FactorView{}, BackupCodesLeft: len(a.BackupCodes), Mode: p.Mode,
-		PhoneChangePending: a.PhoneChange != "", CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	if a.PhoneChange != "" {
+		c, ok, err := e.store.Challenge(ctx, u.Tenant, a.PhoneChange)
+		if err != nil {
+			return UserView{}, Internal(err)
+		}
+		v.PhoneChangePending = ok && c.Status == StatusPending && c.ExpiresAt.After(e.now())
+	}
 	now := e.now()
 	for _, d := range a.Devices {
-		if now.Before(d.ExpiresAt) {
+		if now.Before(deviceExpiry(d, p)) {
 			v.RememberedDevices++
 		}
 	}
@@ -172,7 +179,7 @@ func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 			return UserView{}, Internal(err)
 		}
 		left := p.GraceLogins
-		if st.GraceEpoch == pol.RequiredSince {
+		if st.GraceEpoch == pol.epoch(a.Group) {
 			left = max(left-st.GraceUsed, 0)
 		}
 		v.GraceLoginsLeft = &left
@@ -192,11 +199,16 @@ func (e *Engine) Devices(ctx context.Context, u UserRef) ([]DeviceView, error) {
 	if !a.Exists {
 		return nil, ErrUserNotFound
 	}
+	pol, err := e.loadPolicy(ctx, u.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	p := pol.Effective(a.Group)
 	out := []DeviceView{}
 	now := e.now()
 	for _, d := range a.Devices {
-		if now.Before(d.ExpiresAt) {
-			out = append(out, DeviceView{ID: d.ID, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, ExpiresAt: d.ExpiresAt, Browser: d.Browser, OS: d.OS, Country: d.Country})
+		if exp := deviceExpiry(d, p); now.Before(exp) {
+			out = append(out, DeviceView{ID: d.ID, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, ExpiresAt: exp, Browser: d.Browser, OS: d.OS, Country: d.Country})
 		}
 	}
 	return out, nil
@@ -252,10 +264,13 @@ func (e *Engine) EraseUser(ctx context.Context, u UserRef, actor Actor) error {
 	}
 	ev := e.event(u.Tenant, u.User, EvUserErased, actor)
 	ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
-	c := Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now()}
-	if a.PhoneChange != "" {
-		c.CancelChallenges = []string{a.PhoneChange}
+	// Every challenge still open dies with the user, so none can bring
+	// the account back.
+	open, err := e.store.OpenChallenges(ctx, u, e.now())
+	if err != nil {
+		return Internal(err)
 	}
+	c := Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(), CancelChallenges: open}
 	if err := e.store.Commit(ctx, u, c); err != nil {
 		return AsError(err)
 	}

@@ -212,8 +212,8 @@ func bearer(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 		return nil
 	}
 	h := in.RequestValidationInput.Request.Header.Get("Authorization")
-	secret, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || strings.TrimSpace(secret) == "" {
+	scheme, secret, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(secret) == "" {
 		return errors.New("no bearer key")
 	}
 	return nil

@@ -54,7 +54,7 @@ var referenceCurve = []referencePoint{
 
 // sweepThresholds are the thresholds of the sweep table, besides the
 // default and the blocking one.
-var sweepThresholds = []int{10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 70}
+var sweepThresholds = []int{10, 20, 25, 30, 35, 40, 42, 44, 45, 46, 48, 50, 55, 60, 70}
 
 // stats counts outcomes and those challenged at one threshold.
 type stats struct{ n, hit int }
@@ -125,6 +125,7 @@ type runReport struct {
 	defaultTh  int
 	blockingTh int
 	mismatches int
+	shadow     []shadowLogin // nil unless -whatif
 }
 
 // table is a titled table printed as aligned text or as Markdown.
@@ -166,6 +167,7 @@ const (
 	titleContexts    = "Legitimate logins after more than 12 past logins, challenged, by where they came from"
 	titleSweep       = "Every threshold: legitimate logins challenged by past logins, attackers blocked"
 	titleCalibration = "Calibration (RISK.md section 2)"
+	titleWhatIf      = "What if the scorer changed"
 )
 
 // write prints a run's tables: legitimate users by history length next to
@@ -218,6 +220,10 @@ func (r runReport) write(w io.Writer, markdown bool) {
 
 	r.sweep().write(w, markdown)
 	r.calibration().write(w, markdown)
+	if r.shadow != nil {
+		whatIfTable(fmt.Sprintf("%s, at %.1f %% of naive and targeted attackers blocked (the in-memory shadow scores %.1f %% of logins within one point of the engine)",
+			titleWhatIf, 100*blockTarget, 100*agreement(r.shadow, r.outcomes)), r.shadow).write(w, markdown)
+	}
 }
 
 // sweep is the table of every interesting threshold.
@@ -226,6 +232,9 @@ func (r runReport) sweep() table {
 	for _, hb := range historyBuckets {
 		t.head = append(t.head, "legit "+hb.name)
 	}
+	// RISK.md: the default challenges legitimate users with 12 or more past
+	// logins on under 10 % of their logins.
+	t.head = append(t.head, "legit ≥ 12 (RISK.md: < 10 %)")
 	for _, k := range evalset.Attackers {
 		t.head = append(t.head, k.String())
 	}
@@ -243,6 +252,7 @@ func (r runReport) sweep() table {
 		for _, hb := range historyBuckets {
 			cells = append(cells, tally(r.outcomes, th, legitWith(hb.lo, hb.hi)).String())
 		}
+		cells = append(cells, tally(r.outcomes, th, legitWith(12, math.MaxInt)).String())
 		for _, k := range evalset.Attackers {
 			cells = append(cells, tally(r.outcomes, th, ofKind(k)).String())
 		}

@@ -61,6 +61,7 @@ type commitPlan struct {
 
 type planNew struct {
 	K   int      `json:"k"`
+	ID  string   `json:"id"`
 	F   []string `json:"f"`
 	TTL int64    `json:"ttl"`
 }
@@ -100,7 +101,7 @@ func commitResult(cmd *redis.Cmd) error {
 // commit runs commitScript for c on rdb, which may be a pipeline.
 func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef, c engine.Commit) (*redis.Cmd, error) {
 	sh := u.Shard()
-	keys := []string{k.account(u), k.queue(sh), k.events(sh, u.Tenant), k.users(sh, u.Tenant)}
+	keys := []string{k.account(u), k.queue(sh), k.events(sh, u.Tenant), k.users(sh, u.Tenant), k.openChallenges(u)}
 	add := func(key string) int { keys = append(keys, key); return len(keys) }
 	p := commitPlan{Ver: c.Version, Now: ms(c.Now), EvMax: s.evmax, User: u.User,
 		New: []planNew{}, Cancel: []int{}, Ev: []string{}, Jobs: []planJob{}, EraseKeys: []int{}, Grace: c.GraceReset}
@@ -117,7 +118,7 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 		p.ChSt = c.ChallengeStatus
 	}
 	for _, ch := range c.NewChallenges {
-		p.New = append(p.New, planNew{K: add(k.challenge(sh, ch.ID)), F: challengeFields(ch), TTL: ttlMillis(ch.ExpiresAt, c.Now)})
+		p.New = append(p.New, planNew{K: add(k.challenge(sh, ch.ID)), ID: ch.ID, F: challengeFields(ch), TTL: ttlMillis(ch.ExpiresAt, c.Now)})
 	}
 	for _, id := range c.CancelChallenges {
 		p.Cancel = append(p.Cancel, add(k.challenge(sh, id)))
@@ -154,7 +155,7 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 
 // userDataKeys are every key holding one user's data, for erasure.
 func userDataKeys(u engine.UserRef) []string {
-	ks := []string{k.account(u), k.meta(u), k.failedPw(u), k.failedCh(u)}
+	ks := []string{k.account(u), k.meta(u), k.failedPw(u), k.failedCh(u), k.openChallenges(u)}
 	for _, l := range historyLevels {
 		ks = append(ks, k.history(u, l))
 	}
@@ -271,6 +272,12 @@ func (s *Store) Rekey(ctx context.Context, tenant, id, codeHash string, now time
 		return engine.ErrTooManySends
 	}
 	return errors.New("redisstore: send: unexpected answer " + res[0])
+}
+
+// OpenChallenges lists the ids of a user's challenges that have not
+// expired (in whatever status).
+func (s *Store) OpenChallenges(ctx context.Context, u engine.UserRef, now time.Time) ([]string, error) {
+	return s.rdb.ZRangeByScore(ctx, k.openChallenges(u), &redis.ZRangeBy{Min: strconv.FormatInt(ms(now), 10), Max: "+inf"}).Result()
 }
 
 // Users calls fn for every user of the tenant with an account or history.

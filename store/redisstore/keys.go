@@ -43,6 +43,7 @@ func (keys) account(u engine.UserRef) string               { return k.user(u, "a
 func (keys) meta(u engine.UserRef) string                  { return k.user(u, "m") }
 func (keys) history(u engine.UserRef, level string) string { return k.user(u, "h:"+level) }
 func (keys) failedPw(u engine.UserRef) string              { return k.user(u, "fp") }
+func (keys) openChallenges(u engine.UserRef) string        { return k.user(u, "ch") }
 func (keys) failedCh(u engine.UserRef) string              { return k.user(u, "fc") }
 
 func (keys) challenge(shard int, id string) string { return "su:" + shardTag(shard) + ":ch:" + id }

@@ -9,8 +9,9 @@ import "github.com/redis/go-redis/v9"
 // commitScript applies an engine.Commit to one user's shard.
 //
 // KEYS[1] account hash, KEYS[2] shard queue stream, KEYS[3] tenant's audit
-// stream of the shard, KEYS[4] tenant's user set of the shard, KEYS[5..]
-// further keys referenced by index from the plan (challenges, history).
+// stream of the shard, KEYS[4] tenant's user set of the shard, KEYS[5] the
+// user's open challenges (a zset of ids by expiry), KEYS[6..] further keys
+// referenced by index from the plan (challenges, history).
 // ARGV[1] JSON plan (see commit.go). Returns "OK", "conflict" or
 // "challenge:<status>".
 var commitScript = redis.NewScript(`
@@ -34,6 +35,11 @@ end
 if p.erase then
   redis.call('SREM', KEYS[4], p.user)
   for _, i in ipairs(p.erasekeys) do redis.call('DEL', KEYS[i]) end
+  -- The audit log keeps only that an erasure happened.
+  for _, m in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
+    local ok, e = pcall(cjson.decode, m[2][2])
+    if ok and e.user_id == p.user then redis.call('XDEL', KEYS[3], m[1]) end
+  end
 end
 if p.doc ~= cjson.null and p.doc ~= nil then
   redis.call('HINCRBY', acct, 'v', 1)
@@ -50,6 +56,10 @@ end
 for _, c in ipairs(p.new) do
   redis.call('HSET', KEYS[c.k], unpack(c.f))
   redis.call('PEXPIRE', KEYS[c.k], c.ttl)
+  -- The user's open challenges, so an erasure can close them all.
+  redis.call('ZADD', KEYS[5], p.now + c.ttl, c.id)
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', p.now)
+  redis.call('PEXPIRE', KEYS[5], c.ttl)
 end
 for _, e in ipairs(p.ev) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
@@ -247,17 +257,19 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return h
 `)
 
-// putPolicyScript stores a tenant's policy with its audit event and the
-// mails it queues. KEYS[1] policy, KEYS[2] audit stream, KEYS[3] queue.
-// ARGV[1] policy, ARGV[2] event, ARGV[3] max len, ARGV[4] tenant, then
-// kind,data pairs.
+// putPolicyScript replaces a tenant's policy if it is still the one the
+// change was computed from, with its audit event and the mails it queues.
+// KEYS[1] policy, KEYS[2] audit stream, KEYS[3] queue. ARGV[1] policy,
+// ARGV[2] event, ARGV[3] max len, ARGV[4] tenant, ARGV[5] the previous
+// policy ("" for none), then kind,data pairs. Returns 1, or 0 on conflict.
 var putPolicyScript = redis.NewScript(`
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[5] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
-for j = 5, #ARGV, 2 do
+for j = 6, #ARGV, 2 do
   redis.call('XADD', KEYS[3], '*', 'kind', ARGV[j], 'tenant', ARGV[4], 'ch', '', 'data', ARGV[j+1], 'attempt', '0')
 end
-return 'OK'
+return 1
 `)
 
 // appendEventScript records a tenant-level audit event and queues its jobs
@@ -323,13 +335,16 @@ local cur = tonumber(redis.call('HGET', KEYS[1], w) or '0')
 local prev = tonumber(redis.call('HGET', KEYS[1], w - 1) or '0')
 local left = 1 - (now % win) / win
 if prev * left + cur + 1 > limit then
-  local wait = win - (now % win)
+  -- The earliest time a unit frees up, if no more arrive: still in this
+  -- window, when enough of the previous one's weight has slid out …
+  local wait
   if cur + 1 <= limit and prev > 0 then
-    -- the previous window's weight falls below the excess before this
-    -- window ends
-    wait = math.ceil((prev * left + cur + 1 - limit) / prev * win)
+    wait = math.ceil((1 - (limit - 1 - cur) / prev) * win) - (now % win)
+  else
+    -- … or in the next, when enough of this one's has.
+    wait = (win - now % win) + math.ceil(math.max(0, 1 - (limit - 1) / cur) * win)
   end
-  return {0, wait}
+  return {0, math.max(wait, 1)}
 end
 redis.call('HINCRBY', KEYS[1], w, 1)
 redis.call('HDEL', KEYS[1], w - 2)

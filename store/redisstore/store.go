@@ -188,14 +188,21 @@ func (s *Store) Policy(ctx context.Context, tenant string) ([]byte, error) {
 	return b, err
 }
 
-// PutPolicy stores the policy, its audit event and its mails together.
-func (s *Store) PutPolicy(ctx context.Context, tenant string, doc []byte, ev engine.Event, jobs []engine.Job) error {
+// PutPolicy replaces the policy prev, with its audit event and its mails.
+func (s *Store) PutPolicy(ctx context.Context, tenant string, prev, doc []byte, ev engine.Event, jobs []engine.Job) error {
 	evb, _ := json.Marshal(ev)
-	args := []any{doc, evb, s.evmax, tenant}
+	args := []any{doc, evb, s.evmax, tenant, prev}
 	for _, j := range jobs {
 		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
 	}
-	return putPolicyScript.Run(ctx, s.rdb, []string{k.policy(tenant), k.tenantEvents(tenant), k.tenantQueue(tenant)}, args...).Err()
+	n, err := putPolicyScript.Run(ctx, s.rdb, []string{k.policy(tenant), k.tenantEvents(tenant), k.tenantQueue(tenant)}, args...).Int()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return engine.ErrConflict
+	}
+	return nil
 }
 
 // AppendEvent records a tenant-level event and queues its jobs.
