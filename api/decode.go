@@ -39,7 +39,9 @@ func decode(c *gin.Context, v any, allowEmpty bool) error {
 
 // decodeBytes is decode's pure half, fuzzed by FuzzDecode.
 func decodeBytes(b []byte, v any, allowEmpty bool) error {
-	if len(bytes.TrimSpace(b)) == 0 {
+	if t := bytes.TrimSpace(b); len(t) == 0 || string(t) == "null" {
+		// An optional body may be absent, or JSON null as some clients
+		// send for "nothing".
 		if allowEmpty {
 			return nil
 		}

@@ -267,10 +267,14 @@ func ntfCheckEnvelope(t testing.TB, m smtptest.Message, to string) {
 // ntfHTMLText is the text an HTML part shows: tags dropped, entities
 // decoded, runs of white space collapsed.
 func ntfHTMLText(h string) string {
+	h = ntfBlockRE.ReplaceAllString(h, " ") // table cells and paragraphs are separate words
 	return strings.Join(strings.Fields(html.UnescapeString(ntfTagRE.ReplaceAllString(h, ""))), " ")
 }
 
-var ntfTagRE = regexp.MustCompile(`<[^>]*>`)
+var (
+	ntfTagRE   = regexp.MustCompile(`<[^>]*>`)
+	ntfBlockRE = regexp.MustCompile(`(?i)</?(td|th|tr|p|br|div|li|table|h[1-6])\b[^>]*>`)
+)
 
 // wantPhrase checks that both parts of m say phrase.
 func ntfWantPhrase(t testing.TB, m smtptest.Message, phrases ...string) {

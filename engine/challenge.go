@@ -177,6 +177,15 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 	if c.Channel == ChannelTOTP {
 		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
 	}
+	var pol *compiled
+	if c.Channel == ChannelSMS {
+		if pol, err = e.loadPolicy(ctx, tenant); err != nil {
+			return ChallengeView{}, err
+		}
+		if a, _ := e.store.Account(ctx, UserRef{tenant, c.User}); pol.Effective(a.Group).SMSDisabled {
+			return ChallengeView{}, ErrSMSDisabled
+		}
+	}
 	// Refuse what the challenge itself refuses before anything counts
 	// against the SMS limits (Rekey checks all of it again, atomically).
 	now := e.now()
@@ -199,10 +208,6 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 		return ChallengeView{}, Internal(err)
 	}
 	if c.Channel == ChannelSMS {
-		pol, err := e.loadPolicy(ctx, tenant)
-		if err != nil {
-			return ChallengeView{}, err
-		}
 		a, _ := e.store.Account(ctx, UserRef{tenant, c.User})
 		if err := e.smsAllowed(ctx, t, pol.Effective(a.Group), UserRef{tenant, c.User}, to, Actor{}); err != nil {
 			return ChallengeView{}, err

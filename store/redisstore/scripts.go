@@ -323,32 +323,21 @@ end
 return 'OK'
 `)
 
-// limitScript is a sliding-window rate limit: the current window's count
-// plus the previous window's weighted by how much of it still overlaps.
-// KEYS[1] the limit's hash (window number → count). ARGV[1] now ms,
-// ARGV[2] window ms, ARGV[3] limit. Returns {1, 0} when a unit was taken,
-// {0, ms to wait} when the limit is exhausted.
+// limitScript is a GCRA rate limit (as go-redis/redis_rate's): `limit`
+// units per period, a burst of `limit`, then one unit each period/limit.
+// The key holds the theoretical arrival time (TAT, unix ms).
+// KEYS[1] the limit's key. ARGV[1] now ms, ARGV[2] period ms, ARGV[3]
+// limit. Returns {1, 0} when a unit was taken, {0, ms to wait} when not.
 var limitScript = redis.NewScript(`
-local now, win, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local w = math.floor(now / win)
-local cur = tonumber(redis.call('HGET', KEYS[1], w) or '0')
-local prev = tonumber(redis.call('HGET', KEYS[1], w - 1) or '0')
-local left = 1 - (now % win) / win
-if prev * left + cur + 1 > limit then
-  -- The earliest time a unit frees up, if no more arrive: still in this
-  -- window, when enough of the previous one's weight has slid out …
-  local wait
-  if cur + 1 <= limit and prev > 0 then
-    wait = math.ceil((1 - (limit - 1 - cur) / prev) * win) - (now % win)
-  else
-    -- … or in the next, when enough of this one's has.
-    wait = (win - now % win) + math.ceil(math.max(0, 1 - (limit - 1) / cur) * win)
-  end
-  return {0, math.max(wait, 1)}
+local now, period, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local step = period / limit
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local next = tat + step
+if next - now > period then
+  return {0, math.max(math.ceil(next - period - now), 1)}
 end
-redis.call('HINCRBY', KEYS[1], w, 1)
-redis.call('HDEL', KEYS[1], w - 2)
-redis.call('PEXPIRE', KEYS[1], 2 * win)
+redis.call('SET', KEYS[1], string.format('%d', math.ceil(next)), 'PX', math.ceil(next - now))
 return {1, 0}
 `)
 

@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) engine.Store) {
 		{"events are paged newest first", testEvents},
 		{"tokens are single use", testTokens},
 		{"rekey respects cooldown and cap", testRekey},
+		{"rate limits refuse past the limit and say when", testLimits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,5 +360,27 @@ func testRekey(t *testing.T, s engine.Store, tenant string) {
 	}
 	if err := s.Rekey(ctx, tenant, id, "h3", time.Now().Add(22*time.Second), 10*time.Second, 2, job); !errors.As(err, &ee) || ee.Code != "too_many_sends" {
 		t.Fatalf("resend past the cap: %v", err)
+	}
+}
+
+func testLimits(t *testing.T, s engine.Store, tenant string) {
+	now := time.Now()
+	user := engine.Limit{Key: "u:" + tenant, PerHour: 2, Name: "user"}
+	ip := engine.Limit{Key: "ip:" + tenant, PerHour: 100, Name: "ip"}
+	for i := range 2 {
+		tripped, _, err := s.Allow(ctx, []engine.Limit{user, ip}, now)
+		must(t, err)
+		if tripped != "" {
+			t.Fatalf("unit %d refused by %s", i+1, tripped)
+		}
+	}
+	tripped, wait, err := s.Allow(ctx, []engine.Limit{ip, user}, now)
+	must(t, err)
+	if tripped != "user" || wait <= 0 || wait > time.Hour {
+		t.Fatalf("third unit: tripped %q, wait %v; want user, within the hour", tripped, wait)
+	}
+	// After the wait a unit is free again.
+	if tripped, _, _ := s.Allow(ctx, []engine.Limit{user}, now.Add(wait)); tripped != "" {
+		t.Fatalf("still refused after the advertised wait %v", wait)
 	}
 }
