@@ -67,16 +67,19 @@ func (e *Engine) SendDigests(ctx context.Context) error {
 		if !pol.DailyDigest || len(pol.ManagerEmails) == 0 {
 			continue
 		}
+		tally, err := e.store.Tally(ctx, t.ID, day)
+		if err != nil {
+			return Internal(err)
+		}
+		if len(tally) == 0 {
+			continue // a day without activity needs no mail
+		}
 		first, err := e.store.UseToken(ctx, "digest:"+t.ID+":"+day, 72*time.Hour)
 		if err != nil {
 			return Internal(err)
 		}
 		if !first {
 			continue
-		}
-		tally, err := e.store.Tally(ctx, t.ID, day)
-		if err != nil {
-			return Internal(err)
 		}
 		ev := e.event(t.ID, "", "daily_digest", Actor{Kind: "system"})
 		ev.Details["date"] = day

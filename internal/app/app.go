@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,8 +137,36 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 }
 
 // RunWorkers runs the delivery workers until ctx ends, finishing in-flight
-// sends.
-func (a *App) RunWorkers(ctx context.Context) error { return a.worker.Run(ctx) }
+// sends, and the daily digests beside them.
+func (a *App) RunWorkers(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.runDigests(ctx)
+	}()
+	err := a.worker.Run(ctx)
+	<-done
+	return err
+}
+
+// digestEvery is how often the digests are looked at; each tenant's digest
+// of a day goes out once, from whichever process gets to it first.
+const digestEvery = 5 * time.Minute
+
+func (a *App) runDigests(ctx context.Context) {
+	t := time.NewTicker(digestEvery)
+	defer t.Stop()
+	for {
+		if err := a.Engine.SendDigests(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Warn("daily digests", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // Close releases the App's connections (and the embedded store).
 func (a *App) Close() {
