@@ -324,8 +324,9 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 		body, _ = json.Marshal(probe)
 	}
 	// Managers may change the policy at the same time: merge over what is
-	// stored and write only if it is still what was read.
-	for try := 0; try < 5; try++ {
+	// stored and write only if it is still what was read. Every round one
+	// writer wins, so a few rounds serve any realistic crowd of managers.
+	for try := 0; try < 20; try++ {
 		stored, err := e.store.Policy(ctx, tenant)
 		if err != nil {
 			return PolicyView{}, Internal(err)

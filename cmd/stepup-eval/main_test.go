@@ -71,7 +71,7 @@ func TestParseFlags(t *testing.T) {
 		want    config
 		wantErr string
 	}{
-		{nil, config{seed: 1, users: 2000, days: 180, attacks: 1}, ""},
+		{nil, config{seed: 1, users: 1500, days: 180, attacks: 1}, ""},
 		{[]string{"-seed", "9", "-users", "10", "-days", "30", "-asn", "-markdown"}, config{seed: 9, users: 10, days: 30, attacks: 1, asn: true, markdown: true}, ""},
 		{[]string{"-users", "0"}, config{}, "must be positive"},
 		{[]string{"extra"}, config{}, "unexpected arguments"},
@@ -129,6 +129,24 @@ func TestChallenged(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.o.challenged(tt.th); got != tt.want {
 			t.Errorf("%+v.challenged(%d) = %v, want %v", tt.o, tt.th, got, tt.want)
+		}
+	}
+}
+
+func TestTableWrite(t *testing.T) {
+	tb := table{title: "T", head: []string{"a", "b"}, rows: [][]string{{"x|y", "1 %"}}}
+	tests := []struct {
+		markdown bool
+		want     string
+	}{
+		{true, "T\n\n| a | b |\n|---|---:|\n| x\\|y | 1 % |\n\n"},
+		{false, "T\n    a    b\n  x|y  1 %\n\n"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		tb.write(&buf, tt.markdown)
+		if buf.String() != tt.want {
+			t.Errorf("markdown=%v:\n%q\nwant\n%q", tt.markdown, buf.String(), tt.want)
 		}
 	}
 }

@@ -125,7 +125,9 @@ type runReport struct {
 	defaultTh  int
 	blockingTh int
 	mismatches int
-	shadow     []shadowLogin // nil unless -whatif
+	// noDevice: the run scored without device ids.
+	noDevice bool
+	shadow   []shadowLogin // nil unless -whatif
 }
 
 // table is a titled table printed as aligned text or as Markdown.
@@ -138,7 +140,14 @@ type table struct {
 func (t table) write(w io.Writer, markdown bool) {
 	if markdown {
 		fmt.Fprintf(w, "%s\n\n", t.title)
-		fmt.Fprintf(w, "| %s |\n", strings.Join(t.head, " | "))
+		esc := func(cells []string) string {
+			out := make([]string, len(cells))
+			for i, c := range cells {
+				out[i] = strings.ReplaceAll(c, "|", `\|`)
+			}
+			return strings.Join(out, " | ")
+		}
+		fmt.Fprintf(w, "| %s |\n", esc(t.head))
 		seps := make([]string, len(t.head))
 		for i := range seps {
 			seps[i] = "---:"
@@ -146,7 +155,7 @@ func (t table) write(w io.Writer, markdown bool) {
 		seps[0] = "---"
 		fmt.Fprintf(w, "|%s|\n", strings.Join(seps, "|"))
 		for _, r := range t.rows {
-			fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
+			fmt.Fprintf(w, "| %s |\n", esc(r))
 		}
 		fmt.Fprintln(w)
 		return
@@ -285,11 +294,15 @@ func (r runReport) calibration() table {
 		t.rows = append(t.rows, []string{name, fmt.Sprint(len(scores)), target,
 			pct(float64(met) / float64(len(scores))), fmt.Sprint(scores[len(scores)/2])})
 	}
-	add("returning user, known IP, browser and device", func(o outcome) bool { return o.Kind == evalset.Legit && o.Familiar },
+	familiar, novel := "returning user, known IP, browser and device", "new country and new device"
+	if r.noDevice {
+		familiar, novel = "returning user, known IP and browser", "new country and new browser"
+	}
+	add(familiar, func(o outcome) bool { return o.Kind == evalset.Legit && o.Familiar },
 		fmt.Sprintf("< %d", familiarBelow), func(s int) bool { return s < familiarBelow })
-	add("new country and new device, legitimate", func(o outcome) bool { return o.Kind == evalset.Legit && o.Novel },
+	add(novel+", legitimate", func(o outcome) bool { return o.Kind == evalset.Legit && o.Novel },
 		fmt.Sprintf("≥ %d", novelAtLeast), func(s int) bool { return s >= novelAtLeast })
-	add("new country and new device, attackers", func(o outcome) bool { return o.Kind != evalset.Legit && o.Novel },
+	add(novel+", attackers", func(o outcome) bool { return o.Kind != evalset.Legit && o.Novel },
 		fmt.Sprintf("≥ %d", novelAtLeast), func(s int) bool { return s >= novelAtLeast })
 	return t
 }

@@ -31,21 +31,14 @@ type scorerVariant struct {
 	// which ranks every login of a frequent user lower and of a rare one
 	// higher.
 	noPrior bool
-	// relative subtracts the mean log10 S of the user's own learned logins
-	// (under the same variant): how unusual the login is for this user
-	// rather than on the tenant's one scale.
-	relative bool
 }
 
 var scorerVariants = []scorerVariant{
 	{name: "as the engine scores (exact counts)"},
-	{name: "without the user prior N/(|U|·n_u)", noPrior: true},
+	{name: "without the user prior N/(U·n_u)", noPrior: true},
 	{name: "attacker knows country and browser: p(x)=1 for ip.cc, ua.browser, ua.device",
 		attackerKnows: []string{risk.LevelIPCountry, risk.LevelUABrowser, risk.LevelUADevice}},
 	{name: "both", noPrior: true,
-		attackerKnows: []string{risk.LevelIPCountry, risk.LevelUABrowser, risk.LevelUADevice}},
-	{name: "relative to the user's own mean log S", relative: true},
-	{name: "attacker knows country and browser, relative to the user's mean", relative: true,
 		attackerKnows: []string{risk.LevelIPCountry, risk.LevelUABrowser, risk.LevelUADevice}},
 }
 
@@ -61,12 +54,9 @@ type shadowLogin struct {
 type exactCounts struct {
 	n      int64
 	values map[string]map[string]int64
-	sumLog []float64 // per variant: the sum of the learned logins' log10 S
 }
 
-func newExactCounts() *exactCounts {
-	return &exactCounts{values: map[string]map[string]int64{}, sumLog: make([]float64, len(scorerVariants))}
-}
+func newExactCounts() *exactCounts { return &exactCounts{values: map[string]map[string]int64{}} }
 
 func (c *exactCounts) learn(levels []risk.Level) {
 	c.n++
@@ -111,7 +101,6 @@ func shadowReplay(set *evalset.Set, geo engine.GeoLookup, ignoreDevice bool) []s
 			}
 		}
 		sl := shadowLogin{kind: l.Kind, past: int(u.n), logS: make([]float64, len(scorerVariants))}
-		raw := make([]float64, len(scorerVariants)) // before relative
 		for i, v := range scorerVariants {
 			vi := si
 			if len(v.attackerKnows) > 0 {
@@ -131,10 +120,6 @@ func shadowReplay(set *evalset.Set, geo engine.GeoLookup, ignoreDevice bool) []s
 				n, N := float64(u.n), math.Max(float64(tenant.n), float64(u.n))
 				logS -= math.Log10(N) - math.Log10(math.Max(float64(tenantUsers), 1)) - math.Log10(n)
 			}
-			raw[i] = logS
-			if v.relative && !r.NoHistory {
-				logS -= u.sumLog[i] / float64(u.n)
-			}
 			sl.logS[i] = logS
 		}
 		out = append(out, sl)
@@ -142,10 +127,6 @@ func shadowReplay(set *evalset.Set, geo engine.GeoLookup, ignoreDevice bool) []s
 			// Every legitimate login is learned, allowed or verified.
 			if u.n == 0 {
 				tenantUsers++
-			} else {
-				for i := range raw {
-					u.sumLog[i] += raw[i]
-				}
 			}
 			u.learn(levels)
 			tenant.learn(levels)
