@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "stepup-load:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// config is the command line.
+type config struct {
+	url         string
+	key         string
+	users       int
+	history     int
+	concurrency int
+	duration    time.Duration
+	warmup      time.Duration
+	familiar    float64
+	baseline    string
+	prefix      string
+	seed        uint64
+	skipSeed    bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("stepup-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base URL of a running stepupd (loopback only)")
+	fs.StringVar(&c.key, "key", "", "app key of the tenant to load (required)")
+	fs.IntVar(&c.users, "users", 10000, "users to seed and evaluate")
+	fs.IntVar(&c.history, "history", 20, "past logins imported per user")
+	fs.IntVar(&c.concurrency, "c", 32, "concurrent requests")
+	fs.DurationVar(&c.duration, "d", 20*time.Second, "measured duration of each phase")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each phase")
+	fs.Float64Var(&c.familiar, "familiar", 0.9, "share of evaluations from an address the user's history knows")
+	fs.StringVar(&c.baseline, "baseline-url", "", "baseline POST endpoint (loopback only); default: an in-process gin server's /echo")
+	fs.StringVar(&c.prefix, "prefix", "", "user id prefix (default: load-<unix time>-, so that runs never share users)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the users and the request mix")
+	fs.BoolVar(&c.skipSeed, "skip-seed", false, "do not import histories (the users of -prefix were seeded before)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case c.key == "":
+		return c, errors.New("-key is required (an app key of the tenant to load)")
+	case c.users < 1 || c.concurrency < 1 || c.history < 1 || c.history > 1000:
+		return c, errors.New("-users and -c must be positive, -history between 1 and 1000")
+	case c.duration <= 0 || c.warmup < 0:
+		return c, errors.New("-d must be positive and -warmup not negative")
+	case c.familiar < 0 || c.familiar > 1:
+		return c, errors.New("-familiar must be between 0 and 1")
+	case c.users > 1<<20:
+		return c, errors.New("-users is at most 1048576 (one home /24 each)")
+	}
+	if err := requireLoopback(c.url); err != nil {
+		return c, fmt.Errorf("-url: %w", err)
+	}
+	if c.baseline != "" {
+		if err := requireLoopback(c.baseline); err != nil {
+			return c, fmt.Errorf("-baseline-url: %w", err)
+		}
+	}
+	c.url = strings.TrimRight(c.url, "/")
+	return c, nil
+}
+
+// requireLoopback accepts only http(s) URLs whose host is localhost or a
+// loopback address: a load test must never reach another machine.
+func requireLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: scheme must be http or https", raw)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q: host %q is not a loopback address", raw, host)
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if c.prefix == "" {
+		c.prefix = fmt.Sprintf("load-%d-", time.Now().Unix())
+	}
+	client := newClient(c.concurrency)
+	defer client.CloseIdleConnections()
+
+	users := make([]loadUser, c.users)
+	for i := range users {
+		users[i] = newLoadUser(c.seed, c.prefix, i)
+	}
+	if !c.skipSeed {
+		began := time.Now()
+		s := seeder{client: client, base: c.url, key: c.key, concurrency: c.concurrency, logins: c.history, seed: c.seed, now: time.Now()}
+		if err := s.run(ctx, users); err != nil {
+			return err
+		}
+		took := time.Since(began)
+		fmt.Fprintf(stdout, "seeded %d users with %d past logins each in %s (%.0f users/s)\n",
+			c.users, c.history, took.Round(10*time.Millisecond), float64(c.users)/took.Seconds())
+	}
+
+	baseURL := c.baseline
+	if baseURL == "" {
+		u, stop, err := startBaseline(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		baseURL = u
+	}
+
+	fmt.Fprintf(stdout, "driving %s/v1/logins/evaluate, then %s: %d concurrent, %s each after %s warm-up\n",
+		c.url, baseURL, c.concurrency, c.duration, c.warmup)
+	evaluate := phase{
+		name: "stepup evaluate", client: client, url: c.url + "/v1/logins/evaluate", key: c.key,
+		concurrency: c.concurrency, warmup: c.warmup, duration: c.duration, seed: c.seed,
+		body: func(r *rand.Rand) any { return users[r.IntN(len(users))].login(r, c.familiar) },
+	}
+	echo := evaluate
+	echo.name, echo.url, echo.key = "baseline echo", baseURL, ""
+	var results []result
+	for _, p := range []phase{evaluate, echo} {
+		res := p.run(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	report(stdout, results)
+	if results[0].requests == 0 || results[0].errors == results[0].requests {
+		return errors.New("no evaluation succeeded")
+	}
+	return nil
+}
+
+// report prints the phases side by side and their ratios.
+func report(w io.Writer, rs []result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\trequests\treq/s\tp50\tp99\terrors\t")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", r.name, r.requests, r.rps(), ms(r.quantile(0.50)), ms(r.quantile(0.99)), r.errors)
+	}
+	tw.Flush()
+	for _, r := range rs {
+		for _, e := range r.firstErrs {
+			fmt.Fprintf(w, "%s error: %s\n", r.name, e)
+		}
+	}
+	if len(rs[0].decisions) > 0 {
+		fmt.Fprintf(w, "decisions: %v\n", rs[0].decisions)
+	}
+	if len(rs) == 2 && rs[1].rps() > 0 && rs[1].quantile(0.5) > 0 {
+		a, b := rs[0], rs[1]
+		fmt.Fprintf(w, "stepup / baseline: throughput %.2f×, p50 %.1f×, p99 %.1f×\n",
+			a.rps()/b.rps(), ratio(a.quantile(0.5), b.quantile(0.5)), ratio(a.quantile(0.99), b.quantile(0.99)))
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}

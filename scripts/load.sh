@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Load test of a real stepupd on a real, throwaway redis-server.
+#
+# Builds stepupd and stepup-load, starts redis-server (no persistence) and
+# stepupd on free loopback ports, creates a tenant and an app key through
+# the operator API, runs stepup-load (extra arguments are passed to it,
+# e.g. scripts/load.sh -users 2000 -d 10s), then reports Redis memory:
+# one typical user's keys, a user with a full 50-value history, the
+# tenant-wide counts and the login records. Everything it started is
+# stopped and removed on exit.
+#
+# Needs go, redis-server, redis-cli and curl.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+for tool in go redis-server redis-cli curl; do
+	command -v "$tool" >/dev/null || { echo "load.sh: $tool not found" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/stepup-load.XXXXXX")
+redis_pid=""
+stepupd_pid=""
+cleanup() {
+	local status=$?
+	if [[ -n $stepupd_pid ]]; then kill "$stepupd_pid" 2>/dev/null || true; wait "$stepupd_pid" 2>/dev/null || true; fi
+	if [[ -n $redis_pid ]]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+	if [[ $status -ne 0 && -s $work/stepupd.log ]]; then
+		echo "--- stepupd log (last 20 lines) ---" >&2
+		tail -n 20 "$work/stepupd.log" >&2
+	fi
+	rm -rf "$work"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port prints a loopback TCP port nobody listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# wait_for runs its arguments until they succeed, for at most 20 seconds.
+wait_for() {
+	local i
+	for i in $(seq 1 200); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "load.sh: timed out waiting for: $*" >&2
+	return 1
+}
+
+# json_field prints the string value of a top-level field of a JSON object.
+json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+
+# b64url prints the unpadded base64url encoding of its argument, as the
+# store's keys name users.
+b64url() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
+
+echo "building stepupd and stepup-load"
+go build -o "$work/stepupd" ./cmd/stepupd
+go build -o "$work/stepup-load" ./cmd/stepup-load
+
+redis_port=$(free_port)
+redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+	--dir "$work" --logfile "$work/redis.log" &
+redis_pid=$!
+rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
+wait_for rcli ping
+
+api_port=$(free_port)
+api="http://127.0.0.1:$api_port"
+operator_key=$(random_secret)
+# A clean environment: stepupd refuses unknown STEPUP_* variables, and
+# none of the caller's should leak into the test.
+env -i PATH="$PATH" HOME="$HOME" \
+	STEPUP_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
+	STEPUP_SECRET="$(random_secret)" \
+	STEPUP_OPERATOR_KEY="$operator_key" \
+	STEPUP_LISTEN="127.0.0.1:$api_port" \
+	STEPUP_LOG_LEVEL=warn \
+	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
+stepupd_pid=$!
+wait_for curl -sf "$api/readyz"
+
+operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }
+tenant=$(operator /v1/tenants '{"name":"load test"}' | json_field id)
+app_key=$(operator "/v1/tenants/$tenant/keys" '{"kind":"app","label":"stepup-load"}' | json_field secret)
+[[ -n $tenant && -n $app_key ]] || { echo "load.sh: could not create the tenant and its key" >&2; exit 1; }
+echo "stepupd on $api, redis-server on 127.0.0.1:$redis_port, tenant $tenant"
+
+prefix="load-"
+"$work/stepup-load" -url "$api" -key "$app_key" -prefix "$prefix" "$@"
+
+# A user with a full history: 60 logins, each from a new /24, browser
+# version and device, so every level that can hold 50 distinct values
+# (address, network, user agent, browser, device) holds 50.
+full_user="full-history-user"
+logins=""
+for k in $(seq 1 60); do
+	at=$(date -u -d "-$((61 - k)) days" +%Y-%m-%dT%H:%M:%SZ)
+	logins+="${logins:+,}{\"ip\":\"203.$((k / 256)).$((k % 256)).7\",\"user_agent\":\"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/$((60 + k)).0.0.0 Safari/537.36\",\"device_id\":\"device-$k\",\"at\":\"$at\"}"
+done
+curl -sf -X POST "$api/v1/users/$full_user/history" -H "Authorization: Bearer $app_key" \
+	-H 'Content-Type: application/json' -d "{\"logins\":[$logins]}" >/dev/null
+
+# mem_sum PATTERN prints "<keys> <bytes>": the keys matching PATTERN and
+# the sum of their MEMORY USAGE (SAMPLES 0: every element counted).
+mem_sum() {
+	rcli --scan --pattern "$1" | awk '{print "MEMORY USAGE " $0 " SAMPLES 0"}' | rcli | awk '{n++; s += $1} END {printf "%d %d\n", n, s}'
+}
+report() {
+	local keys bytes
+	read -r keys bytes < <(mem_sum "$2")
+	printf '  %-46s %6d keys %12d bytes (%.1f KiB)\n' "$1" "$keys" "$bytes" "$(awk -v b="$bytes" 'BEGIN {print b / 1024}')"
+}
+
+typical="${prefix}000000"
+echo
+echo "Redis memory (MEMORY USAGE ... SAMPLES 0):"
+report "typical user ($typical)" "su:*:u:$tenant:$(b64url "$typical"):*"
+report "user with a full 50-value history" "su:*:u:$tenant:$(b64url "$full_user"):*"
+report "tenant-wide counts and stats" "su:*:t:$tenant:*"
+report "login records (15 min TTL)" "su:*:lg:*"
+echo "  per key of the full-history user:"
+rcli --scan --pattern "su:*:u:$tenant:$(b64url "$full_user"):*" | sort | while read -r key; do
+	printf '    %-70s %8s bytes\n' "${key##*:$(b64url "$full_user"):}" "$(rcli MEMORY USAGE "$key" SAMPLES 0)"
+done
+printf '  %-46s %s\n' "whole server (used_memory)" "$(rcli info memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')"
