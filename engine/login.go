@@ -182,7 +182,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 		out.Risk.Signals = append(out.Risk.Signals, risk.Signal{Name: "remembered_device"})
 	}
 	enrolled := a.Factors.Any()
-	w := LoginWrite{RecordTTL: e.opt.LoginTTL, LearnOpt: e.learnOptions(rec)}
+	w := LoginWrite{LearnOpt: e.learnOptions(rec)}
 	actor := Actor{Kind: "user", IP: in.IP, UserAgent: in.UserAgent}
 
 	// The enrolment duty of a user without 2FA holds on every network:
@@ -234,6 +234,11 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	}
 	rec.Decision = out.Decision
 	w.Learn = out.Decision == DecisionAllow
+	if out.Decision == DecisionChallenge {
+		// Only a challenged login is kept, for its verification to learn it
+		// (and remember its device); the others would only fill Redis.
+		w.RecordTTL = e.opt.LoginTTL
+	}
 
 	switch out.Decision {
 	case DecisionChallenge:

@@ -153,13 +153,16 @@ return r
 //
 // KEYS[1] account, KEYS[2] meta, KEYS[3] login record, KEYS[4] user set,
 // KEYS[5..] history hashes parallel to the values.
-// ARGV[1] record JSON, ARGV[2] record ttl ms, ARGV[3] learn (0/1),
+// ARGV[1] record JSON, ARGV[2] record ttl ms (0: keep no record), ARGV[3] learn (0/1),
 // ARGV[4] history size, ARGV[5] history ttl ms, ARGV[6] now (s),
 // ARGV[7] last place JSON, ARGV[8] grace epoch or "", ARGV[9] user id,
 // ARGV[10..] value hashes.
 var saveLoginScript = redis.NewScript(`
-redis.call('HSET', KEYS[3], 'rec', ARGV[1], 'learned', ARGV[3])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
+-- Only a login that may still be verified needs its record (ttl > 0).
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[3], 'rec', ARGV[1], 'learned', ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
 if ARGV[8] ~= '' then
   local g = redis.call('HGET', KEYS[1], 'grace')
   local used = 0

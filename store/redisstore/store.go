@@ -22,12 +22,12 @@ type Options struct {
 
 // Store is engine.Store on Redis.
 type Store struct {
-	rdb     redis.UniversalClient
-	evmax   int // per shard stream
-	opt     Options
-	keys    *keyCache
-	stop    context.CancelFunc
-	done    chan struct{}
+	rdb   redis.UniversalClient
+	evmax int // per shard stream
+	opt   Options
+	keys  *keyCache
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -415,7 +415,6 @@ func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode s
 	}
 	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, status, errorCode).Err()
 }
-
 
 // Count adds to a tenant's daily tally.
 func (s *Store) Count(ctx context.Context, tenant, day string, fields map[string]int64) error {
