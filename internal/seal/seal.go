@@ -9,7 +9,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
 )
 
 // ErrOpen is returned when a ciphertext is malformed or fails authentication.
@@ -69,20 +71,28 @@ func (b *Box) Open(sealed []byte) ([]byte, error) {
 }
 
 // MAC is a keyed hash (HMAC-SHA256) for one purpose; it is used wherever a
-// value must be compared or indexed without being stored.
-type MAC struct{ key []byte }
+// value must be compared or indexed without being stored. It is safe for
+// concurrent use; keyed states are pooled because the hot path hashes
+// several values per request.
+type MAC struct{ pool *sync.Pool }
 
 // NewMAC returns a MAC for purpose.
-func NewMAC(secret []byte, purpose string) MAC { return MAC{key: DeriveKey(secret, purpose)} }
+func NewMAC(secret []byte, purpose string) MAC {
+	key := DeriveKey(secret, purpose)
+	return MAC{pool: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
 
 // Sum returns HMAC-SHA256(key, parts joined by a zero byte).
 func (m MAC) Sum(parts ...string) []byte {
-	h := hmac.New(sha256.New, m.key)
+	h := m.pool.Get().(hash.Hash)
+	h.Reset()
 	for i, p := range parts {
 		if i > 0 {
 			h.Write([]byte{0})
 		}
 		h.Write([]byte(p))
 	}
-	return h.Sum(nil)
+	sum := h.Sum(nil)
+	m.pool.Put(h)
+	return sum
 }

@@ -430,18 +430,10 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 	var buildErr error
 	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
 		s.saveLogin(ctx, pipe, saveLoginScript, u, w.Record, w.RecordTTL, w.Learn, w.GraceEpoch, w.LearnOpt)
-		if w.Learn {
-			s.learnTenant(ctx, pipe, u, w.Record, w.LearnOpt)
-		}
 		if w.Commit != nil {
 			commit, buildErr = s.commit(ctx, pipe, u, *w.Commit)
 		}
-		blockedFlag := "0"
-		if w.CountBlocked {
-			blockedFlag = "1"
-		}
-		blocked = tallyScript.Run(ctx, pipe, []string{k.tally(u.Tenant, engine.Day(w.Record.At)), k.tenant(u.Tenant, "blocked")},
-			w.Record.Decision, w.Record.At.Unix()/3600, blockedFlag)
+		blocked = s.tenantWrite(ctx, pipe, u, w.Record, w.Record.Decision, w.CountBlocked, w.Learn, w.LearnOpt)
 	})
 	if buildErr != nil {
 		return engine.LoginSaved{}, buildErr
@@ -481,18 +473,25 @@ func (s *Store) saveLogin(ctx context.Context, pipe redis.Pipeliner, sc *redis.S
 	sc.Run(ctx, pipe, keys, args...)
 }
 
-func (s *Store) learnTenant(ctx context.Context, pipe redis.Pipeliner, u engine.UserRef, rec engine.LoginRecord, opt engine.LearnOptions) {
-	keys := []string{k.stats(u.Tenant)}
-	nu := "0"
-	if opt.NewUser {
-		nu = "1"
+// tenantWrite queues the tenant's side of a login's write: its tallies
+// (decision "" counts nothing) and, when learn, the tenant-wide counts.
+func (s *Store) tenantWrite(ctx context.Context, pipe redis.Pipeliner, u engine.UserRef, rec engine.LoginRecord, decision string, blocked, learn bool, opt engine.LearnOptions) *redis.Cmd {
+	keys := []string{k.tally(u.Tenant, engine.Day(rec.At)), k.tenant(u.Tenant, "blocked"), k.stats(u.Tenant)}
+	args := []any{decision, rec.At.Unix() / 3600, flag(blocked), flag(learn), flag(opt.NewUser)}
+	if learn {
+		for i, v := range rec.Values {
+			keys = append(keys, k.counts(u.Tenant, v.Level))
+			args = append(args, opt.Buckets[i])
+		}
 	}
-	args := []any{nu}
-	for i, v := range rec.Values {
-		keys = append(keys, k.counts(u.Tenant, v.Level))
-		args = append(args, opt.Buckets[i])
+	return tenantWriteScript.Run(ctx, pipe, keys, args...)
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
 	}
-	learnTenantScript.Run(ctx, pipe, keys, args...)
+	return "0"
 }
 
 // Login reads a login record.
@@ -530,5 +529,5 @@ func (s *Store) Learn(ctx context.Context, u engine.UserRef, rec engine.LoginRec
 	if err != nil || res != "OK" {
 		return err
 	}
-	return s.pipelined(ctx, func(pipe redis.Pipeliner) { s.learnTenant(ctx, pipe, u, rec, opt) })
+	return s.pipelined(ctx, func(pipe redis.Pipeliner) { s.tenantWrite(ctx, pipe, u, rec, "", false, true, opt) })
 }

@@ -220,15 +220,38 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('SADD', KEYS[4], ARGV[9])
 `
 
-// learnTenantScript adds a learned login to the tenant-wide counts.
+// tenantWriteScript is the tenant's side of an evaluation's write: the
+// daily tally (for the digest), the hourly tally of blocked logins (for
+// spike alerts) and, for a learned login, the tenant-wide counts.
 //
-// KEYS[1] stats, KEYS[2..] count hashes. ARGV[1] new user (0/1),
-// ARGV[2..] buckets.
-var learnTenantScript = redis.NewScript(`
-redis.call('HINCRBY', KEYS[1], 'n', 1)
-if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[1], 'u', 1) end
-for i = 2, #KEYS do redis.call('HINCRBY', KEYS[i], ARGV[i], 1) end
-return 'OK'
+// KEYS[1] day tally, KEYS[2] hourly blocked tally, KEYS[3] stats,
+// KEYS[4..] count hashes. ARGV[1] decision ("" counts nothing: a verified
+// login was counted when it was evaluated), ARGV[2] hour number,
+// ARGV[3] blocked (0/1), ARGV[4] learn (0/1), ARGV[5] new user (0/1),
+// ARGV[6..] buckets parallel to KEYS[4..].
+// Returns {this hour's blocked logins, sum of the 24 hours before}.
+var tenantWriteScript = redis.NewScript(`
+if ARGV[4] == '1' then
+  redis.call('HINCRBY', KEYS[3], 'n', 1)
+  if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[3], 'u', 1) end
+  for i = 4, #KEYS do redis.call('HINCRBY', KEYS[i], ARGV[i+2], 1) end
+end
+if ARGV[1] ~= '' then
+  redis.call('HINCRBY', KEYS[1], 'logins', 1)
+  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+  redis.call('EXPIRE', KEYS[1], 259200)
+end
+if ARGV[3] ~= '1' then return {0, 0} end
+local h = tonumber(ARGV[2])
+local cur = redis.call('HINCRBY', KEYS[2], h, 1)
+local sum = 0
+for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
+  local n = tonumber(f)
+  if n < h - 24 then redis.call('HDEL', KEYS[2], f)
+  elseif n < h then sum = sum + tonumber(redis.call('HGET', KEYS[2], f)) end
+end
+redis.call('EXPIRE', KEYS[2], 90000)
+return {cur, sum}
 `)
 
 // failureScript adds one event to a sliding window set and trims it.
@@ -286,29 +309,6 @@ end
 return 'OK'
 `)
 
-// tallyScript counts one evaluated login in the tenant's daily tally and,
-// when it was challenged or denied, in the hourly buckets of blocked logins
-// (kept a day) that spike alerts compare against.
-// KEYS[1] the day's tally hash, KEYS[2] the hourly hash. ARGV[1] the
-// decision field, ARGV[2] the current hour number, ARGV[3] blocked (0/1).
-// Returns {this hour's blocked logins, sum of the 24 hours before}.
-var tallyScript = redis.NewScript(`
-redis.call('HINCRBY', KEYS[1], 'logins', 1)
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[1], 259200)
-if ARGV[3] ~= '1' then return {0, 0} end
-local h = tonumber(ARGV[2])
-local cur = redis.call('HINCRBY', KEYS[2], h, 1)
-local sum = 0
-for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
-  local n = tonumber(f)
-  if n < h - 24 then redis.call('HDEL', KEYS[2], f)
-  elseif n < h then sum = sum + tonumber(redis.call('HGET', KEYS[2], f)) end
-end
-redis.call('EXPIRE', KEYS[2], 90000)
-return {cur, sum}
-`)
-
 // countScript adds to fields of a tenant's daily tally. KEYS[1] the day's
 // hash; ARGV field, increment pairs.
 var countScript = redis.NewScript(`
@@ -344,8 +344,8 @@ redis.call('SET', KEYS[1], string.format('%d', math.ceil(next)), 'PX', math.ceil
 return {1, 0}
 `)
 
-var allScripts = []*redis.Script{limitScript, tallyScript, countScript, enqueueScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
-	saveLoginScript, learnScript, learnTenantScript, failureScript, putKeyScript, deleteKeyScript,
+var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
+	saveLoginScript, learnScript, tenantWriteScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript}
 
 // setDeliveryScript records a delivery report on a challenge that still
