@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stepup-auth/stepup/internal/certtest"
-
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/config"
 	"github.com/stepup-auth/stepup/engine"
 	"github.com/stepup-auth/stepup/internal/app"
+	"github.com/stepup-auth/stepup/internal/certtest"
 )
 
 // Production transport: a rediss:// URL with an ACL user, the server's
