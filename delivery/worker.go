@@ -45,7 +45,8 @@ type Options struct {
 	// ClaimIdle so a job still being sent is never claimed by another
 	// worker; a larger value is lowered to ClaimIdle/2.
 	SendTimeout time.Duration
-	// PollInterval is the wait between two reads of the shards, 100ms.
+	// PollInterval is the wait between two reads of the shards, 100ms; it
+	// grows to 8 times that while the queue stays empty.
 	PollInterval time.Duration
 	// Batch is the most jobs read from one shard at once, 16.
 	Batch int
@@ -73,6 +74,7 @@ const (
 	errorLogEvery   = 10 * time.Second
 	finishTries     = 3
 	finishRetryWait = 200 * time.Millisecond
+	idleFactor      = 8 // an idle worker polls every PollInterval·idleFactor at the slowest
 )
 
 func (o *Options) defaults() error {
@@ -226,8 +228,12 @@ func (w *Worker) Run(ctx context.Context) error {
 // poll reads the shards every PollInterval, and at once again after a read
 // that filled a batch, until ctx is done.
 func (w *Worker) poll(ctx context.Context, jobs chan<- entry) {
-	ticker := time.NewTicker(w.o.PollInterval)
-	defer ticker.Stop()
+	// An idle worker polls less and less often, down to one poll each
+	// idleFactor intervals, so idle processes cost Redis little; the first
+	// job found brings the interval back.
+	wait := w.o.PollInterval
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	ready := false
 	for ctx.Err() == nil {
 		if !ready {
@@ -249,6 +255,11 @@ func (w *Worker) poll(ctx context.Context, jobs chan<- entry) {
 			ready = ready && ok
 			batch = append(batch, got...)
 			more = full
+			if len(batch) > 0 {
+				wait = w.o.PollInterval
+			} else {
+				wait = min(2*wait, idleFactor*w.o.PollInterval)
+			}
 			for _, e := range batch {
 				select {
 				case jobs <- e:
@@ -266,9 +277,10 @@ func (w *Worker) poll(ctx context.Context, jobs chan<- entry) {
 		if more {
 			continue
 		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }
