@@ -19,7 +19,8 @@ const (
 // Level names. They are stable: the engine keys stored counts by them.
 const (
 	LevelIPAddr    = "ip.addr"    // the address itself
-	LevelIPNet     = "ip.net"     // "AS<n>" with an ASN database, else the /24 or /64 prefix
+	LevelIPNet     = "ip.net"     // the /24 or /64 prefix (configurable)
+	LevelIPASN     = "ip.asn"     // "AS<n>", only with an ASN database
 	LevelIPCountry = "ip.cc"      // ISO country code, "??" when unknown
 	LevelUAFull    = "ua.full"    // the whole User-Agent string
 	LevelUABrowser = "ua.browser" // browser family and major version
@@ -28,12 +29,16 @@ const (
 	LevelDeviceID  = "dev.id"     // the host app's device id
 )
 
-// Level weights within their feature, from Wiefling et al.'s reference code.
-// Only their ratios within a feature matter: scaling every weight of a
-// feature by a constant leaves its factor unchanged.
+// Level weights within their feature, from Wiefling et al.'s reference code,
+// where a feature's probabilities are these weighted sums over its levels.
+// [Score] no longer sums levels (it backs off to the most specific level
+// the user has had, see featureTerm); the weights stay in [Level] for
+// callers, and the user agent's split of a signal between new_browser and
+// new_os follows the ratio of their weights.
 const (
 	WeightIPAddr    = 0.6
 	WeightIPNet     = 0.3
+	WeightIPASN     = 0.3 // shares the network's weight: the reference code had one network level
 	WeightIPCountry = 0.1
 	WeightUAFull    = 0.5386653840551359
 	WeightUABrowser = 0.2680451498625666
@@ -80,8 +85,8 @@ type Features struct {
 	// IP is the address with any IPv4-in-IPv6 mapping and zone removed;
 	// invalid when the input had none.
 	IP netip.Addr
-	// Network is the "ip.net" value: "AS64500" when the ASN is known,
-	// else the prefix, such as "192.0.2.0/24".
+	// Network is the "ip.net" value, the address's prefix, such as
+	// "192.0.2.0/24".
 	Network string
 	// Country is the upper-case ISO code, "" when unknown.
 	Country string
@@ -123,7 +128,7 @@ func Extract(in Input, opts Options) Features {
 	}
 	f.levels = make([]Level, 0, 8)
 	if f.IP.IsValid() {
-		f.Network = network(f.IP, in.Geo.ASN, o)
+		f.Network = network(f.IP, o)
 		cc := f.Country
 		if cc == "" {
 			cc = UnknownCountry
@@ -131,8 +136,15 @@ func Extract(in Input, opts Options) Features {
 		f.levels = append(f.levels,
 			Level{LevelIPAddr, FeatureIP, WeightIPAddr, f.IP.String()},
 			Level{LevelIPNet, FeatureIP, WeightIPNet, f.Network},
-			Level{LevelIPCountry, FeatureIP, WeightIPCountry, cc},
 		)
+		// With an ASN database the AS is a level of its own between the
+		// prefix and the country: a new prefix of the user's own ISP (an
+		// IPv6 privacy range, a DHCP move) is not a new ISP, and a new
+		// prefix of that ISP is still a new prefix.
+		if in.Geo.ASN != 0 {
+			f.levels = append(f.levels, Level{LevelIPASN, FeatureIP, WeightIPASN, "AS" + strconv.FormatUint(uint64(in.Geo.ASN), 10)})
+		}
+		f.levels = append(f.levels, Level{LevelIPCountry, FeatureIP, WeightIPCountry, cc})
 	}
 	f.levels = append(f.levels,
 		Level{LevelUAFull, FeatureUA, WeightUAFull, in.UserAgent},
@@ -149,10 +161,7 @@ func Extract(in Input, opts Options) Features {
 
 // network returns the "ip.net" value: the AS when known, because one ISP's
 // customers hop between its prefixes, else the configured prefix.
-func network(ip netip.Addr, asn uint32, o Options) string {
-	if asn != 0 {
-		return "AS" + strconv.FormatUint(uint64(asn), 10)
-	}
+func network(ip netip.Addr, o Options) string {
 	bits := o.IPv6Prefix
 	if ip.Is4() {
 		bits = o.IPv4Prefix

@@ -33,10 +33,10 @@ func TestExtractLevels(t *testing.T) {
 			},
 		},
 		{
-			name: "asn replaces the prefix",
+			name: "asn is a level between the prefix and the country",
 			in:   Input{IP: netip.MustParseAddr("203.0.113.9"), Geo: GeoInfo{Country: "US", ASN: 64500, ASNOrg: "Example"}},
 			want: map[string]string{
-				LevelIPAddr: "203.0.113.9", LevelIPNet: "AS64500", LevelIPCountry: "US",
+				LevelIPAddr: "203.0.113.9", LevelIPNet: "203.0.113.0/24", LevelIPASN: "AS64500", LevelIPCountry: "US",
 				LevelUAFull: "", LevelUABrowser: "Other", LevelUAOS: "Other", LevelUADevice: DeviceOther,
 			},
 		},

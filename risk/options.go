@@ -40,9 +40,11 @@ type Options struct {
 	// scoring on IP and user agent only (as Wiefling et al. measured).
 	IgnoreDevice bool
 
-	// UnseenPenalty is the factor a feature contributes when the user has
-	// never had any of its levels' values (default 4, as in the reference
-	// code). Values below 1 are invalid.
+	// UnseenPenalty is the factor a feature pays, once, for the most
+	// general of its levels whose value the user has never had: a new
+	// address in a known network, a new network in a known country, or a
+	// feature entirely new to the user (default 4, the reference code's).
+	// Values below 1 are invalid.
 	UnseenPenalty float64
 
 	// PriorLogins is the size K of the prior population added to every

@@ -100,19 +100,26 @@ type Result struct {
 
 // Score computes the risk of a login (RISK.md section 1):
 //
-//	S = p(u|attack)/p(u|legit) · Π_k p(attack|x_k) · p(x_k) / p(x_k|u,legit)
+//	S = p(u|attack)/p(u|legit) · Π_k p(attack|x_k) · p(x_k|attack) / p(x_k|u, legit)
 //
-// with p(u|attack) = 1/|U|, p(u|legit) = n_u/N, and for each feature k
-// (ip, ua, dev) the weighted sums over its levels l, as in Wiefling et al.'s
-// reference code:
+// with p(u|attack) = 1/|U| and p(u|legit) = n_u/N, and one factor F_k per
+// feature k (ip, ua, dev), estimated by back-off over the feature's levels
+// from the most specific to the least (see [featureTerm]):
 //
-//	p(x_k)          = Σ_l w_l · (c_l + 1) / (N + M_l)
-//	p(x_k|u, legit) = Σ_l w_l · c_{u,l} / n_u
+//	F_k = p(x_l*|attack) / p(x_l*|u, legit)     at l*, the most specific level the user has had
+//	    · penalty · τ                           if l* is not the feature's most specific level
 //
-// When p(x_k|u, legit) is 0 (the user never had the value at any level) the
-// feature's factor is the fixed UnseenPenalty instead. p(attack|x) is 1
-// times the velocity and impossible-travel factors that fire. Everything is
-// summed in log10. Score is pure: it reads nothing but its arguments.
+// p(x_l*|u, legit) = c_{u,l*}/n_u. p(x_l*|attack) is Freeman's tenant-wide
+// share (c+1)/(N+M) for the levels an attacker cannot choose (address,
+// network, device id) and equals p(x_l*|u, legit) for those he can (the
+// country, everything in the user agent), which then weigh only when new.
+// The UnseenPenalty is paid once per feature, for the most general level
+// the user has not had (F_k = penalty · τ when he has had none). τ = 1
+// except for a network prefix the user has not had: (1/M)/p(x), how much
+// rarer it is in the tenant than an average prefix, floored at
+// 1/penalty. p(attack|x) is 1 times the velocity and impossible-travel
+// factors that fire. Everything is summed in log10. Score is pure: it
+// reads nothing but its arguments.
 func Score(in ScoreInput, opts Options) Result {
 	o := opts.withDefaults()
 	r := Result{NoHistory: in.UserLogins <= 0}
@@ -194,38 +201,91 @@ func Score(in ScoreInput, opts Options) Result {
 	return r
 }
 
-// featureTerm returns log10 of p(x_k) / p(x_k|u,legit) for one feature's
-// levels. Counts are clamped into their possible ranges so estimates (a
-// count-min sketch overcounts) cannot produce probabilities above one.
+// featureTerm returns log10 F_k for one feature's levels, most specific
+// first. It replaces the reference code's weighted sums over the levels,
+// Σ w_l·p(x_l) / Σ w_l·p(x_l|u), whose coarsest level (the country, shared
+// by much of the tenant) dominated both sums: a new address in the user's
+// country cost a few times a known one, while per-user constants (the user
+// prior, how common the user's country and browser are) moved whole users
+// by a factor of a hundred, so that attacks on some users scored below
+// ordinary logins of others.
 //
-// The user side is the reference code's exactly: Σ w_l · c_{u,l} / n_u,
-// unsmoothed, with the penalty when it is zero. The tenant side differs in
-// one respect: the reference smooths only the most specific level, as
-// c/(c+K) · c/(N+K) with K = 1 + the distinct values of the coarser levels,
-// and leaves the coarser levels unsmoothed (c/N). Here every level gets
-// RISK.md's Laplace estimate (c+1)/(N+M_l) with its own distinct count M_l,
-// which needs no cross-level counts from storage. Both approach c/N for
-// values seen often; they differ for rare values, where the reference's
-// estimate is smaller (an unseen address gets 1/(K·(N+K)) there, 1/(N+M)
-// here), which matters little because such a value is either the user's
-// own (its p(x) is tiny either way) or unseen by the user (penalty, or the
-// coarser levels dominate).
+// Back-off: the factor is taken at l*, the most specific level whose value
+// the user has had, as Freeman's ratio p(x|attack)/p(x|u, legit) there.
+// For a value the user's history and few others share (the home network,
+// the laptop), p(x)/p(x|u) = (c_x+1)/(N+M) · n_u/c_{u,x} cancels the user
+// prior N/(|U|·n_u) down to about (c_x+1)/(|U|·c_{u,x}): users with many
+// logins or few, in common countries or rare ones, are scored alike. The
+// novelty below l* costs the penalty once, at the most general level the
+// user has not had (the reference code's p(x|u) = p(x)/penalty): the levels
+// under it are new because it is, and cost nothing more.
+//
+// The country and the user agent are what a targeted attacker reads off
+// his victim and sends; he reproduces them as the victim does, so for
+// those levels p(x|attack) = p(x|u, legit) and a familiar value is no
+// evidence either way (rather than a rare one vouching for whoever copies
+// it). Only the address, the network and the device id, which he cannot
+// choose, keep Freeman's tenant-wide share as p(x|attack).
+//
+// A network prefix the user has not had has its penalty scaled by how
+// typical it is of the tenant, τ = (1/M)/p(x): the share of an average
+// prefix over this one's. A user who roams goes where other users go (a
+// carrier's NAT pool); an attacker's proxy sits where none of them has
+// been. τ is floored so that the scaled penalty stays at least one: an
+// unseen value never lowers the score. It is not applied to an AS, which
+// many users and attackers share alike (a residential proxy can be rented
+// in any large ISP). With a saturated count-min sketch every counter nears
+// the average, τ nears one and the plain penalty remains.
+//
+// Counts are clamped into their possible ranges so estimates (a
+// count-min sketch overcounts) cannot produce probabilities above one.
 func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior, penalty float64) float64 {
-	var global, local float64
-	for _, l := range lv {
+	logPen := math.Log10(penalty)
+	var t float64
+	for i, l := range lv {
 		c := counts[l.Name]
-		ct := clamp(float64(c.TenantCount), 0, N)
-		m := math.Max(float64(c.TenantDistinct), 0) + prior // each prior login has a value of its own
-		global += l.Weight * math.Min((ct+1)/math.Max(N+m, 1), 1)
-		local += l.Weight * clamp(float64(c.UserCount), 0, n) / n
+		if cu := clamp(float64(c.UserCount), 0, n); cu > 0 {
+			if !forgeable(l.Name) {
+				t += math.Log10(tenantShare(c, N, prior)) - math.Log10(cu/n)
+			}
+			return t
+		}
+		if i == len(lv)-1 || counts[lv[i+1].Name].UserCount > 0 {
+			t += logPen // the most general level the user has not had
+		}
+		if l.Name == LevelIPNet {
+			m := math.Max(float64(c.TenantDistinct), 0) + prior
+			typ := -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
+			t += math.Max(typ, -logPen)
+		}
 	}
-	if local <= 0 {
-		// The reference code sets p(x|u) = p(x)/4 here: smoothing the
-		// user's side would make a value unseen by the user and the tenant
-		// alike look harmless.
-		return math.Log10(penalty)
+	return t
+}
+
+// tenantShare is Freeman's smoothed share (c+1)/(N+M) of the tenant's
+// learned logins that had the value, at most one; N and M include the
+// prior population.
+func tenantShare(c LevelCounts, N, prior float64) float64 {
+	ct := clamp(float64(c.TenantCount), 0, N)
+	m := math.Max(float64(c.TenantDistinct), 0) + prior // each prior login has a value of its own
+	return math.Min((ct+1)/math.Max(N+m, 1), 1)
+}
+
+// forgeable reports whether an attacker can send the victim's value of the
+// level: the country (through a proxy or VPN exit there) and everything the
+// User-Agent header says. The address, the network and the device id keep
+// Freeman's attacker, a random login of the tenant: he cannot pick the
+// victim's address, prefix or cookie, and an AS the victim shares with a
+// large part of the tenant already weighs little. (Counting the AS as
+// forgeable made every new IPv6 privacy address in the user's AS cost the
+// full penalty, and challenged a quarter of experienced users' logins on
+// the evaluation set with -asn.)
+func forgeable(level string) bool {
+	switch level {
+	case LevelIPCountry, LevelUAFull, LevelUABrowser, LevelUAOS, LevelUADevice:
+		return true
 	}
-	return math.Log10(global) - math.Log10(local)
+	return false
 }
 
 // appendNovelty names what was new to the user in one feature, weighted by
@@ -263,6 +323,10 @@ func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]Level
 			sig = append(sig, Signal{Name: SignalNewBrowser, Detail: f.UA.Browser(), Weight: t})
 		case no:
 			sig = append(sig, Signal{Name: SignalNewOS, Detail: f.UA.OS(), Weight: t})
+		case unseen(LevelUAFull):
+			// A user agent the user has not sent, of a browser version
+			// and OS he has had: a new build or minor version.
+			sig = append(sig, Signal{Name: SignalNewBrowser, Detail: f.UA.Browser(), Weight: t})
 		}
 	case FeatureDevice:
 		if unseen(LevelDeviceID) {

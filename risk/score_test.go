@@ -63,8 +63,21 @@ func TestScoreScenarios(t *testing.T) {
 			in:   known, min: 0, max: 9,
 		},
 		{
+			// A new browser version is a user agent the user has not had:
+			// it costs the penalty and says so, but the known device and
+			// address outweigh it by far.
 			name: "browser update on known device",
 			in:   aliceInput(aliceV4, uaChromeWin126, "alice-laptop", geoGB), min: 0, max: 9,
+			signals: []string{SignalNewBrowser},
+		},
+		{
+			// The same browser version and OS in a user agent the user has
+			// not sent: the penalty is explained too.
+			name: "new build of a known browser version",
+			in: aliceInput(aliceV4, strings.Replace(uaChromeWin, "Chrome/125.0.0.0", "Chrome/125.0.6422.142", 1),
+				"alice-laptop", geoGB),
+			min: 0, max: 9,
+			signals: []string{SignalNewBrowser},
 		},
 		{
 			name: "new IPv6 address in known /64",
@@ -85,9 +98,12 @@ func TestScoreScenarios(t *testing.T) {
 			signals: []string{SignalNewCountry, SignalNewDevice, SignalNewBrowser, SignalNewOS},
 		},
 		{
+			// A network no user of the tenant has been seen in, in the
+			// user's own country, is what a targeted attacker looks like:
+			// it weighs as much as a new country.
 			name: "new network in home country on new phone",
 			in:   aliceInput(netip.MustParseAddr("5.6.7.8"), uaIPhone, "alice-phone", geoGB), min: 70, max: 100,
-			signals: []string{SignalNewDevice, SignalNewBrowser, SignalNewOS},
+			signals: []string{SignalNewNetwork, SignalNewDevice, SignalNewBrowser, SignalNewOS},
 		},
 		{
 			name:         "without device: known",
@@ -102,7 +118,7 @@ func TestScoreScenarios(t *testing.T) {
 		{
 			name:         "without device: new country and browser",
 			ignoreDevice: true,
-			in:           aliceInput(netip.MustParseAddr("1.2.3.4"), uaFirefoxLinux, "", geoAU), min: 90, max: 100,
+			in:           aliceInput(netip.MustParseAddr("1.2.3.4"), uaFirefoxLinux, "", geoAU), min: 80, max: 100,
 			signals: []string{SignalNewCountry, SignalNewBrowser, SignalNewOS},
 		},
 		{
@@ -309,8 +325,6 @@ func TestScoreSignalDetails(t *testing.T) {
 	// A new network names the AS, never the prefix.
 	asn := GeoInfo{Country: "GB", ASN: 64500, ASNOrg: "Example Telecom"}
 	si = ft.input("alice", aliceInput(netip.MustParseAddr("81.2.70.1"), uaChromeWin, "stranger", asn), tNow)
-	// A popular AS the user never used raises the IP factor above one.
-	si.Counts[LevelIPNet] = LevelCounts{TenantCount: si.TenantLogins / 2, TenantDistinct: 50}
 	r = Score(si, Options{})
 	if i := slices.IndexFunc(r.Signals, func(s Signal) bool { return s.Name == SignalNewNetwork }); i < 0 || r.Signals[i].Detail != "AS64500 Example Telecom" {
 		t.Errorf("signals %+v, want new_network AS64500 Example Telecom", r.Signals)
@@ -326,6 +340,9 @@ func TestScoreFormula(t *testing.T) {
 		{LevelDeviceID, FeatureDevice, WeightDeviceID, "d"},
 	}}
 	base := ScoreInput{Features: f, UserLogins: 10, TenantLogins: 1000, TenantUsers: 50}
+	// p(u|attack)/p(u|legit) = (1/50)/(10/1000) = 2
+	prior := math.Log10(2)
+	knownDevice := math.Log10((6.0 / 1200) / (5.0 / 10)) // p(x)/p(x|u) = ((5+1)/(1000+200)) / (5/10)
 	tests := []struct {
 		name   string
 		counts map[string]LevelCounts
@@ -339,19 +356,44 @@ func TestScoreFormula(t *testing.T) {
 				LevelIPCountry: {UserCount: 10, TenantCount: 600, TenantDistinct: 10},
 				LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
 			},
-			// p(u|attack)/p(u|legit) = (1/50)/(10/1000) = 2
-			want: math.Log10(2) +
-				math.Log10((0.6*1/1500+0.3*20.0/1100+0.1*601.0/1010)/(0.3*1+0.1*1)) +
-				math.Log10((6.0/1200)/(5.0/10)),
+			// The penalty for the address, then p(x)/p(x|u) at the network.
+			want: prior + math.Log10(4) + math.Log10((20.0/1100)/(10.0/10)) + knownDevice,
 		},
 		{
-			name: "everything unseen pays the penalty per feature",
+			name: "new network in the user's country",
+			counts: map[string]LevelCounts{
+				LevelIPAddr:    {TenantDistinct: 500},
+				LevelIPNet:     {TenantDistinct: 100},
+				LevelIPCountry: {UserCount: 10, TenantCount: 600, TenantDistinct: 10},
+				LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
+			},
+			// The penalty once, for the network (the address is new because
+			// the network is), times its typicality (1/100)/(1/1100) = 11;
+			// the known country is forgeable: p(x|attack) = p(x|u), no
+			// evidence either way.
+			want: prior + math.Log10(4*11) + knownDevice,
+		},
+		{
+			name: "new network that many users come from",
+			counts: map[string]LevelCounts{
+				LevelIPAddr:    {TenantDistinct: 500},
+				LevelIPNet:     {TenantCount: 500, TenantDistinct: 100},
+				LevelIPCountry: {UserCount: 10, TenantCount: 600, TenantDistinct: 10},
+				LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
+			},
+			// Typicality (1/100)/(501/1100) is floored at 1/penalty: the
+			// new network costs nothing, but never lowers the score.
+			want: prior + knownDevice,
+		},
+		{
+			name: "everything unseen pays the penalty once per feature",
 			counts: map[string]LevelCounts{
 				LevelIPAddr:    {TenantDistinct: 500},
 				LevelIPNet:     {TenantDistinct: 100},
 				LevelIPCountry: {TenantCount: 3, TenantDistinct: 10},
 			},
-			want: math.Log10(2) + 2*math.Log10(4),
+			// The IP's penalty still carries the new prefix's typicality.
+			want: prior + math.Log10(4*11) + math.Log10(4),
 		},
 		{
 			name: "overcounted estimates are clamped",
@@ -361,7 +403,7 @@ func TestScoreFormula(t *testing.T) {
 				LevelIPCountry: {UserCount: 99, TenantCount: 5000, TenantDistinct: 0},
 				LevelDeviceID:  {UserCount: 99, TenantCount: 5000, TenantDistinct: 0},
 			},
-			want: math.Log10(2), // p(x) and p(x|u) both 1
+			want: prior, // p(x) and p(x|u) both 1
 		},
 	}
 	for _, tt := range tests {
@@ -376,6 +418,41 @@ func TestScoreFormula(t *testing.T) {
 				t.Errorf("Score = %d, want %d", r.Score, ScoreFromLog(tt.want))
 			}
 		})
+	}
+
+	// With an ASN database the AS is a level between the prefix and the
+	// country. A new prefix of the user's own AS costs the penalty once
+	// (at the prefix), with the prefix's typicality; a new AS in the known
+	// country costs it once more general, at the AS, which takes no
+	// typicality of its own.
+	asLevels := []Level{
+		{LevelIPAddr, FeatureIP, WeightIPAddr, "a"},
+		{LevelIPNet, FeatureIP, WeightIPNet, "n"},
+		{LevelIPASN, FeatureIP, WeightIPASN, "AS64500"},
+		{LevelIPCountry, FeatureIP, WeightIPCountry, "c"},
+		{LevelDeviceID, FeatureDevice, WeightDeviceID, "d"},
+	}
+	in := base
+	in.Features = Features{levels: asLevels}
+	net := LevelCounts{TenantCount: 9, TenantDistinct: 100}
+	// τ for the prefix: (1/M)/p(x) = (1/100)/((9+1)/(1000+100)) = 1.1
+	typ := math.Log10((1.0 / 100) / (10.0 / 1100))
+	in.Counts = map[string]LevelCounts{
+		LevelIPAddr:    {TenantDistinct: 500},
+		LevelIPNet:     net,
+		LevelIPASN:     {UserCount: 10, TenantCount: 300, TenantDistinct: 20},
+		LevelIPCountry: {UserCount: 10, TenantCount: 600, TenantDistinct: 10},
+		LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
+	}
+	// At the known AS: p(x)/p(x|u) = ((300+1)/(1000+20)) / (10/10).
+	knownAS := math.Log10(301.0 / 1020)
+	if got, want := Score(in, Options{PriorLogins: -1}).LogScore, prior+math.Log10(4)+typ+knownAS+knownDevice; math.Abs(got-want) > 1e-12 {
+		t.Errorf("new prefix in the user's AS: LogScore = %.15f, want %.15f", got, want)
+	}
+	in.Counts[LevelIPASN] = LevelCounts{TenantCount: 300, TenantDistinct: 20}
+	// Back-off to the country, which an attacker forges: no evidence there.
+	if got, want := Score(in, Options{PriorLogins: -1}).LogScore, prior+math.Log10(4)+typ+knownDevice; math.Abs(got-want) > 1e-12 {
+		t.Errorf("new AS: LogScore = %.15f, want %.15f", got, want)
 	}
 }
 
@@ -431,12 +508,15 @@ func TestScoreFromLog(t *testing.T) {
 	}{
 		{math.Inf(-1), 0},
 		{-10, 0},
-		{-3.5, 0},
-		{-3, 10},
-		{-1, 50},
+		{-3, 0},
+		{-2.5, 0},
+		{-2, 10},
+		{-1, 30},
 		{0, ScoreAtEvenOdds},
-		{0.5, 80},
-		{1.5, 100},
+		{0, DefaultChallengeThreshold}, // the default challenges at even odds
+		{0.5, 60},
+		{1, 70},
+		{2.5, 100},
 		{40, 100},
 		{math.Inf(1), 100},
 		{math.NaN(), 100},
@@ -554,5 +634,62 @@ func TestScoreYoungTenant(t *testing.T) {
 	names := signalNames(r.Signals)
 	if !slices.Contains(names, SignalNewCountry) || !slices.Contains(names, SignalNewDevice) {
 		t.Errorf("signals = %v, want new_country and new_device", names)
+	}
+}
+
+// TestScoreTargetedAboveFamiliar: without device ids, a targeted attacker
+// (the victim's country and exact user agent, from a network the victim
+// never used) must score above every ordinary login (a new address in the
+// user's own network) of every user, whether the user logs in often or
+// rarely, from the tenant's main country or a rare one, with a common
+// browser or a rare one. The reference code's weighted sums failed this:
+// per-user constants moved whole users by more than the network did.
+func TestScoreTargetedAboveFamiliar(t *testing.T) {
+	opts := Options{IgnoreDevice: true}
+	ft := newFakeTenant(opts)
+	ft.populate(1, 2000, 10, t0)
+	geoIE := GeoInfo{Country: "IE", Lat: 53.3, Lon: -6.26, HasLocation: true}
+	users := []struct {
+		id     string
+		logins int
+		net    [3]byte
+		ua     string
+		geo    GeoInfo
+	}{
+		{"frequent-common", 60, [3]byte{81, 2, 69}, uaChromeWin, geoGB},
+		{"rare-common", 3, [3]byte{81, 2, 70}, uaChromeWin, geoGB},
+		{"frequent-rare", 60, [3]byte{87, 32, 1}, uaFirefoxLinux, geoIE},
+		{"rare-rare", 3, [3]byte{87, 32, 2}, uaFirefoxLinux, geoIE},
+	}
+	addr := func(net [3]byte, host byte) netip.Addr { return netip.AddrFrom4([4]byte{net[0], net[1], net[2], host}) }
+	for _, u := range users {
+		for i := range u.logins {
+			ft.learn(u.id, Input{IP: addr(u.net, byte(10+i%3)), UserAgent: u.ua, Geo: u.geo}, t0.Add(time.Duration(i)*time.Hour))
+		}
+	}
+	highestFamiliar, lowestTargeted := math.Inf(-1), math.Inf(1)
+	for _, u := range users {
+		familiar := ft.score(u.id, Input{IP: addr(u.net, 200), UserAgent: u.ua, Geo: u.geo}, tNow)
+		targeted := ft.score(u.id, Input{IP: addr([3]byte{u.net[0], u.net[1] + 100, u.net[2]}, 7), UserAgent: u.ua, Geo: u.geo}, tNow)
+		t.Logf("%s: new address in own network %.2f, targeted %.2f", u.id, familiar.LogScore, targeted.LogScore)
+		highestFamiliar = math.Max(highestFamiliar, familiar.LogScore)
+		lowestTargeted = math.Min(lowestTargeted, targeted.LogScore)
+		if targeted.Score < DefaultChallengeThreshold || familiar.Score >= DefaultChallengeThreshold {
+			t.Errorf("%s: targeted scores %d, ordinary login %d; want the threshold %d between them",
+				u.id, targeted.Score, familiar.Score, DefaultChallengeThreshold)
+		}
+	}
+	if highestFamiliar >= lowestTargeted {
+		t.Errorf("an ordinary login (log10 S %.2f) scores at least as high as a targeted attack (%.2f)", highestFamiliar, lowestTargeted)
+	}
+
+	// How rare the copied user agent is in the tenant makes no difference.
+	si := ft.input("rare-rare", Input{IP: netip.MustParseAddr("87.132.2.7"), UserAgent: uaFirefoxLinux, Geo: geoIE}, tNow)
+	before := Score(si, opts).LogScore
+	c := si.Counts[LevelUAFull]
+	c.TenantCount = si.TenantLogins / 2
+	si.Counts[LevelUAFull] = c
+	if after := Score(si, opts).LogScore; math.Abs(after-before) > 1e-12 {
+		t.Errorf("a copied user agent's tenant count moved log10 S from %.3f to %.3f", before, after)
 	}
 }

@@ -54,7 +54,7 @@ func (keys) users(shard int, t string) string      { return "su:" + shardTag(sha
 
 // historyLevels are the feature levels kept per user, in a fixed order so
 // erasure can name every key.
-var historyLevels = []string{"ip.addr", "ip.net", "ip.cc", "ua.full", "ua.browser", "ua.os", "ua.device", "dev.id"}
+var historyLevels = []string{"ip.addr", "ip.net", "ip.asn", "ip.cc", "ua.full", "ua.browser", "ua.os", "ua.device", "dev.id"}
 
 // provider maps a provider's message id to its challenge key. It lives in
 // the installation slot; the challenge is written by a second call.
