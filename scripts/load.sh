@@ -67,7 +67,7 @@ b64url() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
 random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
 
 echo "building stepupd and stepup-load"
-go build -o "$work/stepupd" ./cmd/stepupd
+go build ${STEPUPD_TAGS:+-tags "$STEPUPD_TAGS"} -o "$work/stepupd" ./cmd/stepupd
 go build -o "$work/stepup-load" ./cmd/stepup-load
 
 redis_port=$(free_port)
@@ -82,7 +82,7 @@ api="http://127.0.0.1:$api_port"
 operator_key=$(random_secret)
 # A clean environment: stepupd refuses unknown STEPUP_* variables, and
 # none of the caller's should leak into the test.
-env -i PATH="$PATH" HOME="$HOME" \
+env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEPUPD_PPROF_ADDR"} \
 	STEPUP_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
 	STEPUP_SECRET="$(random_secret)" \
 	STEPUP_OPERATOR_KEY="$operator_key" \

@@ -337,14 +337,21 @@ func (s *Store) pipelined(ctx context.Context, fill func(redis.Pipeliner)) error
 // pipelined round trip (two scripts, one per slot).
 func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQuery) (engine.LoginState, error) {
 	from := ms(q.Now.Add(-q.Window))
-	ukeys := []string{k.account(u), k.meta(u), k.failedPw(u), k.failedCh(u)}
-	uargs := []any{from}
-	tkeys := []string{k.policy(u.Tenant), k.stats(u.Tenant), k.failedIP(u.Tenant, q.IPHash)}
-	targs := []any{from}
+	up, tp := userPrefix(u), tenantPrefix(u.Tenant)
+	// The same keys as k.account, k.meta, …, k.counts, built from the
+	// prefixes once: this is the hot path.
+	ukeys := make([]string, 4, 4+len(q.Values))
+	ukeys[0], ukeys[1], ukeys[2], ukeys[3] = up+"a", up+"m", up+"fp", up+"fc"
+	uargs := make([]any, 1, 1+len(q.Values))
+	uargs[0] = from
+	tkeys := make([]string, 3, 3+len(q.Values))
+	tkeys[0], tkeys[1], tkeys[2] = tp+"policy", tp+"stats", tp+"fip:"+q.IPHash
+	targs := make([]any, 1, 1+len(q.Values))
+	targs[0] = from
 	for i, v := range q.Values {
-		ukeys = append(ukeys, k.history(u, v.Level))
+		ukeys = append(ukeys, up+"h:"+v.Level)
 		uargs = append(uargs, v.Hash)
-		tkeys = append(tkeys, k.counts(u.Tenant, v.Level))
+		tkeys = append(tkeys, tp+"c:"+v.Level)
 		targs = append(targs, q.Buckets[i])
 	}
 	pipe := s.rdb.Pipeline()
@@ -455,19 +462,20 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 
 func (s *Store) saveLogin(ctx context.Context, pipe redis.Pipeliner, sc *redis.Script, u engine.UserRef, rec engine.LoginRecord, ttl time.Duration, learn bool, grace string, opt engine.LearnOptions) {
 	sh := u.Shard()
-	keys := []string{k.account(u), k.meta(u), k.login(sh, rec.ID), k.users(sh, u.Tenant)}
-	b, _ := json.Marshal(rec)
+	up := userPrefix(u)
+	keys := make([]string, 4, 4+len(rec.Values))
+	keys[0], keys[1], keys[2], keys[3] = up+"a", up+"m", k.login(sh, rec.ID), k.users(sh, u.Tenant)
+	var b []byte
+	if ttl > 0 { // only a login that may still be verified keeps its record
+		b, _ = json.Marshal(rec)
+	}
 	last := []byte{}
 	if rec.Place != nil {
 		last, _ = json.Marshal(rec.Place)
 	}
-	l := "0"
-	if learn {
-		l = "1"
-	}
-	args := []any{b, ttl.Milliseconds(), l, opt.HistorySize, opt.HistoryTTL.Milliseconds(), rec.At.Unix(), last, grace, u.User}
+	args := []any{b, ttl.Milliseconds(), flag(learn), opt.HistorySize, opt.HistoryTTL.Milliseconds(), rec.At.Unix(), last, grace, u.User}
 	for _, v := range rec.Values {
-		keys = append(keys, k.history(u, v.Level))
+		keys = append(keys, up+"h:"+v.Level)
 		args = append(args, v.Hash)
 	}
 	sc.Run(ctx, pipe, keys, args...)

@@ -7,8 +7,15 @@ import (
 	"github.com/stepup-auth/stepup/engine"
 )
 
-// shardTag is the hash tag shared by every key of a shard's users.
-func shardTag(shard int) string { return fmt.Sprintf("{s%02x}", shard) }
+// shardTags are the hash tags shared by every key of a shard's users.
+var shardTags = func() (t [engine.Shards]string) {
+	for i := range t {
+		t[i] = fmt.Sprintf("{s%02x}", i)
+	}
+	return t
+}()
+
+func shardTag(shard int) string { return shardTags[shard] }
 
 // keys builds every Redis key the store uses.
 type keys struct{}
@@ -23,9 +30,10 @@ func (keys) keyEvents() string        { return "su:{g}:keyrevoked" }
 
 // tenant keys live in the tenant's home shard, so a tenant-level change, its
 // audit event and the mails it queues are one script too.
-func (keys) tenant(t, what string) string {
-	return "su:" + shardTag(tenantShard(t)) + ":t:" + t + ":" + what
-}
+func (keys) tenant(t, what string) string { return tenantPrefix(t) + what }
+
+// tenantPrefix is what every key of a tenant starts with.
+func tenantPrefix(t string) string { return "su:" + shardTag(tenantShard(t)) + ":t:" + t + ":" }
 
 func tenantShard(t string) int                { return engine.ShardOf(t, "") }
 func (keys) policy(t string) string           { return k.tenant(t, "policy") }
@@ -35,10 +43,15 @@ func (keys) failedIP(t, ipHash string) string { return k.tenant(t, "fip:"+ipHash
 func (keys) tenantEvents(t string) string     { return k.events(tenantShard(t), t) }
 func (keys) tenantQueue(t string) string      { return k.queue(tenantShard(t)) }
 
-func (keys) user(u engine.UserRef, what string) string {
+func (keys) user(u engine.UserRef, what string) string { return userPrefix(u) + what }
+
+// userPrefix is what every key of a user starts with; the hot paths build
+// it once per call.
+func userPrefix(u engine.UserRef) string {
 	return "su:" + shardTag(u.Shard()) + ":u:" + u.Tenant + ":" +
-		base64.RawURLEncoding.EncodeToString([]byte(u.User)) + ":" + what
+		base64.RawURLEncoding.EncodeToString([]byte(u.User)) + ":"
 }
+
 func (keys) account(u engine.UserRef) string               { return k.user(u, "a") }
 func (keys) meta(u engine.UserRef) string                  { return k.user(u, "m") }
 func (keys) history(u engine.UserRef, level string) string { return k.user(u, "h:"+level) }
