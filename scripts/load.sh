@@ -99,7 +99,13 @@ app_key=$(operator "/v1/tenants/$tenant/keys" '{"kind":"app","label":"stepup-loa
 echo "stepupd on $api, redis-server on 127.0.0.1:$redis_port, tenant $tenant"
 
 prefix="load-"
+redis_cpu() { rcli info cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.2f", s}'; }
+cpu_before=$(redis_cpu)
 "$work/stepup-load" -url "$api" -key "$app_key" -prefix "$prefix" "$@"
+cpu_after=$(redis_cpu)
+echo
+echo "Redis during the run: $(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {printf "%.1f", b - a}') CPU seconds; scripts:"
+rcli info commandstats | awk -F'[:,=]' '/^cmdstat_(evalsha|eval):/ {printf "  %-8s %10s calls %8s µs per call\n", substr($1, 9), $3, $7}'
 
 # A user with a full history: 60 logins, each from a new /24, browser
 # version and device, so every level that can hold 50 distinct values

@@ -135,15 +135,18 @@ return r
 
 // loadTenantScript reads the tenant's side of a login evaluation.
 //
-// KEYS[1] policy, KEYS[2] stats, KEYS[3] failed-IP window, KEYS[4..] one
-// count hash per queried bucket. ARGV[1] window start, ARGV[2..] buckets.
+// KEYS[1] policy, KEYS[2] stats (N, |U| and per level M, the counters in
+// use, as "m:<level>"), KEYS[3] failed-IP window, KEYS[4..] one count hash
+// per queried bucket, named "…:c:<level>". ARGV[1] window start, ARGV[2..] buckets.
 // Returns {policy, N, U, failedIPUsers, {count, distinct}…}.
 var loadTenantScript = redis.NewScript(`
-local s = redis.call('HMGET', KEYS[2], 'n', 'u')
+local f = {'n', 'u'}
+for i = 4, #KEYS do f[#f+1] = 'm:' .. string.match(KEYS[i], ':c:(.*)$') end
+local s = redis.call('HMGET', KEYS[2], unpack(f))
 local r = {redis.call('GET', KEYS[1]) or '', s[1] or '0', s[2] or '0', redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf')}
 for i = 4, #KEYS do
   r[#r+1] = redis.call('HGET', KEYS[i], ARGV[i-2]) or '0'
-  r[#r+1] = redis.call('HLEN', KEYS[i])
+  r[#r+1] = s[i-1] or '0'
 end
 return r
 `)
@@ -194,9 +197,14 @@ return 'OK'
 // the level is full.
 const learnLua = `
 local size, ttl, now = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+-- Expiry is refreshed once a day (and on every new key), not on every
+-- login: "180 days without a login" needs no finer clock.
+local day = tostring(math.floor(now / 86400))
+local refresh = redis.call('HGET', KEYS[2], 'd') ~= day
 for i = 5, #KEYS do
   local h, f = KEYS[i], ARGV[i+5]
   local c = redis.call('HGET', h, f)
+  local new = not c
   if c then
     c = tonumber(string.match(c, '^(%d+)')) + 1
   else
@@ -212,12 +220,12 @@ for i = 5, #KEYS do
     end
   end
   redis.call('HSET', h, f, c .. ':' .. now)
-  redis.call('PEXPIRE', h, ttl)
+  if refresh or new then redis.call('PEXPIRE', h, ttl) end
 end
 local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-redis.call('HSET', KEYS[2], 'last', ARGV[7])
-redis.call('PEXPIRE', KEYS[2], ttl)
-redis.call('SADD', KEYS[4], ARGV[9])
+redis.call('HSET', KEYS[2], 'last', ARGV[7], 'd', day)
+if refresh then redis.call('PEXPIRE', KEYS[2], ttl) end
+if n == 1 then redis.call('SADD', KEYS[4], ARGV[9]) end
 `
 
 // tenantWriteScript is the tenant's side of an evaluation's write: the
@@ -234,7 +242,12 @@ var tenantWriteScript = redis.NewScript(`
 if ARGV[4] == '1' then
   redis.call('HINCRBY', KEYS[3], 'n', 1)
   if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[3], 'u', 1) end
-  for i = 4, #KEYS do redis.call('HINCRBY', KEYS[i], ARGV[i+2], 1) end
+  for i = 4, #KEYS do
+    -- A counter leaving zero is one more value in use at its level (M).
+    if redis.call('HINCRBY', KEYS[i], ARGV[i+2], 1) == 1 then
+      redis.call('HINCRBY', KEYS[3], 'm:' .. string.match(KEYS[i], ':c:(.*)$'), 1)
+    end
+  end
 end
 if ARGV[1] ~= '' then
   redis.call('HINCRBY', KEYS[1], 'logins', 1)

@@ -234,6 +234,9 @@ func testHistory(t *testing.T, s engine.Store, tenant string) {
 	if st.TenantLogins != 5 || st.TenantUsers != 1 || st.TenantCounts[0] != 2 {
 		t.Fatalf("tenant = N %d U %d counts %v", st.TenantLogins, st.TenantUsers, st.TenantCounts)
 	}
+	if m := st.TenantDistinct["ip.addr"]; m != 4 {
+		t.Fatalf("distinct values M = %d, want 4 (a, b, c, d)", m)
+	}
 	// A login saved without learning, then learned twice, counts once.
 	rec := record(u, lgID(u, 9), t0.Add(time.Hour), "z")
 	opt.Buckets, opt.NewUser = rec.Buckets, false
