@@ -82,7 +82,7 @@ api="http://127.0.0.1:$api_port"
 operator_key=$(random_secret)
 # A clean environment: stepupd refuses unknown STEPUP_* variables, and
 # none of the caller's should leak into the test.
-env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEPUPD_PPROF_ADDR"} \
+env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEPUPD_PPROF_ADDR"} ${GOGC:+GOGC="$GOGC"} \
 	STEPUP_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
 	STEPUP_SECRET="$(random_secret)" \
 	STEPUP_OPERATOR_KEY="$operator_key" \
