@@ -46,7 +46,7 @@ type Options struct {
 	// worker; a larger value is lowered to ClaimIdle/2.
 	SendTimeout time.Duration
 	// PollInterval is the wait between two reads of the shards, 100ms; it
-	// grows to 8 times that while the queue stays empty.
+	// grows to 4 times that while the queue stays empty.
 	PollInterval time.Duration
 	// Batch is the most jobs read from one shard at once, 16.
 	Batch int
@@ -74,7 +74,7 @@ const (
 	errorLogEvery   = 10 * time.Second
 	finishTries     = 3
 	finishRetryWait = 200 * time.Millisecond
-	idleFactor      = 8 // an idle worker polls every PollInterval·idleFactor at the slowest
+	idleFactor      = 4 // an idle worker polls every PollInterval·idleFactor at the slowest
 )
 
 func (o *Options) defaults() error {
