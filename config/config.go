@@ -200,8 +200,8 @@ type Risk struct {
 	IPv4Prefix int `koanf:"ipv4_prefix"`
 	// IPv6Prefix is the same for IPv6.
 	IPv6Prefix int `koanf:"ipv6_prefix"`
-	// UnseenPenalty is the score a feature value never seen in the
-	// tenant adds.
+	// UnseenPenalty is the factor by which risk grows when the user never
+	// had a feature's value at some level (risk.Options.UnseenPenalty).
 	UnseenPenalty float64 `koanf:"unseen_penalty"`
 }
 

@@ -373,8 +373,8 @@ func (c Config) validateNumbers(v *validator) {
 	v.intRange("risk.history_days", r.HistoryDays, 1, 3650)
 	v.intRange("risk.ipv4_prefix", r.IPv4Prefix, 8, 32)
 	v.intRange("risk.ipv6_prefix", r.IPv6Prefix, 16, 128)
-	if p := r.UnseenPenalty; math.IsNaN(p) || p < 0 || p > 100 {
-		v.add("risk.unseen_penalty", "must be between 0 and 100, got %g", p)
+	if p := r.UnseenPenalty; math.IsNaN(p) || p < 1 || p > 100 {
+		v.add("risk.unseen_penalty", "must be a factor between 1 and 100, got %g", p)
 	}
 
 	const maxLimit = 10_000_000

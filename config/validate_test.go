@@ -260,9 +260,9 @@ func TestValidate(t *testing.T) {
 			"risk.history_days: must be between 1 and 3650, got 0",
 			"risk.ipv4_prefix: must be between 8 and 32, got 33",
 			"risk.ipv6_prefix: must be between 16 and 128, got 8",
-			"risk.unseen_penalty: must be between 0 and 100, got -1",
+			"risk.unseen_penalty: must be a factor between 1 and 100, got -1",
 		}},
-		{"risk penalty NaN", func(c *Config) { c.Risk.UnseenPenalty = math.NaN() }, []string{"risk.unseen_penalty: must be between 0 and 100, got NaN"}},
+		{"risk penalty NaN", func(c *Config) { c.Risk.UnseenPenalty = math.NaN() }, []string{"risk.unseen_penalty: must be a factor between 1 and 100, got NaN"}},
 		{"limits", func(c *Config) { c.Limits = Limits{} }, []string{
 			"limits.sms_per_user_hour: must be between 1 and 10000000, got 0",
 			"limits.sms_per_number_hour: must be between 1 and 10000000, got 0",

@@ -2,13 +2,15 @@
 // logins it is, following the statistical model of Freeman et al. ("Who Are
 // You? A Statistical Approach to Measuring User Authenticity", NDSS 2016) in
 // the form evaluated and published by Wiefling et al. (das-group
-// rba-algorithm).
+// rba-algorithm), scoring each hierarchical feature by back-off to the most
+// specific level the user has had rather than by the reference code's
+// weighted sums (see featureTerm and the README for why and the evidence).
 //
 // The package owns three pure steps:
 //
 //   - [Extract] turns a login (IP, user agent, device id, GeoIP answer) into
-//     hierarchical [Features]: named levels such as "ip.addr", "ip.net" and
-//     "ip.cc", each with a weight and a raw value.
+//     hierarchical [Features]: named levels such as "ip.addr", "ip.net",
+//     "ip.asn" and "ip.cc", most specific first, each with a raw value.
 //   - [Score] combines the counts the caller looked up for those values (the
 //     user's history and the tenant-wide counts) with velocity counters,
 //     the last login's place and list memberships into a [Result]: the log
