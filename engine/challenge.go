@@ -177,12 +177,18 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 	if c.Channel == ChannelTOTP {
 		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
 	}
-	var pol *compiled
+	u := UserRef{tenant, c.User}
+	var p Policy // the user's policy, for an SMS
 	if c.Channel == ChannelSMS {
-		if pol, err = e.loadPolicy(ctx, tenant); err != nil {
+		pol, err := e.loadPolicy(ctx, tenant)
+		if err != nil {
 			return ChallengeView{}, err
 		}
-		if a, _ := e.store.Account(ctx, UserRef{tenant, c.User}); pol.Effective(a.Group).SMSDisabled {
+		a, err := e.store.Account(ctx, u)
+		if err != nil {
+			return ChallengeView{}, Internal(err)
+		}
+		if p = pol.Effective(a.Group); p.SMSDisabled {
 			return ChallengeView{}, ErrSMSDisabled
 		}
 	}
@@ -208,8 +214,7 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 		return ChallengeView{}, Internal(err)
 	}
 	if c.Channel == ChannelSMS {
-		a, _ := e.store.Account(ctx, UserRef{tenant, c.User})
-		if err := e.smsAllowed(ctx, t, pol.Effective(a.Group), UserRef{tenant, c.User}, to, Actor{}); err != nil {
+		if err := e.smsAllowed(ctx, t, p, u, to, Actor{}); err != nil {
 			return ChallengeView{}, err
 		}
 	}

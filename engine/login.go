@@ -152,8 +152,8 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 		UserLogins: st.UserLogins, TenantLogins: st.TenantLogins, TenantUsers: st.TenantUsers,
 		FailedPasswordsUser: int(st.FailedPwUser), FailedPasswordsIP: int(st.FailedIPUsers),
 		FailedChallengesUser: int(st.FailedChUser), Now: now,
-		Trusted:        inAny(ip, prefixes(p.TrustedNetworks)),
-		BlockedNetwork: inAny(ip, prefixes(p.BlockedNetworks)),
+		Trusted:        inAny(ip, pol.networks(a.Group).trusted),
+		BlockedNetwork: inAny(ip, pol.networks(a.Group).blocked),
 		BlockedCountry: feats.Country != "" && slices.Contains(p.BlockedCountries, feats.Country),
 	}
 	for i, v := range vals {

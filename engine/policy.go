@@ -119,18 +119,32 @@ func (tp TenantPolicy) Effective(group string) Policy {
 type compiled struct {
 	TenantPolicy
 	effective map[string]Policy
+	lists     map[string]networkLists
 }
+
+// networkLists are an effective policy's network lists, parsed once.
+type networkLists struct{ trusted, blocked []netip.Prefix }
 
 func compilePolicy(doc []byte) (*compiled, error) {
 	tp, err := parseTenantPolicy(doc)
 	if err != nil {
 		return nil, err
 	}
-	c := &compiled{TenantPolicy: tp, effective: map[string]Policy{"": tp.Effective("")}}
-	for g := range tp.Groups {
-		c.effective[g] = tp.Effective(g)
+	c := &compiled{TenantPolicy: tp, effective: map[string]Policy{}, lists: map[string]networkLists{}}
+	for _, g := range append([]string{""}, slices.Collect(maps.Keys(tp.Groups))...) {
+		p := tp.Effective(g)
+		c.effective[g] = p
+		c.lists[g] = networkLists{trusted: prefixes(p.TrustedNetworks), blocked: prefixes(p.BlockedNetworks)}
 	}
 	return c, nil
+}
+
+// networks returns the parsed network lists of a user's group.
+func (c *compiled) networks(group string) networkLists {
+	if l, ok := c.lists[group]; ok {
+		return l
+	}
+	return c.lists[""]
 }
 
 // Effective returns the (shared, read-only) policy of a user's group.

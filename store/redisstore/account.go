@@ -354,18 +354,13 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		tkeys = append(tkeys, tp+"c:"+v.Level)
 		targs = append(targs, q.Buckets[i])
 	}
-	pipe := s.rdb.Pipeline()
-	ucmd := loadUserScript.Run(ctx, pipe, ukeys, uargs...)
-	tcmd := loadTenantScript.Run(ctx, pipe, tkeys, targs...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		// A NOSCRIPT inside a pipeline: load the scripts and retry once.
-		if !strings.Contains(err.Error(), "NOSCRIPT") {
-			return engine.LoginState{}, err
-		}
-		if err := s.loadScripts(ctx); err != nil {
-			return engine.LoginState{}, err
-		}
-		return s.LoadLogin(ctx, u, q)
+	var ucmd, tcmd *redis.Cmd
+	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		ucmd = loadUserScript.Run(ctx, pipe, ukeys, uargs...)
+		tcmd = loadTenantScript.Run(ctx, pipe, tkeys, targs...)
+	})
+	if err != nil {
+		return engine.LoginState{}, err
 	}
 	ur, err := ucmd.Slice()
 	if err != nil {
