@@ -39,8 +39,13 @@ func (e *Engine) reset(ctx context.Context, u UserRef, reason, group string, act
 	if err != nil {
 		return err
 	}
+	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Now: e.now(), Window: velocityWindow})
+	if err != nil {
+		return Internal(err)
+	}
+	known := st.UserLogins > 0 || st.GraceEpoch != "" // logged in, never set up a profile
 	return e.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
-		if !a.Exists {
+		if !a.Exists && !known {
 			return nil, nil, ErrUserNotFound
 		}
 		// A phone change in flight dies with the factor: its verification

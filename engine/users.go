@@ -136,14 +136,18 @@ func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return UserView{}, err
 	}
-	a, err := e.store.Account(ctx, u)
+	now := e.now()
+	// One read serves both: a user is known by an account (profile,
+	// factors) or by logins alone, and the grace count lives beside them.
+	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Now: now, Window: velocityWindow})
 	if err != nil {
 		return UserView{}, Internal(err)
 	}
-	if !a.Exists {
+	a := st.Account
+	if !a.Exists && st.UserLogins == 0 && st.GraceEpoch == "" {
 		return UserView{}, ErrUserNotFound
 	}
-	pol, err := e.loadPolicy(ctx, u.Tenant)
+	pol, err := e.compiled(st.Policy)
 	if err != nil {
 		return UserView{}, err
 	}
@@ -158,7 +162,6 @@ func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 		}
 		v.PhoneChangePending = ok && c.Status == StatusPending && c.ExpiresAt.After(e.now())
 	}
-	now := e.now()
 	for _, d := range a.Devices {
 		if now.Before(deviceExpiry(d, p)) {
 			v.RememberedDevices++
@@ -174,10 +177,6 @@ func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 		v.Factors = append(v.Factors, FactorView{Channel: ChannelEmail, Destination: MaskEmail(a.Profile.Email), AddedAt: f.AddedAt})
 	}
 	if p.Mode == ModeRequired && !v.Enrolled {
-		st, err := e.store.LoadLogin(ctx, u, LoginQuery{Now: now, Window: velocityWindow})
-		if err != nil {
-			return UserView{}, Internal(err)
-		}
 		left := p.GraceLogins
 		if st.GraceEpoch == pol.epoch(a.Group) {
 			left = max(left-st.GraceUsed, 0)

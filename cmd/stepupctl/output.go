@@ -133,6 +133,11 @@ func orDash(s string) string {
 func details(d map[string]string) string {
 	keys := make([]string, 0, len(d))
 	for k := range d {
+		// A policy change carries the whole policy before and after for
+		// the JSON output; its "changes" says what the table needs.
+		if _, ok := d["changes"]; ok && (k == "before" || k == "after") {
+			continue
+		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
