@@ -920,7 +920,15 @@ func TestLifecycleErase(t *testing.T) {
 	if !slices.Contains(lcSignals(ev), "no_history") || ev["challenge"] != nil {
 		t.Errorf("login after the erasure: %v, want no_history and no challenge", ev)
 	}
-	lcWantErr(t, e.do(t, "GET", "/v1/users/paul", nil), 404, "user_not_found")
+	// That login makes paul known again, as a new user: no profile, no
+	// factor, nothing from before the erasure.
+	r := e.do(t, "GET", "/v1/users/paul", nil)
+	if r.Status != 200 || r.Body["enrolled"] != false || len(r.Body["factors"].([]any)) != 0 || r.Body["backup_codes_left"] != float64(0) {
+		t.Errorf("paul after a new login: %d %s, want a new user without factors", r.Status, r.Raw)
+	}
+	if p, _ := r.Body["profile"].(map[string]any); len(p) != 0 {
+		t.Errorf("profile after the erasure: %v, want empty", p)
+	}
 }
 
 // TestLifecycleEraseEndsPendingChallenges: a challenge started before the
