@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -216,8 +217,10 @@ func (s *Store) AppendEvent(ctx context.Context, ev engine.Event, jobs []engine.
 }
 
 // Events pages through a tenant's audit log, newest first. Events of all
-// shards are merged in the order (stream id, shard), both descending; the
-// cursor names the last event returned as "<stream id>/<shard>".
+// shards are merged in the order of compareItems, descending: two shards'
+// streams number the events of one millisecond independently, so within a
+// millisecond the event's own time decides.
+// The cursor names the last event returned as "<stream id>/<unix ns>/<shard>".
 func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) ([]engine.Event, string, error) {
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 100
@@ -237,19 +240,19 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 	for _, sh := range shards {
 		bounds[sh] = "+"
 	}
+	var after *eventItem // the cursor: only events after it in the order
 	if q.Cursor != "" {
-		id, shard, ok := parseCursor(q.Cursor)
+		c, ok := parseCursor(q.Cursor)
 		if !ok {
 			return nil, "", engine.Invalid("cursor", "malformed cursor")
 		}
+		after = &c
+		ms, _, _ := strings.Cut(c.id, "-")
 		for _, sh := range shards {
-			// Shards after the cursor's in the order still hold events
-			// with the cursor's own id; the others start below it.
-			if sh < shard {
-				bounds[sh] = id
-			} else {
-				bounds[sh] = "(" + id
-			}
+			// Every shard may still hold events of the cursor's
+			// millisecond (the bound takes it whole); those at or before
+			// the cursor in the order are skipped below.
+			bounds[sh] = ms
 		}
 	}
 	lower := "-"
@@ -281,8 +284,12 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 					continue
 				}
 				ev.ID = m.ID
+				it := eventItem{m.ID, sh, ev}
+				if after != nil && compareItems(it, *after) >= 0 {
+					continue
+				}
 				if (q.User == "" || ev.User == q.User) && (q.Type == "" || ev.Type == q.Type) {
-					out = append(out, eventItem{m.ID, sh, ev})
+					out = append(out, it)
 				}
 			}
 			if int64(len(msgs)) == page {
@@ -297,7 +304,7 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 	if len(out) > q.Limit {
 		out = out[:q.Limit]
 		last := out[len(out)-1]
-		cursor = last.id + "/" + strconv.Itoa(last.shard)
+		cursor = last.id + "/" + strconv.FormatInt(last.ev.At.UnixNano(), 10) + "/" + strconv.Itoa(last.shard)
 	}
 	evs := make([]engine.Event, len(out))
 	for i, it := range out {
@@ -312,20 +319,39 @@ type eventItem struct {
 	ev    engine.Event
 }
 
+// compareItems orders events by the millisecond of their stream id, then
+// by the event's own time (the streams of two shards number the events of
+// one millisecond independently), then by id and shard.
 func compareItems(a, b eventItem) int {
+	if c := cmp.Compare(idMillis(a.id), idMillis(b.id)); c != 0 {
+		return c
+	}
+	if c := a.ev.At.Compare(b.ev.At); c != 0 {
+		return c
+	}
 	if c := compareIDs(a.id, b.id); c != 0 {
 		return c
 	}
 	return a.shard - b.shard
 }
 
-func parseCursor(c string) (string, int, bool) {
-	id, sh, ok := strings.Cut(c, "/")
-	n, err := strconv.Atoi(sh)
-	if !ok || err != nil || n < 0 || n >= engine.Shards || !validStreamID(id) {
-		return "", 0, false
+func idMillis(id string) uint64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseUint(ms, 10, 64)
+	return n
+}
+
+func parseCursor(c string) (eventItem, bool) {
+	parts := strings.Split(c, "/")
+	if len(parts) != 3 || !validStreamID(parts[0]) {
+		return eventItem{}, false
 	}
-	return id, n, true
+	at, err1 := strconv.ParseInt(parts[1], 10, 64)
+	sh, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || sh < 0 || sh >= engine.Shards {
+		return eventItem{}, false
+	}
+	return eventItem{id: parts[0], shard: sh, ev: engine.Event{At: time.Unix(0, at).UTC()}}, true
 }
 
 func validStreamID(id string) bool {
