@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/mail"
 	"os"
 	"strings"
 	"time"
@@ -256,7 +257,7 @@ func openGeo(cfg config.Config) (*geoip.Reader, error) {
 
 // newDispatcher wires the SMS and mail drivers behind the delivery worker.
 func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, eng *engine.Engine, hc *http.Client) (delivery.Handler, error) {
-	o := dispatch.Options{FromAddress: cfg.Mail.From, Links: st, Alerts: eng, SMSProvider: cfg.SMS.Driver}
+	o := dispatch.Options{FromAddress: senderAddress(cfg.Mail.From), Links: st, Alerts: eng, SMSProvider: cfg.SMS.Driver}
 	switch cfg.SMS.Driver {
 	case "twilio":
 		tw, err := twilio.New(twilio.Options{AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,
@@ -292,6 +293,16 @@ func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, en
 	}
 	o.Renderer = r
 	return dispatch.New(o), nil
+}
+
+// senderAddress is the bare address of mail.from, which may carry a
+// display name ("Acme Security <security@acme.example>"): mails are sent
+// in each tenant's own sender name.
+func senderAddress(from string) string {
+	if a, err := mail.ParseAddress(from); err == nil {
+		return a.Address
+	}
+	return from
 }
 
 func statusCallback(cfg config.Config) string {
