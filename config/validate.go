@@ -34,8 +34,10 @@ func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
 // Minimum lengths of secrets. 32 bytes is what the key derivation in
 // internal/seal expects of its input; the operator key guards every tenant.
 const (
-	minSecretLen      = 32
-	minOperatorKeyLen = 32
+	minSecretLen = 32
+	// MinOperatorKeyLen is the operator key length below which stepupd
+	// warns at start (a short key is allowed: test setups use them).
+	MinOperatorKeyLen = 32
 )
 
 var (
@@ -156,9 +158,6 @@ func (c Config) validateTop(v *validator) {
 		v.add("secret", "must be at least %d bytes, got %d", minSecretLen, len(c.Secret))
 	}
 	if c.OperatorKey != "" {
-		if len(c.OperatorKey) < minOperatorKeyLen {
-			v.add("operator_key", "must be at least %d bytes, got %d", minOperatorKeyLen, len(c.OperatorKey))
-		}
 		if strings.ContainsFunc(c.OperatorKey, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 			v.add("operator_key", "must not contain spaces or control characters")
 		}
@@ -272,12 +271,6 @@ func (c Config) validateSMS(v *validator) {
 	default:
 		v.add("sms.driver", "must be twilio or console, got %q", c.SMS.Driver)
 	}
-	if t.AccountSID != "" && !strings.HasPrefix(t.AccountSID, "AC") {
-		v.add("sms.twilio.account_sid", "must start with AC")
-	}
-	if t.MessagingServiceSID != "" && !strings.HasPrefix(t.MessagingServiceSID, "MG") {
-		v.add("sms.twilio.messaging_service_sid", "must start with MG")
-	}
 	if t.From != "" && !e164.MatchString(t.From) && !senderID.MatchString(t.From) {
 		v.add("sms.twilio.from", "must be an E.164 number (+14155550100), a short code or an alphanumeric sender ID of at most 11 characters, got %q", t.From)
 	}
@@ -287,6 +280,24 @@ func (c Config) validateSMS(v *validator) {
 	if t.StatusCallbackURL != "" {
 		v.httpURL("sms.twilio.status_callback_url", t.StatusCallbackURL)
 	}
+}
+
+// Warnings lists settings that are valid but unusual enough to say so at
+// start: a short operator key, Twilio identifiers of an unfamiliar shape
+// (a Twilio-compatible test server may use any).
+func (c Config) Warnings() []string {
+	var w []string
+	if n := len(c.OperatorKey); n > 0 && n < MinOperatorKeyLen {
+		w = append(w, fmt.Sprintf("operator_key: %d bytes; use at least %d random bytes in production", n, MinOperatorKeyLen))
+	}
+	t := c.SMS.Twilio
+	if t.AccountSID != "" && !strings.HasPrefix(t.AccountSID, "AC") {
+		w = append(w, "sms.twilio.account_sid: Twilio account SIDs start with AC")
+	}
+	if t.MessagingServiceSID != "" && !strings.HasPrefix(t.MessagingServiceSID, "MG") {
+		w = append(w, "sms.twilio.messaging_service_sid: Twilio messaging service SIDs start with MG")
+	}
+	return w
 }
 
 func (c Config) validateMail(v *validator) {

@@ -124,7 +124,7 @@ func TestValidate(t *testing.T) {
 		{"secret short", func(c *Config) { c.Secret = "short" }, []string{"secret: must be at least 32 bytes, got 5"}},
 		{"secret required with redis", func(c *Config) { c.Redis.URL = "redis://localhost" }, []string{"secret: required when redis.url or redis.cluster_addrs is set; must be at least 32 bytes"}},
 		{"secret required with cluster", func(c *Config) { c.Redis.ClusterAddrs = []string{"a:1"} }, []string{"secret: required when redis.url or redis.cluster_addrs is set; must be at least 32 bytes"}},
-		{"operator key short", func(c *Config) { c.OperatorKey = "abc" }, []string{"operator_key: must be at least 32 bytes, got 3"}},
+		{"operator key short is allowed", func(c *Config) { c.OperatorKey = "abc" }, nil},
 		{"operator key spaces", func(c *Config) { c.OperatorKey = strings.Repeat("k", 32) + " x" }, []string{"operator_key: must not contain spaces or control characters"}},
 		{"public url relative", func(c *Config) { c.PublicURL = "2fa.example.com" }, []string{`public_url: must be an absolute http(s) URL, got "2fa.example.com"`}},
 		{"public url scheme", func(c *Config) { c.PublicURL = "ftp://x" }, []string{`public_url: must be an absolute http(s) URL, got "ftp://x"`}},
@@ -190,8 +190,6 @@ func TestValidate(t *testing.T) {
 		{"twilio formats", func(c *Config) {
 			c.SMS.Twilio = Twilio{AccountSID: "SK1", MessagingServiceSID: "PN1", From: "0412 345 678 9", APIBaseURL: "api.twilio.com", StatusCallbackURL: "/cb"}
 		}, []string{
-			"sms.twilio.account_sid: must start with AC",
-			"sms.twilio.messaging_service_sid: must start with MG",
 			`sms.twilio.from: must be an E.164 number (+14155550100), a short code or an alphanumeric sender ID of at most 11 characters, got "0412 345 678 9"`,
 			`sms.twilio.api_base_url: must be an absolute http(s) URL, got "api.twilio.com"`,
 			`sms.twilio.status_callback_url: must be an absolute http(s) URL, got "/cb"`,
@@ -351,5 +349,25 @@ func TestLogValueRedacts(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// Unusual but valid settings are warned about at start, not refused: a
+// Twilio-compatible test server may use any account id, a test setup a
+// short operator key.
+func TestWarnings(t *testing.T) {
+	c := Default()
+	if w := c.Warnings(); len(w) != 0 {
+		t.Fatalf("defaults warn: %v", w)
+	}
+	c.OperatorKey = "op"
+	c.SMS.Twilio = Twilio{AccountSID: "SK1", MessagingServiceSID: "PN1"}
+	want := []string{
+		"operator_key: 2 bytes; use at least 32 random bytes in production",
+		"sms.twilio.account_sid: Twilio account SIDs start with AC",
+		"sms.twilio.messaging_service_sid: Twilio messaging service SIDs start with MG",
+	}
+	if got := c.Warnings(); !slices.Equal(got, want) {
+		t.Fatalf("warnings = %q, want %q", got, want)
 	}
 }

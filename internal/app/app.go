@@ -66,6 +66,9 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		cfg.PublicURL = "http://" + cfg.Listen
 	}
 	a := &App{Config: cfg, Log: log}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration", "warning", w)
+	}
 	rdb, closeRedis, err := openRedis(cfg)
 	if err != nil {
 		return nil, err
