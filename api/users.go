@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -105,41 +106,17 @@ func (s *Server) startPhoneChange(c *gin.Context) {
 	s.started(c, st, err)
 }
 
-// lifecycle wraps a start call whose body is only the optional actor.
-func (s *Server) lifecycle(start func(*gin.Context, engine.UserRef, engine.Actor) (engine.Started, error)) gin.HandlerFunc {
+// lifecycle serves a start call whose body is only the optional actor.
+func (s *Server) lifecycle(start func(context.Context, engine.UserRef, engine.Actor) (engine.Started, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req actorReq
 		if err := decode(c, &req, true); err != nil {
 			s.writeError(c, err)
 			return
 		}
-		st, err := start(c, userRef(c), req.actor())
+		st, err := start(c.Request.Context(), userRef(c), req.actor())
 		s.started(c, st, err)
 	}
-}
-
-func (s *Server) startDisable(c *gin.Context) {
-	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
-		return s.eng.StartDisable(c.Request.Context(), u, a)
-	})(c)
-}
-
-func (s *Server) startBackupCodes(c *gin.Context) {
-	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
-		return s.eng.StartBackupCodes(c.Request.Context(), u, a)
-	})(c)
-}
-
-func (s *Server) startTOTP(c *gin.Context) {
-	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
-		return s.eng.StartTOTP(c.Request.Context(), u, a)
-	})(c)
-}
-
-func (s *Server) startEmailFactor(c *gin.Context) {
-	s.lifecycle(func(c *gin.Context, u engine.UserRef, a engine.Actor) (engine.Started, error) {
-		return s.eng.StartEmailFactor(c.Request.Context(), u, a)
-	})(c)
 }
 
 func (s *Server) listDevices(c *gin.Context) {

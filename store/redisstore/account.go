@@ -455,7 +455,7 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 	return saved, nil
 }
 
-func (s *Store) saveLogin(ctx context.Context, pipe redis.Pipeliner, sc *redis.Script, u engine.UserRef, rec engine.LoginRecord, ttl time.Duration, learn bool, grace string, opt engine.LearnOptions) {
+func (s *Store) saveLogin(ctx context.Context, rdb redis.Scripter, sc *redis.Script, u engine.UserRef, rec engine.LoginRecord, ttl time.Duration, learn bool, grace string, opt engine.LearnOptions) *redis.Cmd {
 	sh := u.Shard()
 	up := userPrefix(u)
 	keys := make([]string, 4, 4+len(rec.Values))
@@ -473,7 +473,7 @@ func (s *Store) saveLogin(ctx context.Context, pipe redis.Pipeliner, sc *redis.S
 		keys = append(keys, up+"h:"+v.Level)
 		args = append(args, v.Hash)
 	}
-	sc.Run(ctx, pipe, keys, args...)
+	return sc.Run(ctx, rdb, keys, args...)
 }
 
 // tenantWrite queues the tenant's side of a login's write: its tallies
@@ -517,18 +517,9 @@ func (s *Store) Login(ctx context.Context, id string) (engine.LoginRecord, bool,
 // Learn teaches a verified login to the user's history and the tenant's
 // counts, once per login.
 func (s *Store) Learn(ctx context.Context, u engine.UserRef, rec engine.LoginRecord, opt engine.LearnOptions) error {
-	sh := u.Shard()
-	keys := []string{k.account(u), k.meta(u), k.login(sh, rec.ID), k.users(sh, u.Tenant)}
-	last := []byte{}
-	if rec.Place != nil {
-		last, _ = json.Marshal(rec.Place)
-	}
-	args := []any{"", 0, "1", opt.HistorySize, opt.HistoryTTL.Milliseconds(), rec.At.Unix(), last, "", u.User}
-	for _, v := range rec.Values {
-		keys = append(keys, k.history(u, v.Level))
-		args = append(args, v.Hash)
-	}
-	res, err := learnScript.Run(ctx, s.rdb, keys, args...).Text()
+	// learnScript takes saveLoginScript's arguments; it keeps no new
+	// record (ttl 0) and counts no grace login.
+	res, err := s.saveLogin(ctx, s.rdb, learnScript, u, rec, 0, true, "", opt).Text()
 	if err != nil || res != "OK" {
 		return err
 	}
