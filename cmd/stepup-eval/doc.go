@@ -11,12 +11,13 @@
 //	go run ./cmd/stepup-eval [-seed 1] [-users 1500] [-days 180] [-attacks 1]
 //	    [-asn] [-whatif] [-redis host:port] [-markdown]
 //
-// The replay is what production does: every user is enrolled (an e-mail
-// factor, written through the store) before the first login; each attempt
-// is one engine.Evaluate at the attempt's time (the engine's clock is the
-// replay's); a challenged legitimate login is then verified, which teaches
-// the history exactly as the engine does after a correct code (the login
-// record, then Store.Learn with the engine's learning options); attackers'
+// The replay is what production does, through the engine's own code
+// paths: every user enrols an authenticator app before the first login
+// (engine.StartTOTP, then engine.Verify with the app's first code); each
+// attempt is one engine.Evaluate at the attempt's time (the engine's clock
+// is the replay's); a challenged legitimate login is then answered with the
+// app's current code through engine.Verify, which teaches the history
+// exactly as stepupd does after a correct code; attackers'
 // attempts are never learned. The set is replayed twice, side by side:
 // with device ids, and without them (risk.Options.IgnoreDevice, no
 // device_id), the honest test of the model as Wiefling et al. measured it.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
@@ -19,14 +21,10 @@ import (
 	"github.com/stepup-auth/stepup/store/redisstore"
 )
 
-// Mirrors of the engine's defaults that the harness needs to act as the
-// engine does: the history bounds of engine.learnOptions (used when a
-// challenged legitimate login is verified) and the policy's default
-// challenge threshold.
-const (
-	historySize = 50
-	historyTTL  = 180 * 24 * time.Hour
-)
+// historyTTL is how long the engine keeps a history without a login (its
+// default); the harness uses it only to label outcomes (a user whose
+// history expired starts again at zero past logins), never to learn.
+const historyTTL = 180 * 24 * time.Hour
 
 // outcome is what the engine answered for one login of the set.
 type outcome struct {
@@ -125,19 +123,16 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 	}
 	threshold := engine.DefaultPolicy().Thresholds.Challenge
 
-	// Enrol every user with an e-mail factor (it has no sending limits),
-	// so that evaluations challenge instead of suggesting enrolment.
+	// Enrol every user with an authenticator app through the engine's own
+	// enrolment flow, so that evaluations challenge instead of suggesting
+	// enrolment and a challenged login is verified with a real code.
+	owners := make(map[string]*owner, len(set.Users))
 	for _, id := range set.Users {
-		u := engine.UserRef{Tenant: tenant.ID, User: id}
-		a := &engine.Account{
-			Exists:    true,
-			Profile:   engine.Profile{Email: id + "@example.com"},
-			Factors:   engine.Factors{Email: &engine.EmailFactor{AddedAt: clock.now}},
-			CreatedAt: clock.now, UpdatedAt: clock.now,
-		}
-		if err := st.Commit(ctx, u, engine.Commit{Version: 0, Account: a, Now: clock.now}); err != nil {
+		o, err := enrol(ctx, eng, engine.UserRef{Tenant: tenant.ID, User: id}, clock.now)
+		if err != nil {
 			return res, fmt.Errorf("enrol %s: %w", id, err)
 		}
+		owners[id] = o
 	}
 
 	// history is what the harness knows about a user's learned logins, to
@@ -203,8 +198,11 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 		switch ev.Decision {
 		case engine.DecisionAllow: // learned by the evaluation itself
 		case engine.DecisionChallenge:
-			if err := verify(ctx, st, engine.UserRef{Tenant: tenant.ID, User: l.User}, ev.LoginID); err != nil {
-				return res, err
+			if ev.Challenge == nil {
+				return res, fmt.Errorf("login %s challenged without a challenge", ev.LoginID)
+			}
+			if err := owners[l.User].verify(ctx, eng, tenant.ID, ev.Challenge.ID, l.At); err != nil {
+				return res, fmt.Errorf("verify login %s: %w", ev.LoginID, err)
 			}
 		default:
 			continue // denied: the owner is locked out, nothing learned
@@ -216,20 +214,60 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 	return res, nil
 }
 
-// verify does what the engine does once the owner typed the right code:
-// it teaches the history the login the challenge was for, with the
-// options of engine.learnOptions.
-func verify(ctx context.Context, st *redisstore.Store, u engine.UserRef, loginID string) error {
-	rec, ok, err := st.Login(ctx, loginID)
-	if err != nil {
-		return fmt.Errorf("read login %s: %w", loginID, err)
-	}
-	if !ok {
-		return fmt.Errorf("login %s vanished before its verification", loginID)
-	}
-	opt := engine.LearnOptions{HistorySize: historySize, HistoryTTL: historyTTL, Buckets: rec.Buckets, NewUser: rec.First}
-	if err := st.Learn(ctx, u, rec, opt); err != nil {
-		return fmt.Errorf("learn login %s: %w", loginID, err)
-	}
-	return nil
+// owner is what a legitimate user holds: the authenticator app's secret,
+// the backup codes, and the last time step the app's code was used (the
+// engine refuses a step twice).
+type owner struct {
+	secret   string
+	backup   []string
+	lastStep int64
 }
+
+// enrol enrols u's authenticator app through the engine, as a user of
+// stepupd's API would: start, then verify the first code.
+func enrol(ctx context.Context, eng *engine.Engine, u engine.UserRef, now time.Time) (*owner, error) {
+	st, err := eng.StartTOTP(ctx, u, engine.Actor{Kind: "user"})
+	if err != nil {
+		return nil, err
+	}
+	secret, _ := st.Extra["secret"].(string)
+	o := &owner{secret: secret, lastStep: -1}
+	res, err := o.answer(ctx, eng, u.Tenant, st.Challenge.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	o.backup, _ = res.Result["backup_codes"].([]string)
+	return o, nil
+}
+
+// verify answers a login challenge with the app's code, as its owner does,
+// through engine.Verify, which learns the login exactly as stepupd does.
+func (o *owner) verify(ctx context.Context, eng *engine.Engine, tenant, challenge string, now time.Time) error {
+	_, err := o.answer(ctx, eng, tenant, challenge, now)
+	return err
+}
+
+// answer submits the code of the first step after the last one used that
+// the engine still accepts at now (it allows one step of skew); two
+// verifications within one step fall back to a backup code.
+func (o *owner) answer(ctx context.Context, eng *engine.Engine, tenant, challenge string, now time.Time) (engine.VerifyResult, error) {
+	step := max(now.Unix()/totpPeriod, o.lastStep+1)
+	var code string
+	if step <= now.Unix()/totpPeriod+1 {
+		c, err := totp.GenerateCodeCustom(o.secret, time.Unix(step*totpPeriod, 0), totp.ValidateOpts{
+			Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return engine.VerifyResult{}, err
+		}
+		code, o.lastStep = c, step
+	} else if len(o.backup) > 0 {
+		code, o.backup = o.backup[0], o.backup[1:]
+	} else {
+		return engine.VerifyResult{}, fmt.Errorf("no code left to answer %s", challenge)
+	}
+	return eng.Verify(ctx, tenant, challenge, engine.VerifyInput{Code: code, Actor: engine.Actor{Kind: "user"}})
+}
+
+// totpPeriod is the authenticator apps' time step (RFC 6238's default,
+// which the engine uses).
+const totpPeriod = 30
