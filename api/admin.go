@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) getPolicy(c *gin.Context) {
-	v, err := s.eng.GetPolicy(c.Request.Context(), principal(c).Tenant)
+	v, err := s.eng.Policies.GetPolicy(c.Request.Context(), principal(c).Tenant)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -32,7 +32,7 @@ func (s *Server) putPolicy(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.PutPolicy(c.Request.Context(), principal(c).Tenant, b, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
+	v, err := s.eng.Policies.PutPolicy(c.Request.Context(), principal(c).Tenant, b, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -41,7 +41,7 @@ func (s *Server) putPolicy(c *gin.Context) {
 }
 
 func (s *Server) adminGetUser(c *gin.Context) {
-	v, err := s.eng.GetUser(c.Request.Context(), userRef(c))
+	v, err := s.eng.Lifecycle.GetUser(c.Request.Context(), userRef(c))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -59,7 +59,7 @@ func (s *Server) adminReset(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.AdminReset(c.Request.Context(), userRef(c), req.Reason, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
+	v, err := s.eng.Policies.AdminReset(c.Request.Context(), userRef(c), req.Reason, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -78,7 +78,7 @@ func (s *Server) disableAll(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	res, err := s.eng.DisableAll(c.Request.Context(), principal(c).Tenant, req.Reason, req.Group, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
+	res, err := s.eng.Policies.DisableAll(c.Request.Context(), principal(c).Tenant, req.Reason, req.Group, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -104,7 +104,7 @@ func (s *Server) events(c *gin.Context) {
 		}
 		q.Since = t
 	}
-	evs, next, err := s.eng.Events(c.Request.Context(), principal(c).Tenant, q)
+	evs, next, err := s.eng.Policies.Events(c.Request.Context(), principal(c).Tenant, q)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -143,7 +143,7 @@ func (s *Server) twilioStatus(c *gin.Context) {
 		s.writeError(c, engine.E(engine.KindForbidden, "bad_signature", "X-Twilio-Signature does not match"))
 		return
 	}
-	if err := s.eng.DeliveryReport(c.Request.Context(), params["MessageSid"], params["MessageStatus"], params["ErrorCode"]); err != nil {
+	if err := s.eng.Challenges.DeliveryReport(c.Request.Context(), params["MessageSid"], params["MessageStatus"], params["ErrorCode"]); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -167,7 +167,7 @@ func (s *Server) reportPage(c *gin.Context) {
 }
 
 func (s *Server) report(c *gin.Context) {
-	err := s.eng.Report(c.Request.Context(), c.Param("token"))
+	err := s.eng.Policies.Report(c.Request.Context(), c.Param("token"))
 	if c.GetHeader("Accept") == "application/json" || c.ContentType() == "application/json" {
 		if err != nil {
 			s.writeError(c, err)

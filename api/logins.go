@@ -22,7 +22,7 @@ func (s *Server) evaluate(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	ev, err := s.eng.Evaluate(c.Request.Context(), principal(c).Tenant, engine.EvaluateInput(req))
+	ev, err := s.eng.Logins.Evaluate(c.Request.Context(), principal(c).Tenant, engine.EvaluateInput(req))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -42,7 +42,7 @@ func (s *Server) failedLogin(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	if err := s.eng.RecordFailedLogin(c.Request.Context(), principal(c).Tenant, engine.FailedInput(req)); err != nil {
+	if err := s.eng.Logins.RecordFailedLogin(c.Request.Context(), principal(c).Tenant, engine.FailedInput(req)); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -50,7 +50,7 @@ func (s *Server) failedLogin(c *gin.Context) {
 }
 
 func (s *Server) getChallenge(c *gin.Context) {
-	v, err := s.eng.GetChallenge(c.Request.Context(), principal(c).Tenant, c.Param("id"))
+	v, err := s.eng.Challenges.GetChallenge(c.Request.Context(), principal(c).Tenant, c.Param("id"))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -71,7 +71,7 @@ func (s *Server) verify(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	res, err := s.eng.Verify(c.Request.Context(), principal(c).Tenant, c.Param("id"), engine.VerifyInput{
+	res, err := s.eng.Challenges.Verify(c.Request.Context(), principal(c).Tenant, c.Param("id"), engine.VerifyInput{
 		Code: req.Code, RememberDevice: req.RememberDevice, Actor: engine.Actor{Kind: "user", IP: req.IP, UserAgent: req.UserAgent}})
 	if err != nil {
 		s.writeError(c, err)
@@ -88,7 +88,7 @@ func (s *Server) resend(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.Resend(c.Request.Context(), principal(c).Tenant, c.Param("id"))
+	v, err := s.eng.Challenges.Resend(c.Request.Context(), principal(c).Tenant, c.Param("id"))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -112,7 +112,7 @@ func (s *Server) switchChallenge(c *gin.Context) {
 		s.writeError(c, engine.Invalid("channel", "must be sms, totp or email"))
 		return
 	}
-	v, err := s.eng.Switch(c.Request.Context(), principal(c).Tenant, c.Param("id"), req.Channel, engine.Actor{Kind: "user"})
+	v, err := s.eng.Challenges.Switch(c.Request.Context(), principal(c).Tenant, c.Param("id"), req.Channel, engine.Actor{Kind: "user"})
 	if err != nil {
 		s.writeError(c, err)
 		return

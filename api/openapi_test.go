@@ -31,7 +31,7 @@ func newAPI(t *testing.T) *api.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.New(eng, api.Options{})
+	return api.New(api.FromEngine(eng), api.Options{})
 }
 
 var ginParam = regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)

@@ -38,7 +38,7 @@ type Options struct {
 
 // Server is the HTTP API.
 type Server struct {
-	eng     *engine.Engine
+	eng     Engine
 	opt     Options
 	log     *slog.Logger
 	router  *gin.Engine
@@ -48,7 +48,7 @@ type Server struct {
 }
 
 // New returns the API over eng.
-func New(eng *engine.Engine, opt Options) *Server {
+func New(eng Engine, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -109,10 +109,10 @@ func New(eng *engine.Engine, opt Options) *Server {
 	app.DELETE("/users/:user", s.eraseUser)
 	app.POST("/users/:user/sms", s.startSMS)
 	app.POST("/users/:user/phone-change", s.startPhoneChange)
-	app.POST("/users/:user/2fa/disable", s.lifecycle(eng.StartDisable))
-	app.POST("/users/:user/backup-codes", s.lifecycle(eng.StartBackupCodes))
-	app.POST("/users/:user/totp", s.lifecycle(eng.StartTOTP))
-	app.POST("/users/:user/email-factor", s.lifecycle(eng.StartEmailFactor))
+	app.POST("/users/:user/2fa/disable", s.lifecycle(eng.Lifecycle.StartDisable))
+	app.POST("/users/:user/backup-codes", s.lifecycle(eng.Lifecycle.StartBackupCodes))
+	app.POST("/users/:user/totp", s.lifecycle(eng.Lifecycle.StartTOTP))
+	app.POST("/users/:user/email-factor", s.lifecycle(eng.Lifecycle.StartEmailFactor))
 	app.GET("/users/:user/devices", s.listDevices)
 	app.DELETE("/users/:user/devices", s.forgetDevices)
 	app.DELETE("/users/:user/devices/:device", s.forgetDevice)
@@ -230,7 +230,7 @@ func (s *Server) auth(kind engine.KeyKind) gin.HandlerFunc {
 			s.writeError(c, engine.ErrUnauthenticated)
 			return
 		}
-		p, err := s.eng.Authenticate(c.Request.Context(), strings.TrimSpace(secret))
+		p, err := s.eng.Tenants.Authenticate(c.Request.Context(), strings.TrimSpace(secret))
 		if err != nil {
 			s.writeError(c, err)
 			return
@@ -255,7 +255,7 @@ func (s *Server) readyz(c *gin.Context) {
 	defer cancel()
 	body := gin.H{}
 	status := http.StatusOK
-	if err := s.eng.Ping(ctx); err != nil {
+	if err := s.eng.Tenants.Ping(ctx); err != nil {
 		status = http.StatusServiceUnavailable
 		body["redis"] = "unreachable"
 	} else {

@@ -19,7 +19,7 @@ func (s *Server) createTenant(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	t, err := s.eng.CreateTenant(c.Request.Context(), req.Name, req.SenderName)
+	t, err := s.eng.Tenants.CreateTenant(c.Request.Context(), req.Name, req.SenderName)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -28,7 +28,7 @@ func (s *Server) createTenant(c *gin.Context) {
 }
 
 func (s *Server) listTenants(c *gin.Context) {
-	ts, err := s.eng.Tenants(c.Request.Context())
+	ts, err := s.eng.Tenants.Tenants(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -47,7 +47,7 @@ func (s *Server) createKey(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	k, err := s.eng.CreateKey(c.Request.Context(), c.Param("tenant"), req.Kind, req.Label)
+	k, err := s.eng.Tenants.CreateKey(c.Request.Context(), c.Param("tenant"), req.Kind, req.Label)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -56,7 +56,7 @@ func (s *Server) createKey(c *gin.Context) {
 }
 
 func (s *Server) listKeys(c *gin.Context) {
-	ks, err := s.eng.Keys(c.Request.Context(), c.Param("tenant"))
+	ks, err := s.eng.Tenants.Keys(c.Request.Context(), c.Param("tenant"))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -65,7 +65,7 @@ func (s *Server) listKeys(c *gin.Context) {
 }
 
 func (s *Server) deleteKey(c *gin.Context) {
-	if err := s.eng.DeleteKey(c.Request.Context(), c.Param("tenant"), c.Param("key")); err != nil {
+	if err := s.eng.Tenants.DeleteKey(c.Request.Context(), c.Param("tenant"), c.Param("key")); err != nil {
 		s.writeError(c, err)
 		return
 	}

@@ -27,7 +27,7 @@ func (s *Server) putUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput(req))
+	v, err := s.eng.Lifecycle.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput(req))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -36,7 +36,7 @@ func (s *Server) putUser(c *gin.Context) {
 }
 
 func (s *Server) getUser(c *gin.Context) {
-	v, err := s.eng.GetUser(c.Request.Context(), userRef(c))
+	v, err := s.eng.Lifecycle.GetUser(c.Request.Context(), userRef(c))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -56,7 +56,7 @@ func (a actorReq) actor() engine.Actor {
 }
 
 func (s *Server) eraseUser(c *gin.Context) {
-	if err := s.eng.EraseUser(c.Request.Context(), userRef(c), engine.Actor{Kind: "user"}); err != nil {
+	if err := s.eng.Lifecycle.EraseUser(c.Request.Context(), userRef(c), engine.Actor{Kind: "user"}); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -87,7 +87,7 @@ func (s *Server) startSMS(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	st, err := s.eng.StartSMS(c.Request.Context(), userRef(c), req.Phone, req.actor())
+	st, err := s.eng.Lifecycle.StartSMS(c.Request.Context(), userRef(c), req.Phone, req.actor())
 	s.started(c, st, err)
 }
 
@@ -102,7 +102,7 @@ func (s *Server) startPhoneChange(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	st, err := s.eng.StartPhoneChange(c.Request.Context(), userRef(c), req.NewPhone, req.actor())
+	st, err := s.eng.Lifecycle.StartPhoneChange(c.Request.Context(), userRef(c), req.NewPhone, req.actor())
 	s.started(c, st, err)
 }
 
@@ -120,7 +120,7 @@ func (s *Server) lifecycle(start func(context.Context, engine.UserRef, engine.Ac
 }
 
 func (s *Server) listDevices(c *gin.Context) {
-	ds, err := s.eng.Devices(c.Request.Context(), userRef(c))
+	ds, err := s.eng.Lifecycle.Devices(c.Request.Context(), userRef(c))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -129,7 +129,7 @@ func (s *Server) listDevices(c *gin.Context) {
 }
 
 func (s *Server) forget(c *gin.Context, device, reason string, actor engine.Actor) {
-	n, err := s.eng.ForgetDevices(c.Request.Context(), userRef(c), device, reason, actor)
+	n, err := s.eng.Lifecycle.ForgetDevices(c.Request.Context(), userRef(c), device, reason, actor)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -163,7 +163,7 @@ func (s *Server) importHistory(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	n, err := s.eng.ImportHistory(c.Request.Context(), userRef(c), req.Logins, engine.Actor{Kind: "user"})
+	n, err := s.eng.Logins.ImportHistory(c.Request.Context(), userRef(c), req.Logins, engine.Actor{Kind: "user"})
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -9,13 +9,42 @@ import (
 	"time"
 )
 
+// Policies sets a tenant's policy and carries out the managers' admin
+// actions; it also keeps the audit log, the daily digests and alerts.
+type Policies struct {
+	*core
+	store policyStore
+	users *Lifecycle // the user view an admin action answers with
+}
+
+// policyStore is what Policies reads and changes.
+type policyStore interface {
+	accountStore
+	// PutPolicy replaces the policy document prev (nil: none stored) by
+	// doc, with its audit event and mails, or returns ErrConflict when the
+	// stored document is no longer prev.
+	PutPolicy(ctx context.Context, tenant string, prev, doc []byte, ev Event, jobs []Job) error
+	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
+	// Users calls fn for every user of the tenant that has an account.
+	Users(ctx context.Context, tenant string, fn func(user string) error) error
+	// OpenChallenges lists the ids of a user's unexpired challenges.
+	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
+	// Events pages through the tenant's audit log, newest first.
+	Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error)
+	Tenants(ctx context.Context) ([]Tenant, error)
+	// Tally reads a tenant's daily tally.
+	Tally(ctx context.Context, tenant, day string) (map[string]int64, error)
+	// Enqueue queues messages that record no change (the digest).
+	Enqueue(ctx context.Context, tenant string, jobs []Job) error
+}
+
 // ErrReasonRequired is returned for an admin action without a reason.
 var ErrReasonRequired = Invalid("reason", "required: say why (it is audited and mailed)")
 
 // AdminReset turns a user's 2FA off: factors, backup codes and remembered
 // devices are cleared (the lost-phone case). Audited and mailed to the user
 // and the managers.
-func (e *Engine) AdminReset(ctx context.Context, u UserRef, reason string, actor Actor) (UserView, error) {
+func (e *Policies) AdminReset(ctx context.Context, u UserRef, reason string, actor Actor) (UserView, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" || len(reason) > 500 {
 		return UserView{}, ErrReasonRequired
@@ -24,14 +53,14 @@ func (e *Engine) AdminReset(ctx context.Context, u UserRef, reason string, actor
 		return UserView{}, err
 	}
 	e.count(ctx, u.Tenant, map[string]int64{"disabled": 1})
-	return e.GetUser(ctx, u)
+	return e.users.GetUser(ctx, u)
 }
 
-func (e *Engine) reset(ctx context.Context, u UserRef, reason, group string, actor Actor) error {
+func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, actor Actor) error {
 	if err := ValidUserID(u.User); err != nil {
 		return err
 	}
-	t, err := e.Tenant(ctx, u.Tenant)
+	t, err := e.tenant(ctx, u.Tenant)
 	if err != nil {
 		return err
 	}
@@ -44,7 +73,7 @@ func (e *Engine) reset(ctx context.Context, u UserRef, reason, group string, act
 		return Internal(err)
 	}
 	known := st.UserLogins > 0 || st.GraceEpoch != "" // logged in, never set up a profile
-	return e.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
+	return e.users.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
 		if !a.Exists && !known {
 			return nil, nil, ErrUserNotFound
 		}
@@ -68,7 +97,7 @@ type DisableAllResult struct {
 }
 
 // DisableAll resets every enrolled user of the tenant (or of one group).
-func (e *Engine) DisableAll(ctx context.Context, tenant, reason, group string, actor Actor) (DisableAllResult, error) {
+func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string, actor Actor) (DisableAllResult, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" || len(reason) > 500 {
 		return DisableAllResult{}, ErrReasonRequired
@@ -108,7 +137,7 @@ func (e *Engine) DisableAll(ctx context.Context, tenant, reason, group string, a
 // afterModeOff mails every enrolled user that 2FA was switched off for the
 // organisation. Each user's event and mail are one commit in the user's
 // shard, so the queue takes them in batches as the shards are walked.
-func (e *Engine) afterModeOff(ctx context.Context, t Tenant, actor Actor) {
+func (e *Policies) afterModeOff(ctx context.Context, t Tenant, actor Actor) {
 	err := e.store.Users(ctx, t.ID, func(user string) error {
 		u := UserRef{Tenant: t.ID, User: user}
 		a, err := e.store.Account(ctx, u)
@@ -124,7 +153,7 @@ func (e *Engine) afterModeOff(ctx context.Context, t Tenant, actor Actor) {
 }
 
 // Events pages through the tenant's audit log.
-func (e *Engine) Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error) {
+func (e *Policies) Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error) {
 	if q.User != "" {
 		if err := ValidUserID(q.User); err != nil {
 			return nil, "", err
@@ -147,7 +176,7 @@ func (e *Engine) Events(ctx context.Context, tenant string, q EventQuery) ([]Eve
 const reportTTL = 7 * 24 * time.Hour
 
 // reportURL builds the signed, single-use "this wasn't me" link of a mail.
-func (e *Engine) reportURL(tenant, user string, at time.Time) string {
+func (e *core) reportURL(tenant, user string, at time.Time) string {
 	if e.opt.PublicURL == "" || user == "" {
 		return ""
 	}
@@ -155,7 +184,7 @@ func (e *Engine) reportURL(tenant, user string, at time.Time) string {
 }
 
 // reportToken is base64url(exp || nonce || tenant \0 user) + "." + mac.
-func (e *Engine) reportToken(tenant, user string, exp time.Time) string {
+func (e *core) reportToken(tenant, user string, exp time.Time) string {
 	var b []byte
 	b = binary.BigEndian.AppendUint64(b, uint64(exp.Unix()))
 	b = append(b, e.random(8)...)
@@ -170,7 +199,7 @@ var ErrReportInvalid = E(KindGone, "report_link_invalid", "this link is invalid,
 // Report follows a "this wasn't me" link: the user's remembered devices are
 // forgotten, the next login is challenged whatever its score, the event is
 // recorded and the managers are told. A link works once, for 7 days.
-func (e *Engine) Report(ctx context.Context, token string) error {
+func (e *Policies) Report(ctx context.Context, token string) error {
 	body, mac, ok := strings.Cut(token, ".")
 	if !ok || len(token) > 600 {
 		return ErrReportInvalid
@@ -185,7 +214,7 @@ func (e *Engine) Report(ctx context.Context, token string) error {
 	if !ok || !e.now().Before(exp) {
 		return ErrReportInvalid
 	}
-	first, err := e.store.UseToken(ctx, "report:"+mac, reportTTL)
+	first, err := e.core.store.UseToken(ctx, "report:"+mac, reportTTL)
 	if err != nil {
 		return Internal(err)
 	}
@@ -193,7 +222,7 @@ func (e *Engine) Report(ctx context.Context, token string) error {
 		return ErrReportInvalid
 	}
 	u := UserRef{Tenant: tenant, User: user}
-	t, err := e.Tenant(ctx, tenant)
+	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,36 @@ import (
 	"time"
 )
 
+// Challenges verifies codes and carries out what each challenge was for;
+// it also resends codes, moves a login challenge to another factor and
+// records delivery reports.
+type Challenges struct {
+	*core
+	store challengeStore
+}
+
+// challengeStore is what Challenges reads and changes.
+type challengeStore interface {
+	accountStore
+	// Challenge reads a challenge without counting an attempt.
+	Challenge(ctx context.Context, tenant, id string) (Challenge, bool, error)
+	// AttemptChallenge counts one verification attempt and returns the
+	// challenge as it is after counting. It returns ErrChallengeNotFound for
+	// an unknown id or another tenant's challenge.
+	AttemptChallenge(ctx context.Context, tenant, id string, now time.Time) (Challenge, error)
+	// Rekey gives a pending challenge a new code hash, counts a send and
+	// queues its message, within the cooldown and the send cap.
+	Rekey(ctx context.Context, tenant, id, codeHash string, now time.Time, cooldown time.Duration, maxSends int, job Job) error
+	// Login returns a login record kept for its challenge.
+	Login(ctx context.Context, id string) (LoginRecord, bool, error)
+	// Learn teaches the history a verified login (idempotent per login id).
+	Learn(ctx context.Context, u UserRef, rec LoginRecord, opt LearnOptions) error
+	RecordFailure(ctx context.Context, u UserRef, f Failure) error
+	// SetDelivery records a provider's delivery report on the challenge
+	// whose message had that provider id (no-op if none).
+	SetDelivery(ctx context.Context, providerID, status, errorCode string) error
+}
+
 // Challenge errors.
 var (
 	ErrTooManySends      = E(KindRateLimited, "too_many_sends", "this challenge was sent as often as it may be; start a new one")
@@ -67,7 +97,7 @@ func (c Challenge) view(now time.Time) ChallengeView {
 }
 
 // GetChallenge returns a challenge of the tenant.
-func (e *Engine) GetChallenge(ctx context.Context, tenant, id string) (ChallengeView, error) {
+func (e *Challenges) GetChallenge(ctx context.Context, tenant, id string) (ChallengeView, error) {
 	c, ok, err := e.store.Challenge(ctx, tenant, id)
 	if err != nil {
 		return ChallengeView{}, Internal(err)
@@ -79,7 +109,7 @@ func (e *Engine) GetChallenge(ctx context.Context, tenant, id string) (Challenge
 }
 
 // newCode returns a random decimal code of the configured length.
-func (e *Engine) newCode() string {
+func (e *core) newCode() string {
 	max := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(e.opt.CodeLength)), nil)
 	n, err := rand.Int(e.opt.Rand, max)
 	if err != nil {
@@ -88,7 +118,7 @@ func (e *Engine) newCode() string {
 	return fmt.Sprintf("%0*d", e.opt.CodeLength, n)
 }
 
-func (e *Engine) codeHash(id, code string) string {
+func (e *core) codeHash(id, code string) string {
 	return hex.EncodeToString(e.codeMAC.Sum("challenge", id, code))
 }
 
@@ -101,7 +131,7 @@ type draft struct {
 
 // newChallenge prepares a challenge on channel for u; to is the phone
 // number or e-mail address the code goes to ("" for TOTP).
-func (e *Engine) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channel, to string, data map[string]string) draft {
+func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channel, to string, data map[string]string) draft {
 	now := e.now()
 	c := Challenge{
 		ID: e.newID("ch_", u.Shard()), Tenant: u.Tenant, User: u.User, Purpose: purpose, Channel: channel,
@@ -135,7 +165,7 @@ func (e *Engine) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Chan
 
 // smsText is the code message, with the Web OTP line when the public URL is
 // known so browsers can fill the code in.
-func (e *Engine) smsText(t Tenant, code string) string {
+func (e *core) smsText(t Tenant, code string) string {
 	s := fmt.Sprintf("%s is your %s verification code.", code, t.SenderName)
 	if host := publicHost(e.opt.PublicURL); host != "" {
 		s += fmt.Sprintf("\n\n@%s #%s", host, code)
@@ -143,7 +173,7 @@ func (e *Engine) smsText(t Tenant, code string) string {
 	return s
 }
 
-func (e *Engine) codeMail(t Tenant, to, code string) Mail {
+func (e *core) codeMail(t Tenant, to, code string) Mail {
 	return Mail{
 		To: []string{to}, FromName: t.SenderName,
 		Subject: fmt.Sprintf("Your %s verification code", t.SenderName),
@@ -152,9 +182,9 @@ func (e *Engine) codeMail(t Tenant, to, code string) Mail {
 	}
 }
 
-func (e *Engine) sealString(s string) string { return hex.EncodeToString(e.piiBox.Seal([]byte(s))) }
+func (e *core) sealString(s string) string { return hex.EncodeToString(e.piiBox.Seal([]byte(s))) }
 
-func (e *Engine) openString(s string) (string, error) {
+func (e *core) openString(s string) (string, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		return "", err
@@ -166,7 +196,7 @@ func (e *Engine) openString(s string) (string, error) {
 // Resend sends a challenge a new code, within the cooldown and the send
 // cap. Codes are stored only as keyed hashes, so the resent code replaces
 // the earlier one; the challenge keeps its id, attempts and expiry.
-func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, error) {
+func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeView, error) {
 	c, ok, err := e.store.Challenge(ctx, tenant, id)
 	if err != nil {
 		return ChallengeView{}, Internal(err)
@@ -205,7 +235,7 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 	case !c.LastSentAt.IsZero() && now.Sub(c.LastSentAt) < e.opt.ResendCooldown:
 		return ChallengeView{}, ErrResendTooSoon(e.opt.ResendCooldown - now.Sub(c.LastSentAt))
 	}
-	t, err := e.Tenant(ctx, tenant)
+	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return ChallengeView{}, err
 	}
@@ -257,7 +287,7 @@ const (
 
 // Verify checks a code and, when it is right, performs the challenge's
 // action atomically. The attempt is counted before the code is compared.
-func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) (VerifyResult, error) {
+func (e *Challenges) Verify(ctx context.Context, tenant, id string, in VerifyInput) (VerifyResult, error) {
 	code := normalizeCode(in.Code)
 	if code == "" || len(code) > 32 {
 		return VerifyResult{}, Invalid("code", "required, the digits of the code or a backup code")
@@ -267,7 +297,7 @@ func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) 
 		return VerifyResult{}, AsError(err)
 	}
 	u := UserRef{Tenant: tenant, User: c.User}
-	t, err := e.Tenant(ctx, tenant)
+	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return VerifyResult{}, err
 	}
@@ -302,7 +332,7 @@ func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) 
 
 // wrongCode records a failed attempt; the last allowed one closes the
 // challenge.
-func (e *Engine) wrongCode(ctx context.Context, u UserRef, c Challenge) error {
+func (e *Challenges) wrongCode(ctx context.Context, u UserRef, c Challenge) error {
 	_ = e.store.RecordFailure(ctx, u, Failure{Kind: "challenge", At: e.now(), Window: time.Hour})
 	e.count(ctx, u.Tenant, map[string]int64{"challenges_failed": 1})
 	left := c.MaxAttempts - c.Attempts
@@ -323,7 +353,7 @@ func isStatusErr(err error) bool {
 
 // match compares a submitted code with the challenge's code, the TOTP
 // secret and the backup codes, in constant time where it compares secrets.
-func (e *Engine) match(c Challenge, a Account, code string) (match, int64) {
+func (e *Challenges) match(c Challenge, a Account, code string) (match, int64) {
 	switch c.Channel {
 	case ChannelSMS, ChannelEmail:
 		if c.CodeHash != "" && constantEqual(e.codeHash(c.ID, code), c.CodeHash) {
@@ -373,12 +403,12 @@ func normalizeCode(s string) string {
 	return strings.NewReplacer(" ", "", "-", "").Replace(s)
 }
 
-func (e *Engine) backupHash(u UserRef, code string) string {
+func (e *core) backupHash(u UserRef, code string) string {
 	return hex.EncodeToString(e.codeMAC.Sum("backup", u.Tenant, u.User, normalizeCode(code)))
 }
 
 // newBackupCodes returns 10 codes (shown once) and their hashes.
-func (e *Engine) newBackupCodes(u UserRef) ([]string, []string) {
+func (e *core) newBackupCodes(u UserRef) ([]string, []string) {
 	codes, hashes := make([]string, 10), make([]string, 10)
 	for i := range codes {
 		raw := e.randomToken(5) // 8 base32 characters, 40 bits
@@ -391,7 +421,7 @@ func (e *Engine) newBackupCodes(u UserRef) ([]string, []string) {
 // Switch moves a pending login challenge to another factor the user has:
 // the old challenge is cancelled and a new one, for the same login, is
 // created on channel.
-func (e *Engine) Switch(ctx context.Context, tenant, id string, channel Channel, actor Actor) (ChallengeView, error) {
+func (e *Challenges) Switch(ctx context.Context, tenant, id string, channel Channel, actor Actor) (ChallengeView, error) {
 	c, ok, err := e.store.Challenge(ctx, tenant, id)
 	if err != nil {
 		return ChallengeView{}, Internal(err)
@@ -406,7 +436,7 @@ func (e *Engine) Switch(ctx context.Context, tenant, id string, channel Channel,
 		return ChallengeView{}, ChallengeStatusError(map[bool]string{true: StatusExpired, false: c.Status}[c.Status == StatusPending])
 	}
 	u := UserRef{Tenant: tenant, User: c.User}
-	t, p, a, err := e.start(ctx, u)
+	t, p, a, err := e.start(ctx, e.store, u)
 	if err != nil {
 		return ChallengeView{}, err
 	}
@@ -434,7 +464,7 @@ func (e *Engine) Switch(ctx context.Context, tenant, id string, channel Channel,
 
 // DeliveryReport records a provider's delivery report (Twilio's status
 // callback) on the challenge whose message it was.
-func (e *Engine) DeliveryReport(ctx context.Context, providerID, status, errorCode string) error {
+func (e *Challenges) DeliveryReport(ctx context.Context, providerID, status, errorCode string) error {
 	if providerID == "" || len(providerID) > 64 {
 		return Invalid("MessageSid", "required")
 	}

@@ -11,7 +11,7 @@ func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // countEvents adds committed events to the day's tally for the digest.
 // The tally is statistics: it is written after the change, not with it.
-func (e *Engine) countEvents(ctx context.Context, tenant string, evs []Event) {
+func (e *core) countEvents(ctx context.Context, tenant string, evs []Event) {
 	fields := map[string]int64{}
 	for _, ev := range evs {
 		switch ev.Type {
@@ -26,7 +26,7 @@ func (e *Engine) countEvents(ctx context.Context, tenant string, evs []Event) {
 	e.count(ctx, tenant, fields)
 }
 
-func (e *Engine) count(ctx context.Context, tenant string, fields map[string]int64) {
+func (e *core) count(ctx context.Context, tenant string, fields map[string]int64) {
 	if len(fields) == 0 {
 		return
 	}
@@ -37,7 +37,7 @@ func (e *Engine) count(ctx context.Context, tenant string, fields map[string]int
 
 // CountDelivery records a delivery outcome (sms or mail) in the tenant's
 // daily tally.
-func (e *Engine) CountDelivery(ctx context.Context, tenant, kind string, ok bool) {
+func (e *Policies) CountDelivery(ctx context.Context, tenant, kind string, ok bool) {
 	field := "emails_"
 	if kind == "sms" {
 		field = "sms_"
@@ -53,7 +53,7 @@ func (e *Engine) CountDelivery(ctx context.Context, tenant, kind string, ok bool
 // SendDigests queues yesterday's digest for every tenant whose policy asks
 // for one. Each tenant's digest of a day is sent once, whichever process
 // runs this first; calling it often is cheap.
-func (e *Engine) SendDigests(ctx context.Context) error {
+func (e *Policies) SendDigests(ctx context.Context) error {
 	ts, err := e.store.Tenants(ctx)
 	if err != nil {
 		return Internal(err)
@@ -74,7 +74,7 @@ func (e *Engine) SendDigests(ctx context.Context) error {
 		if len(tally) == 0 {
 			continue // a day without activity needs no mail
 		}
-		first, err := e.store.UseToken(ctx, "digest:"+t.ID+":"+day, 72*time.Hour)
+		first, err := e.core.store.UseToken(ctx, "digest:"+t.ID+":"+day, 72*time.Hour)
 		if err != nil {
 			return Internal(err)
 		}

@@ -27,22 +27,22 @@ func TestDailyDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, err := eng.CreateTenant(ctx, "acme", "Acme")
+	tn, err := eng.Tenants.CreateTenant(ctx, "acme", "Acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet, _ := eng.CreateTenant(ctx, "quiet", "Quiet")
+	quiet, _ := eng.Tenants.CreateTenant(ctx, "quiet", "Quiet")
 	for _, id := range []string{tn.ID, quiet.ID} {
 		body := `{"manager_emails":["boss@example.test"],"daily_digest":true}`
 		if id == quiet.ID {
 			body = `{"manager_emails":["boss@example.test"]}`
 		}
-		if _, err := eng.PutPolicy(ctx, id, []byte(body), engine.Actor{Kind: "manager"}); err != nil {
+		if _, err := eng.Policies.PutPolicy(ctx, id, []byte(body), engine.Actor{Kind: "manager"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i, ip := range []string{"192.0.2.1", "192.0.2.1", "198.51.100.1"} {
-		if _, err := eng.Evaluate(ctx, tn.ID, engine.EvaluateInput{UserID: "u" + string(rune('a'+i)), IP: ip, UserAgent: "Mozilla/5.0"}); err != nil {
+		if _, err := eng.Logins.Evaluate(ctx, tn.ID, engine.EvaluateInput{UserID: "u" + string(rune('a'+i)), IP: ip, UserAgent: "Mozilla/5.0"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,7 +60,7 @@ func TestDailyDigest(t *testing.T) {
 		}
 		return out
 	}
-	if err := eng.SendDigests(ctx); err != nil {
+	if err := eng.Policies.SendDigests(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := queued(); len(got) != 0 {
@@ -68,7 +68,7 @@ func TestDailyDigest(t *testing.T) {
 	}
 	now = now.Add(24 * time.Hour)
 	for range 2 { // the second run finds the digest sent
-		if err := eng.SendDigests(ctx); err != nil {
+		if err := eng.Policies.SendDigests(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

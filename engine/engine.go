@@ -98,20 +98,45 @@ func (o *Options) defaults() {
 	}
 }
 
-// Engine is stepup's domain service. It is safe for concurrent use.
+// core is what every flow shares: the options, the clock and randomness,
+// the keyed MACs and boxes, the tenant and policy caches, and the few store
+// operations every flow may need (coreStore).
+type core struct {
+	opt      Options
+	store    coreStore
+	codeMAC  seal.MAC // challenge codes and backup codes
+	featMAC  seal.MAC // feature values of the risk history (keyed per tenant below)
+	tokenMAC seal.MAC // remembered-device tokens, report tokens
+	queueBox *seal.Box
+	piiBox   *seal.Box // phone numbers at rest
+	totpBox  *seal.Box
+	tenants  *cache[Tenant]
+	policies *cache[*compiled]
+	log      *slog.Logger
+}
+
+// Engine is stepup's domain, split by flow. It is only the thing
+// internal/app wires: each flow is used through its own field, and package
+// api depends on interfaces it declares over them. Every flow is safe for
+// concurrent use.
 type Engine struct {
-	opt          Options
-	store        Store
-	operatorHash string
-	codeMAC      seal.MAC // challenge codes and backup codes
-	featMAC      seal.MAC // feature values of the risk history (keyed per tenant below)
-	tokenMAC     seal.MAC // remembered-device tokens, report tokens
-	queueBox     *seal.Box
-	piiBox       *seal.Box // phone numbers at rest
-	totpBox      *seal.Box
-	tenants      *cache[Tenant]
-	policies     *cache[*compiled]
-	log          *slog.Logger
+	Tenants    *Tenants    // tenants, API keys, authentication
+	Policies   *Policies   // policy, admin actions, audit log, digests, alerts
+	Logins     *Logins     // evaluate, failed passwords, history import
+	Challenges *Challenges // verify, resend, switch, delivery reports
+	Lifecycle  *Lifecycle  // enrolment, phone change, disable, backup codes, users, devices
+	core       *core
+}
+
+// Store is every store operation the flows need together; store/redisstore
+// implements it. Each flow declares (and depends on) only its own part.
+type Store interface {
+	coreStore
+	tenantStore
+	policyStore
+	loginStore
+	challengeStore
+	lifecycleStore
 }
 
 // New returns an Engine over store.
@@ -120,7 +145,7 @@ func New(store Store, opt Options) (*Engine, error) {
 	if len(opt.Secret) < 32 {
 		return nil, fmt.Errorf("engine: secret must be at least 32 bytes")
 	}
-	e := &Engine{
+	c := &core{
 		opt:      opt,
 		store:    store,
 		codeMAC:  seal.NewMAC(opt.Secret, "codes"),
@@ -133,17 +158,28 @@ func New(store Store, opt Options) (*Engine, error) {
 		policies: newCache[*compiled](time.Hour, opt.Clock),
 		log:      opt.Logger,
 	}
+	e := &Engine{
+		Tenants:    &Tenants{core: c, store: store},
+		Logins:     &Logins{core: c, store: store},
+		Challenges: &Challenges{core: c, store: store},
+		Lifecycle:  &Lifecycle{core: c, store: store},
+		core:       c,
+	}
+	e.Policies = &Policies{core: c, store: store, users: e.Lifecycle}
 	if opt.OperatorKey != "" {
-		e.operatorHash = HashSecret(opt.OperatorKey)
+		e.Tenants.operatorHash = HashSecret(opt.OperatorKey)
 	}
 	return e, nil
 }
 
-func (e *Engine) now() time.Time { return e.opt.Clock().UTC() }
+// DecodeJob opens a job payload; the delivery side uses it.
+func (e *Engine) DecodeJob(sealed []byte, v any) error { return e.core.decodeJob(sealed, v) }
+
+func (e *core) now() time.Time { return e.opt.Clock().UTC() }
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-func (e *Engine) random(n int) []byte {
+func (e *core) random(n int) []byte {
 	b := make([]byte, n)
 	if _, err := io.ReadFull(e.opt.Rand, b); err != nil {
 		panic(fmt.Sprintf("engine: read random: %v", err))
@@ -152,12 +188,12 @@ func (e *Engine) random(n int) []byte {
 }
 
 // randomToken returns n random bytes, base32 encoded.
-func (e *Engine) randomToken(n int) string { return b32.EncodeToString(e.random(n)) }
+func (e *core) randomToken(n int) string { return b32.EncodeToString(e.random(n)) }
 
 // newID returns prefix + (shard as two hex digits when shard >= 0) + 16
 // random bytes. Carrying the shard lets any process find a challenge's or
 // login's slot from its id alone.
-func (e *Engine) newID(prefix string, shard int) string {
+func (e *core) newID(prefix string, shard int) string {
 	if shard >= 0 {
 		return fmt.Sprintf("%s%02x%s", prefix, shard, e.randomToken(15))
 	}

@@ -61,7 +61,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tn, err := eng.CreateTenant(ctx, "Bench", "Bench")
+	tn, err := eng.Tenants.CreateTenant(ctx, "Bench", "Bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,12 +80,12 @@ func BenchmarkEvaluate(b *testing.B) {
 			past[j] = engine.PastLogin{IP: ip, UserAgent: in.UserAgent, DeviceID: in.DeviceID,
 				At: now.Add(-time.Duration(benchHistory-j) * 24 * time.Hour)}
 		}
-		if _, err := eng.ImportHistory(ctx, engine.UserRef{Tenant: tn.ID, User: in.UserID}, past, engine.Actor{Kind: "system"}); err != nil {
+		if _, err := eng.Logins.ImportHistory(ctx, engine.UserRef{Tenant: tn.ID, User: in.UserID}, past, engine.Actor{Kind: "system"}); err != nil {
 			b.Fatalf("seed %s: %v", in.UserID, err)
 		}
 	}
 	// Warm up: scripts loaded, tenant cached.
-	if ev, err := eng.Evaluate(ctx, tn.ID, benchLogin(0)); err != nil || ev.Decision != engine.DecisionAllow || ev.Risk.Level != risk.RiskLow {
+	if ev, err := eng.Logins.Evaluate(ctx, tn.ID, benchLogin(0)); err != nil || ev.Decision != engine.DecisionAllow || ev.Risk.Level != risk.RiskLow {
 		b.Fatalf("warm-up: %+v %v", ev, err)
 	}
 
@@ -93,7 +93,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if _, err := eng.Evaluate(ctx, tn.ID, benchLogin(i%benchUsers)); err != nil {
+			if _, err := eng.Logins.Evaluate(ctx, tn.ID, benchLogin(i%benchUsers)); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -106,7 +106,7 @@ func BenchmarkEvaluate(b *testing.B) {
 			in := benchLogin(i % benchUsers)
 			in.IP = fmt.Sprintf("192.0.2.%d", i%250+1)
 			in.DeviceID = fmt.Sprintf("stranger-%d", i)
-			if _, err := eng.Evaluate(ctx, tn.ID, in); err != nil {
+			if _, err := eng.Logins.Evaluate(ctx, tn.ID, in); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -118,7 +118,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				i := int(next.Add(1))
-				if _, err := eng.Evaluate(ctx, tn.ID, benchLogin(i%benchUsers)); err != nil {
+				if _, err := eng.Logins.Evaluate(ctx, tn.ID, benchLogin(i%benchUsers)); err != nil {
 					b.Error(err)
 					return
 				}

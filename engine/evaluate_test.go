@@ -89,12 +89,12 @@ func newEvHarness(t *testing.T) *evHarness {
 func (h *evHarness) tenant(t *testing.T, policy string) string {
 	t.Helper()
 	ctx := context.Background()
-	tn, err := h.eng.CreateTenant(ctx, "Acme "+t.Name(), "Acme")
+	tn, err := h.eng.Tenants.CreateTenant(ctx, "Acme "+t.Name(), "Acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if policy != "" {
-		if _, err := h.eng.PutPolicy(ctx, tn.ID, []byte(policy), engine.Actor{Kind: "manager"}); err != nil {
+		if _, err := h.eng.Policies.PutPolicy(ctx, tn.ID, []byte(policy), engine.Actor{Kind: "manager"}); err != nil {
 			t.Fatalf("put policy %s: %v", policy, err)
 		}
 	}
@@ -136,7 +136,7 @@ func (h *evHarness) learned(t *testing.T, tenant, user string) int64 {
 
 func (h *evHarness) evaluate(t *testing.T, tenant string, in engine.EvaluateInput) engine.Evaluation {
 	t.Helper()
-	ev, err := h.eng.Evaluate(context.Background(), tenant, in)
+	ev, err := h.eng.Logins.Evaluate(context.Background(), tenant, in)
 	if err != nil {
 		t.Fatalf("evaluate %+v: %v", in, err)
 	}
@@ -485,7 +485,7 @@ func evDeniedAudited(signal string) func(t *testing.T, h *evHarness, tenant, use
 		if ev.Challenge != nil {
 			t.Errorf("deny with a challenge %+v", ev.Challenge)
 		}
-		evs, _, err := h.eng.Events(context.Background(), tenant, engine.EventQuery{User: user, Type: engine.EvLoginDenied})
+		evs, _, err := h.eng.Policies.Events(context.Background(), tenant, engine.EventQuery{User: user, Type: engine.EvLoginDenied})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,7 +523,7 @@ func TestEvaluateVelocity(t *testing.T) {
 	h.clock.advance(time.Hour)
 
 	for range 4 {
-		if err := h.eng.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "vera", IP: "203.0.113.50", UserAgent: evUAChrome}); err != nil {
+		if err := h.eng.Logins.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "vera", IP: "203.0.113.50", UserAgent: evUAChrome}); err != nil {
 			t.Fatal(err)
 		}
 		h.clock.advance(time.Second)
@@ -532,7 +532,7 @@ func TestEvaluateVelocity(t *testing.T) {
 	if slices.Contains(evNames(base.Risk.Signals), risk.SignalFailedPasswordBurst) {
 		t.Errorf("4 failed passwords: %v, want no burst yet", evNames(base.Risk.Signals))
 	}
-	if err := h.eng.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "vera", IP: "203.0.113.50"}); err != nil {
+	if err := h.eng.Logins.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "vera", IP: "203.0.113.50"}); err != nil {
 		t.Fatal(err)
 	}
 	ev := h.evaluate(t, tenant, home.input("vera"))
@@ -550,7 +550,7 @@ func TestEvaluateVelocity(t *testing.T) {
 
 	// Credential stuffing: one IP, 20 users.
 	for i := range 20 {
-		if err := h.eng.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "victim-" + string(rune('a'+i)), IP: "203.0.113.66"}); err != nil {
+		if err := h.eng.Logins.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "victim-" + string(rune('a'+i)), IP: "203.0.113.66"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -563,7 +563,7 @@ func TestEvaluateVelocity(t *testing.T) {
 	}
 	// One user retrying many times from an IP is not stuffing.
 	for range 25 {
-		if err := h.eng.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "fumbler", IP: "203.0.113.77"}); err != nil {
+		if err := h.eng.Logins.RecordFailedLogin(ctx, tenant, engine.FailedInput{UserID: "fumbler", IP: "203.0.113.77"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -40,7 +40,7 @@ const (
 )
 
 // event builds an audit event for a user (user may be "").
-func (e *Engine) event(tenant, user, typ string, a Actor) Event {
+func (e *core) event(tenant, user, typ string, a Actor) Event {
 	ev := Event{Tenant: tenant, User: user, Type: typ, At: e.now(), Actor: a.Kind, Details: map[string]string{}}
 	if ev.Actor == "" {
 		ev.Actor = "user"
@@ -95,7 +95,7 @@ type Mail struct {
 	HTML     string   `json:"html,omitempty"`
 }
 
-func (e *Engine) job(kind, challenge string, payload any) Job {
+func (e *core) job(kind, challenge string, payload any) Job {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		panic(err) // payloads are plain structs
@@ -105,7 +105,7 @@ func (e *Engine) job(kind, challenge string, payload any) Job {
 
 // userNotice queues the user's mail about ev, when the user has an address.
 // It records on the event whether a mail was sent.
-func (e *Engine) userNotice(t Tenant, a Account, ev *Event) []Job {
+func (e *core) userNotice(t Tenant, a Account, ev *Event) []Job {
 	if a.Profile.Email == "" {
 		ev.Details["mail"] = "no_address"
 		return nil
@@ -120,7 +120,7 @@ func (e *Engine) userNotice(t Tenant, a Account, ev *Event) []Job {
 
 // managerJobs queues the managers' mail about ev: one job per manager, so
 // a refused address never holds back (or, on retry, duplicates) the others'.
-func (e *Engine) managerJobs(t Tenant, p Policy, ev Event) []Job {
+func (e *core) managerJobs(t Tenant, p Policy, ev Event) []Job {
 	jobs := make([]Job, 0, len(p.ManagerEmails))
 	for _, to := range p.ManagerEmails {
 		jobs = append(jobs, e.job("notify", "", Notice{Audience: "managers", Event: ev, To: []string{to}, SenderName: t.SenderName}))
@@ -128,8 +128,8 @@ func (e *Engine) managerJobs(t Tenant, p Policy, ev Event) []Job {
 	return jobs
 }
 
-// DecodeJob opens a job payload; the delivery side uses it.
-func (e *Engine) DecodeJob(sealed []byte, v any) error {
+// decodeJob opens a job payload.
+func (e *core) decodeJob(sealed []byte, v any) error {
 	b, err := e.queueBox.Open(sealed)
 	if err != nil {
 		return err

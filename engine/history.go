@@ -23,7 +23,7 @@ type PastLogin struct {
 // without history may be imported (so an import can never drown a real
 // history), at most MaxImport logins, none in the future or older than the
 // history's lifetime.
-func (e *Engine) ImportHistory(ctx context.Context, u UserRef, logins []PastLogin, actor Actor) (int, error) {
+func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogin, actor Actor) (int, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return 0, err
 	}

@@ -8,6 +8,22 @@ import (
 	"time"
 )
 
+// Lifecycle enrols factors and starts the changes that need a code (phone
+// change, disable, new backup codes); it also keeps users' profiles and
+// remembered devices, and erases users.
+type Lifecycle struct {
+	*core
+	store lifecycleStore
+}
+
+// lifecycleStore is what Lifecycle reads and changes.
+type lifecycleStore interface {
+	accountStore
+	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
+	Challenge(ctx context.Context, tenant, id string) (Challenge, bool, error)
+	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
+}
+
 // Lifecycle errors.
 var (
 	ErrPolicyRequires2FA = E(KindForbidden, "policy_requires_2fa", "the organisation's policy requires two-factor authentication")
@@ -41,7 +57,7 @@ func preferred(p Policy, f Factors) (Channel, bool) {
 }
 
 // factorDestination opens where a factor's codes go.
-func (e *Engine) factorDestination(a Account, c Channel) (string, error) {
+func (e *core) factorDestination(a Account, c Channel) (string, error) {
 	switch c {
 	case ChannelSMS:
 		b, err := e.piiBox.Open(a.Factors.SMS.Sealed)
@@ -57,7 +73,7 @@ func (e *Engine) factorDestination(a Account, c Channel) (string, error) {
 
 // challengeOn prepares a challenge on the user's factor of channel c,
 // checking the SMS limits when it sends one.
-func (e *Engine) challengeOn(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, c Channel, purpose Purpose, data map[string]string, actor Actor) (draft, error) {
+func (e *core) challengeOn(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, c Channel, purpose Purpose, data map[string]string, actor Actor) (draft, error) {
 	to, err := e.factorDestination(a, c)
 	if err != nil {
 		return draft{}, AsError(err)
@@ -71,11 +87,11 @@ func (e *Engine) challengeOn(ctx context.Context, t Tenant, p Policy, u UserRef,
 }
 
 // start loads what every lifecycle call needs.
-func (e *Engine) start(ctx context.Context, u UserRef) (Tenant, Policy, Account, error) {
+func (e *core) start(ctx context.Context, accounts accountStore, u UserRef) (Tenant, Policy, Account, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return Tenant{}, Policy{}, Account{}, err
 	}
-	t, err := e.Tenant(ctx, u.Tenant)
+	t, err := e.tenant(ctx, u.Tenant)
 	if err != nil {
 		return Tenant{}, Policy{}, Account{}, err
 	}
@@ -83,7 +99,7 @@ func (e *Engine) start(ctx context.Context, u UserRef) (Tenant, Policy, Account,
 	if err != nil {
 		return Tenant{}, Policy{}, Account{}, err
 	}
-	a, err := e.store.Account(ctx, u)
+	a, err := accounts.Account(ctx, u)
 	if err != nil {
 		return Tenant{}, Policy{}, Account{}, Internal(err)
 	}
@@ -103,7 +119,7 @@ func actorData(a Actor) map[string]string {
 
 // issue commits new challenges (and optional account change) and answers
 // with the first one.
-func (e *Engine) issue(ctx context.Context, u UserRef, a *Account, d draft, extra map[string]any) (Started, error) {
+func (e *Lifecycle) issue(ctx context.Context, u UserRef, a *Account, d draft, extra map[string]any) (Started, error) {
 	c := Commit{Version: -1, NewChallenges: []Challenge{d.ch}, Jobs: d.jobs, Now: e.now()}
 	if a != nil {
 		c.Version, c.Account = a.Version, a
@@ -116,8 +132,8 @@ func (e *Engine) issue(ctx context.Context, u UserRef, a *Account, d draft, extr
 
 // StartSMS starts enrolling a phone. A user who already has a factor must
 // first prove it (a step-up challenge); the code for the new phone follows.
-func (e *Engine) StartSMS(ctx context.Context, u UserRef, phone string, actor Actor) (Started, error) {
-	t, p, a, err := e.start(ctx, u)
+func (e *Lifecycle) StartSMS(ctx context.Context, u UserRef, phone string, actor Actor) (Started, error) {
+	t, p, a, err := e.start(ctx, e.store, u)
 	if err != nil {
 		return Started{}, err
 	}
@@ -146,7 +162,7 @@ func (e *Engine) StartSMS(ctx context.Context, u UserRef, phone string, actor Ac
 	return e.issue(ctx, u, nil, e.newChallenge(t, u, PurposeEnrollSMS, ChannelSMS, num, data), nil)
 }
 
-func (e *Engine) stepUp(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, data map[string]string, actor Actor) (Started, error) {
+func (e *Lifecycle) stepUp(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, data map[string]string, actor Actor) (Started, error) {
 	c, _ := preferred(p, a.Factors)
 	d, err := e.challengeOn(ctx, t, p, u, a, c, PurposeStepUp, data, actor)
 	if err != nil {
@@ -156,8 +172,8 @@ func (e *Engine) stepUp(ctx context.Context, t Tenant, p Policy, u UserRef, a Ac
 }
 
 // StartTOTP starts enrolling (or resetting) an authenticator app.
-func (e *Engine) StartTOTP(ctx context.Context, u UserRef, actor Actor) (Started, error) {
-	t, p, a, err := e.start(ctx, u)
+func (e *Lifecycle) StartTOTP(ctx context.Context, u UserRef, actor Actor) (Started, error) {
+	t, p, a, err := e.start(ctx, e.store, u)
 	if err != nil {
 		return Started{}, err
 	}
@@ -180,8 +196,8 @@ func (e *Engine) StartTOTP(ctx context.Context, u UserRef, actor Actor) (Started
 }
 
 // StartEmailFactor starts enrolling the profile's e-mail as a code channel.
-func (e *Engine) StartEmailFactor(ctx context.Context, u UserRef, actor Actor) (Started, error) {
-	t, p, a, err := e.start(ctx, u)
+func (e *Lifecycle) StartEmailFactor(ctx context.Context, u UserRef, actor Actor) (Started, error) {
+	t, p, a, err := e.start(ctx, e.store, u)
 	if err != nil {
 		return Started{}, err
 	}
@@ -204,9 +220,9 @@ func (e *Engine) StartEmailFactor(ctx context.Context, u UserRef, actor Actor) (
 
 // StartPhoneChange starts the dual confirmation: a code to the current
 // number, then one to the new number. A second request replaces the first.
-func (e *Engine) StartPhoneChange(ctx context.Context, u UserRef, phone string, actor Actor) (Started, error) {
+func (e *Lifecycle) StartPhoneChange(ctx context.Context, u UserRef, phone string, actor Actor) (Started, error) {
 	for try := 0; try < 3; try++ {
-		t, p, a, err := e.start(ctx, u)
+		t, p, a, err := e.start(ctx, e.store, u)
 		if err != nil {
 			return Started{}, err
 		}
@@ -252,8 +268,8 @@ func (e *Engine) StartPhoneChange(ctx context.Context, u UserRef, phone string, 
 }
 
 // StartDisable asks for a code before turning 2FA off.
-func (e *Engine) StartDisable(ctx context.Context, u UserRef, actor Actor) (Started, error) {
-	t, p, a, err := e.start(ctx, u)
+func (e *Lifecycle) StartDisable(ctx context.Context, u UserRef, actor Actor) (Started, error) {
+	t, p, a, err := e.start(ctx, e.store, u)
 	if err != nil {
 		return Started{}, err
 	}
@@ -264,15 +280,15 @@ func (e *Engine) StartDisable(ctx context.Context, u UserRef, actor Actor) (Star
 }
 
 // StartBackupCodes asks for a code before issuing new backup codes.
-func (e *Engine) StartBackupCodes(ctx context.Context, u UserRef, actor Actor) (Started, error) {
-	t, p, a, err := e.start(ctx, u)
+func (e *Lifecycle) StartBackupCodes(ctx context.Context, u UserRef, actor Actor) (Started, error) {
+	t, p, a, err := e.start(ctx, e.store, u)
 	if err != nil {
 		return Started{}, err
 	}
 	return e.onFactor(ctx, t, p, u, a, PurposeBackupCodes, actor)
 }
 
-func (e *Engine) onFactor(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, purpose Purpose, actor Actor) (Started, error) {
+func (e *Lifecycle) onFactor(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, purpose Purpose, actor Actor) (Started, error) {
 	c, ok := preferred(p, a.Factors)
 	if !ok {
 		return Started{}, ErrNoFactor
@@ -286,7 +302,7 @@ func (e *Engine) onFactor(ctx context.Context, t Tenant, p Policy, u UserRef, a 
 
 // act computes what verifying c does: the result, and the commit that
 // performs it together with the challenge's verification.
-func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Account, how match, step int64, in VerifyInput) (map[string]any, Commit, error) {
+func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Account, how match, step int64, in VerifyInput) (map[string]any, Commit, error) {
 	now := e.now()
 	actor := Actor{Kind: "user", IP: c.Data["ip"], UserAgent: c.Data["ua"]}
 	if in.Actor.IP != "" {
@@ -444,7 +460,7 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 }
 
 // afterStepUp prepares the challenge that a verified step-up unlocks.
-func (e *Engine) afterStepUp(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, c Challenge, actor Actor) (draft, map[string]any, error) {
+func (e *Challenges) afterStepUp(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, c Challenge, actor Actor) (draft, map[string]any, error) {
 	data := map[string]string{"ip": c.Data["ip"], "ua": c.Data["ua"]}
 	switch Purpose(c.Data["then"]) {
 	case PurposeEnrollSMS:
@@ -482,7 +498,7 @@ func (e *Engine) afterStepUp(ctx context.Context, t Tenant, p Policy, u UserRef,
 
 // rememberDevice adds (or refreshes) the login's device and returns its
 // token, or "" when the policy never remembers devices.
-func (e *Engine) rememberDevice(ctx context.Context, u UserRef, a *Account, c Challenge, p Policy) (string, error) {
+func (e *Challenges) rememberDevice(ctx context.Context, u UserRef, a *Account, c Challenge, p Policy) (string, error) {
 	if p.RememberDeviceDays <= 0 || c.LoginID == "" {
 		return "", nil
 	}
@@ -508,13 +524,13 @@ func (e *Engine) rememberDevice(ctx context.Context, u UserRef, a *Account, c Ch
 
 const maxDevices = 20
 
-func (e *Engine) deviceTokenHash(u UserRef, tok string) string {
+func (e *core) deviceTokenHash(u UserRef, tok string) string {
 	return hex.EncodeToString(e.tokenMAC.Sum("device", u.Tenant, u.User, tok))
 }
 
 // afterVerify does what follows a verification outside its atomic commit:
 // a verified login teaches the history.
-func (e *Engine) afterVerify(ctx context.Context, u UserRef, c Challenge) {
+func (e *Challenges) afterVerify(ctx context.Context, u UserRef, c Challenge) {
 	if c.Purpose != PurposeLogin || c.LoginID == "" {
 		return
 	}
@@ -536,4 +552,4 @@ func smsCountryAllowed(p Policy, region string) error {
 }
 
 // historyTTL is how long history lives without a login.
-func (e *Engine) historyTTL() time.Duration { return days(e.opt.HistoryDays) }
+func (e *core) historyTTL() time.Duration { return days(e.opt.HistoryDays) }

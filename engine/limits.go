@@ -11,7 +11,7 @@ import (
 // limits before a code is sent to `to`. Limits are keyed on what an
 // attacker controls (the user, the number, the country, the client IP), so
 // one abuser cannot exhaust another user's sends.
-func (e *Engine) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
+func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
 	if p.SMSDisabled {
 		e.alert(ctx, t, p, "alert_kill_switch", map[string]string{"limit": "kill_switch"})
 		return ErrSMSDisabled
@@ -51,7 +51,7 @@ func (e *Engine) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, 
 }
 
 // alert tells the tenant's managers, at most once per kind per hour.
-func (e *Engine) alert(ctx context.Context, t Tenant, p Policy, kind string, details map[string]string) {
+func (e *core) alert(ctx context.Context, t Tenant, p Policy, kind string, details map[string]string) {
 	if len(p.ManagerEmails) == 0 {
 		return
 	}
@@ -70,8 +70,8 @@ func (e *Engine) alert(ctx context.Context, t Tenant, p Policy, kind string, det
 
 // Alert records a system alert for a tenant's managers (used by the
 // delivery side when deliveries keep failing).
-func (e *Engine) Alert(ctx context.Context, tenant, kind string, details map[string]string) {
-	t, err := e.Tenant(ctx, tenant)
+func (e *Policies) Alert(ctx context.Context, tenant, kind string, details map[string]string) {
+	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return
 	}

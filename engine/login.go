@@ -12,6 +12,25 @@ import (
 	"github.com/stepup-auth/stepup/risk"
 )
 
+// Logins scores logins and decides what happens next; it also counts
+// failed passwords and imports past logins.
+type Logins struct {
+	*core
+	store loginStore
+}
+
+// loginStore is what Logins reads and writes.
+type loginStore interface {
+	// LoadLogin reads everything the score needs in one round trip.
+	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
+	// SaveLogin writes what an evaluation produced in one round trip.
+	SaveLogin(ctx context.Context, u UserRef, w LoginWrite) (LoginSaved, error)
+	// RecordFailure counts a failed password (user and IP windows) or a
+	// failed challenge (user window).
+	RecordFailure(ctx context.Context, u UserRef, f Failure) error
+	Commit(ctx context.Context, u UserRef, c Commit) error
+}
+
 // Decisions of an evaluation.
 const (
 	DecisionAllow     = "allow"
@@ -97,7 +116,7 @@ func validateLogin(in EvaluateInput) (netip.Addr, error) {
 }
 
 // features extracts a login's features and their keyed hashes.
-func (e *Engine) features(tenant string, ip netip.Addr, ua, device string) (risk.Features, []LevelValue, []string) {
+func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.Features, []LevelValue, []string) {
 	in := risk.Input{IP: ip, UserAgent: ua, DeviceID: device}
 	if e.opt.Geo != nil {
 		in.Geo = e.opt.Geo.Lookup(ip)
@@ -114,22 +133,22 @@ func (e *Engine) features(tenant string, ip netip.Addr, ua, device string) (risk
 	return f, vals, buckets
 }
 
-func (e *Engine) ipHash(tenant string, ip netip.Addr) string {
+func (e *core) ipHash(tenant string, ip netip.Addr) string {
 	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", ip.String())[:8])
 }
 
-func (e *Engine) learnOptions(rec LoginRecord) LearnOptions {
+func (e *core) learnOptions(rec LoginRecord) LearnOptions {
 	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL(), Buckets: rec.Buckets, NewUser: rec.First}
 }
 
 // Evaluate scores a login and decides what happens next. It reads storage
 // once and writes once.
-func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) (Evaluation, error) {
+func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) (Evaluation, error) {
 	ip, err := validateLogin(in)
 	if err != nil {
 		return Evaluation{}, err
 	}
-	t, err := e.Tenant(ctx, tenant)
+	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return Evaluation{}, err
 	}
@@ -286,7 +305,7 @@ const (
 
 // watchSpike alerts the managers when the hour's count of blocked logins
 // spikes against the tenant's usual rate.
-func (e *Engine) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSaved) {
+func (e *Logins) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSaved) {
 	cur, base := s.Blocked, s.Baseline
 	if cur >= spikeMin && float64(cur) >= spikeFactor*base {
 		e.alert(ctx, t, p, "alert_login_spike", map[string]string{
@@ -298,7 +317,7 @@ func (e *Engine) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSave
 // loginChallenge prepares a login challenge on the user's preferred
 // factor; when SMS is refused (a limit, the kill switch) it falls back to
 // the user's other factors before giving up.
-func (e *Engine) loginChallenge(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, actor Actor) (draft, error) {
+func (e *Logins) loginChallenge(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, actor Actor) (draft, error) {
 	first, _ := preferred(p, a.Factors)
 	order := []Channel{first}
 	for _, c := range append(slices.Clone(p.AllowedChannels), a.Factors.Channels()...) {
@@ -330,14 +349,14 @@ func signalNames(s []risk.Signal) string {
 	return out
 }
 
-func (e *Engine) deviceHash(u UserRef, deviceID string) string {
+func (e *core) deviceHash(u UserRef, deviceID string) string {
 	return hex.EncodeToString(e.tokenMAC.Sum("device-id", u.Tenant, u.User, deviceID))
 }
 
 // validDevice checks a remembered-device token: bound to this user and
 // device, unexpired, and within the policy's current lifetime (lowering
 // remember_device_days shortens existing tokens).
-func (e *Engine) validDevice(u UserRef, a Account, p Policy, deviceHash, token string, now time.Time) bool {
+func (e *Logins) validDevice(u UserRef, a Account, p Policy, deviceHash, token string, now time.Time) bool {
 	th := e.deviceTokenHash(u, token)
 	for _, d := range a.Devices {
 		if constantEqual(d.TokenHash, th) && d.DeviceHash == deviceHash {
@@ -367,7 +386,7 @@ type FailedInput struct {
 }
 
 // RecordFailedLogin counts a failed password for the velocity signals.
-func (e *Engine) RecordFailedLogin(ctx context.Context, tenant string, in FailedInput) error {
+func (e *Logins) RecordFailedLogin(ctx context.Context, tenant string, in FailedInput) error {
 	ip, err := validateLogin(EvaluateInput{UserID: in.UserID, IP: in.IP, UserAgent: in.UserAgent})
 	if err != nil {
 		return err

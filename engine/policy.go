@@ -278,7 +278,7 @@ type PolicyView struct {
 }
 
 // loadPolicy reads and compiles a tenant's policy.
-func (e *Engine) loadPolicy(ctx context.Context, tenant string) (*compiled, error) {
+func (e *core) loadPolicy(ctx context.Context, tenant string) (*compiled, error) {
 	doc, err := e.store.Policy(ctx, tenant)
 	if err != nil {
 		return nil, Internal(err)
@@ -287,7 +287,7 @@ func (e *Engine) loadPolicy(ctx context.Context, tenant string) (*compiled, erro
 }
 
 // compiled returns the compiled policy of a stored document, cached.
-func (e *Engine) compiled(doc []byte) (*compiled, error) {
+func (e *core) compiled(doc []byte) (*compiled, error) {
 	key := string(doc)
 	if c, ok := e.policies.get(key); ok {
 		return c, nil
@@ -301,7 +301,7 @@ func (e *Engine) compiled(doc []byte) (*compiled, error) {
 }
 
 // GetPolicy returns a tenant's policy with every group's effective policy.
-func (e *Engine) GetPolicy(ctx context.Context, tenant string) (PolicyView, error) {
+func (e *Policies) GetPolicy(ctx context.Context, tenant string) (PolicyView, error) {
 	c, err := e.loadPolicy(ctx, tenant)
 	if err != nil {
 		return PolicyView{}, err
@@ -321,8 +321,8 @@ func view(tp TenantPolicy) PolicyView {
 // fields it names replace the current ones, others stay; `groups`, when
 // present, replaces the whole set of groups. Every change is audited and
 // mailed to the managers with the difference.
-func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, actor Actor) (PolicyView, error) {
-	t, err := e.Tenant(ctx, tenant)
+func (e *Policies) PutPolicy(ctx context.Context, tenant string, body []byte, actor Actor) (PolicyView, error) {
+	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return PolicyView{}, err
 	}
@@ -341,7 +341,7 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 	// stored and write only if it is still what was read. Every round one
 	// writer wins, so a few rounds serve any realistic crowd of managers.
 	for try := 0; try < 20; try++ {
-		stored, err := e.store.Policy(ctx, tenant)
+		stored, err := e.core.store.Policy(ctx, tenant)
 		if err != nil {
 			return PolicyView{}, Internal(err)
 		}
@@ -378,7 +378,7 @@ func (e *Engine) PutPolicy(ctx context.Context, tenant string, body []byte, acto
 
 // mergePolicy merges a PUT body over the stored policy and validates the
 // result; it returns the policy before and after.
-func (e *Engine) mergePolicy(stored, body []byte, probe map[string]json.RawMessage) (TenantPolicy, TenantPolicy, error) {
+func (e *Policies) mergePolicy(stored, body []byte, probe map[string]json.RawMessage) (TenantPolicy, TenantPolicy, error) {
 	before, err := parseTenantPolicy(stored)
 	if err != nil {
 		return before, before, Internal(err)

@@ -212,8 +212,8 @@ func TestPutPolicyValidation(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e, st := newPolicyTestEngine(t)
-			before, _ := e.GetPolicy(context.Background(), "t1")
-			_, err := e.PutPolicy(context.Background(), "t1", []byte(tc.body), Actor{Kind: "manager"})
+			before, _ := e.Policies.GetPolicy(context.Background(), "t1")
+			_, err := e.Policies.PutPolicy(context.Background(), "t1", []byte(tc.body), Actor{Kind: "manager"})
 			switch {
 			case tc.code == "" && tc.field == "":
 				if err != nil {
@@ -237,7 +237,7 @@ func TestPutPolicyValidation(t *testing.T) {
 			if st.doc != nil || len(st.events) != 0 {
 				t.Errorf("a refused policy was stored: %s", st.doc)
 			}
-			after, _ := e.GetPolicy(context.Background(), "t1")
+			after, _ := e.Policies.GetPolicy(context.Background(), "t1")
 			if !policyJSONEqual(t, before, after) {
 				t.Errorf("policy changed by a refused PUT")
 			}
@@ -262,11 +262,11 @@ func TestPutPolicyMerge(t *testing.T) {
 	e, st := newPolicyTestEngine(t)
 	put := func(body string) PolicyView {
 		t.Helper()
-		v, err := e.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"})
+		v, err := e.Policies.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"})
 		if err != nil {
 			t.Fatalf("PUT %s: %v", body, err)
 		}
-		got, err := e.GetPolicy(ctx, "t1")
+		got, err := e.Policies.GetPolicy(ctx, "t1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestPutPolicyRequiredEpoch(t *testing.T) {
 	epoch := func() string { return epochOf("") }
 	put := func(body string) {
 		t.Helper()
-		if _, err := e.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"}); err != nil {
+		if _, err := e.Policies.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"}); err != nil {
 			t.Fatalf("PUT %s: %v", body, err)
 		}
 	}
@@ -389,11 +389,11 @@ func TestPutPolicyRequiredEpoch(t *testing.T) {
 		t.Error("a group switching to required restarted the base policy's grace period")
 	}
 	// The body may not set the epoch.
-	if _, err := e.PutPolicy(ctx, "t1", []byte(`{"required_since":"abc"}`), Actor{}); err == nil {
+	if _, err := e.Policies.PutPolicy(ctx, "t1", []byte(`{"required_since":"abc"}`), Actor{}); err == nil {
 		t.Error("required_since accepted from the body")
 	}
 	// GET never shows it (it is not part of the contract).
-	v, _ := e.GetPolicy(ctx, "t1")
+	v, _ := e.Policies.GetPolicy(ctx, "t1")
 	if b, _ := json.Marshal(v); strings.Contains(string(b), "required_since") {
 		t.Errorf("GET shows required_since: %s", b)
 	}
@@ -426,9 +426,9 @@ func TestValidDeviceLifetime(t *testing.T) {
 	u := UserRef{Tenant: "t1", User: "alice"}
 	first := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	const token = "tok-alice-laptop"
-	dh := e.deviceHash(u, "laptop")
+	dh := e.core.deviceHash(u, "laptop")
 	a := Account{Exists: true, Devices: []Device{{
-		ID: "dv_1", DeviceHash: dh, TokenHash: e.deviceTokenHash(u, token),
+		ID: "dv_1", DeviceHash: dh, TokenHash: e.core.deviceTokenHash(u, token),
 		FirstSeen: first, LastSeen: first, ExpiresAt: first.Add(30 * 24 * time.Hour),
 	}}}
 	day := 24 * time.Hour
@@ -456,7 +456,7 @@ func TestValidDeviceLifetime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := DefaultPolicy()
 			p.RememberDeviceDays = tc.days
-			got := e.validDevice(u, a, p, e.deviceHash(u, tc.device), tc.token, first.Add(tc.at))
+			got := e.Logins.validDevice(u, a, p, e.core.deviceHash(u, tc.device), tc.token, first.Add(tc.at))
 			if got != tc.want {
 				t.Errorf("validDevice = %v, want %v", got, tc.want)
 			}
@@ -465,7 +465,7 @@ func TestValidDeviceLifetime(t *testing.T) {
 	// A token is bound to its user.
 	bob := UserRef{Tenant: "t1", User: "bob"}
 	p := DefaultPolicy()
-	if e.validDevice(bob, a, p, e.deviceHash(bob, "laptop"), token, first.Add(time.Minute)) {
+	if e.Logins.validDevice(bob, a, p, e.core.deviceHash(bob, "laptop"), token, first.Add(time.Minute)) {
 		t.Error("alice's token honoured for bob")
 	}
 }

@@ -80,21 +80,21 @@ func TestReportLinkExpiresAfter7Days(t *testing.T) {
 	// A minute past the week: refused, and the refusal does not use the
 	// link up (it still works at the real time).
 	clock.Set(start.Add(7*24*time.Hour + time.Minute))
-	wantInvalid("link 1 a week and a minute later", later.Report(ctx, tokens[0]))
+	wantInvalid("link 1 a week and a minute later", later.Policies.Report(ctx, tokens[0]))
 	if r := env.Do(t, "POST", "/v1/report/"+tokens[0], "", nil); r.Status != 200 {
 		t.Errorf("link 1 now, after the expired attempt: %d %s, want 200", r.Status, r.Raw)
 	}
 
 	// A minute before the week ends: it works, once.
 	clock.Set(start.Add(7*24*time.Hour - time.Minute))
-	if err := later.Report(ctx, tokens[1]); err != nil {
+	if err := later.Policies.Report(ctx, tokens[1]); err != nil {
 		t.Errorf("link 2 a minute before the week ends: %v", err)
 	}
-	wantInvalid("link 2 used again", later.Report(ctx, tokens[1]))
+	wantInvalid("link 2 used again", later.Policies.Report(ctx, tokens[1]))
 	clock.Set(start.Add(7*24*time.Hour + time.Minute))
-	wantInvalid("link 2 after the week", later.Report(ctx, tokens[1]))
+	wantInvalid("link 2 after the week", later.Policies.Report(ctx, tokens[1]))
 
-	evs, _, err := later.Events(ctx, tenant, engine.EventQuery{User: "alice", Type: "report_received"})
+	evs, _, err := later.Policies.Events(ctx, tenant, engine.EventQuery{User: "alice", Type: "report_received"})
 	if err != nil || len(evs) != 2 {
 		t.Errorf("report_received events: %v %v, want 2", evs, err)
 	}

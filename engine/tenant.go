@@ -9,6 +9,24 @@ import (
 	"unicode"
 )
 
+// Tenants creates tenants and their API keys and authenticates callers.
+type Tenants struct {
+	*core
+	store        tenantStore
+	operatorHash string
+}
+
+// tenantStore is what Tenants keeps.
+type tenantStore interface {
+	PutTenant(ctx context.Context, t Tenant) error
+	Tenants(ctx context.Context) ([]Tenant, error)
+	PutKey(ctx context.Context, k Key, hash string) error
+	KeyByHash(ctx context.Context, hash string) (Key, bool, error)
+	Keys(ctx context.Context, tenant string) ([]Key, error)
+	DeleteKey(ctx context.Context, tenant, id string) (bool, error)
+	Ping(ctx context.Context) error
+}
+
 // Tenant is one organisation using stepup.
 type Tenant struct {
 	ID         string    `json:"id"`
@@ -57,7 +75,7 @@ func HashSecret(secret string) string {
 }
 
 // CreateTenant creates a tenant (operator only).
-func (e *Engine) CreateTenant(ctx context.Context, name, senderName string) (Tenant, error) {
+func (e *Tenants) CreateTenant(ctx context.Context, name, senderName string) (Tenant, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 || !printable(name) {
 		return Tenant{}, Invalid("name", "required, 1-100 printable characters")
@@ -77,7 +95,7 @@ func (e *Engine) CreateTenant(ctx context.Context, name, senderName string) (Ten
 }
 
 // Tenants lists every tenant (operator only).
-func (e *Engine) Tenants(ctx context.Context) ([]Tenant, error) {
+func (e *Tenants) Tenants(ctx context.Context) ([]Tenant, error) {
 	ts, err := e.store.Tenants(ctx)
 	if err != nil {
 		return nil, Internal(err)
@@ -86,7 +104,12 @@ func (e *Engine) Tenants(ctx context.Context) ([]Tenant, error) {
 }
 
 // Tenant returns one tenant.
-func (e *Engine) Tenant(ctx context.Context, id string) (Tenant, error) {
+func (e *Tenants) Tenant(ctx context.Context, id string) (Tenant, error) {
+	return e.core.tenant(ctx, id)
+}
+
+// tenant returns one tenant, from the cache when it was read recently.
+func (e *core) tenant(ctx context.Context, id string) (Tenant, error) {
 	if t, ok := e.tenants.get(id); ok {
 		return t, nil
 	}
@@ -103,8 +126,8 @@ func (e *Engine) Tenant(ctx context.Context, id string) (Tenant, error) {
 
 // CreateKey makes a new app or manager key for a tenant; the secret is
 // returned only here.
-func (e *Engine) CreateKey(ctx context.Context, tenant string, kind KeyKind, label string) (NewKey, error) {
-	if _, err := e.Tenant(ctx, tenant); err != nil {
+func (e *Tenants) CreateKey(ctx context.Context, tenant string, kind KeyKind, label string) (NewKey, error) {
+	if _, err := e.tenant(ctx, tenant); err != nil {
 		return NewKey{}, err
 	}
 	if kind != KindApp && kind != KindManager {
@@ -122,8 +145,8 @@ func (e *Engine) CreateKey(ctx context.Context, tenant string, kind KeyKind, lab
 }
 
 // Keys lists a tenant's keys without secrets.
-func (e *Engine) Keys(ctx context.Context, tenant string) ([]Key, error) {
-	if _, err := e.Tenant(ctx, tenant); err != nil {
+func (e *Tenants) Keys(ctx context.Context, tenant string) ([]Key, error) {
+	if _, err := e.tenant(ctx, tenant); err != nil {
 		return nil, err
 	}
 	ks, err := e.store.Keys(ctx, tenant)
@@ -134,8 +157,8 @@ func (e *Engine) Keys(ctx context.Context, tenant string) ([]Key, error) {
 }
 
 // DeleteKey revokes a key; it stops working at once on every process.
-func (e *Engine) DeleteKey(ctx context.Context, tenant, id string) error {
-	if _, err := e.Tenant(ctx, tenant); err != nil {
+func (e *Tenants) DeleteKey(ctx context.Context, tenant, id string) error {
+	if _, err := e.tenant(ctx, tenant); err != nil {
 		return err
 	}
 	ok, err := e.store.DeleteKey(ctx, tenant, id)
@@ -149,7 +172,7 @@ func (e *Engine) DeleteKey(ctx context.Context, tenant, id string) error {
 }
 
 // Authenticate resolves a bearer secret to its principal.
-func (e *Engine) Authenticate(ctx context.Context, secret string) (Principal, error) {
+func (e *Tenants) Authenticate(ctx context.Context, secret string) (Principal, error) {
 	if secret == "" {
 		return Principal{}, ErrUnauthenticated
 	}
@@ -176,4 +199,4 @@ func printable(s string) bool {
 }
 
 // Ping checks the store.
-func (e *Engine) Ping(ctx context.Context) error { return e.store.Ping(ctx) }
+func (e *Tenants) Ping(ctx context.Context) error { return e.store.Ping(ctx) }

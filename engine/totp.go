@@ -16,7 +16,7 @@ const totpPeriod = 30
 
 // newTOTPKey makes a new authenticator secret with its otpauth:// URI and a
 // QR code (PNG, base64).
-func (e *Engine) newTOTPKey(issuer, account string) (secret, uri, qr string, err error) {
+func (e *core) newTOTPKey(issuer, account string) (secret, uri, qr string, err error) {
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer: issuer, AccountName: account, Period: totpPeriod, Digits: otp.DigitsSix,
 		Algorithm: otp.AlgorithmSHA1, SecretSize: 20, Rand: e.opt.Rand,
@@ -59,7 +59,7 @@ func qrPNG(uri string) (string, error) {
 
 // checkTOTP validates code against a sealed secret within ±1 step, refusing
 // steps at or before last (replay). It returns the step that matched.
-func (e *Engine) checkTOTP(sealedHex, code string, last int64) (int64, bool) {
+func (e *core) checkTOTP(sealedHex, code string, last int64) (int64, bool) {
 	b, err := hex.DecodeString(sealedHex)
 	if err != nil {
 		return 0, false

@@ -53,7 +53,7 @@ type UserView struct {
 }
 
 // PutUser registers or updates a user's profile (and group).
-func (e *Engine) PutUser(ctx context.Context, u UserRef, in ProfileInput) (UserView, error) {
+func (e *Lifecycle) PutUser(ctx context.Context, u UserRef, in ProfileInput) (UserView, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return UserView{}, err
 	}
@@ -103,7 +103,7 @@ func (e *Engine) PutUser(ctx context.Context, u UserRef, in ProfileInput) (UserV
 
 // update applies fn to the user's account with optimistic concurrency; fn
 // returns the events and jobs that go with the change.
-func (e *Engine) update(ctx context.Context, u UserRef, fn func(a *Account) ([]Event, []Job, error)) error {
+func (e *Lifecycle) update(ctx context.Context, u UserRef, fn func(a *Account) ([]Event, []Job, error)) error {
 	for try := 0; try < 5; try++ {
 		a, err := e.store.Account(ctx, u)
 		if err != nil {
@@ -132,7 +132,7 @@ func (e *Engine) update(ctx context.Context, u UserRef, fn func(a *Account) ([]E
 }
 
 // GetUser returns a user's 2FA status.
-func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
+func (e *Lifecycle) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return UserView{}, err
 	}
@@ -187,7 +187,7 @@ func (e *Engine) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 }
 
 // Devices lists a user's remembered devices.
-func (e *Engine) Devices(ctx context.Context, u UserRef) ([]DeviceView, error) {
+func (e *Lifecycle) Devices(ctx context.Context, u UserRef) ([]DeviceView, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return nil, err
 	}
@@ -215,11 +215,11 @@ func (e *Engine) Devices(ctx context.Context, u UserRef) ([]DeviceView, error) {
 
 // ForgetDevices forgets one remembered device (deviceID = our id or the
 // host's device id) or, with deviceID "", all of them. reason is recorded.
-func (e *Engine) ForgetDevices(ctx context.Context, u UserRef, deviceID, reason string, actor Actor) (int, error) {
+func (e *Lifecycle) ForgetDevices(ctx context.Context, u UserRef, deviceID, reason string, actor Actor) (int, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return 0, err
 	}
-	t, err := e.Tenant(ctx, u.Tenant)
+	t, err := e.tenant(ctx, u.Tenant)
 	if err != nil {
 		return 0, err
 	}
@@ -246,7 +246,7 @@ func (e *Engine) ForgetDevices(ctx context.Context, u UserRef, deviceID, reason 
 
 // EraseUser removes everything stepup holds about a user; the audit log
 // keeps only that an erasure happened.
-func (e *Engine) EraseUser(ctx context.Context, u UserRef, actor Actor) error {
+func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error {
 	if err := ValidUserID(u.User); err != nil {
 		return err
 	}

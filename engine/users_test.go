@@ -24,28 +24,28 @@ func TestUserKnownByLoginsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, _ := eng.CreateTenant(ctx, "acme", "Acme")
-	if _, err := eng.PutPolicy(ctx, tn.ID, []byte(`{"mode":"required","grace_logins":3}`), engine.Actor{Kind: "manager"}); err != nil {
+	tn, _ := eng.Tenants.CreateTenant(ctx, "acme", "Acme")
+	if _, err := eng.Policies.PutPolicy(ctx, tn.ID, []byte(`{"mode":"required","grace_logins":3}`), engine.Actor{Kind: "manager"}); err != nil {
 		t.Fatal(err)
 	}
 	bob := engine.UserRef{Tenant: tn.ID, User: "bob"}
-	if _, err := eng.GetUser(ctx, bob); !errors.Is(err, engine.ErrUserNotFound) {
+	if _, err := eng.Lifecycle.GetUser(ctx, bob); !errors.Is(err, engine.ErrUserNotFound) {
 		t.Fatalf("unseen user: %v, want user_not_found", err)
 	}
-	if _, err := eng.Evaluate(ctx, tn.ID, engine.EvaluateInput{UserID: "bob", IP: "192.0.2.5", UserAgent: "curl/8"}); err != nil {
+	if _, err := eng.Logins.Evaluate(ctx, tn.ID, engine.EvaluateInput{UserID: "bob", IP: "192.0.2.5", UserAgent: "curl/8"}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := eng.GetUser(ctx, bob)
+	v, err := eng.Lifecycle.GetUser(ctx, bob)
 	if err != nil {
 		t.Fatalf("user known by a login: %v", err)
 	}
 	if v.Enrolled || v.GraceLoginsLeft == nil || *v.GraceLoginsLeft != 2 {
 		t.Fatalf("view = %+v, want not enrolled with 2 grace logins left", v)
 	}
-	if _, err := eng.AdminReset(ctx, bob, "lost phone", engine.Actor{Kind: "manager"}); err != nil {
+	if _, err := eng.Policies.AdminReset(ctx, bob, "lost phone", engine.Actor{Kind: "manager"}); err != nil {
 		t.Fatalf("reset of a user known by logins: %v", err)
 	}
-	if _, err := eng.AdminReset(ctx, engine.UserRef{Tenant: tn.ID, User: "nobody"}, "x", engine.Actor{Kind: "manager"}); !errors.Is(err, engine.ErrUserNotFound) {
+	if _, err := eng.Policies.AdminReset(ctx, engine.UserRef{Tenant: tn.ID, User: "nobody"}, "x", engine.Actor{Kind: "manager"}); !errors.Is(err, engine.ErrUserNotFound) {
 		t.Fatalf("reset of an unseen user: %v, want user_not_found", err)
 	}
 }

@@ -117,7 +117,7 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 	if err != nil {
 		return res, err
 	}
-	tenant, err := eng.CreateTenant(ctx, "stepup-eval", "Eval")
+	tenant, err := eng.Tenants.CreateTenant(ctx, "stepup-eval", "Eval")
 	if err != nil {
 		return res, err
 	}
@@ -175,7 +175,7 @@ func replay(ctx context.Context, set *evalset.Set, opt replayOptions) (replayRes
 		if !opt.IgnoreDevice {
 			in.DeviceID = l.DeviceID
 		}
-		ev, err := eng.Evaluate(ctx, tenant.ID, in)
+		ev, err := eng.Logins.Evaluate(ctx, tenant.ID, in)
 		if err != nil {
 			return res, fmt.Errorf("evaluate %s at %s: %w", l.User, l.At.Format(time.RFC3339), err)
 		}
@@ -226,7 +226,7 @@ type owner struct {
 // enrol enrols u's authenticator app through the engine, as a user of
 // stepupd's API would: start, then verify the first code.
 func enrol(ctx context.Context, eng *engine.Engine, u engine.UserRef, now time.Time) (*owner, error) {
-	st, err := eng.StartTOTP(ctx, u, engine.Actor{Kind: "user"})
+	st, err := eng.Lifecycle.StartTOTP(ctx, u, engine.Actor{Kind: "user"})
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +265,7 @@ func (o *owner) answer(ctx context.Context, eng *engine.Engine, tenant, challeng
 	} else {
 		return engine.VerifyResult{}, fmt.Errorf("no code left to answer %s", challenge)
 	}
-	return eng.Verify(ctx, tenant, challenge, engine.VerifyInput{Code: code, Actor: engine.Actor{Kind: "user"}})
+	return eng.Challenges.Verify(ctx, tenant, challenge, engine.VerifyInput{Code: code, Actor: engine.Actor{Kind: "user"}})
 }
 
 // totpPeriod is the authenticator apps' time step (RFC 6238's default,

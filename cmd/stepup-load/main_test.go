@@ -166,15 +166,15 @@ func TestRunAgainstAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenant, err := eng.CreateTenant(ctx, "load", "")
+	tenant, err := eng.Tenants.CreateTenant(ctx, "load", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := eng.CreateKey(ctx, tenant.ID, engine.KindApp, "load")
+	key, err := eng.Tenants.CreateKey(ctx, tenant.ID, engine.KindApp, "load")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(eng, api.Options{}).Handler())
+	srv := httptest.NewServer(api.New(api.FromEngine(eng), api.Options{}).Handler())
 	defer srv.Close()
 
 	var out bytes.Buffer

@@ -12,15 +12,15 @@ import (
 // demo creates the embedded default's demo tenant and prints its keys and
 // a first request to try.
 func demo(ctx context.Context, eng *engine.Engine, cfg config.Config, w io.Writer) error {
-	t, err := eng.CreateTenant(ctx, "demo", "Demo")
+	t, err := eng.Tenants.CreateTenant(ctx, "demo", "Demo")
 	if err != nil {
 		return err
 	}
-	app, err := eng.CreateKey(ctx, t.ID, engine.KindApp, "demo app")
+	app, err := eng.Tenants.CreateKey(ctx, t.ID, engine.KindApp, "demo app")
 	if err != nil {
 		return err
 	}
-	mgr, err := eng.CreateKey(ctx, t.ID, engine.KindManager, "demo manager")
+	mgr, err := eng.Tenants.CreateKey(ctx, t.ID, engine.KindManager, "demo manager")
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	srv := api.New(eng, api.Options{
+	srv := api.New(api.FromEngine(eng), api.Options{
 		Logger: log, Registry: reg, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(context.Context) map[string]any {
 			return map[string]any{"geoip": geo.Loaded(), "sms_driver": cfg.SMS.Driver, "mail_driver": cfg.Mail.Driver}
@@ -161,7 +161,7 @@ func (a *App) runDigests(ctx context.Context) {
 	t := time.NewTicker(digestEvery)
 	defer t.Stop()
 	for {
-		if err := a.Engine.SendDigests(ctx); err != nil && ctx.Err() == nil {
+		if err := a.Engine.Policies.SendDigests(ctx); err != nil && ctx.Err() == nil {
 			a.Log.Warn("daily digests", "err", err)
 		}
 		select {
@@ -260,7 +260,7 @@ func openGeo(cfg config.Config) (*geoip.Reader, error) {
 
 // newDispatcher wires the SMS and mail drivers behind the delivery worker.
 func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, eng *engine.Engine, hc *http.Client) (delivery.Handler, error) {
-	o := dispatch.Options{FromAddress: senderAddress(cfg.Mail.From), Links: st, Alerts: eng, SMSProvider: cfg.SMS.Driver}
+	o := dispatch.Options{FromAddress: senderAddress(cfg.Mail.From), Links: st, Alerts: eng.Policies, SMSProvider: cfg.SMS.Driver}
 	switch cfg.SMS.Driver {
 	case "twilio":
 		tw, err := twilio.New(twilio.Options{AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,

@@ -51,17 +51,17 @@ func TestRedissWithACLUser(t *testing.T) {
 	defer a.Close()
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
-	for a.Engine.Ping(ctx) != nil {
+	for a.Engine.Tenants.Ping(ctx) != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("no TLS connection: %v", a.Engine.Ping(ctx))
+			t.Fatalf("no TLS connection: %v", a.Engine.Tenants.Ping(ctx))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	tn, err := a.Engine.CreateTenant(ctx, "acme", "Acme")
+	tn, err := a.Engine.Tenants.CreateTenant(ctx, "acme", "Acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Engine.Evaluate(ctx, tn.ID, engine.EvaluateInput{UserID: "alice", IP: "192.0.2.1", UserAgent: "curl/8"}); err != nil {
+	if _, err := a.Engine.Logins.Evaluate(ctx, tn.ID, engine.EvaluateInput{UserID: "alice", IP: "192.0.2.1", UserAgent: "curl/8"}); err != nil {
 		t.Fatal(err)
 	}
 	// The ACL is in force: the default user is off.

@@ -143,15 +143,15 @@ func testRoundTrips(t *testing.T, r rtRedis) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, err := eng.CreateTenant(ctx, "Acme", "Acme")
+	tn, err := eng.Tenants.CreateTenant(ctx, "Acme", "Acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocked, err := eng.CreateTenant(ctx, "Blocked", "Blocked")
+	blocked, err := eng.Tenants.CreateTenant(ctx, "Blocked", "Blocked")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eng.PutPolicy(ctx, blocked.ID, []byte(`{"blocked_countries":["AU"]}`), engine.Actor{Kind: "manager"}); err != nil {
+	if _, err := eng.Policies.PutPolicy(ctx, blocked.ID, []byte(`{"blocked_countries":["AU"]}`), engine.Actor{Kind: "manager"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -172,7 +172,7 @@ func testRoundTrips(t *testing.T, r rtRedis) {
 	}
 	evaluate := func(tenant string, in engine.EvaluateInput) engine.Evaluation {
 		t.Helper()
-		ev, err := eng.Evaluate(ctx, tenant, in)
+		ev, err := eng.Logins.Evaluate(ctx, tenant, in)
 		if err != nil {
 			t.Fatalf("evaluate %s: %v", in.UserID, err)
 		}
@@ -278,9 +278,9 @@ func testRoundTrips(t *testing.T, r rtRedis) {
 	}
 
 	t.Run("failed password", func(t *testing.T) {
-		_ = eng.RecordFailedLogin(ctx, tn.ID, engine.FailedInput{UserID: "familiar", IP: "203.0.113.5"})
+		_ = eng.Logins.RecordFailedLogin(ctx, tn.ID, engine.FailedInput{UserID: "familiar", IP: "203.0.113.5"})
 		r.client.take()
-		if err := eng.RecordFailedLogin(ctx, tn.ID, engine.FailedInput{UserID: "familiar", IP: "203.0.113.5"}); err != nil {
+		if err := eng.Logins.RecordFailedLogin(ctx, tn.ID, engine.FailedInput{UserID: "familiar", IP: "203.0.113.5"}); err != nil {
 			t.Fatal(err)
 		}
 		if calls := r.client.take(); len(calls) != 1 || !calls[0].pipeline {
