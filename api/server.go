@@ -90,14 +90,14 @@ func New(eng Engine, opt Options) *Server {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{})))
 
 	v1 := r.Group("/v1")
-	op := v1.Group("", s.auth(engine.KindOperator))
+	op := v1.Group("", s.auth(engine.KeyOperator))
 	op.POST("/tenants", s.createTenant)
 	op.GET("/tenants", s.listTenants)
 	op.POST("/tenants/:tenant/keys", s.createKey)
 	op.GET("/tenants/:tenant/keys", s.listKeys)
 	op.DELETE("/tenants/:tenant/keys/:key", s.deleteKey)
 
-	app := v1.Group("", s.auth(engine.KindApp))
+	app := v1.Group("", s.auth(engine.KeyApp))
 	app.POST("/logins/evaluate", s.evaluate)
 	app.POST("/logins/failed", s.failedLogin)
 	app.GET("/challenges/:id", s.getChallenge)
@@ -120,7 +120,7 @@ func New(eng Engine, opt Options) *Server {
 	app.POST("/users/:user/events/signed-out-everywhere", s.sessionEvent("signed_out_everywhere"))
 	app.POST("/users/:user/history", s.importHistory)
 
-	mgr := v1.Group("/admin", s.auth(engine.KindManager))
+	mgr := v1.Group("/admin", s.auth(engine.KeyManager))
 	mgr.GET("/policy", s.getPolicy)
 	mgr.PUT("/policy", s.putPolicy)
 	mgr.GET("/users/:user", s.adminGetUser)

@@ -118,11 +118,11 @@ func TestOperator(t *testing.T) {
 		t.Fatalf("Tenants = %v, want %s and %s", ids, tn.ID, tenant)
 	}
 
-	k, err := op.CreateKey(ctx, tn.ID, client.KindManager, "ops")
+	k, err := op.CreateKey(ctx, tn.ID, client.KeyManager, "ops")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Secret == "" || k.Kind != client.KindManager || k.Label != "ops" || k.Tenant != tn.ID {
+	if k.Secret == "" || k.Kind != client.KeyManager || k.Label != "ops" || k.Tenant != tn.ID {
 		t.Fatalf("CreateKey = %+v", k)
 	}
 	keys, err := op.Keys(ctx, tn.ID)

@@ -20,8 +20,8 @@ type KeyKind string
 // The kinds of tenant keys an operator can create. (The operator key
 // itself comes from the server's configuration.)
 const (
-	KindApp     KeyKind = "app"
-	KindManager KeyKind = "manager"
+	KeyApp     KeyKind = "app"
+	KeyManager KeyKind = "manager"
 )
 
 // Key is an API key's record, without its secret.

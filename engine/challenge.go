@@ -50,7 +50,7 @@ var (
 
 // ChallengeStatusError is the error for acting on a challenge that is no
 // longer pending.
-func ChallengeStatusError(status string) *Error {
+func ChallengeStatusError(status Status) *Error {
 	switch status {
 	case StatusExpired:
 		return E(KindGone, "challenge_expired", "the challenge expired; start a new one")
@@ -63,7 +63,7 @@ func ChallengeStatusError(status string) *Error {
 	case "missing":
 		return ErrChallengeNotFound
 	}
-	return E(KindConflict, "challenge_closed", "the challenge is "+status)
+	return E(KindConflict, "challenge_closed", "the challenge is "+string(status))
 }
 
 // ErrResendTooSoon is returned when a resend comes before the cooldown.
@@ -77,7 +77,7 @@ type ChallengeView struct {
 	Purpose      Purpose   `json:"purpose"`
 	Channel      Channel   `json:"channel"`
 	Destination  string    `json:"destination,omitempty"`
-	Status       string    `json:"status"`
+	Status       Status    `json:"status"`
 	ExpiresAt    time.Time `json:"expires_at"`
 	AttemptsLeft int       `json:"attempts_left"`
 	Delivery     string    `json:"delivery_status,omitempty"`
@@ -90,10 +90,17 @@ func (c Challenge) view(now time.Time) ChallengeView {
 	v := ChallengeView{ID: c.ID, Purpose: c.Purpose, Channel: c.Channel, Destination: c.Destination,
 		Status: c.Status, ExpiresAt: c.ExpiresAt, AttemptsLeft: max(c.MaxAttempts-c.Attempts, 0),
 		Delivery: c.Delivery, DeliveryErr: c.DeliveryErr}
-	if c.Status == StatusPending && !c.ExpiresAt.After(now) {
-		v.Status = StatusExpired
-	}
+	v.Status = c.viewStatus(now)
 	return v
+}
+
+// viewStatus is c's status as a caller sees it at now: a pending challenge
+// past its expiry is expired, whether or not Redis has swept it yet.
+func (c Challenge) viewStatus(now time.Time) Status {
+	if c.Status == StatusPending && !c.ExpiresAt.After(now) {
+		return StatusExpired
+	}
+	return c.Status
 }
 
 // GetChallenge returns a challenge of the tenant.
@@ -433,7 +440,7 @@ func (e *Challenges) Switch(ctx context.Context, tenant, id string, channel Chan
 		return ChallengeView{}, E(KindUnprocessable, "not_switchable", "only a login challenge can move to another factor")
 	}
 	if c.Status != StatusPending || !c.ExpiresAt.After(e.now()) {
-		return ChallengeView{}, ChallengeStatusError(map[bool]string{true: StatusExpired, false: c.Status}[c.Status == StatusPending])
+		return ChallengeView{}, ChallengeStatusError(c.viewStatus(e.now()))
 	}
 	u := UserRef{Tenant: tenant, User: c.User}
 	t, p, a, err := e.start(ctx, e.store, u)

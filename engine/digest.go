@@ -83,9 +83,9 @@ func (e *Policies) SendDigests(ctx context.Context) error {
 		}
 		ev := e.event(t.ID, "", "daily_digest", Actor{Kind: "system"})
 		ev.Details["date"] = day
-		for _, f := range []string{"logins", DecisionAllow, DecisionChallenge, DecisionDeny, DecisionEnroll, "challenges_verified",
+		for _, f := range []string{"logins", string(DecisionAllow), string(DecisionChallenge), string(DecisionDeny), string(DecisionEnroll), "challenges_verified",
 			"challenges_failed", "enrolled", "disabled", "reports", "sms_sent", "sms_failed", "emails_sent", "emails_failed"} {
-			name := map[string]string{DecisionAllow: "allowed", DecisionChallenge: "challenged", DecisionDeny: "denied", DecisionEnroll: "asked_to_enrol"}[f]
+			name := map[Decision]string{DecisionAllow: "allowed", DecisionChallenge: "challenged", DecisionDeny: "denied", DecisionEnroll: "asked_to_enrol"}[Decision(f)]
 			if name == "" {
 				name = f
 			}

@@ -189,7 +189,7 @@ func TestEvaluateTable(t *testing.T) {
 		history  []evStep // learned before enrolment (an unenrolled user is allowed and learned)
 		login    evStep
 
-		decision  string
+		decision  engine.Decision
 		level     string   // "" = not checked
 		signals   []string // exactly these, in this order; nil = not checked
 		has       []string // present

@@ -31,12 +31,15 @@ type loginStore interface {
 	Commit(ctx context.Context, u UserRef, c Commit) error
 }
 
-// Decisions of an evaluation.
+// Decision is what an evaluation tells the host app to do.
+type Decision string
+
+// The decisions.
 const (
-	DecisionAllow     = "allow"
-	DecisionChallenge = "challenge"
-	DecisionDeny      = "deny"
-	DecisionEnroll    = "enroll"
+	DecisionAllow     Decision = "allow"
+	DecisionChallenge Decision = "challenge"
+	DecisionDeny      Decision = "deny"
+	DecisionEnroll    Decision = "enroll"
 )
 
 // countBuckets bounds the tenant-wide counts: each feature level is a hash
@@ -73,7 +76,7 @@ type Enrollment struct {
 // Evaluation is the answer to an evaluation.
 type Evaluation struct {
 	LoginID    string         `json:"login_id"`
-	Decision   string         `json:"decision"`
+	Decision   Decision       `json:"decision"`
 	Risk       RiskView       `json:"risk"`
 	Challenge  *ChallengeView `json:"challenge,omitempty"`
 	Enrollment Enrollment     `json:"enrollment"`
@@ -141,8 +144,8 @@ func (e *core) learnOptions(rec LoginRecord) LearnOptions {
 	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL(), Buckets: rec.Buckets, NewUser: rec.First}
 }
 
-// Evaluate scores a login and decides what happens next. It reads storage
-// once and writes once.
+// Evaluate scores a login and decides what happens next: load (one store
+// read), decide (pure), save (one store write).
 func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) (Evaluation, error) {
 	ip, err := validateLogin(in)
 	if err != nil {
@@ -152,27 +155,87 @@ func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	if err != nil {
 		return Evaluation{}, err
 	}
-	u := UserRef{Tenant: tenant, User: in.UserID}
-	now := e.now()
-	feats, vals, buckets := e.features(tenant, ip, in.UserAgent, in.DeviceID)
-	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Values: vals, Buckets: buckets, IPHash: e.ipHash(tenant, ip), Now: now, Window: velocityWindow})
-	if err != nil {
-		return Evaluation{}, Internal(err)
-	}
-	pol, err := e.compiled(st.Policy)
+	l, err := e.load(ctx, UserRef{Tenant: tenant, User: in.UserID}, ip, in)
 	if err != nil {
 		return Evaluation{}, err
 	}
+	v := decide(l.facts)
+	out := Evaluation{LoginID: l.rec.ID, Decision: v.Decision, Enrollment: v.Enrollment, Risk: l.view}
+	l.rec.Decision = v.Decision
+	w, err := e.plan(ctx, t, l, v, &out)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	saved, err := e.store.SaveLogin(ctx, l.user, w)
+	if err != nil {
+		return Evaluation{}, AsError(err)
+	}
+	if w.CountBlocked {
+		e.watchSpike(ctx, t, l.policy, saved)
+	}
+	return out, nil
+}
+
+// loaded is a login with everything its decision needs.
+type loaded struct {
+	user    UserRef
+	in      EvaluateInput
+	account Account
+	policy  Policy
+	epoch   string // the user's group's grace epoch
+	rec     LoginRecord
+	view    RiskView
+	facts   facts
+}
+
+// load reads the user's history, account and policy in one store read
+// and scores the login.
+func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in EvaluateInput) (loaded, error) {
+	now := e.now()
+	feats, vals, buckets := e.features(u.Tenant, ip, in.UserAgent, in.DeviceID)
+	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Values: vals, Buckets: buckets, IPHash: e.ipHash(u.Tenant, ip), Now: now, Window: velocityWindow})
+	if err != nil {
+		return loaded{}, Internal(err)
+	}
+	pol, err := e.compiled(st.Policy)
+	if err != nil {
+		return loaded{}, err
+	}
 	a := st.Account
 	p := pol.Effective(a.Group)
+	r := risk.Score(scoreInput(st, feats, vals, pol, p, a.Group, ip, now), e.opt.Risk)
+	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group)}
+	l.rec = LoginRecord{
+		ID: e.newID("lg_", u.Shard()), Tenant: u.Tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
+		Device: DeviceInfo{Browser: feats.UA.Browser(), OS: feats.UA.OS(), Country: feats.Country},
+		IP:     maskIP(ip), Score: r.Score, First: st.UserLogins == 0,
+		Place: &Place{At: now, Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
+	}
+	if in.DeviceID != "" {
+		l.rec.Device.DeviceHash = e.deviceHash(u, in.DeviceID)
+	}
+	l.view = RiskView{Score: r.Score, Level: risk.ScoreLevel(r.Score, p.Thresholds.Challenge, p.Thresholds.Deny), Signals: r.Signals}
+	if l.view.Signals == nil {
+		l.view.Signals = []risk.Signal{}
+	}
+	remembered := in.DeviceToken != "" && in.DeviceID != "" && e.validDevice(u, a, p, l.rec.Device.DeviceHash, in.DeviceToken, now)
+	if remembered {
+		l.view.Signals = append(l.view.Signals, risk.Signal{Name: "remembered_device"})
+	}
+	l.facts = facts{Risk: r, Policy: p, Enrolled: a.Factors.Any(), GraceLeft: graceLeft(p, a, st, l.epoch),
+		Forced: st.Force, Remembered: remembered}
+	return l, nil
+}
 
+// scoreInput is what the scorer needs of a loaded login.
+func scoreInput(st LoginState, feats risk.Features, vals []LevelValue, pol *compiled, p Policy, group string, ip netip.Addr, now time.Time) risk.ScoreInput {
 	si := risk.ScoreInput{
 		Features: feats, Counts: make(map[string]risk.LevelCounts, len(vals)),
 		UserLogins: st.UserLogins, TenantLogins: st.TenantLogins, TenantUsers: st.TenantUsers,
 		FailedPasswordsUser: int(st.FailedPwUser), FailedPasswordsIP: int(st.FailedIPUsers),
 		FailedChallengesUser: int(st.FailedChUser), Now: now,
-		Trusted:        inAny(ip, pol.networks(a.Group).trusted),
-		BlockedNetwork: inAny(ip, pol.networks(a.Group).blocked),
+		Trusted:        inAny(ip, pol.networks(group).trusted),
+		BlockedNetwork: inAny(ip, pol.networks(group).blocked),
 		BlockedCountry: feats.Country != "" && slices.Contains(p.BlockedCountries, feats.Country),
 	}
 	for i, v := range vals {
@@ -181,119 +244,121 @@ func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	if st.Last != nil && st.Last.HasLoc {
 		si.LastLogin = &risk.Place{At: st.Last.At, Lat: st.Last.Lat, Lon: st.Last.Lon, Country: st.Last.Country}
 	}
-	r := risk.Score(si, e.opt.Risk)
+	return si
+}
 
-	rec := LoginRecord{
-		ID: e.newID("lg_", u.Shard()), Tenant: tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
-		Device: DeviceInfo{Browser: feats.UA.Browser(), OS: feats.UA.OS(), Country: feats.Country},
-		IP:     maskIP(ip), Score: r.Score, First: st.UserLogins == 0,
-		Place: &Place{At: now, Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
+// graceLeft is how many grace logins a user without 2FA has left under a
+// required policy before this login, or -1 when there is no such duty.
+func graceLeft(p Policy, a Account, st LoginState, epoch string) int {
+	if a.Factors.Any() || p.Mode != ModeRequired {
+		return -1
 	}
-	if in.DeviceID != "" {
-		rec.Device.DeviceHash = e.deviceHash(u, in.DeviceID)
+	if st.GraceEpoch == epoch {
+		return max(p.GraceLogins-st.GraceUsed, 0)
 	}
-	out := Evaluation{LoginID: rec.ID, Risk: RiskView{Score: r.Score, Level: risk.ScoreLevel(r.Score, p.Thresholds.Challenge, p.Thresholds.Deny), Signals: r.Signals}}
-	if out.Risk.Signals == nil {
-		out.Risk.Signals = []risk.Signal{}
-	}
-	remembered := in.DeviceToken != "" && in.DeviceID != "" && e.validDevice(u, a, p, rec.Device.DeviceHash, in.DeviceToken, now)
-	if remembered {
-		out.Risk.Signals = append(out.Risk.Signals, risk.Signal{Name: "remembered_device"})
-	}
-	enrolled := a.Factors.Any()
-	w := LoginWrite{LearnOpt: e.learnOptions(rec)}
-	actor := Actor{Kind: "user", IP: in.IP, UserAgent: in.UserAgent}
+	return p.GraceLogins
+}
 
+// facts are what a login's decision rests on.
+type facts struct {
+	Risk       risk.Result
+	Policy     Policy
+	Enrolled   bool
+	GraceLeft  int  // grace logins left before this one; -1: no enrolment duty
+	Forced     bool // a manager asked for a challenge at the next login
+	Remembered bool // a valid remembered-device token came with the login
+}
+
+// verdict is what decide concludes.
+type verdict struct {
+	Decision   Decision
+	Enrollment Enrollment
+	UseGrace   bool // the login uses one grace login
+}
+
+// decide turns a login's facts into a decision. It is pure: the whole
+// policy of stepup's decisions is here, table-tested in decide_test.go.
+func decide(f facts) verdict {
+	p, r := f.Policy, f.Risk
+	var v verdict
 	// The enrolment duty of a user without 2FA holds on every network:
 	// a trusted network skips challenges, not enrolment.
-	graceLeft := -1
-	if !enrolled && p.Mode == ModeRequired {
-		graceLeft = p.GraceLogins
-		if epoch := pol.epoch(a.Group); st.GraceEpoch == epoch {
-			graceLeft = max(graceLeft-st.GraceUsed, 0)
-		}
-		if graceLeft > 0 {
-			left := graceLeft - 1 // this login uses one
-			out.Enrollment = Enrollment{Required: true, GraceLoginsLeft: &left}
-		} else {
-			zero := 0
-			out.Enrollment = Enrollment{Required: true, GraceLoginsLeft: &zero}
-		}
-	} else if !enrolled {
-		out.Enrollment.Suggested = p.Mode == ModeOptional
+	switch {
+	case f.GraceLeft >= 0:
+		left := max(f.GraceLeft-1, 0) // this login uses one
+		v.Enrollment = Enrollment{Required: true, GraceLoginsLeft: &left}
+	case !f.Enrolled:
+		v.Enrollment.Suggested = p.Mode == ModeOptional
 	}
-
 	switch {
 	case r.Force == risk.ForceDeny || r.Score >= p.Thresholds.Deny:
-		out.Decision = DecisionDeny
+		v.Decision = DecisionDeny
 	case p.Mode == ModeOff:
-		out.Decision = DecisionAllow
-	case graceLeft == 0:
-		out.Decision = DecisionEnroll
-	case graceLeft > 0:
-		out.Decision = DecisionAllow
-		w.GraceEpoch = pol.epoch(a.Group)
-	case r.Force == risk.ForceAllow || !enrolled:
-		out.Decision = DecisionAllow
-	case st.Force:
-		out.Decision = DecisionChallenge
-	case remembered:
-		out.Decision = DecisionAllow
+		v.Decision = DecisionAllow
+	case f.GraceLeft == 0:
+		v.Decision = DecisionEnroll
+	case f.GraceLeft > 0:
+		v.Decision, v.UseGrace = DecisionAllow, true
+	case r.Force == risk.ForceAllow || !f.Enrolled:
+		v.Decision = DecisionAllow
+	case f.Forced:
+		v.Decision = DecisionChallenge
+	case f.Remembered:
+		v.Decision = DecisionAllow
 	case p.Challenge == ChallengeEveryLogin:
-		out.Decision = DecisionChallenge
+		v.Decision = DecisionChallenge
 	case r.NoHistory && p.ColdStart == ColdStartChallenge:
-		out.Decision = DecisionChallenge
+		v.Decision = DecisionChallenge
 	case r.NoHistory || r.Score < p.Thresholds.Challenge:
-		out.Decision = DecisionAllow
+		v.Decision = DecisionAllow
 	default:
-		out.Decision = DecisionChallenge
+		v.Decision = DecisionChallenge
 	}
-	if out.Decision == DecisionDeny || p.Mode == ModeOff {
-		out.Enrollment = Enrollment{} // nothing to set up on a refused login, or with 2FA off
+	if v.Decision == DecisionDeny || p.Mode == ModeOff {
+		v.Enrollment = Enrollment{} // nothing to set up on a refused login, or with 2FA off
 	}
-	rec.Decision = out.Decision
-	w.Learn = out.Decision == DecisionAllow
-	if out.Decision == DecisionChallenge {
-		// Only a challenged login is kept, for its verification to learn it
-		// (and remember its device); the others would only fill Redis.
-		w.RecordTTL = e.opt.LoginTTL
-	}
+	return v
+}
 
-	switch out.Decision {
+// plan builds the one write of an evaluation: the login record (kept only
+// for a challenged login, for its verification to learn it), what an
+// allowed login teaches the history, a grace login, and the challenge or
+// the denial's audit event with their messages. It fills out's challenge.
+func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *Evaluation) (LoginWrite, error) {
+	now := l.rec.At
+	w := LoginWrite{Record: l.rec, LearnOpt: e.learnOptions(l.rec), Learn: v.Decision == DecisionAllow,
+		CountBlocked: v.Decision == DecisionChallenge || v.Decision == DecisionDeny}
+	if v.UseGrace {
+		w.GraceEpoch = l.epoch
+	}
+	actor := Actor{Kind: "user", IP: l.in.IP, UserAgent: l.in.UserAgent}
+	switch v.Decision {
 	case DecisionChallenge:
-		d, err := e.loginChallenge(ctx, t, p, u, a, actor)
+		w.RecordTTL = e.opt.LoginTTL
+		d, err := e.loginChallenge(ctx, t, l.policy, l.user, l.account, actor)
 		if err != nil {
-			return Evaluation{}, err
+			return w, err
 		}
-		d.ch.LoginID = rec.ID
-		v := d.ch.view(e.now())
-		v.Channels = a.Factors.Channels()
-		out.Challenge = &v
+		d.ch.LoginID = l.rec.ID
+		cv := d.ch.view(now)
+		cv.Channels = l.account.Factors.Channels()
+		out.Challenge = &cv
 		cm := Commit{Version: -1, NewChallenges: []Challenge{d.ch}, Jobs: d.jobs, Now: now}
-		if st.Force {
+		if l.facts.Forced {
 			f := false
 			cm.ForceChallenge = &f // the forced challenge is this one
 		}
 		w.Commit = &cm
 	case DecisionDeny:
-		ev := e.event(tenant, in.UserID, EvLoginDenied, actor)
-		ev.Details["score"] = strconv.Itoa(r.Score)
-		if len(r.Signals) > 0 {
-			ev.Details["signals"] = signalNames(r.Signals)
+		ev := e.event(t.ID, l.user.User, EvLoginDenied, actor)
+		ev.Details["score"] = strconv.Itoa(l.rec.Score)
+		if len(l.facts.Risk.Signals) > 0 {
+			ev.Details["signals"] = signalNames(l.facts.Risk.Signals)
 		}
-		jobs := e.userNotice(t, a, &ev)
+		jobs := e.userNotice(t, l.account, &ev)
 		w.Commit = &Commit{Version: -1, Events: []Event{ev}, Jobs: jobs, Now: now}
 	}
-	w.Record = rec
-	w.CountBlocked = out.Decision == DecisionChallenge || out.Decision == DecisionDeny
-	saved, err := e.store.SaveLogin(ctx, u, w)
-	if err != nil {
-		return Evaluation{}, AsError(err)
-	}
-	if w.CountBlocked {
-		e.watchSpike(ctx, t, p, saved)
-	}
-	return out, nil
+	return w, nil
 }
 
 // Spike thresholds: an hour with at least spikeMin blocked logins and

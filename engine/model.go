@@ -129,13 +129,16 @@ const (
 	PurposeBackupCodes Purpose = "backup_codes"
 )
 
-// Challenge statuses.
+// Status is where a challenge is in its life.
+type Status string
+
+// The challenge statuses.
 const (
-	StatusPending   = "pending"
-	StatusVerified  = "verified"
-	StatusExpired   = "expired"
-	StatusLocked    = "locked"
-	StatusCancelled = "cancelled"
+	StatusPending   Status = "pending"
+	StatusVerified  Status = "verified"
+	StatusExpired   Status = "expired"
+	StatusLocked    Status = "locked"
+	StatusCancelled Status = "cancelled"
 )
 
 // Challenge is one request for a code.
@@ -147,7 +150,7 @@ type Challenge struct {
 	Channel     Channel           `json:"channel"`
 	Destination string            `json:"destination"` // masked
 	CodeHash    string            `json:"-"`
-	Status      string            `json:"status"`
+	Status      Status            `json:"status"`
 	CreatedAt   time.Time         `json:"created_at"`
 	ExpiresAt   time.Time         `json:"expires_at"`
 	Attempts    int               `json:"attempts"`
@@ -195,7 +198,7 @@ type Commit struct {
 	// Challenge, if set, must still be pending (and unexpired at Now) and is
 	// moved to ChallengeStatus atomically with the rest.
 	Challenge       string
-	ChallengeStatus string
+	ChallengeStatus Status
 	Now             time.Time
 
 	NewChallenges    []Challenge
@@ -214,7 +217,7 @@ type LoginRecord struct {
 	Tenant   string       `json:"tenant"`
 	User     string       `json:"user"`
 	At       time.Time    `json:"at"`
-	Decision string       `json:"decision"`
+	Decision Decision     `json:"decision"`
 	Values   []LevelValue `json:"values"`
 	Buckets  []string     `json:"buckets"` // tenant count buckets, parallel to Values
 	Place    *Place       `json:"place,omitempty"`

@@ -19,17 +19,32 @@ import (
 	"github.com/stepup-auth/stepup/risk"
 )
 
-// Policy modes, challenge policies and cold-start behaviours.
+// Mode is how a policy asks for 2FA.
+type Mode string
+
+// The modes.
 const (
-	ModeOff      = "off"
-	ModeOptional = "optional"
-	ModeRequired = "required"
+	ModeOff      Mode = "off"
+	ModeOptional Mode = "optional"
+	ModeRequired Mode = "required"
+)
 
-	ChallengeRiskBased  = "risk_based"
-	ChallengeEveryLogin = "every_login"
+// ChallengeMode is when a policy challenges an enrolled user.
+type ChallengeMode string
 
-	ColdStartChallenge = "challenge"
-	ColdStartAllow     = "allow"
+// The challenge modes.
+const (
+	ChallengeRiskBased  ChallengeMode = "risk_based"
+	ChallengeEveryLogin ChallengeMode = "every_login"
+)
+
+// ColdStart is what a policy does with a user who has no login history.
+type ColdStart string
+
+// The cold-start behaviours.
+const (
+	ColdStartChallenge ColdStart = "challenge"
+	ColdStartAllow     ColdStart = "allow"
 )
 
 // Thresholds turn a score into a decision.
@@ -40,20 +55,20 @@ type Thresholds struct {
 
 // Policy is a tenant's (or a group's effective) 2FA policy.
 type Policy struct {
-	Mode               string     `json:"mode"`
-	Challenge          string     `json:"challenge"`
-	GraceLogins        int        `json:"grace_logins"`
-	Thresholds         Thresholds `json:"thresholds"`
-	RememberDeviceDays int        `json:"remember_device_days"`
-	AllowedChannels    []Channel  `json:"allowed_channels"` // also the preferred order
-	SMSCountries       []string   `json:"sms_countries"`
-	TrustedNetworks    []string   `json:"trusted_networks"`
-	BlockedNetworks    []string   `json:"blocked_networks"`
-	BlockedCountries   []string   `json:"blocked_countries"`
-	ManagerEmails      []string   `json:"manager_emails"`
-	ColdStart          string     `json:"cold_start"`
-	SMSDisabled        bool       `json:"sms_disabled"` // the tenant's SMS kill switch
-	DailyDigest        bool       `json:"daily_digest"` // mail the managers a summary each day
+	Mode               Mode          `json:"mode"`
+	Challenge          ChallengeMode `json:"challenge"`
+	GraceLogins        int           `json:"grace_logins"`
+	Thresholds         Thresholds    `json:"thresholds"`
+	RememberDeviceDays int           `json:"remember_device_days"`
+	AllowedChannels    []Channel     `json:"allowed_channels"` // also the preferred order
+	SMSCountries       []string      `json:"sms_countries"`
+	TrustedNetworks    []string      `json:"trusted_networks"`
+	BlockedNetworks    []string      `json:"blocked_networks"`
+	BlockedCountries   []string      `json:"blocked_countries"`
+	ManagerEmails      []string      `json:"manager_emails"`
+	ColdStart          ColdStart     `json:"cold_start"`
+	SMSDisabled        bool          `json:"sms_disabled"` // the tenant's SMS kill switch
+	DailyDigest        bool          `json:"daily_digest"` // mail the managers a summary each day
 }
 
 // TenantPolicy is the stored policy: the base, the named groups' overrides

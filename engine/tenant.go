@@ -40,9 +40,9 @@ type KeyKind string
 
 // Key kinds. Operator keys come from configuration and belong to no tenant.
 const (
-	KindApp      KeyKind = "app"
-	KindManager  KeyKind = "manager"
-	KindOperator KeyKind = "operator"
+	KeyApp      KeyKind = "app"
+	KeyManager  KeyKind = "manager"
+	KeyOperator KeyKind = "operator"
 )
 
 // Key is an API key's record; the secret itself is never stored.
@@ -130,7 +130,7 @@ func (e *Tenants) CreateKey(ctx context.Context, tenant string, kind KeyKind, la
 	if _, err := e.tenant(ctx, tenant); err != nil {
 		return NewKey{}, err
 	}
-	if kind != KindApp && kind != KindManager {
+	if kind != KeyApp && kind != KeyManager {
 		return NewKey{}, Invalid("kind", "must be app or manager")
 	}
 	if len(label) > 100 || !printable(label) {
@@ -177,7 +177,7 @@ func (e *Tenants) Authenticate(ctx context.Context, secret string) (Principal, e
 		return Principal{}, ErrUnauthenticated
 	}
 	if e.operatorHash != "" && constantEqual(HashSecret(secret), e.operatorHash) {
-		return Principal{Kind: KindOperator, KeyID: "operator"}, nil
+		return Principal{Kind: KeyOperator, KeyID: "operator"}, nil
 	}
 	k, ok, err := e.store.KeyByHash(ctx, HashSecret(secret))
 	if err != nil {

@@ -47,7 +47,7 @@ type UserView struct {
 	RememberedDevices  int          `json:"remembered_devices"`
 	GraceLoginsLeft    *int         `json:"grace_logins_left,omitempty"`
 	PhoneChangePending bool         `json:"phone_change_pending"`
-	Mode               string       `json:"mode"`
+	Mode               Mode         `json:"mode"`
 	CreatedAt          time.Time    `json:"created_at,omitzero"`
 	UpdatedAt          time.Time    `json:"updated_at,omitzero"`
 }

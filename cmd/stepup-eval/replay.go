@@ -34,7 +34,7 @@ type outcome struct {
 	// before this one (n_u): 0 is a cold start.
 	Past     int
 	Score    int
-	Decision string
+	Decision engine.Decision
 	// Familiar: the user's history had learned this login's address, user
 	// agent and (when device ids are used) device id before.
 	Familiar bool

@@ -170,7 +170,7 @@ func TestRunAgainstAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := eng.Tenants.CreateKey(ctx, tenant.ID, engine.KindApp, "load")
+	key, err := eng.Tenants.CreateKey(ctx, tenant.ID, engine.KeyApp, "load")
 	if err != nil {
 		t.Fatal(err)
 	}

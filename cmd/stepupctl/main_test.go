@@ -648,7 +648,7 @@ func TestEventsFollow(t *testing.T) {
 func TestEventsFollowStopsOnRevokedKey(t *testing.T) {
 	s := newServer(t)
 	op := client.New(s.env.URL, apptest.OperatorKey)
-	k, err := op.CreateKey(t.Context(), s.tenant, client.KindManager, "temp")
+	k, err := op.CreateKey(t.Context(), s.tenant, client.KeyManager, "temp")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ events). Keep the secret now: only its hash is stored.`,
 			label := fs.String("label", "", "a `label` to recognise the key by")
 			return func(ctx context.Context, c *cli, args []string) error {
 				switch client.KeyKind(*kind) {
-				case client.KindApp, client.KindManager:
+				case client.KeyApp, client.KeyManager:
 				case "":
 					return usagef("keys create", "--kind is required: app or manager")
 				default:

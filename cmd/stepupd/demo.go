@@ -16,11 +16,11 @@ func demo(ctx context.Context, eng *engine.Engine, cfg config.Config, w io.Write
 	if err != nil {
 		return err
 	}
-	app, err := eng.Tenants.CreateKey(ctx, t.ID, engine.KindApp, "demo app")
+	app, err := eng.Tenants.CreateKey(ctx, t.ID, engine.KeyApp, "demo app")
 	if err != nil {
 		return err
 	}
-	mgr, err := eng.Tenants.CreateKey(ctx, t.ID, engine.KindManager, "demo manager")
+	mgr, err := eng.Tenants.CreateKey(ctx, t.ID, engine.KeyManager, "demo manager")
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func commitResult(cmd *redis.Cmd) error {
 	case res == "conflict":
 		return engine.ErrConflict
 	case strings.HasPrefix(res, "challenge:"):
-		return engine.ChallengeStatusError(strings.TrimPrefix(res, "challenge:"))
+		return engine.ChallengeStatusError(engine.Status(strings.TrimPrefix(res, "challenge:")))
 	}
 	return errors.New("redisstore: commit: unexpected answer " + res)
 }
@@ -115,7 +115,7 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 	}
 	if c.Challenge != "" {
 		p.Ch = add(k.challenge(sh, c.Challenge))
-		p.ChSt = c.ChallengeStatus
+		p.ChSt = string(c.ChallengeStatus)
 	}
 	for _, ch := range c.NewChallenges {
 		p.New = append(p.New, planNew{K: add(k.challenge(sh, ch.ID)), ID: ch.ID, F: challengeFields(ch), TTL: ttlMillis(ch.ExpiresAt, c.Now)})
@@ -172,7 +172,7 @@ func challengeFields(c engine.Challenge) []string {
 	data, _ := json.Marshal(c.Data)
 	return []string{
 		"tenant", c.Tenant, "user", c.User, "purpose", string(c.Purpose), "channel", string(c.Channel),
-		"dest", c.Destination, "code", c.CodeHash, "status", c.Status,
+		"dest", c.Destination, "code", c.CodeHash, "status", string(c.Status),
 		"created_at", strconv.FormatInt(ms(c.CreatedAt), 10), "expires_at", strconv.FormatInt(ms(c.ExpiresAt), 10),
 		"attempts", strconv.Itoa(c.Attempts), "max_attempts", strconv.Itoa(c.MaxAttempts),
 		"sends", strconv.Itoa(c.Sends), "last_sent_at", strconv.FormatInt(msOrZero(c.LastSentAt), 10),
@@ -199,7 +199,7 @@ func parseChallenge(id string, m map[string]string) engine.Challenge {
 	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
 	c := engine.Challenge{
 		ID: id, Tenant: m["tenant"], User: m["user"], Purpose: engine.Purpose(m["purpose"]),
-		Channel: engine.Channel(m["channel"]), Destination: m["dest"], CodeHash: m["code"], Status: m["status"],
+		Channel: engine.Channel(m["channel"]), Destination: m["dest"], CodeHash: m["code"], Status: engine.Status(m["status"]),
 		CreatedAt: fromMs(m["created_at"]), ExpiresAt: fromMs(m["expires_at"]),
 		Attempts: atoi(m["attempts"]), MaxAttempts: atoi(m["max_attempts"]), Sends: atoi(m["sends"]),
 		LastSentAt: fromMs(m["last_sent_at"]), Delivery: m["delivery"], DeliveryErr: m["delivery_error"], LoginID: m["login"],
@@ -222,7 +222,7 @@ func (s *Store) AttemptChallenge(ctx context.Context, tenant, id string, now tim
 	case "nf":
 		return engine.Challenge{}, engine.ErrChallengeNotFound
 	case "st":
-		return engine.Challenge{}, engine.ChallengeStatusError(res[1])
+		return engine.Challenge{}, engine.ChallengeStatusError(engine.Status(res[1]))
 	}
 	m := make(map[string]string, len(res)/2)
 	for i := 1; i+1 < len(res); i += 2 {
@@ -264,7 +264,7 @@ func (s *Store) Rekey(ctx context.Context, tenant, id, codeHash string, now time
 	case "nf":
 		return engine.ErrChallengeNotFound
 	case "st":
-		return engine.ChallengeStatusError(res[1])
+		return engine.ChallengeStatusError(engine.Status(res[1]))
 	case "wait":
 		n, _ := strconv.ParseInt(res[1], 10, 64)
 		return engine.ErrResendTooSoon(time.Duration(n) * time.Millisecond)
@@ -435,7 +435,7 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 		if w.Commit != nil {
 			commit, buildErr = s.commit(ctx, pipe, u, *w.Commit)
 		}
-		blocked = s.tenantWrite(ctx, pipe, u, w.Record, w.Record.Decision, w.CountBlocked, w.Learn, w.LearnOpt)
+		blocked = s.tenantWrite(ctx, pipe, u, w.Record, string(w.Record.Decision), w.CountBlocked, w.Learn, w.LearnOpt)
 	})
 	if buildErr != nil {
 		return engine.LoginSaved{}, buildErr

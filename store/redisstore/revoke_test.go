@@ -33,7 +33,7 @@ func TestRevocationReachesOtherProcesses(t *testing.T) {
 			c1, c2 := connect(), connect()
 			s1, s2 := redisstore.New(c1, redisstore.Options{}), redisstore.New(c2, redisstore.Options{})
 			t.Cleanup(func() { s1.Close(); s2.Close(); _ = c1.Close(); _ = c2.Close() })
-			key := engine.Key{ID: "key_1", Tenant: "tn_1", Kind: engine.KindApp}
+			key := engine.Key{ID: "key_1", Tenant: "tn_1", Kind: engine.KeyApp}
 			if err := s1.PutKey(ctx, key, "hash1"); err != nil {
 				t.Fatal(err)
 			}

@@ -57,7 +57,7 @@ func testTenantsKeys(t *testing.T, s engine.Store, tenant string) {
 	if !ok || got.Name != "n" {
 		t.Fatalf("tenant = %+v, %v", got, ok)
 	}
-	k := engine.Key{ID: "key_" + tenant, Tenant: tenant, Kind: engine.KindApp, CreatedAt: t0}
+	k := engine.Key{ID: "key_" + tenant, Tenant: tenant, Kind: engine.KeyApp, CreatedAt: t0}
 	must(t, s.PutKey(ctx, k, "hash-"+tenant))
 	if got, ok, _ := s.KeyByHash(ctx, "hash-"+tenant); !ok || got.ID != k.ID {
 		t.Fatalf("key by hash = %+v %v", got, ok)
