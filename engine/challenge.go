@@ -280,6 +280,9 @@ func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) 
 		if how == noMatch {
 			return VerifyResult{}, e.wrongCode(ctx, u, c)
 		}
+		if e.stale(c, a) {
+			return VerifyResult{}, e.closeStale(ctx, u, c)
+		}
 		res, commit, err := e.act(ctx, t, u, c, a, how, step, in)
 		if err != nil {
 			return VerifyResult{}, err
@@ -362,7 +365,7 @@ func (e *Engine) match(c Challenge, a Account, code string) (match, int64) {
 // current factor is asked for, never where a new factor is being proven.
 func backupAllowed(p Purpose) bool {
 	switch p {
-	case PurposeLogin, PurposePhoneOld, PurposeDisable, PurposeBackupCodes, PurposeStepUp:
+	case PurposeLogin, PurposePhoneOld, PurposeEmailOld, PurposeDisable, PurposeBackupCodes, PurposeStepUp:
 		return true
 	}
 	return false

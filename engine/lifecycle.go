@@ -67,7 +67,7 @@ func (e *Engine) challengeOn(ctx context.Context, t Tenant, p Policy, u UserRef,
 			return draft{}, err
 		}
 	}
-	return e.newChallenge(t, u, purpose, c, to, data), nil
+	return e.challengeFor(t, u, a, purpose, c, to, data), nil
 }
 
 // start loads what every lifecycle call needs.
@@ -143,7 +143,7 @@ func (e *Engine) StartSMS(ctx context.Context, u UserRef, phone string, actor Ac
 	if err := e.smsAllowed(ctx, t, p, u, num, actor); err != nil {
 		return Started{}, err
 	}
-	return e.issue(ctx, u, nil, e.newChallenge(t, u, PurposeEnrollSMS, ChannelSMS, num, data), nil)
+	return e.issue(ctx, u, nil, e.challengeFor(t, u, a, PurposeEnrollSMS, ChannelSMS, num, data), nil)
 }
 
 func (e *Engine) stepUp(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, data map[string]string, actor Actor) (Started, error) {
@@ -175,7 +175,7 @@ func (e *Engine) StartTOTP(ctx context.Context, u UserRef, actor Actor) (Started
 		data["then"] = string(PurposeEnrollTOTP)
 		return e.stepUp(ctx, t, p, u, a, data, actor)
 	}
-	d := e.newChallenge(t, u, PurposeEnrollTOTP, ChannelTOTP, "", data)
+	d := e.challengeFor(t, u, a, PurposeEnrollTOTP, ChannelTOTP, "", data)
 	return e.issue(ctx, u, nil, d, map[string]any{"otpauth_uri": uri, "qr_png": qr, "secret": secret})
 }
 
@@ -199,7 +199,7 @@ func (e *Engine) StartEmailFactor(ctx context.Context, u UserRef, actor Actor) (
 		data["then"] = string(PurposeEnrollEmail)
 		return e.stepUp(ctx, t, p, u, a, data, actor)
 	}
-	return e.issue(ctx, u, nil, e.newChallenge(t, u, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil)
+	return e.issue(ctx, u, nil, e.challengeFor(t, u, a, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil)
 }
 
 // StartPhoneChange starts the dual confirmation: a code to the current
@@ -390,7 +390,7 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 		if err := e.smsAllowed(ctx, t, p, u, num, actor); err != nil {
 			return nil, cm, err
 		}
-		next := e.newChallenge(t, u, PurposePhoneNew, ChannelSMS, num, data)
+		next := e.challengeFor(t, u, a, PurposePhoneNew, ChannelSMS, num, data)
 		na.PhoneChange = next.ch.ID
 		cm.NewChallenges, cm.Jobs = []Challenge{next.ch}, next.jobs
 		res["next_challenge"] = next.ch.view(e.now())
@@ -408,7 +408,10 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 		}
 		_, region, _ := ParsePhone(num)
 		na.Factors.SMS = &PhoneFactor{Sealed: e.piiBox.Seal([]byte(num)), Masked: MaskPhone(num), Country: region, AddedAt: now}
-		na.PhoneChange = ""
+		na.PhoneChange, na.EmailChange = "", ""
+		if cm.CancelChallenges, err = e.openOthers(ctx, u, c.ID); err != nil {
+			return nil, cm, err
+		}
 		ev := e.event(u.Tenant, u.User, EvPhoneChanged, actor)
 		ev.Details["old_phone"], ev.Details["new_phone"] = MaskPhone(old), MaskPhone(num)
 		events = append(events, ev)
@@ -420,11 +423,23 @@ func (e *Engine) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Ac
 		}
 		cm.Jobs = append(cm.Jobs, e.job("sms", "", SMS{To: old, Body: "Your " + t.SenderName +
 			" two-factor phone number was changed to " + MaskPhone(num) + ". If this was not you, contact " + t.SenderName + " now."}))
+	case PurposeEmailOld, PurposeEmailNew:
+		evs, out, err := e.actEmailChange(ctx, t, u, c, a, &na, &cm, actor)
+		if err != nil {
+			return nil, cm, err
+		}
+		events = append(events, evs...)
+		for k, v := range out {
+			res[k] = v
+		}
 	case PurposeDisable:
 		if p.Mode == ModeRequired {
 			return nil, cm, ErrPolicyRequires2FA
 		}
-		na.Factors, na.BackupCodes, na.Devices, na.PhoneChange = Factors{}, nil, nil, ""
+		na.Factors, na.BackupCodes, na.Devices, na.PhoneChange, na.EmailChange = Factors{}, nil, nil, "", ""
+		if cm.CancelChallenges, err = e.openOthers(ctx, u, c.ID); err != nil {
+			return nil, cm, err
+		}
 		events = append(events, e.event(u.Tenant, u.User, EvDisabled, actor))
 	case PurposeBackupCodes:
 		codes, hashes := e.newBackupCodes(u)
@@ -456,7 +471,7 @@ func (e *Engine) afterStepUp(ctx context.Context, t Tenant, p Policy, u UserRef,
 			return draft{}, nil, err
 		}
 		data["phone"] = c.Data["phone"]
-		return e.newChallenge(t, u, PurposeEnrollSMS, ChannelSMS, num, data), nil, nil
+		return e.challengeFor(t, u, a, PurposeEnrollSMS, ChannelSMS, num, data), nil, nil
 	case PurposeEnrollTOTP:
 		sealed, _ := hex.DecodeString(c.Data["secret"])
 		secret, err := e.totpBox.Open(sealed)
@@ -469,13 +484,13 @@ func (e *Engine) afterStepUp(ctx context.Context, t Tenant, p Policy, u UserRef,
 		if err != nil {
 			return draft{}, nil, Internal(err)
 		}
-		return e.newChallenge(t, u, PurposeEnrollTOTP, ChannelTOTP, "", data),
+		return e.challengeFor(t, u, a, PurposeEnrollTOTP, ChannelTOTP, "", data),
 			map[string]any{"otpauth_uri": key, "qr_png": qr, "secret": string(secret)}, nil
 	case PurposeEnrollEmail:
 		if a.Profile.Email == "" {
 			return draft{}, nil, ErrNoEmail
 		}
-		return e.newChallenge(t, u, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil, nil
+		return e.challengeFor(t, u, a, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil, nil
 	}
 	return draft{}, nil, Internal(errors.New("engine: step-up without a next step"))
 }
