@@ -63,7 +63,7 @@ type lifecycleService interface {
 	StartPhoneChange(ctx context.Context, u engine.UserRef, phone string, actor engine.Actor) (engine.Started, error)
 	StartDisable(ctx context.Context, u engine.UserRef, actor engine.Actor) (engine.Started, error)
 	StartBackupCodes(ctx context.Context, u engine.UserRef, actor engine.Actor) (engine.Started, error)
-	PutUser(ctx context.Context, u engine.UserRef, in engine.ProfileInput) (engine.UserView, error)
+	PutUser(ctx context.Context, u engine.UserRef, in engine.ProfileInput) (engine.PutUserResult, error)
 	GetUser(ctx context.Context, u engine.UserRef) (engine.UserView, error)
 	Devices(ctx context.Context, u engine.UserRef) ([]engine.DeviceView, error)
 	ForgetDevices(ctx context.Context, u engine.UserRef, deviceID, reason string, actor engine.Actor) (int, error)

@@ -27,12 +27,25 @@ func (s *Server) putUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.Lifecycle.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput(req))
+	res, err := s.eng.Lifecycle.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput(req))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, v)
+	if res.EmailChange != nil {
+		// The other fields are applied; the new address waits for the
+		// challenge of a current factor, then a code sent to it.
+		c.JSON(http.StatusAccepted, emailChangeStarted{UserView: res.User, Challenge: *res.EmailChange})
+		return
+	}
+	c.JSON(http.StatusOK, res.User)
+}
+
+// emailChangeStarted is the 202 answer of PUT /v1/users/{id}: the user as
+// stored (still with the old address) and the challenge of step one.
+type emailChangeStarted struct {
+	engine.UserView
+	Challenge engine.ChallengeView `json:"challenge"`
 }
 
 func (s *Server) getUser(c *gin.Context) {

@@ -35,9 +35,15 @@ type User struct {
 	RememberedDevices  int       `json:"remembered_devices"`
 	GraceLoginsLeft    *int      `json:"grace_logins_left,omitempty"` // set only while enrolment is required
 	PhoneChangePending bool      `json:"phone_change_pending"`
-	Mode               string    `json:"mode"` // the user's effective policy mode
+	EmailChangePending bool      `json:"email_change_pending"` // a new e-mail address waits for confirmation
+	Mode               string    `json:"mode"`                 // the user's effective policy mode
 	CreatedAt          time.Time `json:"created_at,omitzero"`
 	UpdatedAt          time.Time `json:"updated_at,omitzero"`
+	// Challenge is set only in PutUser's answer (202) when a new e-mail
+	// address of an enrolled user waits for confirmation: verify it (a
+	// current factor), then the next_challenge its result holds (a code
+	// sent to the new address).
+	Challenge *Challenge `json:"challenge,omitempty"`
 }
 
 // AdminUser returns a user's 2FA status (manager key).

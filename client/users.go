@@ -18,6 +18,9 @@ type UserUpdate struct {
 }
 
 // PutUser registers a user or updates their profile and group (app key).
+// A new e-mail address of a user with a factor is not applied at once: the
+// answer keeps the old address, has EmailChangePending set and Challenge
+// holds step one of the confirmation.
 func (c *Client) PutUser(ctx context.Context, userID string, u UserUpdate) (User, error) {
 	var v User
 	err := c.Do(ctx, http.MethodPut, "/v1/users/"+seg(userID), u, &v)

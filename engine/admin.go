@@ -73,13 +73,17 @@ func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, a
 		return Internal(err)
 	}
 	known := st.UserLogins > 0 || st.GraceEpoch != "" // logged in, never set up a profile
-	return e.users.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
+	// Every challenge still open dies with the factors: none made for the
+	// state before the reset may act on the state after it.
+	open, err := e.openOthers(ctx, e.store, u, "")
+	if err != nil {
+		return err
+	}
+	return e.users.updateCancel(ctx, u, open, func(a *Account) ([]Event, []Job, error) {
 		if !a.Exists && !known {
 			return nil, nil, ErrUserNotFound
 		}
-		// A phone change in flight dies with the factor: its verification
-		// finds PhoneChange cleared and answers challenge_cancelled.
-		a.Factors, a.BackupCodes, a.Devices, a.PhoneChange = Factors{}, nil, nil, ""
+		a.Factors, a.BackupCodes, a.Devices, a.PhoneChange, a.EmailChange = Factors{}, nil, nil, "", ""
 		ev := e.event(u.Tenant, u.User, EvAdminReset, actor)
 		ev.Details["reason"] = reason
 		if group != "" {

@@ -36,6 +36,7 @@ type challengeStore interface {
 	// Learn teaches the history a verified login (idempotent per login id).
 	Learn(ctx context.Context, u UserRef, rec LoginRecord, opt LearnOptions) error
 	RecordFailure(ctx context.Context, u UserRef, f Failure) error
+	openLister
 	// SetDelivery records a provider's delivery report on the challenge
 	// whose message had that provider id (no-op if none).
 	SetDelivery(ctx context.Context, providerID, status, errorCode string) error
@@ -317,6 +318,9 @@ func (e *Challenges) Verify(ctx context.Context, tenant, id string, in VerifyInp
 		if how == noMatch {
 			return VerifyResult{}, e.wrongCode(ctx, u, c)
 		}
+		if e.stale(c, a) {
+			return VerifyResult{}, e.closeStale(ctx, u, c)
+		}
 		res, commit, err := e.act(ctx, t, u, c, a, how, step, in)
 		if err != nil {
 			return VerifyResult{}, err
@@ -399,7 +403,7 @@ func (e *Challenges) match(c Challenge, a Account, code string) (match, int64) {
 // current factor is asked for, never where a new factor is being proven.
 func backupAllowed(p Purpose) bool {
 	switch p {
-	case PurposeLogin, PurposePhoneOld, PurposeDisable, PurposeBackupCodes, PurposeStepUp:
+	case PurposeLogin, PurposePhoneOld, PurposeEmailOld, PurposeDisable, PurposeBackupCodes, PurposeStepUp:
 		return true
 	}
 	return false

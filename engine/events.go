@@ -26,6 +26,7 @@ const (
 	EvEmailEnabled     = "email_factor_enabled"
 	EvDisabled         = "2fa_disabled"
 	EvPhoneChanged     = "phone_changed"
+	EvEmailChanged     = "email_changed"
 	EvBackupRegen      = "backup_codes_regenerated"
 	EvBackupUsed       = "backup_code_used"
 	EvDevicesForgotten = "devices_forgotten"

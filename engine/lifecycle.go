@@ -83,7 +83,7 @@ func (e *core) challengeOn(ctx context.Context, t Tenant, p Policy, u UserRef, a
 			return draft{}, err
 		}
 	}
-	return e.newChallenge(t, u, purpose, c, to, data), nil
+	return e.challengeFor(t, u, a, purpose, c, to, data), nil
 }
 
 // start loads what every lifecycle call needs.
@@ -159,7 +159,7 @@ func (e *Lifecycle) StartSMS(ctx context.Context, u UserRef, phone string, actor
 	if err := e.smsAllowed(ctx, t, p, u, num, actor); err != nil {
 		return Started{}, err
 	}
-	return e.issue(ctx, u, nil, e.newChallenge(t, u, PurposeEnrollSMS, ChannelSMS, num, data), nil)
+	return e.issue(ctx, u, nil, e.challengeFor(t, u, a, PurposeEnrollSMS, ChannelSMS, num, data), nil)
 }
 
 func (e *Lifecycle) stepUp(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, data map[string]string, actor Actor) (Started, error) {
@@ -191,7 +191,7 @@ func (e *Lifecycle) StartTOTP(ctx context.Context, u UserRef, actor Actor) (Star
 		data["then"] = string(PurposeEnrollTOTP)
 		return e.stepUp(ctx, t, p, u, a, data, actor)
 	}
-	d := e.newChallenge(t, u, PurposeEnrollTOTP, ChannelTOTP, "", data)
+	d := e.challengeFor(t, u, a, PurposeEnrollTOTP, ChannelTOTP, "", data)
 	return e.issue(ctx, u, nil, d, map[string]any{"otpauth_uri": uri, "qr_png": qr, "secret": secret})
 }
 
@@ -215,7 +215,7 @@ func (e *Lifecycle) StartEmailFactor(ctx context.Context, u UserRef, actor Actor
 		data["then"] = string(PurposeEnrollEmail)
 		return e.stepUp(ctx, t, p, u, a, data, actor)
 	}
-	return e.issue(ctx, u, nil, e.newChallenge(t, u, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil)
+	return e.issue(ctx, u, nil, e.challengeFor(t, u, a, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil)
 }
 
 // StartPhoneChange starts the dual confirmation: a code to the current
@@ -406,7 +406,7 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 		if err := e.smsAllowed(ctx, t, p, u, num, actor); err != nil {
 			return nil, cm, err
 		}
-		next := e.newChallenge(t, u, PurposePhoneNew, ChannelSMS, num, data)
+		next := e.challengeFor(t, u, a, PurposePhoneNew, ChannelSMS, num, data)
 		na.PhoneChange = next.ch.ID
 		cm.NewChallenges, cm.Jobs = []Challenge{next.ch}, next.jobs
 		res["next_challenge"] = next.ch.view(e.now())
@@ -424,7 +424,10 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 		}
 		_, region, _ := ParsePhone(num)
 		na.Factors.SMS = &PhoneFactor{Sealed: e.piiBox.Seal([]byte(num)), Masked: MaskPhone(num), Country: region, AddedAt: now}
-		na.PhoneChange = ""
+		na.PhoneChange, na.EmailChange = "", ""
+		if cm.CancelChallenges, err = e.openOthers(ctx, e.store, u, c.ID); err != nil {
+			return nil, cm, err
+		}
 		ev := e.event(u.Tenant, u.User, EvPhoneChanged, actor)
 		ev.Details["old_phone"], ev.Details["new_phone"] = MaskPhone(old), MaskPhone(num)
 		events = append(events, ev)
@@ -436,11 +439,23 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 		}
 		cm.Jobs = append(cm.Jobs, e.job("sms", "", SMS{To: old, Body: "Your " + t.SenderName +
 			" two-factor phone number was changed to " + MaskPhone(num) + ". If this was not you, contact " + t.SenderName + " now."}))
+	case PurposeEmailOld, PurposeEmailNew:
+		evs, out, err := e.actEmailChange(ctx, t, u, c, a, &na, &cm, actor)
+		if err != nil {
+			return nil, cm, err
+		}
+		events = append(events, evs...)
+		for k, v := range out {
+			res[k] = v
+		}
 	case PurposeDisable:
 		if p.Mode == ModeRequired {
 			return nil, cm, ErrPolicyRequires2FA
 		}
-		na.Factors, na.BackupCodes, na.Devices, na.PhoneChange = Factors{}, nil, nil, ""
+		na.Factors, na.BackupCodes, na.Devices, na.PhoneChange, na.EmailChange = Factors{}, nil, nil, "", ""
+		if cm.CancelChallenges, err = e.openOthers(ctx, e.store, u, c.ID); err != nil {
+			return nil, cm, err
+		}
 		events = append(events, e.event(u.Tenant, u.User, EvDisabled, actor))
 	case PurposeBackupCodes:
 		codes, hashes := e.newBackupCodes(u)
@@ -472,7 +487,7 @@ func (e *Challenges) afterStepUp(ctx context.Context, t Tenant, p Policy, u User
 			return draft{}, nil, err
 		}
 		data["phone"] = c.Data["phone"]
-		return e.newChallenge(t, u, PurposeEnrollSMS, ChannelSMS, num, data), nil, nil
+		return e.challengeFor(t, u, a, PurposeEnrollSMS, ChannelSMS, num, data), nil, nil
 	case PurposeEnrollTOTP:
 		sealed, _ := hex.DecodeString(c.Data["secret"])
 		secret, err := e.totpBox.Open(sealed)
@@ -485,13 +500,13 @@ func (e *Challenges) afterStepUp(ctx context.Context, t Tenant, p Policy, u User
 		if err != nil {
 			return draft{}, nil, Internal(err)
 		}
-		return e.newChallenge(t, u, PurposeEnrollTOTP, ChannelTOTP, "", data),
+		return e.challengeFor(t, u, a, PurposeEnrollTOTP, ChannelTOTP, "", data),
 			map[string]any{"otpauth_uri": key, "qr_png": qr, "secret": string(secret)}, nil
 	case PurposeEnrollEmail:
 		if a.Profile.Email == "" {
 			return draft{}, nil, ErrNoEmail
 		}
-		return e.newChallenge(t, u, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil, nil
+		return e.challengeFor(t, u, a, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil, nil
 	}
 	return draft{}, nil, Internal(errors.New("engine: step-up without a next step"))
 }

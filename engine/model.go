@@ -109,6 +109,7 @@ type Account struct {
 	BackupCodes []string  `json:"backup_codes,omitempty"` // keyed hashes
 	Devices     []Device  `json:"devices,omitempty"`
 	PhoneChange string    `json:"phone_change,omitempty"` // challenge id of the flow in flight
+	EmailChange string    `json:"email_change,omitempty"` // challenge id of the e-mail change in flight
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
@@ -125,6 +126,8 @@ const (
 	PurposeStepUp      Purpose = "step_up"          // proves the current factor before a new one is attached
 	PurposePhoneOld    Purpose = "phone_change_old" // step one of a phone change
 	PurposePhoneNew    Purpose = "phone_change_new" // step two
+	PurposeEmailOld    Purpose = "email_change_old" // step one of an e-mail change: a current factor
+	PurposeEmailNew    Purpose = "email_change_new" // step two: a code to the new address
 	PurposeDisable     Purpose = "disable"
 	PurposeBackupCodes Purpose = "backup_codes"
 )

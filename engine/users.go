@@ -47,63 +47,116 @@ type UserView struct {
 	RememberedDevices  int          `json:"remembered_devices"`
 	GraceLoginsLeft    *int         `json:"grace_logins_left,omitempty"`
 	PhoneChangePending bool         `json:"phone_change_pending"`
+	EmailChangePending bool         `json:"email_change_pending"`
 	Mode               Mode         `json:"mode"`
 	CreatedAt          time.Time    `json:"created_at,omitzero"`
 	UpdatedAt          time.Time    `json:"updated_at,omitzero"`
 }
 
-// PutUser registers or updates a user's profile (and group).
-func (e *Lifecycle) PutUser(ctx context.Context, u UserRef, in ProfileInput) (UserView, error) {
+// PutUserResult is the answer of PutUser: the user as stored and, when a
+// new e-mail address waits for confirmation, the challenge of step one.
+type PutUserResult struct {
+	User        UserView
+	EmailChange *ChallengeView
+}
+
+// PutUser registers or updates a user's profile (and group). A new e-mail
+// address of a user with a factor is only started here: it is switched
+// when the user has proven a current factor and then a code sent to the
+// new address (purposes email_change_old and email_change_new).
+func (e *Lifecycle) PutUser(ctx context.Context, u UserRef, in ProfileInput) (PutUserResult, error) {
 	if err := ValidUserID(u.User); err != nil {
-		return UserView{}, err
+		return PutUserResult{}, err
 	}
 	if in.Email != nil && *in.Email != "" && !validEmail(*in.Email) {
-		return UserView{}, Invalid("email", "not an e-mail address")
+		return PutUserResult{}, Invalid("email", "not an e-mail address")
 	}
 	if in.DisplayName != nil && (len(*in.DisplayName) > 100 || !printable(*in.DisplayName)) {
-		return UserView{}, Invalid("display_name", "at most 100 printable characters")
+		return PutUserResult{}, Invalid("display_name", "at most 100 printable characters")
 	}
 	if in.Locale != nil && *in.Locale != "" {
 		if _, err := language.Parse(*in.Locale); err != nil || len(*in.Locale) > 35 {
-			return UserView{}, Invalid("locale", "not a BCP 47 language tag, e.g. en or en-GB")
+			return PutUserResult{}, Invalid("locale", "not a BCP 47 language tag, e.g. en or en-GB")
 		}
 	}
 	if in.TimeZone != nil && *in.TimeZone != "" {
 		if _, err := time.LoadLocation(*in.TimeZone); err != nil || len(*in.TimeZone) > 64 {
-			return UserView{}, Invalid("time_zone", "not an IANA time zone, e.g. Europe/London")
+			return PutUserResult{}, Invalid("time_zone", "not an IANA time zone, e.g. Europe/London")
 		}
+	}
+	pol, err := e.loadPolicy(ctx, u.Tenant)
+	if err != nil {
+		return PutUserResult{}, err
 	}
 	if in.Group != nil && *in.Group != "" {
-		pol, err := e.loadPolicy(ctx, u.Tenant)
-		if err != nil {
-			return UserView{}, err
-		}
 		if _, ok := pol.Groups[*in.Group]; !ok {
-			return UserView{}, E(KindUnprocessable, "unknown_group", "the policy has no group of that name").With("field", "group")
+			return PutUserResult{}, E(KindUnprocessable, "unknown_group", "the policy has no group of that name").With("field", "group")
 		}
 	}
-	err := e.update(ctx, u, func(a *Account) ([]Event, []Job, error) {
+	t, err := e.tenant(ctx, u.Tenant)
+	if err != nil {
+		return PutUserResult{}, err
+	}
+	for try := 0; try < 5; try++ {
+		a, err := e.store.Account(ctx, u)
+		if err != nil {
+			return PutUserResult{}, Internal(err)
+		}
+		now := e.now()
+		if !a.Exists {
+			a.CreatedAt = now
+		}
 		set := func(dst *string, src *string) {
 			if src != nil {
 				*dst = *src
 			}
 		}
-		set(&a.Profile.Email, in.Email)
 		set(&a.Profile.DisplayName, in.DisplayName)
 		set(&a.Profile.Locale, in.Locale)
 		set(&a.Profile.TimeZone, in.TimeZone)
 		set(&a.Group, in.Group)
-		return nil, nil, nil
-	})
-	if err != nil {
-		return UserView{}, err
+		c := Commit{Version: a.Version, Account: &a, Now: now}
+		var pending *ChallengeView
+		// The security address of a user with a factor changes only
+		// through the confirmed flow; everything else applies at once.
+		if in.Email != nil && *in.Email != a.Profile.Email {
+			switch {
+			case !a.Factors.Any():
+				if err := e.changeEmailNow(ctx, t, u, &a, *in.Email, &c); err != nil {
+					return PutUserResult{}, err
+				}
+			case *in.Email == "":
+				return PutUserResult{}, ErrEmailRequired
+			default:
+				v, err := e.startEmailChange(ctx, t, pol.Effective(a.Group), u, &a, *in.Email, &c)
+				if err != nil {
+					return PutUserResult{}, err
+				}
+				pending = &v
+			}
+		}
+		a.Exists, a.UpdatedAt = true, now
+		err = e.store.Commit(ctx, u, c)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return PutUserResult{}, AsError(err)
+		}
+		v, err := e.GetUser(ctx, u)
+		return PutUserResult{User: v, EmailChange: pending}, err
 	}
-	return e.GetUser(ctx, u)
+	return PutUserResult{}, ErrConflict
 }
 
 // update applies fn to the user's account with optimistic concurrency; fn
 // returns the events and jobs that go with the change.
 func (e *Lifecycle) update(ctx context.Context, u UserRef, fn func(a *Account) ([]Event, []Job, error)) error {
+	return e.updateCancel(ctx, u, nil, fn)
+}
+
+// updateCancel is update that also cancels the challenges cancel.
+func (e *Lifecycle) updateCancel(ctx context.Context, u UserRef, cancel []string, fn func(a *Account) ([]Event, []Job, error)) error {
 	for try := 0; try < 5; try++ {
 		a, err := e.store.Account(ctx, u)
 		if err != nil {
@@ -119,7 +172,7 @@ func (e *Lifecycle) update(ctx context.Context, u UserRef, fn func(a *Account) (
 			return err
 		}
 		a.Exists, a.UpdatedAt = true, now
-		err = e.store.Commit(ctx, u, Commit{Version: ver, Account: &a, Events: evs, Jobs: jobs, Now: now})
+		err = e.store.Commit(ctx, u, Commit{Version: ver, Account: &a, Events: evs, Jobs: jobs, Now: now, CancelChallenges: cancel})
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -161,6 +214,13 @@ func (e *Lifecycle) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 			return UserView{}, Internal(err)
 		}
 		v.PhoneChangePending = ok && c.Status == StatusPending && c.ExpiresAt.After(e.now())
+	}
+	if a.EmailChange != "" {
+		c, ok, err := e.store.Challenge(ctx, u.Tenant, a.EmailChange)
+		if err != nil {
+			return UserView{}, Internal(err)
+		}
+		v.EmailChangePending = ok && c.Status == StatusPending && c.ExpiresAt.After(e.now())
 	}
 	for _, d := range a.Devices {
 		if now.Before(deviceExpiry(d, p)) {

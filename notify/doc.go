@@ -40,9 +40,15 @@
 //	phone              masked phone number of the factor
 //	old_phone          masked number before a change (phone_changed)
 //	new_phone          masked number after a change (phone_changed)
+//	old_email          masked address before a change (email_changed)
+//	new_email          masked address after a change (email_changed)
+//	confirmed          email_changed: "factor" when the user proved a factor
+//	                   and the new address; absent for a user without 2FA
+//	email_factor       email_changed: "yes" when codes by e-mail move too
 //	email              (masked) address of the e-mail factor
 //	reason             devices_forgotten: user | password_changed |
-//	                   signed_out_everywhere | phone_changed | report;
+//	                   signed_out_everywhere | phone_changed |
+//	                   email_changed | report;
 //	                   admin actions: the manager's free text;
 //	                   login_denied, alerts: words a person understands
 //	count              devices forgotten, backup codes made, users affected,

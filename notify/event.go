@@ -10,6 +10,7 @@ const (
 	TypeEmailFactorEnabled     = "email_factor_enabled"
 	TypeTwoFADisabled          = "2fa_disabled"
 	TypePhoneChanged           = "phone_changed"
+	TypeEmailChanged           = "email_changed"
 	TypeBackupCodesRegenerated = "backup_codes_regenerated"
 	TypeBackupCodeUsed         = "backup_code_used"
 	TypeDevicesForgotten       = "devices_forgotten"
@@ -41,6 +42,7 @@ const (
 	ReasonPasswordChanged     = "password_changed"
 	ReasonSignedOutEverywhere = "signed_out_everywhere"
 	ReasonPhoneChanged        = "phone_changed"
+	ReasonEmailChanged        = "email_changed"
 	ReasonReport              = "report"
 )
 
@@ -64,6 +66,7 @@ var audiences = []struct {
 	{TypeEmailFactorEnabled, toUser},
 	{TypeTwoFADisabled, toUser | toManagers},
 	{TypePhoneChanged, toUser},
+	{TypeEmailChanged, toUser},
 	{TypeBackupCodesRegenerated, toUser},
 	{TypeBackupCodeUsed, toUser},
 	{TypeDevicesForgotten, toUser},

@@ -59,6 +59,8 @@ func testEvent(t string) Event {
 		d["channel"] = "sms"
 	case TypePhoneChanged:
 		d["old_phone"], d["new_phone"] = "+61 ••••• ••156", "+61 ••••• ••789"
+	case TypeEmailChanged:
+		d["old_email"], d["new_email"], d["confirmed"] = "a••••@example.com", "a••••@example.org", "factor"
 	case TypeBackupCodesRegenerated:
 		d["count"] = "10"
 	case TypeBackupCodeUsed:

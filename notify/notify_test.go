@@ -21,6 +21,7 @@ func TestAudiences(t *testing.T) {
 		{TypeEmailFactorEnabled, true, false},
 		{TypeTwoFADisabled, true, true},
 		{TypePhoneChanged, true, false},
+		{TypeEmailChanged, true, false},
 		{TypeBackupCodesRegenerated, true, false},
 		{TypeBackupCodeUsed, true, false},
 		{TypeDevicesForgotten, true, false},

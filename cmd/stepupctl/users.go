@@ -130,6 +130,7 @@ func printUser(w io.Writer, u client.User) error {
 		{"remembered_devices", fmt.Sprint(u.RememberedDevices)},
 		{"grace_logins_left", grace},
 		{"phone_change_pending", yesNo(u.PhoneChangePending)},
+		{"email_change_pending", yesNo(u.EmailChangePending)},
 		{"created_at", when(u.CreatedAt)},
 		{"updated_at", when(u.UpdatedAt)},
 	})
