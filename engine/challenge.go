@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,6 +35,13 @@ func ChallengeStatusError(status string) *Error {
 		return ErrChallengeNotFound
 	}
 	return E(KindConflict, "challenge_closed", "the challenge is "+status)
+}
+
+// ErrAttemptBudget is returned, without the code being compared, when the
+// challenge's user had too many wrong codes in the last hour.
+func ErrAttemptBudget(wait time.Duration) *Error {
+	return E(KindRateLimited, "too_many_attempts", "too many wrong codes for this user; wait before trying again").
+		With("retry_after", max(int((wait+time.Second-1)/time.Second), 1))
 }
 
 // ErrResendTooSoon is returned when a resend comes before the cooldown.
@@ -262,9 +270,9 @@ func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) 
 	if code == "" || len(code) > 32 {
 		return VerifyResult{}, Invalid("code", "required, the digits of the code or a backup code")
 	}
-	c, err := e.store.AttemptChallenge(ctx, tenant, id, e.now())
+	c, err := e.store.AttemptChallenge(ctx, tenant, id, e.now(), e.attemptBudget())
 	if err != nil {
-		return VerifyResult{}, AsError(err)
+		return VerifyResult{}, e.attemptRefused(ctx, tenant, err)
 	}
 	u := UserRef{Tenant: tenant, User: c.User}
 	t, err := e.Tenant(ctx, tenant)
@@ -293,11 +301,37 @@ func (e *Engine) Verify(ctx context.Context, tenant, id string, in VerifyInput) 
 			return VerifyResult{}, AsError(err)
 		}
 		e.afterVerify(ctx, u, c)
+		if err := e.store.ReleaseAttempt(ctx, u, c.ID, c.Attempts); err != nil {
+			e.log.Warn("right code's attempt not released", "challenge", c.ID, "err", err)
+		}
 		e.countEvents(ctx, tenant, commit.Events)
 		e.count(ctx, tenant, map[string]int64{"challenges_verified": 1})
 		return VerifyResult{Verified: true, Purpose: c.Purpose, Result: res}, nil
 	}
 	return VerifyResult{}, ErrConflict
+}
+
+// attemptBudget is the per-user cap on code attempts.
+func (e *Engine) attemptBudget() AttemptBudget {
+	return AttemptBudget{Max: e.opt.Limits.WrongCodesPerUser, Window: time.Hour}
+}
+
+// attemptRefused answers a refused attempt; a spent budget alerts the
+// tenant's managers (once per hour).
+func (e *Engine) attemptRefused(ctx context.Context, tenant string, err error) error {
+	ee := AsError(err)
+	if ee.Kind != KindRateLimited {
+		return ee
+	}
+	t, terr := e.Tenant(ctx, tenant)
+	if terr != nil {
+		return ee
+	}
+	if pol, perr := e.loadPolicy(ctx, tenant); perr == nil {
+		e.alert(ctx, t, pol.Policy, "alert_attempt_limit", map[string]string{"limit": "wrong_codes_per_user",
+			"max": strconv.Itoa(e.opt.Limits.WrongCodesPerUser), "window": "the last hour"})
+	}
+	return ee
 }
 
 // wrongCode records a failed attempt; the last allowed one closes the
@@ -416,12 +450,22 @@ func (e *Engine) Switch(ctx context.Context, tenant, id string, channel Channel,
 	if channel == c.Channel {
 		return c.view(e.now()), nil
 	}
+	if c.Attempts >= c.MaxAttempts {
+		return ChallengeView{}, ChallengeStatusError(StatusLocked)
+	}
+	// The send limits count against the client that started the login.
+	if c.Data["ip"] != "" {
+		actor.IP = c.Data["ip"]
+	}
 	data := map[string]string{"ip": c.Data["ip"], "ua": c.Data["ua"]}
 	d, err := e.challengeOn(ctx, t, p, u, a, channel, PurposeLogin, data, actor)
 	if err != nil {
 		return ChallengeView{}, err
 	}
 	d.ch.LoginID = c.LoginID
+	// The new challenge inherits the attempts used: switching never
+	// refills them.
+	d.ch.Attempts = c.Attempts
 	err = e.store.Commit(ctx, u, Commit{Version: -1, Challenge: c.ID, ChallengeStatus: StatusCancelled, Now: e.now(),
 		NewChallenges: []Challenge{d.ch}, Jobs: d.jobs})
 	if err != nil {

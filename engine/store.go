@@ -49,8 +49,12 @@ type Store interface {
 
 	// AttemptChallenge counts one verification attempt and returns the
 	// challenge as it is after counting. It returns ErrChallengeNotFound for
-	// an unknown id or another tenant's challenge.
-	AttemptChallenge(ctx context.Context, tenant, id string, now time.Time) (Challenge, error)
+	// an unknown id or another tenant's challenge, and ErrAttemptBudget,
+	// counting nothing, when the challenge's user spent the budget b.
+	AttemptChallenge(ctx context.Context, tenant, id string, now time.Time, b AttemptBudget) (Challenge, error)
+	// ReleaseAttempt gives attempt number `attempt` of challenge id back to
+	// the user's budget (its code was right: the budget counts wrong ones).
+	ReleaseAttempt(ctx context.Context, u UserRef, id string, attempt int) error
 	// OpenChallenges lists the ids of a user's unexpired challenges.
 	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
 	// Challenge reads a challenge without counting an attempt.
@@ -147,6 +151,13 @@ type Failure struct {
 	Kind   string // "password" or "challenge"
 	IPHash string
 	At     time.Time
+	Window time.Duration
+}
+
+// AttemptBudget caps a user's code attempts across all the user's
+// challenges: at most Max in any Window (Max 0: no cap).
+type AttemptBudget struct {
+	Max    int
 	Window time.Duration
 }
 
