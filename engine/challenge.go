@@ -186,19 +186,17 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
 	}
 	u := UserRef{tenant, c.User}
-	var p Policy // the user's policy, for an SMS
-	if c.Channel == ChannelSMS {
-		pol, err := e.loadPolicy(ctx, tenant)
-		if err != nil {
-			return ChallengeView{}, err
-		}
-		a, err := e.store.Account(ctx, u)
-		if err != nil {
-			return ChallengeView{}, Internal(err)
-		}
-		if p = pol.Effective(a.Group); p.SMSDisabled {
-			return ChallengeView{}, ErrSMSDisabled
-		}
+	pol, err := e.loadPolicy(ctx, tenant)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	a, err := e.store.Account(ctx, u)
+	if err != nil {
+		return ChallengeView{}, Internal(err)
+	}
+	p := pol.Effective(a.Group) // the user's policy, for the send limits
+	if c.Channel == ChannelSMS && p.SMSDisabled {
+		return ChallengeView{}, ErrSMSDisabled
 	}
 	// Refuse what the challenge itself refuses before anything counts
 	// against the SMS limits (Rekey checks all of it again, atomically).
@@ -221,10 +219,10 @@ func (e *Engine) Resend(ctx context.Context, tenant, id string) (ChallengeView, 
 	if err != nil {
 		return ChallengeView{}, Internal(err)
 	}
-	if c.Channel == ChannelSMS {
-		if err := e.smsAllowed(ctx, t, p, u, to, Actor{}); err != nil {
-			return ChallengeView{}, err
-		}
+	// The per-IP limit counts against the client that started the
+	// challenge, whoever asks for the resend.
+	if err := e.sendAllowed(ctx, t, p, u, c.Channel, to, Actor{IP: c.Data["ip"]}); err != nil {
+		return ChallengeView{}, err
 	}
 	code := e.newCode()
 	var job Job

@@ -62,10 +62,8 @@ func (e *Engine) challengeOn(ctx context.Context, t Tenant, p Policy, u UserRef,
 	if err != nil {
 		return draft{}, AsError(err)
 	}
-	if c == ChannelSMS {
-		if err := e.smsAllowed(ctx, t, p, u, to, actor); err != nil {
-			return draft{}, err
-		}
+	if err := e.sendAllowed(ctx, t, p, u, c, to, actor); err != nil {
+		return draft{}, err
 	}
 	return e.newChallenge(t, u, purpose, c, to, data), nil
 }
@@ -198,6 +196,9 @@ func (e *Engine) StartEmailFactor(ctx context.Context, u UserRef, actor Actor) (
 	if a.Factors.Any() {
 		data["then"] = string(PurposeEnrollEmail)
 		return e.stepUp(ctx, t, p, u, a, data, actor)
+	}
+	if err := e.emailAllowed(ctx, t, p, u, a.Profile.Email, actor); err != nil {
+		return Started{}, err
 	}
 	return e.issue(ctx, u, nil, e.newChallenge(t, u, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil)
 }
@@ -474,6 +475,9 @@ func (e *Engine) afterStepUp(ctx context.Context, t Tenant, p Policy, u UserRef,
 	case PurposeEnrollEmail:
 		if a.Profile.Email == "" {
 			return draft{}, nil, ErrNoEmail
+		}
+		if err := e.emailAllowed(ctx, t, p, u, a.Profile.Email, actor); err != nil {
+			return draft{}, nil, err
 		}
 		return e.newChallenge(t, u, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil, nil
 	}

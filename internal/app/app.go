@@ -105,7 +105,9 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		MaxSends: cfg.Codes.MaxSends, ResendCooldown: cfg.Codes.ResendCooldown,
 		HistorySize: cfg.Risk.HistorySize, HistoryDays: cfg.Risk.HistoryDays,
 		Limits: engine.Limits{SMSPerUser: cfg.Limits.SMSPerUserHour, SMSPerNumber: cfg.Limits.SMSPerNumberHour,
-			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour},
+			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour,
+			SMSPerTenant: cfg.Limits.SMSPerTenantHour, EmailPerUser: cfg.Limits.EmailPerUserHour,
+			EmailPerAddress: cfg.Limits.EmailPerAddressHour, WrongCodesPerUser: cfg.Limits.WrongCodesPerUserHour},
 		AuditMaxEvents: cfg.Audit.MaxEvents,
 	})
 	if err != nil {
