@@ -53,6 +53,8 @@ type Options struct {
 	Logger *slog.Logger // default: JSON to stdout at cfg.Log.Level
 	// HTTPClient carries Twilio requests (tests rewrite hosts with it).
 	HTTPClient *http.Client
+	// Clock is the engine's clock (tests move it; default time.Now).
+	Clock func() time.Time
 }
 
 // New wires an App from a validated configuration. Close releases it.
@@ -99,6 +101,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	a.Store = st
 	a.closers = append(a.closers, st.Close)
 	eng, err := engine.New(st, engine.Options{
+		Clock:  o.Clock,
 		Secret: secret, OperatorKey: cfg.OperatorKey, PublicURL: cfg.PublicURL, Logger: log, Geo: geo,
 		Risk:       risk.Options{IPv4Prefix: cfg.Risk.IPv4Prefix, IPv6Prefix: cfg.Risk.IPv6Prefix, UnseenPenalty: cfg.Risk.UnseenPenalty},
 		CodeLength: cfg.Codes.Length, CodeTTL: cfg.Codes.TTL, CodeAttempts: cfg.Codes.MaxAttempts,
