@@ -231,7 +231,7 @@ func TestSMSPumpingCaps(t *testing.T) {
 	clock.Add(31 * time.Second)
 	r := e.do(t, "POST", "/v1/challenges/"+id+"/resend", nil)
 	bgWantCapped(t, r, "rate_limited")
-	if r.Body["error"].(map[string]any)["limit"] != "ip" {
+	if lcObj(r.Body, "error")["limit"] != "ip" {
 		t.Errorf("resend refused by %s, want the ip limit", r.Raw)
 	}
 
@@ -242,7 +242,7 @@ func TestSMSPumpingCaps(t *testing.T) {
 	e.SMSCode(t, "+37120000001", seen)
 	r = e.do(t, "POST", "/v1/users/pump2/sms", map[string]any{"phone": "+37120000002"})
 	bgWantCapped(t, r, "rate_limited")
-	if r.Body["error"].(map[string]any)["limit"] != "tenant" {
+	if lcObj(r.Body, "error")["limit"] != "tenant" {
 		t.Errorf("fifth SMS refused by %s, want the tenant limit", r.Raw)
 	}
 	for _, m := range e.Twilio.Messages()[seen:] {
