@@ -47,6 +47,7 @@ type Policy struct {
 	ManagerEmails      []string   `json:"manager_emails"`
 	ColdStart          string     `json:"cold_start"`
 	SMSDisabled        bool       `json:"sms_disabled"`
+	SMSPerHour         int        `json:"sms_per_hour"`
 }
 
 // PolicyView is GET /v1/admin/policy's answer: the tenant's base policy,
@@ -81,6 +82,7 @@ type PolicyOverrides struct {
 	ManagerEmails      []string          `json:"manager_emails,omitzero"`
 	ColdStart          *string           `json:"cold_start,omitempty"`
 	SMSDisabled        *bool             `json:"sms_disabled,omitempty"`
+	SMSPerHour         *int              `json:"sms_per_hour,omitempty"`
 }
 
 // PolicyUpdate is the body of PUT /v1/admin/policy, which merges: the

@@ -216,6 +216,17 @@ type Limits struct {
 	SMSPerCountryHour int `koanf:"sms_per_country_hour"`
 	// ChallengesPerIPHour caps challenges started from one client IP.
 	ChallengesPerIPHour int `koanf:"challenges_per_ip_hour"`
+	// SMSPerTenantHour caps all SMS of one tenant, against SMS pumping
+	// (a tenant's policy may lower it with sms_per_hour).
+	SMSPerTenantHour int `koanf:"sms_per_tenant_hour"`
+	// EmailPerUserHour caps code mails to one user.
+	EmailPerUserHour int `koanf:"email_per_user_hour"`
+	// EmailPerAddressHour caps code mails to one address, across users.
+	EmailPerAddressHour int `koanf:"email_per_address_hour"`
+	// WrongCodesPerUserHour caps the codes one user may try, across all the
+	// user's challenges and factors; past it every verification answers
+	// 429 until the hour has passed. Right codes do not count.
+	WrongCodesPerUserHour int `koanf:"wrong_codes_per_user_hour"`
 }
 
 // Audit configures the audit log.
@@ -265,6 +276,11 @@ func Default() Config {
 			SMSPerNumberHour:    5,
 			SMSPerCountryHour:   1000,
 			ChallengesPerIPHour: 50,
+			SMSPerTenantHour:    5000,
+			EmailPerUserHour:    10,
+			EmailPerAddressHour: 5,
+			// Okta's default factor lockout is 10 wrong codes.
+			WrongCodesPerUserHour: 10,
 		},
 		Audit: Audit{MaxEvents: 100000},
 	}

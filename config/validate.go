@@ -394,6 +394,12 @@ func (c Config) validateNumbers(v *validator) {
 	v.intRange("limits.sms_per_number_hour", l.SMSPerNumberHour, 1, maxLimit)
 	v.intRange("limits.sms_per_country_hour", l.SMSPerCountryHour, 1, maxLimit)
 	v.intRange("limits.challenges_per_ip_hour", l.ChallengesPerIPHour, 1, maxLimit)
+	v.intRange("limits.sms_per_tenant_hour", l.SMSPerTenantHour, 1, maxLimit)
+	v.intRange("limits.email_per_user_hour", l.EmailPerUserHour, 1, maxLimit)
+	v.intRange("limits.email_per_address_hour", l.EmailPerAddressHour, 1, maxLimit)
+	// A budget below a challenge's own attempts would lock users out of
+	// one mistyped login; above 1000 it guards nothing.
+	v.intRange("limits.wrong_codes_per_user_hour", l.WrongCodesPerUserHour, 3, 1000)
 
 	v.intRange("audit.max_events", c.Audit.MaxEvents, 100, 1_000_000_000)
 }

@@ -266,7 +266,12 @@ func TestValidate(t *testing.T) {
 			"limits.sms_per_number_hour: must be between 1 and 10000000, got 0",
 			"limits.sms_per_country_hour: must be between 1 and 10000000, got 0",
 			"limits.challenges_per_ip_hour: must be between 1 and 10000000, got 0",
+			"limits.sms_per_tenant_hour: must be between 1 and 10000000, got 0",
+			"limits.email_per_user_hour: must be between 1 and 10000000, got 0",
+			"limits.email_per_address_hour: must be between 1 and 10000000, got 0",
+			"limits.wrong_codes_per_user_hour: must be between 3 and 1000, got 0",
 		}},
+		{"wrong codes budget", func(c *Config) { c.Limits.WrongCodesPerUserHour = 2 }, []string{"limits.wrong_codes_per_user_hour: must be between 3 and 1000, got 2"}},
 		{"audit", func(c *Config) { c.Audit.MaxEvents = 10 }, []string{"audit.max_events: must be between 100 and 1000000000, got 10"}},
 	}
 	for _, tt := range tests {

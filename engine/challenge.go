@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,8 +27,12 @@ type challengeStore interface {
 	Challenge(ctx context.Context, tenant, id string) (Challenge, bool, error)
 	// AttemptChallenge counts one verification attempt and returns the
 	// challenge as it is after counting. It returns ErrChallengeNotFound for
-	// an unknown id or another tenant's challenge.
-	AttemptChallenge(ctx context.Context, tenant, id string, now time.Time) (Challenge, error)
+	// an unknown id or another tenant's challenge, and ErrAttemptBudget,
+	// counting nothing, when the challenge's user spent the budget b.
+	AttemptChallenge(ctx context.Context, tenant, id string, now time.Time, b AttemptBudget) (Challenge, error)
+	// ReleaseAttempt gives attempt number `attempt` of challenge id back to
+	// the user's budget (its code was right: the budget counts wrong ones).
+	ReleaseAttempt(ctx context.Context, u UserRef, id string, attempt int) error
 	// Rekey gives a pending challenge a new code hash, counts a send and
 	// queues its message, within the cooldown and the send cap.
 	Rekey(ctx context.Context, tenant, id, codeHash string, now time.Time, cooldown time.Duration, maxSends int, job Job) error
@@ -65,6 +70,13 @@ func ChallengeStatusError(status Status) *Error {
 		return ErrChallengeNotFound
 	}
 	return E(KindConflict, "challenge_closed", "the challenge is "+string(status))
+}
+
+// ErrAttemptBudget is returned, without the code being compared, when the
+// challenge's user had too many wrong codes in the last hour.
+func ErrAttemptBudget(wait time.Duration) *Error {
+	return E(KindRateLimited, "too_many_attempts", "too many wrong codes for this user; wait before trying again").
+		With("retry_after", max(int((wait+time.Second-1)/time.Second), 1))
 }
 
 // ErrResendTooSoon is returned when a resend comes before the cooldown.
@@ -216,19 +228,17 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
 	}
 	u := UserRef{tenant, c.User}
-	var p Policy // the user's policy, for an SMS
-	if c.Channel == ChannelSMS {
-		pol, err := e.loadPolicy(ctx, tenant)
-		if err != nil {
-			return ChallengeView{}, err
-		}
-		a, err := e.store.Account(ctx, u)
-		if err != nil {
-			return ChallengeView{}, Internal(err)
-		}
-		if p = pol.Effective(a.Group); p.SMSDisabled {
-			return ChallengeView{}, ErrSMSDisabled
-		}
+	pol, err := e.loadPolicy(ctx, tenant)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	a, err := e.store.Account(ctx, u)
+	if err != nil {
+		return ChallengeView{}, Internal(err)
+	}
+	p := pol.Effective(a.Group) // the user's policy, for the send limits
+	if c.Channel == ChannelSMS && p.SMSDisabled {
+		return ChallengeView{}, ErrSMSDisabled
 	}
 	// Refuse what the challenge itself refuses before anything counts
 	// against the SMS limits (Rekey checks all of it again, atomically).
@@ -251,10 +261,10 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 	if err != nil {
 		return ChallengeView{}, Internal(err)
 	}
-	if c.Channel == ChannelSMS {
-		if err := e.smsAllowed(ctx, t, p, u, to, Actor{}); err != nil {
-			return ChallengeView{}, err
-		}
+	// The per-IP limit counts against the client that started the
+	// challenge, whoever asks for the resend.
+	if err := e.sendAllowed(ctx, t, p, u, c.Channel, to, Actor{IP: c.Data["ip"]}); err != nil {
+		return ChallengeView{}, err
 	}
 	code := e.newCode()
 	var job Job
@@ -300,9 +310,9 @@ func (e *Challenges) Verify(ctx context.Context, tenant, id string, in VerifyInp
 	if code == "" || len(code) > 32 {
 		return VerifyResult{}, Invalid("code", "required, the digits of the code or a backup code")
 	}
-	c, err := e.store.AttemptChallenge(ctx, tenant, id, e.now())
+	c, err := e.store.AttemptChallenge(ctx, tenant, id, e.now(), e.attemptBudget())
 	if err != nil {
-		return VerifyResult{}, AsError(err)
+		return VerifyResult{}, e.attemptRefused(ctx, tenant, err)
 	}
 	u := UserRef{Tenant: tenant, User: c.User}
 	t, err := e.tenant(ctx, tenant)
@@ -334,11 +344,37 @@ func (e *Challenges) Verify(ctx context.Context, tenant, id string, in VerifyInp
 			return VerifyResult{}, AsError(err)
 		}
 		e.afterVerify(ctx, u, c)
+		if err := e.store.ReleaseAttempt(ctx, u, c.ID, c.Attempts); err != nil {
+			e.log.Warn("right code's attempt not released", "challenge", c.ID, "err", err)
+		}
 		e.countEvents(ctx, tenant, commit.Events)
 		e.count(ctx, tenant, map[string]int64{"challenges_verified": 1})
 		return VerifyResult{Verified: true, Purpose: c.Purpose, Result: res}, nil
 	}
 	return VerifyResult{}, ErrConflict
+}
+
+// attemptBudget is the per-user cap on code attempts.
+func (e *Challenges) attemptBudget() AttemptBudget {
+	return AttemptBudget{Max: e.opt.Limits.WrongCodesPerUser, Window: time.Hour}
+}
+
+// attemptRefused answers a refused attempt; a spent budget alerts the
+// tenant's managers (once per hour).
+func (e *Challenges) attemptRefused(ctx context.Context, tenant string, err error) error {
+	ee := AsError(err)
+	if ee.Kind != KindRateLimited {
+		return ee
+	}
+	t, terr := e.tenant(ctx, tenant)
+	if terr != nil {
+		return ee
+	}
+	if pol, perr := e.loadPolicy(ctx, tenant); perr == nil {
+		e.alert(ctx, t, pol.Policy, "alert_attempt_limit", map[string]string{"limit": "wrong_codes_per_user",
+			"max": strconv.Itoa(e.opt.Limits.WrongCodesPerUser), "window": "the last hour"})
+	}
+	return ee
 }
 
 // wrongCode records a failed attempt; the last allowed one closes the
@@ -457,12 +493,22 @@ func (e *Challenges) Switch(ctx context.Context, tenant, id string, channel Chan
 	if channel == c.Channel {
 		return c.view(e.now()), nil
 	}
+	if c.Attempts >= c.MaxAttempts {
+		return ChallengeView{}, ChallengeStatusError(StatusLocked)
+	}
+	// The send limits count against the client that started the login.
+	if c.Data["ip"] != "" {
+		actor.IP = c.Data["ip"]
+	}
 	data := map[string]string{"ip": c.Data["ip"], "ua": c.Data["ua"]}
 	d, err := e.challengeOn(ctx, t, p, u, a, channel, PurposeLogin, data, actor)
 	if err != nil {
 		return ChallengeView{}, err
 	}
 	d.ch.LoginID = c.LoginID
+	// The new challenge inherits the attempts used: switching never
+	// refills them.
+	d.ch.Attempts = c.Attempts
 	err = e.store.Commit(ctx, u, Commit{Version: -1, Challenge: c.ID, ChallengeStatus: StatusCancelled, Now: e.now(),
 		NewChallenges: []Challenge{d.ch}, Jobs: d.jobs})
 	if err != nil {

@@ -72,7 +72,7 @@ func (e *core) emailChangeNotices(t Tenant, a Account, old string, ev *Event) []
 // (that code) switches the address, forgets remembered devices and cancels
 // every other open challenge. It fills na and cm and returns the events
 // (their notices are queued here, to both addresses) and the result.
-func (e *Challenges) actEmailChange(ctx context.Context, t Tenant, u UserRef, c Challenge, a Account, na *Account, cm *Commit, actor Actor) ([]Event, map[string]any, error) {
+func (e *Challenges) actEmailChange(ctx context.Context, t Tenant, p Policy, u UserRef, c Challenge, a Account, na *Account, cm *Commit, actor Actor) ([]Event, map[string]any, error) {
 	if a.EmailChange != c.ID || !a.Factors.Any() {
 		return nil, nil, ChallengeStatusError(StatusCancelled)
 	}
@@ -81,6 +81,9 @@ func (e *Challenges) actEmailChange(ctx context.Context, t Tenant, u UserRef, c 
 		return nil, nil, Internal(err)
 	}
 	if c.Purpose == PurposeEmailOld {
+		if err := e.emailAllowed(ctx, t, p, u, addr, actor); err != nil {
+			return nil, nil, err
+		}
 		data := map[string]string{"email": c.Data["email"], "ip": c.Data["ip"], "ua": c.Data["ua"]}
 		next := e.challengeFor(t, u, a, PurposeEmailNew, ChannelEmail, addr, data)
 		na.EmailChange = next.ch.ID

@@ -60,6 +60,12 @@ type Limits struct {
 	SMSPerNumber    int // default 5
 	SMSPerCountry   int // per tenant and destination country, default 1000
 	ChallengesPerIP int // challenge creations per client IP, default 50
+	SMSPerTenant    int // all SMS of a tenant, default 5000 (a policy may lower it)
+	EmailPerUser    int // code mails to one user, default 10
+	EmailPerAddress int // code mails to one address, across users, default 5
+	// WrongCodesPerUser caps code attempts per user across all the user's
+	// challenges in a rolling hour (right codes are given back), default 10.
+	WrongCodesPerUser int
 }
 
 func (o *Options) defaults() {
@@ -87,6 +93,10 @@ func (o *Options) defaults() {
 	def(&o.Limits.SMSPerNumber, 5)
 	def(&o.Limits.SMSPerCountry, 1000)
 	def(&o.Limits.ChallengesPerIP, 50)
+	def(&o.Limits.SMSPerTenant, 5000)
+	def(&o.Limits.EmailPerUser, 10)
+	def(&o.Limits.EmailPerAddress, 5)
+	def(&o.Limits.WrongCodesPerUser, 10)
 	if o.CodeTTL <= 0 {
 		o.CodeTTL = 5 * time.Minute
 	}

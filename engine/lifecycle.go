@@ -78,10 +78,8 @@ func (e *core) challengeOn(ctx context.Context, t Tenant, p Policy, u UserRef, a
 	if err != nil {
 		return draft{}, AsError(err)
 	}
-	if c == ChannelSMS {
-		if err := e.smsAllowed(ctx, t, p, u, to, actor); err != nil {
-			return draft{}, err
-		}
+	if err := e.sendAllowed(ctx, t, p, u, c, to, actor); err != nil {
+		return draft{}, err
 	}
 	return e.challengeFor(t, u, a, purpose, c, to, data), nil
 }
@@ -214,6 +212,9 @@ func (e *Lifecycle) StartEmailFactor(ctx context.Context, u UserRef, actor Actor
 	if a.Factors.Any() {
 		data["then"] = string(PurposeEnrollEmail)
 		return e.stepUp(ctx, t, p, u, a, data, actor)
+	}
+	if err := e.emailAllowed(ctx, t, p, u, a.Profile.Email, actor); err != nil {
+		return Started{}, err
 	}
 	return e.issue(ctx, u, nil, e.challengeFor(t, u, a, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil)
 }
@@ -440,7 +441,7 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 		cm.Jobs = append(cm.Jobs, e.job("sms", "", SMS{To: old, Body: "Your " + t.SenderName +
 			" two-factor phone number was changed to " + MaskPhone(num) + ". If this was not you, contact " + t.SenderName + " now."}))
 	case PurposeEmailOld, PurposeEmailNew:
-		evs, out, err := e.actEmailChange(ctx, t, u, c, a, &na, &cm, actor)
+		evs, out, err := e.actEmailChange(ctx, t, p, u, c, a, &na, &cm, actor)
 		if err != nil {
 			return nil, cm, err
 		}
@@ -505,6 +506,9 @@ func (e *Challenges) afterStepUp(ctx context.Context, t Tenant, p Policy, u User
 	case PurposeEnrollEmail:
 		if a.Profile.Email == "" {
 			return draft{}, nil, ErrNoEmail
+		}
+		if err := e.emailAllowed(ctx, t, p, u, a.Profile.Email, actor); err != nil {
+			return draft{}, nil, err
 		}
 		return e.challengeFor(t, u, a, PurposeEnrollEmail, ChannelEmail, a.Profile.Email, data), nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,14 +25,17 @@ func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to
 		return err
 	}
 	num := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "phone", to)[:8])
+	perTenant := e.opt.Limits.SMSPerTenant
+	if p.SMSPerHour > 0 && p.SMSPerHour < perTenant {
+		perTenant = p.SMSPerHour
+	}
 	limits := []Limit{
 		{Key: "sms:u:" + u.Tenant + ":" + hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
 		{Key: "sms:n:" + u.Tenant + ":" + num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
 		{Key: "sms:c:" + u.Tenant + ":" + region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country"},
+		{Key: "sms:t:" + u.Tenant, PerHour: perTenant, Name: "tenant"},
 	}
-	if ip, err := parseIP(actor.IP); err == nil {
-		limits = append(limits, Limit{Key: "ch:ip:" + u.Tenant + ":" + e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"})
-	}
+	limits = append(limits, e.ipLimit(u, actor)...)
 	tripped, wait, err := e.store.Allow(ctx, limits, e.now())
 	if err != nil {
 		return Internal(err)
@@ -46,6 +50,48 @@ func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to
 		}
 		e.alert(ctx, t, p, "alert_sms_limit", details)
 		return ErrResendTooSoon(wait).With("limit", tripped)
+	}
+	return nil
+}
+
+// ipLimit is the per-client-IP limit on starting challenges, when the
+// client's IP is known.
+func (e *core) ipLimit(u UserRef, actor Actor) []Limit {
+	ip, err := parseIP(actor.IP)
+	if err != nil {
+		return nil
+	}
+	return []Limit{{Key: "ch:ip:" + u.Tenant + ":" + e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"}}
+}
+
+// emailAllowed checks the e-mail code limits before a code is mailed to
+// `to`: per user, per address (across users) and per client IP.
+func (e *core) emailAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
+	addr := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "email", strings.ToLower(to))[:8])
+	limits := []Limit{
+		{Key: "mail:u:" + u.Tenant + ":" + hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.EmailPerUser, Name: "user"},
+		{Key: "mail:a:" + u.Tenant + ":" + addr, PerHour: e.opt.Limits.EmailPerAddress, Name: "address"},
+	}
+	limits = append(limits, e.ipLimit(u, actor)...)
+	tripped, wait, err := e.store.Allow(ctx, limits, e.now())
+	if err != nil {
+		return Internal(err)
+	}
+	if tripped != "" {
+		e.alert(ctx, t, p, "alert_email_limit", map[string]string{"limit": tripped})
+		return ErrResendTooSoon(wait).With("limit", tripped)
+	}
+	return nil
+}
+
+// sendAllowed checks the limits of the channel a code is about to be sent
+// on (none for TOTP).
+func (e *core) sendAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, c Channel, to string, actor Actor) error {
+	switch c {
+	case ChannelSMS:
+		return e.smsAllowed(ctx, t, p, u, to, actor)
+	case ChannelEmail:
+		return e.emailAllowed(ctx, t, p, u, to, actor)
 	}
 	return nil
 }

@@ -68,7 +68,10 @@ type Policy struct {
 	ManagerEmails      []string      `json:"manager_emails"`
 	ColdStart          ColdStart     `json:"cold_start"`
 	SMSDisabled        bool          `json:"sms_disabled"` // the tenant's SMS kill switch
-	DailyDigest        bool          `json:"daily_digest"` // mail the managers a summary each day
+	// SMSPerHour lowers the installation's cap on all the tenant's SMS per
+	// hour (0: the installation's cap).
+	SMSPerHour  int  `json:"sms_per_hour"`
+	DailyDigest bool `json:"daily_digest"` // mail the managers a summary each day
 }
 
 // TenantPolicy is the stored policy: the base, the named groups' overrides
@@ -241,6 +244,9 @@ func (p Policy) validate(prefix string) error {
 	}
 	if p.RememberDeviceDays < 0 || p.RememberDeviceDays > 365 {
 		return Invalid(f("remember_device_days"), "must be between 0 and 365")
+	}
+	if p.SMSPerHour < 0 || p.SMSPerHour > 10_000_000 {
+		return Invalid(f("sms_per_hour"), "must be between 0 (the installation's cap) and 10000000")
 	}
 	if len(p.AllowedChannels) == 0 {
 		return Invalid(f("allowed_channels"), "must name at least one of sms, totp, email")

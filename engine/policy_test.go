@@ -121,6 +121,8 @@ func TestPolicyValidate(t *testing.T) {
 		{"remember 365", func(p *Policy) { p.RememberDeviceDays = 365 }, ""},
 		{"remember -1", func(p *Policy) { p.RememberDeviceDays = -1 }, "remember_device_days"},
 		{"remember 366", func(p *Policy) { p.RememberDeviceDays = 366 }, "remember_device_days"},
+		{"sms per hour -1", func(p *Policy) { p.SMSPerHour = -1 }, "sms_per_hour"},
+		{"sms per hour too high", func(p *Policy) { p.SMSPerHour = 10_000_001 }, "sms_per_hour"},
 		{"channels one", func(p *Policy) { p.AllowedChannels = []Channel{ChannelTOTP} }, ""},
 		{"channels reordered", func(p *Policy) { p.AllowedChannels = []Channel{ChannelEmail, ChannelSMS} }, ""},
 		{"channels empty", func(p *Policy) { p.AllowedChannels = []Channel{} }, "allowed_channels"},

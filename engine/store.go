@@ -103,6 +103,13 @@ type Failure struct {
 	Window time.Duration
 }
 
+// AttemptBudget caps a user's code attempts across all the user's
+// challenges: at most Max in any Window (Max 0: no cap).
+type AttemptBudget struct {
+	Max    int
+	Window time.Duration
+}
+
 // Limit is one rate limit bucket.
 type Limit struct {
 	Key     string

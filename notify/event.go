@@ -22,6 +22,8 @@ const (
 	TypePolicyChanged        = "policy_changed"
 	TypeReportReceived       = "report_received"
 	TypeAlertSMSLimit        = "alert_sms_limit"
+	TypeAlertEmailLimit      = "alert_email_limit"
+	TypeAlertAttemptLimit    = "alert_attempt_limit"
 	TypeAlertKillSwitch      = "alert_kill_switch"
 	TypeAlertDeliveryFailing = "alert_delivery_failing"
 	TypeAlertLoginSpike      = "alert_login_spike"
@@ -76,6 +78,8 @@ var audiences = []struct {
 	{TypePolicyChanged, toManagers},
 	{TypeReportReceived, toManagers},
 	{TypeAlertSMSLimit, toManagers},
+	{TypeAlertEmailLimit, toManagers},
+	{TypeAlertAttemptLimit, toManagers},
 	{TypeAlertKillSwitch, toManagers},
 	{TypeAlertDeliveryFailing, toManagers},
 	{TypeAlertLoginSpike, toManagers},

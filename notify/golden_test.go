@@ -89,6 +89,14 @@ func testEvent(t string) Event {
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["limit"], d["count"], d["max"], d["window"] = "per_prefix_hourly", "100", "100", "1 hour"
 		d["country"], d["prefix"] = "LV", "+371 2"
+	case TypeAlertEmailLimit:
+		ev.Actor, ev.User = ActorSystem, ""
+		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
+		d["limit"] = "address"
+	case TypeAlertAttemptLimit:
+		ev.Actor, ev.User = ActorSystem, ""
+		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
+		d["limit"], d["max"], d["window"] = "wrong_codes_per_user", "10", "the last hour"
 	case TypeAlertKillSwitch:
 		ev.Actor, ev.User = ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""

@@ -31,6 +31,8 @@ func TestAudiences(t *testing.T) {
 		{TypePolicyChanged, false, true},
 		{TypeReportReceived, false, true},
 		{TypeAlertSMSLimit, false, true},
+		{TypeAlertEmailLimit, false, true},
+		{TypeAlertAttemptLimit, false, true},
 		{TypeAlertKillSwitch, false, true},
 		{TypeAlertDeliveryFailing, false, true},
 		{TypeAlertLoginSpike, false, true},

@@ -46,7 +46,7 @@ flags take comma-separated values; an empty value ("") clears the list
 (mode, challenge, grace_logins, thresholds: {challenge, deny},
 remember_device_days, allowed_channels, sms_countries, trusted_networks,
 blocked_networks, blocked_countries, manager_emails, cold_start,
-sms_disabled, groups). groups, when present, replaces every group:
+sms_disabled, sms_per_hour, groups). groups, when present, replaces every group:
 
   mode: required
   grace_logins: 3
@@ -75,6 +75,7 @@ func policySetCmd() command {
 			tc := fs.Int("thresholds-challenge", 0, "risk `score` (0-100) from which a login is challenged")
 			td := fs.Int("thresholds-deny", 0, "risk `score` (0-100) from which a login is denied")
 			remember := fs.Int("remember-device-days", 0, "`days` a device is remembered; 0 = never")
+			smsPerHour := fs.Int("sms-per-hour", 0, "lowers the installation's cap on all the tenant's SMS per hour to `n`; 0 = the installation's cap")
 			channels := fs.String("allowed-channels", "", "channels users may use, in order of preference: `list` of totp, sms, email")
 			smsCountries := fs.String("sms-countries", "", "ISO `countries` SMS may go to (AU,GB); empty = all")
 			trusted := fs.String("trusted-networks", "", "`CIDRs` whose logins are always allowed")
@@ -111,6 +112,7 @@ func policySetCmd() command {
 				u.Challenge = str("challenge", *challenge)
 				u.GraceLogins = num("grace-logins", *grace)
 				u.RememberDeviceDays = num("remember-device-days", *remember)
+				u.SMSPerHour = num("sms-per-hour", *smsPerHour)
 				if set["thresholds-challenge"] || set["thresholds-deny"] {
 					u.Thresholds = &client.ThresholdsUpdate{Challenge: num("thresholds-challenge", *tc), Deny: num("thresholds-deny", *td)}
 				}
@@ -297,6 +299,7 @@ func printPolicy(w io.Writer, v client.PolicyView) error {
 		{"manager_emails", list(p.ManagerEmails, "none")},
 		{"cold_start", p.ColdStart},
 		{"sms_disabled", yesNo(p.SMSDisabled)},
+		{"sms_per_hour", map[bool]string{true: "installation cap", false: fmt.Sprint(p.SMSPerHour)}[p.SMSPerHour == 0]},
 	}
 	if len(v.Groups) == 0 {
 		pairs = append(pairs, [2]string{"groups", "none"})

@@ -53,6 +53,8 @@ type Options struct {
 	Logger *slog.Logger // default: JSON to stdout at cfg.Log.Level
 	// HTTPClient carries Twilio requests (tests rewrite hosts with it).
 	HTTPClient *http.Client
+	// Clock is the engine's clock (tests move it; default time.Now).
+	Clock func() time.Time
 }
 
 // New wires an App from a validated configuration. Close releases it.
@@ -99,13 +101,16 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	a.Store = st
 	a.closers = append(a.closers, st.Close)
 	eng, err := engine.New(st, engine.Options{
+		Clock:  o.Clock,
 		Secret: secret, OperatorKey: cfg.OperatorKey, PublicURL: cfg.PublicURL, Logger: log, Geo: geo,
 		Risk:       risk.Options{IPv4Prefix: cfg.Risk.IPv4Prefix, IPv6Prefix: cfg.Risk.IPv6Prefix, UnseenPenalty: cfg.Risk.UnseenPenalty},
 		CodeLength: cfg.Codes.Length, CodeTTL: cfg.Codes.TTL, CodeAttempts: cfg.Codes.MaxAttempts,
 		MaxSends: cfg.Codes.MaxSends, ResendCooldown: cfg.Codes.ResendCooldown,
 		HistorySize: cfg.Risk.HistorySize, HistoryDays: cfg.Risk.HistoryDays,
 		Limits: engine.Limits{SMSPerUser: cfg.Limits.SMSPerUserHour, SMSPerNumber: cfg.Limits.SMSPerNumberHour,
-			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour},
+			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour,
+			SMSPerTenant: cfg.Limits.SMSPerTenantHour, EmailPerUser: cfg.Limits.EmailPerUserHour,
+			EmailPerAddress: cfg.Limits.EmailPerAddressHour, WrongCodesPerUser: cfg.Limits.WrongCodesPerUserHour},
 		AuditMaxEvents: cfg.Audit.MaxEvents,
 	})
 	if err != nil {

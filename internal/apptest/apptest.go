@@ -46,6 +46,9 @@ type Options struct {
 	Configure func(*config.Config)
 	// NoWorkers leaves the delivery workers stopped.
 	NoWorkers bool
+	// Clock is the engine's clock, for tests that move time (rate limit
+	// windows, cooldowns) without sleeping; default time.Now.
+	Clock func() time.Time
 }
 
 // Env is a running stepupd.
@@ -123,7 +126,7 @@ func New(t testing.TB, o Options) *Env {
 		o.Configure(&cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(cfg, io.Discard, app.Options{Logger: log})
+	a, err := app.New(cfg, io.Discard, app.Options{Logger: log, Clock: o.Clock})
 	if err != nil {
 		t.Fatalf("apptest: %v", err)
 	}

@@ -208,13 +208,28 @@ func parseChallenge(id string, m map[string]string) engine.Challenge {
 	return c
 }
 
-// AttemptChallenge counts one attempt and returns the challenge.
-func (s *Store) AttemptChallenge(ctx context.Context, tenant, id string, now time.Time) (engine.Challenge, error) {
+// AttemptChallenge counts one attempt, within the user's attempt budget,
+// and returns the challenge. The challenge's user is read first to name
+// the budget's key (it never changes; the script checks it again).
+func (s *Store) AttemptChallenge(ctx context.Context, tenant, id string, now time.Time, b engine.AttemptBudget) (engine.Challenge, error) {
 	sh, ok := engine.ShardOfID("ch_", id)
 	if !ok {
 		return engine.Challenge{}, engine.ErrChallengeNotFound
 	}
-	res, err := attemptScript.Run(ctx, s.rdb, []string{k.challenge(sh, id)}, tenant, ms(now)).StringSlice()
+	ck := k.challenge(sh, id)
+	user, err := s.rdb.HGet(ctx, ck, "user").Result()
+	if errors.Is(err, redis.Nil) {
+		return engine.Challenge{}, engine.ErrChallengeNotFound
+	}
+	if err != nil {
+		return engine.Challenge{}, err
+	}
+	u := engine.UserRef{Tenant: tenant, User: user}
+	if u.Shard() != sh {
+		return engine.Challenge{}, engine.ErrChallengeNotFound
+	}
+	res, err := attemptScript.Run(ctx, s.rdb, []string{ck, k.attempts(u)}, tenant, ms(now), user,
+		max(b.Max, 0), b.Window.Milliseconds()).StringSlice()
 	if err != nil {
 		return engine.Challenge{}, err
 	}
@@ -223,12 +238,24 @@ func (s *Store) AttemptChallenge(ctx context.Context, tenant, id string, now tim
 		return engine.Challenge{}, engine.ErrChallengeNotFound
 	case "st":
 		return engine.Challenge{}, engine.ChallengeStatusError(engine.Status(res[1]))
+	case "cap":
+		wait, _ := strconv.ParseInt(res[1], 10, 64)
+		return engine.Challenge{}, engine.ErrAttemptBudget(time.Duration(wait) * time.Millisecond)
 	}
 	m := make(map[string]string, len(res)/2)
 	for i := 1; i+1 < len(res); i += 2 {
 		m[res[i]] = res[i+1]
 	}
 	return parseChallenge(id, m), nil
+}
+
+// ReleaseAttempt takes a right code's attempt out of the user's budget.
+func (s *Store) ReleaseAttempt(ctx context.Context, u engine.UserRef, id string, attempt int) error {
+	sh, ok := engine.ShardOfID("ch_", id)
+	if !ok || sh != u.Shard() {
+		return nil
+	}
+	return releaseAttemptScript.Run(ctx, s.rdb, []string{k.attempts(u), k.challenge(sh, id)}, attempt).Err()
 }
 
 // Challenge reads a challenge of a tenant.

@@ -58,6 +58,7 @@ func (keys) history(u engine.UserRef, level string) string { return k.user(u, "h
 func (keys) failedPw(u engine.UserRef) string              { return k.user(u, "fp") }
 func (keys) openChallenges(u engine.UserRef) string        { return k.user(u, "ch") }
 func (keys) failedCh(u engine.UserRef) string              { return k.user(u, "fc") }
+func (keys) attempts(u engine.UserRef) string              { return k.user(u, "at") }
 
 func (keys) challenge(shard int, id string) string { return "su:" + shardTag(shard) + ":ch:" + id }
 func (keys) login(shard int, id string) string     { return "su:" + shardTag(shard) + ":lg:" + id }

@@ -203,23 +203,24 @@ func testRoundTrips(t *testing.T, r rtRedis) {
 	enroll(blocked.ID, "denied", engine.Factors{Email: &engine.EmailFactor{AddedAt: now}})
 
 	// An SMS challenge also takes the SMS abuse limits (user, number,
-	// country, client IP): one more pipelined round trip between the read
-	// and the write, because which number and country are limited is only
-	// known once the user's account was read, and each limit is its own
-	// slot. Every other evaluation is exactly one read and one write.
+	// country, tenant, client IP) and an e-mail challenge the e-mail ones
+	// (user, address, client IP): one more pipelined round trip between the
+	// read and the write, because which number or address is limited is
+	// only known once the user's account was read, and each limit is its
+	// own slot. Every other evaluation is exactly one read and one write.
 	cases := []struct {
 		name     string
 		tenant   string
 		in       engine.EvaluateInput
 		decision engine.Decision
-		limits   bool
+		limits   int // the send limits taken, in one pipeline
 	}{
-		{"familiar login", tn.ID, home("familiar"), engine.DecisionAllow, false},
-		{"first login of a new user", tn.ID, home("newcomer"), engine.DecisionAllow, false},
-		{"challenge by e-mail", tn.ID, away("emailer"), engine.DecisionChallenge, false},
-		{"challenge by authenticator app", tn.ID, away("totper"), engine.DecisionChallenge, false},
-		{"challenge by SMS", tn.ID, away("texter"), engine.DecisionChallenge, true},
-		{"deny (blocked country, audited)", blocked.ID, away("denied"), engine.DecisionDeny, false},
+		{"familiar login", tn.ID, home("familiar"), engine.DecisionAllow, 0},
+		{"first login of a new user", tn.ID, home("newcomer"), engine.DecisionAllow, 0},
+		{"challenge by e-mail", tn.ID, away("emailer"), engine.DecisionChallenge, 3},
+		{"challenge by authenticator app", tn.ID, away("totper"), engine.DecisionChallenge, 0},
+		{"challenge by SMS", tn.ID, away("texter"), engine.DecisionChallenge, 5},
+		{"deny (blocked country, audited)", blocked.ID, away("denied"), engine.DecisionDeny, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,14 +243,14 @@ func testRoundTrips(t *testing.T, r rtRedis) {
 			}
 			t.Logf("round trips: %v", calls)
 			want := 2
-			if tc.limits {
+			if tc.limits > 0 {
 				want = 3
-				if len(calls) == 3 && (!calls[1].pipeline || len(calls[1].cmds) != 4) {
-					t.Errorf("limits round trip %v, want the 4 SMS limits in one pipeline", calls[1])
+				if len(calls) == 3 && (!calls[1].pipeline || len(calls[1].cmds) != tc.limits) {
+					t.Errorf("limits round trip %v, want the %d send limits in one pipeline", calls[1], tc.limits)
 				}
 			}
 			if len(calls) != want || !calls[0].pipeline || !calls[len(calls)-1].pipeline {
-				t.Errorf("%s made %d round trips %v, want %d: the read pipeline, (the SMS limits,) the write pipeline", tc.name, len(calls), calls, want)
+				t.Errorf("%s made %d round trips %v, want %d: the read pipeline, (the send limits,) the write pipeline", tc.name, len(calls), calls, want)
 			}
 			if len(calls) > 0 && calls[0].pipeline && len(calls[0].cmds) != 2 {
 				t.Errorf("read pipeline %v, want 2 scripts (the user's side and the tenant's side)", calls[0])
@@ -274,7 +275,7 @@ func testRoundTrips(t *testing.T, r rtRedis) {
 				// Read and write touch two slots each (the user's shard and
 				// the tenant's home shard); the limits pipeline up to one
 				// node per limit.
-				if most := 2*2 + map[bool]int{true: 4}[tc.limits]; pipes > most {
+				if most := 2*2 + tc.limits; pipes > most {
 					t.Errorf("%d node requests for %d pipelines, want at most %d", pipes, len(calls), most)
 				}
 			}

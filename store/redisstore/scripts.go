@@ -70,27 +70,53 @@ end
 return 'OK'
 `)
 
-// attemptScript counts one verification attempt of a challenge.
+// attemptScript counts one verification attempt of a challenge against the
+// challenge's own cap and the user's attempt budget (a sliding window of
+// attempts across all the user's challenges, so switching factors or
+// starting more challenges never refills it).
 //
-// KEYS[1] challenge hash. ARGV[1] tenant, ARGV[2] now (unix ms).
-// Returns {"nf"}, {"st", status} or {"ok", field, value, …}.
+// KEYS[1] challenge hash, KEYS[2] the user's attempt window (a zset of
+// attempts by time, in the user's slot). ARGV[1] tenant, ARGV[2] now (unix
+// ms), ARGV[3] user, ARGV[4] budget (0: none), ARGV[5] window ms.
+// Returns {"nf"}, {"st", status}, {"cap", ms to wait} or {"ok", field,
+// value, …}. An exhausted budget counts nothing.
 var attemptScript = redis.NewScript(`
 local t = redis.call('HGET', KEYS[1], 'tenant')
-if not t or t ~= ARGV[1] then return {'nf'} end
+if not t or t ~= ARGV[1] or redis.call('HGET', KEYS[1], 'user') ~= ARGV[3] then return {'nf'} end
 local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= 'pending' then return {'st', st} end
-if tonumber(redis.call('HGET', KEYS[1], 'expires_at')) <= tonumber(ARGV[2]) then
+local now = tonumber(ARGV[2])
+if tonumber(redis.call('HGET', KEYS[1], 'expires_at')) <= now then
   redis.call('HSET', KEYS[1], 'status', 'expired')
   return {'st', 'expired'}
+end
+local budget, window = tonumber(ARGV[4]), tonumber(ARGV[5])
+if budget > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[2]) >= budget then
+    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {'cap', tostring(math.max(tonumber(first[2]) + window - now, 1))}
+  end
 end
 local a = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if a > tonumber(redis.call('HGET', KEYS[1], 'max_attempts')) then
   redis.call('HSET', KEYS[1], 'status', 'locked')
   return {'st', 'locked'}
 end
+if budget > 0 then
+  redis.call('ZADD', KEYS[2], now, KEYS[1] .. ':' .. a)
+  redis.call('PEXPIRE', KEYS[2], window)
+end
 local r = {'ok'}
 for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do r[#r+1] = v end
 return r
+`)
+
+// releaseAttemptScript gives a right code's attempt back to the user's
+// budget, which counts wrong codes. KEYS[1] the user's attempt window,
+// KEYS[2] the challenge hash (only its name is used); ARGV[1] attempt.
+var releaseAttemptScript = redis.NewScript(`
+return redis.call('ZREM', KEYS[1], KEYS[2] .. ':' .. ARGV[1])
 `)
 
 // sendScript gives a challenge a new code, records the send and queues the
@@ -357,7 +383,7 @@ redis.call('SET', KEYS[1], string.format('%d', math.ceil(next)), 'PX', math.ceil
 return {1, 0}
 `)
 
-var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, commitScript, attemptScript, sendScript, loadUserScript, loadTenantScript,
+var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, commitScript, attemptScript, releaseAttemptScript, sendScript, loadUserScript, loadTenantScript,
 	saveLoginScript, learnScript, tenantWriteScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript}
 

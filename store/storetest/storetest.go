@@ -22,6 +22,8 @@ func Run(t *testing.T, newStore func(t *testing.T) engine.Store) {
 		{"commit compare-and-set", testCommitCAS},
 		{"commit is atomic with its challenge", testCommitChallenge},
 		{"attempts are counted and lock", testAttempts},
+		{"attempts across challenges stop at the user's budget", testAttemptBudget},
+		{"concurrent attempts never overspend the budget", testAttemptBudgetConcurrent},
 		{"concurrent commits on one challenge: one wins", testConcurrentVerify},
 		{"login history is bounded and learned once", testHistory},
 		{"failures are windowed", testFailures},
@@ -151,17 +153,17 @@ func testAttempts(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "carol"}
 	id := chID(u, 2)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now()}))
-	if _, err := s.AttemptChallenge(ctx, "another-tenant", id, time.Now()); !errors.Is(err, engine.ErrChallengeNotFound) {
+	if _, err := s.AttemptChallenge(ctx, "another-tenant", id, time.Now(), engine.AttemptBudget{}); !errors.Is(err, engine.ErrChallengeNotFound) {
 		t.Fatalf("other tenant: %v", err)
 	}
 	for i := 1; i <= 3; i++ {
-		c, err := s.AttemptChallenge(ctx, tenant, id, time.Now())
+		c, err := s.AttemptChallenge(ctx, tenant, id, time.Now(), engine.AttemptBudget{})
 		must(t, err)
 		if c.Attempts != i {
 			t.Fatalf("attempt %d counted as %d", i, c.Attempts)
 		}
 	}
-	_, err := s.AttemptChallenge(ctx, tenant, id, time.Now())
+	_, err := s.AttemptChallenge(ctx, tenant, id, time.Now(), engine.AttemptBudget{})
 	var ee *engine.Error
 	if !errors.As(err, &ee) || ee.Code != "too_many_attempts" {
 		t.Fatalf("fourth attempt: %v", err)
@@ -171,7 +173,7 @@ func testAttempts(t *testing.T, s engine.Store, tenant string) {
 	c := challenge(u, id2)
 	c.ExpiresAt = time.Now().Add(-time.Second)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}))
-	if _, err := s.AttemptChallenge(ctx, tenant, id2, time.Now()); !errors.As(err, &ee) || ee.Code != "challenge_expired" {
+	if _, err := s.AttemptChallenge(ctx, tenant, id2, time.Now(), engine.AttemptBudget{}); !errors.As(err, &ee) || ee.Code != "challenge_expired" {
 		t.Fatalf("expired: %v", err)
 	}
 }
@@ -385,5 +387,111 @@ func testLimits(t *testing.T, s engine.Store, tenant string) {
 	// After the wait a unit is free again.
 	if tripped, _, _ := s.Allow(ctx, []engine.Limit{user}, now.Add(wait)); tripped != "" {
 		t.Fatalf("still refused after the advertised wait %v", wait)
+	}
+}
+
+// longChallenge is a challenge that outlives the budget's window.
+func longChallenge(u engine.UserRef, id string, maxAttempts int) engine.Challenge {
+	c := challenge(u, id)
+	c.ExpiresAt, c.MaxAttempts = time.Now().Add(3*time.Hour), maxAttempts
+	return c
+}
+
+func testAttemptBudget(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "erin"}
+	other := engine.UserRef{Tenant: tenant, User: "frank"}
+	ids := []string{chID(u, 11), chID(u, 12), chID(u, 13)}
+	oid := chID(other, 14)
+	for _, id := range ids {
+		must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{longChallenge(u, id, 3)}, Now: time.Now()}))
+	}
+	must(t, s.Commit(ctx, other, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{longChallenge(other, oid, 3)}, Now: time.Now()}))
+	b := engine.AttemptBudget{Max: 4, Window: time.Hour}
+	now := time.Now()
+	attempt := func(id string, at time.Time) (engine.Challenge, error) {
+		return s.AttemptChallenge(ctx, tenant, id, at, b)
+	}
+	if _, err := s.AttemptChallenge(ctx, "another-tenant", ids[0], now, b); !errors.Is(err, engine.ErrChallengeNotFound) {
+		t.Fatalf("other tenant: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		_, err := attempt(ids[0], now.Add(time.Duration(i)*time.Minute))
+		must(t, err)
+	}
+	c, err := attempt(ids[1], now.Add(3*time.Minute))
+	must(t, err)
+	if c.Attempts != 1 {
+		t.Fatalf("second challenge's attempts = %d", c.Attempts)
+	}
+	// The budget is spent: every challenge of the user is refused, nothing is
+	// counted, and the wait is until the oldest attempt leaves the window.
+	for _, id := range ids[1:] {
+		_, err := attempt(id, now.Add(10*time.Minute))
+		var ee *engine.Error
+		if !errors.As(err, &ee) || ee.Code != "too_many_attempts" || ee.Kind != engine.KindRateLimited {
+			t.Fatalf("over budget: %v", err)
+		}
+		if ra := ee.Meta["retry_after"]; ra != 50*60 {
+			t.Fatalf("retry_after = %v, want %d", ra, 50*60)
+		}
+	}
+	if c, _, _ := s.Challenge(ctx, tenant, ids[1]); c.Attempts != 1 || c.Status != engine.StatusPending {
+		t.Fatalf("a refused attempt changed the challenge: %+v", c)
+	}
+	// Another user's budget is their own.
+	if _, err := s.AttemptChallenge(ctx, tenant, oid, now.Add(10*time.Minute), b); err != nil {
+		t.Fatalf("other user: %v", err)
+	}
+	// A right code gives its attempt back.
+	must(t, s.ReleaseAttempt(ctx, u, ids[1], 1))
+	if _, err := attempt(ids[2], now.Add(11*time.Minute)); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	if _, err := attempt(ids[2], now.Add(11*time.Minute)); !errors.As(err, new(*engine.Error)) {
+		t.Fatalf("over budget again: %v", err)
+	}
+	// The window slides: the first attempt leaves it after an hour.
+	if _, err := attempt(ids[2], now.Add(time.Hour+time.Millisecond)); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	// No budget: no cap.
+	if _, err := s.AttemptChallenge(ctx, tenant, ids[1], now.Add(time.Hour+time.Second), engine.AttemptBudget{}); err != nil {
+		t.Fatalf("no budget: %v", err)
+	}
+}
+
+func testAttemptBudgetConcurrent(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "gina"}
+	var ids []string
+	for i := 0; i < 4; i++ {
+		id := chID(u, 20+i)
+		ids = append(ids, id)
+		must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{longChallenge(u, id, 10)}, Now: time.Now()}))
+	}
+	b := engine.AttemptBudget{Max: 5, Window: time.Hour}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, capped := 0, 0
+	for i := 0; i < 24; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.AttemptChallenge(ctx, tenant, ids[i%len(ids)], time.Now(), b)
+			mu.Lock()
+			defer mu.Unlock()
+			var ee *engine.Error
+			switch {
+			case err == nil:
+				ok++
+			case errors.As(err, &ee) && ee.Kind == engine.KindRateLimited:
+				capped++
+			default:
+				t.Errorf("attempt: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 5 || capped != 19 {
+		t.Fatalf("%d attempts counted, %d refused; want 5 and 19", ok, capped)
 	}
 }
