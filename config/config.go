@@ -91,7 +91,9 @@ type GeoIP struct {
 
 // SMS selects and configures the SMS sender.
 type SMS struct {
-	// Driver is "twilio" or "console" (messages go to the log).
+	// Driver is "twilio" or "console" (messages go to the log). Empty means
+	// console with the embedded store; with Redis it must be set: console
+	// prints codes to the log, which must be a decision, not a default.
 	Driver string `koanf:"driver"`
 	// Twilio configures the twilio driver.
 	Twilio Twilio `koanf:"twilio"`
@@ -119,7 +121,9 @@ type Twilio struct {
 
 // Mail selects and configures the e-mail sender.
 type Mail struct {
-	// Driver is "smtp" or "console" (mails go to the log).
+	// Driver is "smtp" or "console" (mails go to the log). Empty means
+	// console with the embedded store; with Redis it must be set: console
+	// prints codes and report links to the log.
 	Driver string `koanf:"driver"`
 	// From is the sender address, optionally with a display name.
 	From string `koanf:"from"`
@@ -226,16 +230,15 @@ type Audit struct {
 }
 
 // Default returns the configuration used for every key that neither the
-// file nor the environment sets: an embedded store, console SMS and mail.
+// file nor the environment sets: an embedded store, console SMS and mail
+// (the drivers are left empty, which means console only without Redis).
 func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
 		SMS: SMS{
-			Driver: "console",
 			Twilio: Twilio{APIBaseURL: "https://api.twilio.com"},
 		},
 		Mail: Mail{
-			Driver: "console",
 			SMTP:   SMTP{Port: 587, TLS: "starttls"},
 		},
 		Log: Log{Level: "info"},
@@ -301,4 +304,19 @@ func (c Config) LogValue() slog.Value {
 		attrs = append(attrs, slog.Any(f.key, val))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// SMSDriver returns the SMS driver in use: sms.driver, or "console" when it
+// is empty (allowed with the embedded store only).
+func (c Config) SMSDriver() string { return orConsole(c.SMS.Driver) }
+
+// MailDriver returns the mail driver in use: mail.driver, or "console" when
+// it is empty (allowed with the embedded store only).
+func (c Config) MailDriver() string { return orConsole(c.Mail.Driver) }
+
+func orConsole(driver string) string {
+	if driver == "" {
+		return "console"
+	}
+	return driver
 }

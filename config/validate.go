@@ -254,6 +254,10 @@ func (c Config) validateRedis(v *validator) {
 func (c Config) validateSMS(v *validator) {
 	t := c.SMS.Twilio
 	switch c.SMS.Driver {
+	case "":
+		if !c.Embedded() {
+			v.add("sms.driver", "required when redis.url or redis.cluster_addrs is set: twilio, or console to print codes to the log")
+		}
 	case "console":
 	case "twilio":
 		if t.AccountSID == "" {
@@ -303,6 +307,10 @@ func (c Config) Warnings() []string {
 func (c Config) validateMail(v *validator) {
 	m := c.Mail
 	switch m.Driver {
+	case "":
+		if !c.Embedded() {
+			v.add("mail.driver", "required when redis.url or redis.cluster_addrs is set: smtp, or console to print mails to the log")
+		}
 	case "console":
 	case "smtp":
 		if m.SMTP.Host == "" {
