@@ -239,7 +239,7 @@ func Default() Config {
 			Twilio: Twilio{APIBaseURL: "https://api.twilio.com"},
 		},
 		Mail: Mail{
-			SMTP:   SMTP{Port: 587, TLS: "starttls"},
+			SMTP: SMTP{Port: 587, TLS: "starttls"},
 		},
 		Log: Log{Level: "info"},
 		Delivery: Delivery{
