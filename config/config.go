@@ -51,6 +51,16 @@ type Config struct {
 	Limits Limits `koanf:"limits"`
 	// Audit configures the audit log.
 	Audit Audit `koanf:"audit"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `koanf:"metrics"`
+}
+
+// Metrics configures GET /metrics.
+type Metrics struct {
+	// Token, when set, is the bearer token /metrics requires
+	// ("Authorization: Bearer <token>"); empty leaves /metrics open to
+	// anyone who can reach the listener.
+	Token string `koanf:"token" redact:"true"`
 }
 
 // Redis selects the Redis deployment. With neither URL nor ClusterAddrs set,

@@ -60,6 +60,9 @@ type Limits struct {
 	SMSPerNumber    int // default 5
 	SMSPerCountry   int // per tenant and destination country, default 1000
 	ChallengesPerIP int // challenge creations per client IP, default 50
+	// AuthFailuresPerIP is the number of failed API key checks a client
+	// address may make a minute (then 429), default 20.
+	AuthFailuresPerIP int
 }
 
 func (o *Options) defaults() {
@@ -87,6 +90,7 @@ func (o *Options) defaults() {
 	def(&o.Limits.SMSPerNumber, 5)
 	def(&o.Limits.SMSPerCountry, 1000)
 	def(&o.Limits.ChallengesPerIP, 50)
+	def(&o.Limits.AuthFailuresPerIP, 20)
 	if o.CodeTTL <= 0 {
 		o.CodeTTL = 5 * time.Minute
 	}
@@ -112,6 +116,7 @@ type Engine struct {
 	tenants      *cache[Tenant]
 	policies     *cache[*compiled]
 	log          *slog.Logger
+	authBlocks   *authBlocks
 }
 
 // New returns an Engine over store.
@@ -121,17 +126,18 @@ func New(store Store, opt Options) (*Engine, error) {
 		return nil, fmt.Errorf("engine: secret must be at least 32 bytes")
 	}
 	e := &Engine{
-		opt:      opt,
-		store:    store,
-		codeMAC:  seal.NewMAC(opt.Secret, "codes"),
-		featMAC:  seal.NewMAC(opt.Secret, "features"),
-		tokenMAC: seal.NewMAC(opt.Secret, "tokens"),
-		queueBox: seal.New(opt.Secret, "queue", opt.Rand),
-		piiBox:   seal.New(opt.Secret, "pii", opt.Rand),
-		totpBox:  seal.New(opt.Secret, "totp", opt.Rand),
-		tenants:  newCache[Tenant](time.Minute, opt.Clock),
-		policies: newCache[*compiled](time.Hour, opt.Clock),
-		log:      opt.Logger,
+		opt:        opt,
+		store:      store,
+		codeMAC:    seal.NewMAC(opt.Secret, "codes"),
+		featMAC:    seal.NewMAC(opt.Secret, "features"),
+		tokenMAC:   seal.NewMAC(opt.Secret, "tokens"),
+		queueBox:   seal.New(opt.Secret, "queue", opt.Rand),
+		piiBox:     seal.New(opt.Secret, "pii", opt.Rand),
+		totpBox:    seal.New(opt.Secret, "totp", opt.Rand),
+		tenants:    newCache[Tenant](time.Minute, opt.Clock),
+		authBlocks: &authBlocks{m: map[string]time.Time{}},
+		policies:   newCache[*compiled](time.Hour, opt.Clock),
+		log:        opt.Logger,
 	}
 	if opt.OperatorKey != "" {
 		e.operatorHash = HashSecret(opt.OperatorKey)

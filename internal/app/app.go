@@ -143,6 +143,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		},
 		TwilioAuthToken: cfg.SMS.Twilio.AuthToken, PublicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		ValidateTwilio: twilio.ValidateSignature,
+		MetricsToken:   cfg.Metrics.Token,
 	})
 	a.Handler = srv.Handler()
 	return a, nil
