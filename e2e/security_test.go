@@ -5,9 +5,17 @@ package e2e_test
 // Twilio and SMTP test servers.
 
 import (
+	"context"
 	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/stepup-auth/stepup/config"
+	"github.com/stepup-auth/stepup/delivery"
+	"github.com/stepup-auth/stepup/internal/apptest"
 )
 
 // secEvilUA is a user agent whose app name, as ua-parser captures it,
@@ -126,5 +134,159 @@ func TestSecurityReplacedManagersAreTold(t *testing.T) {
 		if n := ntfCount(e.SMTP, to, subj); n != 1 {
 			t.Errorf("%d policy mails to %s, want 1", n, to)
 		}
+	}
+}
+
+// TestSecuritySMTPFailureHidesTheRecipient: a mail server refusing an
+// address leaves no full address in the log or the dead letter, and the
+// managers' alert and its audit event carry an error class, not the
+// server's reply.
+func TestSecuritySMTPFailureHidesTheRecipient(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	const bad = "gone.manager@example.test"
+	e.setManagers(t, "boss@example.test", bad)
+	e.waitMail(t, "boss@example.test", "The two-factor policy of acme was changed")
+	e.queueIdle(t)
+
+	e.SMTP.Reject(bad)
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.MgrKey, map[string]any{"remember_device_days": 7})
+	e.waitMail(t, "boss@example.test", "The two-factor policy of acme was changed")
+	alert := e.waitMail(t, "boss@example.test", "Alert: E-mail deliveries keep failing")
+	e.queueIdle(t)
+
+	dl, err := delivery.DeadLetters(context.Background(), e.App.Redis, 64, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) == 0 {
+		t.Fatal("no dead letter for the refused address")
+	}
+	for _, d := range dl {
+		if strings.Contains(d.Error, bad) || !strings.Contains(d.Error, "550") || !strings.Contains(d.Error, "@example.test") {
+			t.Errorf("dead letter error %q: want the 550 and a masked recipient, not %s", d.Error, bad)
+		}
+	}
+	if logs := e.Logs.String(); strings.Contains(logs, bad) {
+		t.Errorf("the log holds the full recipient %s:\n%s", bad, logs)
+	}
+	ev := e.event(t, "", "alert_delivery_failing")
+	if got := ntfObj(ev, "details")["last_error"]; got != "recipient_rejected" {
+		t.Errorf("alert_delivery_failing event: last_error = %v, want the class recipient_rejected", got)
+	}
+	for _, part := range []string{alert.Text, alert.HTML} {
+		if strings.Contains(part, bad) || strings.Contains(part, "550") {
+			t.Errorf("alert mail quotes the server's reply or the address:\n%s", part)
+		}
+	}
+	ntfWantPhrase(t, alert, "recipient_rejected")
+}
+
+// secDo sends a request with extra header lines (each value its own line).
+func secDo(t *testing.T, env *apptest.Env, method, path, key string, header http.Header) apptest.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, env.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return apptest.Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
+}
+
+func secEnv(t *testing.T, configure func(*config.Config)) (*apptest.Env, string) {
+	t.Helper()
+	env := apptest.New(t, apptest.Options{Redis: apptest.Single, Configure: func(c *config.Config) {
+		c.TrustedProxies = []string{"127.0.0.1", "10.0.0.0/8"}
+		if configure != nil {
+			configure(c)
+		}
+	}})
+	_, _, mgr := env.Tenant(t, "acme")
+	return env, mgr
+}
+
+// TestSecurityForwardedForLinesAreJoined: a client's own X-Forwarded-For
+// line does not hide the line the trusted proxy appended.
+func TestSecurityForwardedForLinesAreJoined(t *testing.T) {
+	t.Parallel()
+	env, mgr := secEnv(t, nil)
+	h := http.Header{"X-Forwarded-For": {"198.51.100.7", "203.0.113.9, 10.0.0.3"}}
+	if r := secDo(t, env, "GET", "/v1/admin/policy", mgr, h); r.Status != 200 {
+		t.Fatalf("GET /v1/admin/policy: %d %s", r.Status, r.Raw)
+	}
+	logs := env.Logs.String()
+	if !strings.Contains(logs, `"client":"203.0.113.9"`) || strings.Contains(logs, `"client":"198.51.100.7"`) {
+		t.Errorf("access log: want client 203.0.113.9 (the right-most untrusted address of both lines):\n%s", logs)
+	}
+}
+
+// TestSecurityBadKeysAreThrottled: the 21st bad key from one address in a
+// minute is refused with 429 and Retry-After, even with a spoofed first
+// X-Forwarded-For line that changes every time, while a good key from
+// another address still works.
+func TestSecurityBadKeysAreThrottled(t *testing.T) {
+	t.Parallel()
+	env, mgr := secEnv(t, nil)
+	attacker := func(i int) http.Header {
+		return http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", i), "203.0.113.9"}}
+	}
+	for i := range 20 {
+		if r := secDo(t, env, "GET", "/v1/admin/policy", fmt.Sprintf("su_manager_guess%02d", i), attacker(i)); r.Status != 401 {
+			t.Fatalf("bad key %d: %d %s, want 401", i+1, r.Status, r.Raw)
+		}
+	}
+	r := secDo(t, env, "GET", "/v1/admin/policy", "su_manager_guess20", attacker(20))
+	if r.Status != 429 || r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.Raw), "too_many_auth_failures") {
+		t.Fatalf("21st bad key in a minute: %d (Retry-After %q) %s, want 429 too_many_auth_failures with Retry-After", r.Status, r.Header.Get("Retry-After"), r.Raw)
+	}
+	// While throttled, even a good key from that address is not checked.
+	if r := secDo(t, env, "GET", "/v1/admin/policy", mgr, attacker(21)); r.Status != 429 {
+		t.Errorf("a key from the throttled address: %d, want 429", r.Status)
+	}
+	// Another client is not affected.
+	other := http.Header{"X-Forwarded-For": {"192.0.2.50"}}
+	if r := secDo(t, env, "GET", "/v1/admin/policy", mgr, other); r.Status != 200 {
+		t.Errorf("good key from another address: %d %s, want 200", r.Status, r.Raw)
+	}
+	// A second stepupd on the same Redis throttles the address at once.
+	env2 := apptest.New(t, apptest.Options{Redis: apptest.Single, RedisAddrs: env.Addrs, Twilio: env.Twilio, SMTP: env.SMTP,
+		Configure: func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} }})
+	if r := secDo(t, env2, "GET", "/v1/admin/policy", "su_manager_guess22", attacker(22)); r.Status != 429 {
+		t.Errorf("bad key on a second stepupd: %d %s, want 429", r.Status, r.Raw)
+	}
+	if r := secDo(t, env2, "GET", "/v1/admin/policy", mgr, other); r.Status != 200 {
+		t.Errorf("good key from another address on a second stepupd: %d %s, want 200", r.Status, r.Raw)
+	}
+}
+
+// TestSecurityMetricsToken: with metrics.token set, /metrics wants it.
+func TestSecurityMetricsToken(t *testing.T) {
+	t.Parallel()
+	const token = "metrics-token-0123456789"
+	env, mgr := secEnv(t, func(c *config.Config) { c.Metrics.Token = token })
+	for _, key := range []string{"", "wrong", mgr} {
+		if r := secDo(t, env, "GET", "/metrics", key, nil); r.Status != 401 || strings.Contains(string(r.Raw), "stepup_http_requests_total") {
+			t.Errorf("GET /metrics with key %q: %d, want 401", key, r.Status)
+		}
+	}
+	if r := secDo(t, env, "GET", "/metrics", token, nil); r.Status != 200 || !strings.Contains(string(r.Raw), "stepup_http_requests_total") {
+		t.Errorf("GET /metrics with the token: %d", r.Status)
+	}
+	open, _ := secEnv(t, nil)
+	if r := secDo(t, open, "GET", "/metrics", "", nil); r.Status != 200 {
+		t.Errorf("GET /metrics without a configured token: %d, want 200 (open)", r.Status)
 	}
 }
