@@ -230,6 +230,9 @@ type Limits struct {
 	SMSPerCountryHour int `koanf:"sms_per_country_hour"`
 	// ChallengesPerIPHour caps challenges started from one client IP.
 	ChallengesPerIPHour int `koanf:"challenges_per_ip_hour"`
+	// AuthFailuresPerIPMinute caps failed API key checks from one client
+	// address a minute; past it the address gets 429 for every key.
+	AuthFailuresPerIPMinute int `koanf:"auth_failures_per_ip_minute"`
 }
 
 // Audit configures the audit log.
@@ -274,10 +277,11 @@ func Default() Config {
 			UnseenPenalty: 4.0,
 		},
 		Limits: Limits{
-			SMSPerUserHour:      10,
-			SMSPerNumberHour:    5,
-			SMSPerCountryHour:   1000,
-			ChallengesPerIPHour: 50,
+			SMSPerUserHour:          10,
+			SMSPerNumberHour:        5,
+			SMSPerCountryHour:       1000,
+			ChallengesPerIPHour:     50,
+			AuthFailuresPerIPMinute: 20,
 		},
 		Audit: Audit{MaxEvents: 100000},
 	}

@@ -402,6 +402,7 @@ func (c Config) validateNumbers(v *validator) {
 	v.intRange("limits.sms_per_number_hour", l.SMSPerNumberHour, 1, maxLimit)
 	v.intRange("limits.sms_per_country_hour", l.SMSPerCountryHour, 1, maxLimit)
 	v.intRange("limits.challenges_per_ip_hour", l.ChallengesPerIPHour, 1, maxLimit)
+	v.intRange("limits.auth_failures_per_ip_minute", l.AuthFailuresPerIPMinute, 1, maxLimit)
 
 	v.intRange("audit.max_events", c.Audit.MaxEvents, 100, 1_000_000_000)
 }

@@ -282,6 +282,7 @@ func TestValidate(t *testing.T) {
 			"limits.sms_per_number_hour: must be between 1 and 10000000, got 0",
 			"limits.sms_per_country_hour: must be between 1 and 10000000, got 0",
 			"limits.challenges_per_ip_hour: must be between 1 and 10000000, got 0",
+			"limits.auth_failures_per_ip_minute: must be between 1 and 10000000, got 0",
 		}},
 		{"audit", func(c *Config) { c.Audit.MaxEvents = 10 }, []string{"audit.max_events: must be between 100 and 1000000000, got 10"}},
 	}

@@ -113,7 +113,8 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		MaxSends: cfg.Codes.MaxSends, ResendCooldown: cfg.Codes.ResendCooldown,
 		HistorySize: cfg.Risk.HistorySize, HistoryDays: cfg.Risk.HistoryDays,
 		Limits: engine.Limits{SMSPerUser: cfg.Limits.SMSPerUserHour, SMSPerNumber: cfg.Limits.SMSPerNumberHour,
-			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour},
+			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour,
+			AuthFailuresPerIP: cfg.Limits.AuthFailuresPerIPMinute},
 		AuditMaxEvents: cfg.Audit.MaxEvents,
 	})
 	if err != nil {
