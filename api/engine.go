@@ -24,7 +24,7 @@ func FromEngine(e *engine.Engine) Engine {
 }
 
 type tenantService interface {
-	Authenticate(ctx context.Context, secret string) (engine.Principal, error)
+	AuthenticateFrom(ctx context.Context, secret, client string) (engine.Principal, error)
 	Ping(ctx context.Context) error
 	CreateTenant(ctx context.Context, name, senderName string) (engine.Tenant, error)
 	Tenants(ctx context.Context) ([]engine.Tenant, error)

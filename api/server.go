@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,9 @@ type Options struct {
 	PublicURL string
 	// ValidateTwilio checks X-Twilio-Signature (delivery/twilio provides it).
 	ValidateTwilio func(authToken, url string, params map[string]string, signature string) bool
+	// MetricsToken, when set, is the bearer token GET /metrics requires;
+	// empty leaves /metrics open.
+	MetricsToken string
 }
 
 // Server is the HTTP API.
@@ -87,7 +91,7 @@ func New(eng Engine, opt Options) *Server {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{})))
+	r.GET("/metrics", s.metricsAuth, gin.WrapH(promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{})))
 
 	v1 := r.Group("/v1")
 	op := v1.Group("", s.auth(engine.KeyOperator))
@@ -181,8 +185,11 @@ func (s *Server) clientIP(c *gin.Context) string {
 	}
 	ip := net.ParseIP(host)
 	for ip != nil && s.trusted(ip) {
-		xff := c.GetHeader("X-Forwarded-For")
-		if xff == "" {
+		// A header sent several times is one list (RFC 9110 5.3): a proxy
+		// that adds its own line must not hide the ones before it, so all
+		// lines are walked, in order.
+		xff := strings.Join(c.Request.Header.Values("X-Forwarded-For"), ",")
+		if strings.TrimSpace(xff) == "" {
 			break
 		}
 		parts := strings.Split(xff, ",")
@@ -227,10 +234,10 @@ func (s *Server) auth(kind engine.KeyKind) gin.HandlerFunc {
 		// The scheme name is case-insensitive (RFC 7235).
 		scheme, secret, ok := strings.Cut(c.GetHeader("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			s.writeError(c, engine.ErrUnauthenticated)
-			return
+			secret = "" // a failed authentication like a wrong key, and counted
 		}
-		p, err := s.eng.Tenants.Authenticate(c.Request.Context(), strings.TrimSpace(secret))
+		// Failures are throttled per client address (429 with Retry-After).
+		p, err := s.eng.Tenants.AuthenticateFrom(c.Request.Context(), strings.TrimSpace(secret), s.clientIP(c))
 		if err != nil {
 			s.writeError(c, err)
 			return
@@ -241,6 +248,18 @@ func (s *Server) auth(kind engine.KeyKind) gin.HandlerFunc {
 		}
 		c.Set(ctxPrincipal, p)
 		c.Next()
+	}
+}
+
+// metricsAuth requires Options.MetricsToken as a bearer token, when set.
+func (s *Server) metricsAuth(c *gin.Context) {
+	if s.opt.MetricsToken == "" {
+		return
+	}
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") ||
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.opt.MetricsToken)) != 1 {
+		s.writeError(c, engine.ErrUnauthenticated)
 	}
 }
 

@@ -51,6 +51,16 @@ type Config struct {
 	Limits Limits `koanf:"limits"`
 	// Audit configures the audit log.
 	Audit Audit `koanf:"audit"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `koanf:"metrics"`
+}
+
+// Metrics configures GET /metrics.
+type Metrics struct {
+	// Token, when set, is the bearer token /metrics requires
+	// ("Authorization: Bearer <token>"); empty leaves /metrics open to
+	// anyone who can reach the listener.
+	Token string `koanf:"token" redact:"true"`
 }
 
 // Redis selects the Redis deployment. With neither URL nor ClusterAddrs set,
@@ -91,7 +101,9 @@ type GeoIP struct {
 
 // SMS selects and configures the SMS sender.
 type SMS struct {
-	// Driver is "twilio" or "console" (messages go to the log).
+	// Driver is "twilio" or "console" (messages go to the log). Empty means
+	// console with the embedded store; with Redis it must be set: console
+	// prints codes to the log, which must be a decision, not a default.
 	Driver string `koanf:"driver"`
 	// Twilio configures the twilio driver.
 	Twilio Twilio `koanf:"twilio"`
@@ -119,7 +131,9 @@ type Twilio struct {
 
 // Mail selects and configures the e-mail sender.
 type Mail struct {
-	// Driver is "smtp" or "console" (mails go to the log).
+	// Driver is "smtp" or "console" (mails go to the log). Empty means
+	// console with the embedded store; with Redis it must be set: console
+	// prints codes and report links to the log.
 	Driver string `koanf:"driver"`
 	// From is the sender address, optionally with a display name.
 	From string `koanf:"from"`
@@ -227,6 +241,9 @@ type Limits struct {
 	// user's challenges and factors; past it every verification answers
 	// 429 until the hour has passed. Right codes do not count.
 	WrongCodesPerUserHour int `koanf:"wrong_codes_per_user_hour"`
+	// AuthFailuresPerIPMinute caps failed API key checks from one client
+	// address a minute; past it the address gets 429 for every key.
+	AuthFailuresPerIPMinute int `koanf:"auth_failures_per_ip_minute"`
 }
 
 // Audit configures the audit log.
@@ -237,17 +254,16 @@ type Audit struct {
 }
 
 // Default returns the configuration used for every key that neither the
-// file nor the environment sets: an embedded store, console SMS and mail.
+// file nor the environment sets: an embedded store, console SMS and mail
+// (the drivers are left empty, which means console only without Redis).
 func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
 		SMS: SMS{
-			Driver: "console",
 			Twilio: Twilio{APIBaseURL: "https://api.twilio.com"},
 		},
 		Mail: Mail{
-			Driver: "console",
-			SMTP:   SMTP{Port: 587, TLS: "starttls"},
+			SMTP: SMTP{Port: 587, TLS: "starttls"},
 		},
 		Log: Log{Level: "info"},
 		Delivery: Delivery{
@@ -272,13 +288,14 @@ func Default() Config {
 			UnseenPenalty: 4.0,
 		},
 		Limits: Limits{
-			SMSPerUserHour:      10,
-			SMSPerNumberHour:    5,
-			SMSPerCountryHour:   1000,
-			ChallengesPerIPHour: 50,
-			SMSPerTenantHour:    5000,
-			EmailPerUserHour:    10,
-			EmailPerAddressHour: 5,
+			SMSPerUserHour:          10,
+			SMSPerNumberHour:        5,
+			SMSPerCountryHour:       1000,
+			ChallengesPerIPHour:     50,
+			SMSPerTenantHour:        5000,
+			EmailPerUserHour:        10,
+			EmailPerAddressHour:     5,
+			AuthFailuresPerIPMinute: 20,
 			// Okta's default factor lockout is 10 wrong codes.
 			WrongCodesPerUserHour: 10,
 		},
@@ -317,4 +334,19 @@ func (c Config) LogValue() slog.Value {
 		attrs = append(attrs, slog.Any(f.key, val))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// SMSDriver returns the SMS driver in use: sms.driver, or "console" when it
+// is empty (allowed with the embedded store only).
+func (c Config) SMSDriver() string { return orConsole(c.SMS.Driver) }
+
+// MailDriver returns the mail driver in use: mail.driver, or "console" when
+// it is empty (allowed with the embedded store only).
+func (c Config) MailDriver() string { return orConsole(c.Mail.Driver) }
+
+func orConsole(driver string) string {
+	if driver == "" {
+		return "console"
+	}
+	return driver
 }

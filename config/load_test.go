@@ -42,9 +42,9 @@ func TestLoadDefaults(t *testing.T) {
 	// Spot-check the defaults SPEC.md and the example promise.
 	for name, ok := range map[string]bool{
 		"listen":                  got.Listen == "127.0.0.1:8080",
-		"sms.driver":              got.SMS.Driver == "console",
+		"sms.driver":              got.SMS.Driver == "" && got.SMSDriver() == "console",
 		"sms.twilio.api_base_url": got.SMS.Twilio.APIBaseURL == "https://api.twilio.com",
-		"mail.driver":             got.Mail.Driver == "console",
+		"mail.driver":             got.Mail.Driver == "" && got.MailDriver() == "console",
 		"mail.smtp.port":          got.Mail.SMTP.Port == 587,
 		"mail.smtp.tls":           got.Mail.SMTP.TLS == "starttls",
 		"delivery.backoff_max":    got.Delivery.BackoffMax == 5*time.Minute,

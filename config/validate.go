@@ -254,6 +254,10 @@ func (c Config) validateRedis(v *validator) {
 func (c Config) validateSMS(v *validator) {
 	t := c.SMS.Twilio
 	switch c.SMS.Driver {
+	case "":
+		if !c.Embedded() {
+			v.add("sms.driver", "required when redis.url or redis.cluster_addrs is set: twilio, or console to print codes to the log")
+		}
 	case "console":
 	case "twilio":
 		if t.AccountSID == "" {
@@ -303,6 +307,10 @@ func (c Config) Warnings() []string {
 func (c Config) validateMail(v *validator) {
 	m := c.Mail
 	switch m.Driver {
+	case "":
+		if !c.Embedded() {
+			v.add("mail.driver", "required when redis.url or redis.cluster_addrs is set: smtp, or console to print mails to the log")
+		}
 	case "console":
 	case "smtp":
 		if m.SMTP.Host == "" {
@@ -400,6 +408,7 @@ func (c Config) validateNumbers(v *validator) {
 	// A budget below a challenge's own attempts would lock users out of
 	// one mistyped login; above 1000 it guards nothing.
 	v.intRange("limits.wrong_codes_per_user_hour", l.WrongCodesPerUserHour, 3, 1000)
+	v.intRange("limits.auth_failures_per_ip_minute", l.AuthFailuresPerIPMinute, 1, maxLimit)
 
 	v.intRange("audit.max_events", c.Audit.MaxEvents, 100, 1_000_000_000)
 }

@@ -172,6 +172,22 @@ func TestValidate(t *testing.T) {
 			"redis.tls_ca_file: cannot read file: open " + missing + ": no such file or directory",
 		}},
 
+		// Drivers: with Redis a console driver must be chosen, not
+		// defaulted into, as it prints codes and report links to the log.
+		{"drivers required with redis", func(c *Config) {
+			c.Redis.URL, c.Secret = "redis://h", testSecret
+			c.SMS.Driver, c.Mail.Driver = "", ""
+		}, []string{
+			"sms.driver: required when redis.url or redis.cluster_addrs is set: twilio, or console to print codes to the log",
+			"mail.driver: required when redis.url or redis.cluster_addrs is set: smtp, or console to print mails to the log",
+		}},
+		{"drivers required with a cluster", func(c *Config) {
+			c.Redis.ClusterAddrs, c.Secret = []string{"10.0.0.1:6379"}, testSecret
+			c.SMS.Driver = ""
+		}, []string{"sms.driver: required when redis.url or redis.cluster_addrs is set: twilio, or console to print codes to the log"}},
+		{"explicit console with redis", func(c *Config) { c.Redis.URL, c.Secret = "redis://h", testSecret }, nil},
+		{"drivers default to console when embedded", func(c *Config) { c.SMS.Driver, c.Mail.Driver = "", "" }, nil},
+
 		// GeoIP.
 		{"geoip missing files", func(c *Config) { c.GeoIP = GeoIP{CountryDB: missing, CityDB: dir, ASNDB: missing} }, []string{
 			"geoip.country_db: cannot read file: open " + missing + ": no such file or directory",
@@ -270,6 +286,7 @@ func TestValidate(t *testing.T) {
 			"limits.email_per_user_hour: must be between 1 and 10000000, got 0",
 			"limits.email_per_address_hour: must be between 1 and 10000000, got 0",
 			"limits.wrong_codes_per_user_hour: must be between 3 and 1000, got 0",
+			"limits.auth_failures_per_ip_minute: must be between 1 and 10000000, got 0",
 		}},
 		{"wrong codes budget", func(c *Config) { c.Limits.WrongCodesPerUserHour = 2 }, []string{"limits.wrong_codes_per_user_hour: must be between 3 and 1000, got 2"}},
 		{"audit", func(c *Config) { c.Audit.MaxEvents = 10 }, []string{"audit.max_events: must be between 100 and 1000000000, got 10"}},
@@ -277,6 +294,9 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Default()
+			// Set as a production file would; the cases below that test
+			// their absence clear them.
+			c.SMS.Driver, c.Mail.Driver = "console", "console"
 			tt.mutate(&c)
 			err := c.Validate()
 			var got []string

@@ -10,6 +10,25 @@ import (
 // code; provider error codes (five digits) and HTTP statuses stay readable.
 var longNumber = regexp.MustCompile(`\+?\d[\d \-()]{4,}\d`)
 
+// emailAddress matches an e-mail address in an error text: SMTP replies
+// and go-mail's errors quote the recipient.
+var emailAddress = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*`)
+
+// MaskAddresses replaces every e-mail address in s by its first character
+// and domain, as in "g•••@example.test".
+func MaskAddresses(s string) string {
+	return emailAddress.ReplaceAllStringFunc(s, MaskAddress)
+}
+
+// MaskAddress shows an e-mail address's first character and its domain.
+func MaskAddress(addr string) string {
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || local == "" {
+		return "•••"
+	}
+	return local[:1] + "•••@" + domain
+}
+
 // maxErrorText bounds error texts stored with a job.
 const maxErrorText = 200
 
@@ -17,6 +36,7 @@ const maxErrorText = 200
 // put secrets into errors, and this is the seat belt for the ones that
 // forget (a provider echoing the destination number, for one).
 func scrub(s string) string {
+	s = MaskAddresses(s)
 	s = longNumber.ReplaceAllStringFunc(s, func(m string) string {
 		digits := 0
 		for _, r := range m {

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -87,6 +88,8 @@ func TestScrub(t *testing.T) {
 		{"to +61 412 345 678 failed", "to ••• failed"},
 		{"your code is 123456", "your code is •••"},
 		{"dial tcp 127.0.0.1:6379: connection refused", "dial tcp 127.0.0.1:6379: connection refused"},
+		{`550 5.1.1 <gone@example.test>: recipient rejected`, `550 5.1.1 <g•••@example.test>: recipient rejected`},
+		{"affected recipient(s): a.b+c@mail.example.org, x@y.z", "affected recipient(s): a•••@mail.example.org, x•••@y.z"},
 	}
 	for _, tt := range tests {
 		if got := scrub(tt.in); got != tt.want {
@@ -158,3 +161,26 @@ func TestChallengeOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err  error
+		want ErrorClass
+	}{
+		{errors.New("connection refused"), ClassUnavailable},
+		{Permanent(errors.New("refused")), ClassProviderRejected},
+		{fmt.Errorf("send: %w", context.DeadlineExceeded), ClassTimeout},
+		{classified(ClassInvalidNumber), ClassInvalidNumber},
+		{Permanent(fmt.Errorf("wrapped: %w", classified(ClassAuthFailed))), ClassAuthFailed},
+	}
+	for _, tt := range tests {
+		if got := Classify(tt.err); got != tt.want {
+			t.Errorf("Classify(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}
+
+type classified ErrorClass
+
+func (c classified) Error() string          { return "provider said: +61412345678 is bad" }
+func (c classified) ErrorClass() ErrorClass { return ErrorClass(c) }

@@ -197,6 +197,10 @@ func (e *core) reportToken(tenant, user string, exp time.Time) string {
 	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(mac)
 }
 
+// reportEncoding decodes report links strictly: no padding, no other
+// alphabet, no stray bits in the last character.
+var reportEncoding = base64.RawURLEncoding.Strict()
+
 // ErrReportInvalid is the answer for a bad, used or expired report link.
 var ErrReportInvalid = E(KindGone, "report_link_invalid", "this link is invalid, expired or was already used")
 
@@ -208,8 +212,11 @@ func (e *Policies) Report(ctx context.Context, token string) error {
 	if !ok || len(token) > 600 {
 		return ErrReportInvalid
 	}
-	b, err1 := base64.RawURLEncoding.DecodeString(body)
-	m, err2 := base64.RawURLEncoding.DecodeString(mac)
+	// Strict: a link has exactly one spelling. The lenient decoder accepts
+	// the unused low bits of the last character in any state, which made one
+	// link sixteen.
+	b, err1 := reportEncoding.DecodeString(body)
+	m, err2 := reportEncoding.DecodeString(mac)
 	if err1 != nil || err2 != nil || len(b) < 17 || !hmac.Equal(m, e.tokenMAC.Sum("report", string(b))[:16]) {
 		return ErrReportInvalid
 	}
@@ -218,7 +225,9 @@ func (e *Policies) Report(ctx context.Context, token string) error {
 	if !ok || !e.now().Before(exp) {
 		return ErrReportInvalid
 	}
-	first, err := e.core.store.UseToken(ctx, "report:"+mac, reportTTL)
+	// Keyed on the decoded MAC, re-encoded canonically (the key links issued
+	// before strict decoding were recorded under).
+	first, err := e.core.store.UseToken(ctx, "report:"+reportEncoding.EncodeToString(m), reportTTL)
 	if err != nil {
 		return Internal(err)
 	}

@@ -66,6 +66,9 @@ type Limits struct {
 	// WrongCodesPerUser caps code attempts per user across all the user's
 	// challenges in a rolling hour (right codes are given back), default 10.
 	WrongCodesPerUser int
+	// AuthFailuresPerIP is the number of failed API key checks a client
+	// address may make a minute (then 429), default 20.
+	AuthFailuresPerIP int
 }
 
 func (o *Options) defaults() {
@@ -97,6 +100,7 @@ func (o *Options) defaults() {
 	def(&o.Limits.EmailPerUser, 10)
 	def(&o.Limits.EmailPerAddress, 5)
 	def(&o.Limits.WrongCodesPerUser, 10)
+	def(&o.Limits.AuthFailuresPerIP, 20)
 	if o.CodeTTL <= 0 {
 		o.CodeTTL = 5 * time.Minute
 	}
@@ -169,7 +173,7 @@ func New(store Store, opt Options) (*Engine, error) {
 		log:      opt.Logger,
 	}
 	e := &Engine{
-		Tenants:    &Tenants{core: c, store: store},
+		Tenants:    &Tenants{core: c, store: store, authBlocks: &authBlocks{m: map[string]time.Time{}}},
 		Logins:     &Logins{core: c, store: store},
 		Challenges: &Challenges{core: c, store: store},
 		Lifecycle:  &Lifecycle{core: c, store: store},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stepup-auth/stepup/internal/uafamily"
 	"github.com/stepup-auth/stepup/risk"
 )
 
@@ -53,10 +54,22 @@ func (e *core) event(tenant, user, typ string, a Actor) Event {
 		}
 	}
 	if a.UserAgent != "" {
-		ua := risk.ParseUserAgent(a.UserAgent)
-		ev.Browser, ev.OS = ua.Browser(), ua.OS()
+		ev.Browser, ev.OS = uaLabels(risk.ParseUserAgent(a.UserAgent))
 	}
 	return ev
+}
+
+// uaLabels names a parsed user agent's browser and OS in the safe
+// vocabulary: the parser's families are regex captures that can echo the
+// request's text into a mail, so only known families pass.
+func uaLabels(ua risk.UserAgent) (browser, os string) {
+	return uafamily.Browser(ua.BrowserFamily, ua.BrowserMajor), uafamily.OS(ua.OSFamily, ua.OSMajor)
+}
+
+// deviceInfo describes a login's client in the safe vocabulary.
+func deviceInfo(ua risk.UserAgent, country string) DeviceInfo {
+	b, o := uaLabels(ua)
+	return DeviceInfo{Browser: b, OS: o, Country: country}
 }
 
 // maskIP keeps the network, never the host: 203.0.113.x, 2001:db8:1:2::x.

@@ -207,7 +207,7 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group)}
 	l.rec = LoginRecord{
 		ID: e.newID("lg_", u.Shard()), Tenant: u.Tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
-		Device: DeviceInfo{Browser: feats.UA.Browser(), OS: feats.UA.OS(), Country: feats.Country},
+		Device: deviceInfo(feats.UA, feats.Country),
 		IP:     maskIP(ip), Score: r.Score, First: st.UserLogins == 0,
 		Place: &Place{At: now, Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
 	}

@@ -381,7 +381,11 @@ func (e *Policies) PutPolicy(ctx context.Context, tenant string, body []byte, ac
 		ev := e.event(tenant, "", "policy_changed", actor)
 		ev.Details["changes"] = strings.Join(diff, "\n")
 		ev.Details["before"], ev.Details["after"] = policyJSON(before), policyJSON(next)
-		jobs := e.managerJobs(t, next.Policy, ev)
+		// Old managers hear of the change too: replacing manager_emails
+		// must not pass unnoticed by the managers it removes.
+		notified := next.Policy
+		notified.ManagerEmails = unionAddresses(before.ManagerEmails, next.ManagerEmails)
+		jobs := e.managerJobs(t, notified, ev)
 		err = e.store.PutPolicy(ctx, tenant, stored, doc, ev, jobs)
 		if errors.Is(err, ErrConflict) {
 			continue
@@ -556,4 +560,20 @@ func jsonKind(t reflect.Type) string {
 		return "a list"
 	}
 	return "an object"
+}
+
+// unionAddresses returns the addresses of a then those of b not already
+// named, comparing case-insensitively.
+func unionAddresses(a, b []string) []string {
+	seen := make(map[string]bool, len(a)+len(b))
+	out := make([]string, 0, len(a)+len(b))
+	for _, addr := range slices.Concat(a, b) {
+		k := strings.ToLower(strings.TrimSpace(addr))
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, addr)
+	}
+	return out
 }

@@ -113,8 +113,10 @@ type AttemptBudget struct {
 // Limit is one rate limit bucket.
 type Limit struct {
 	Key     string
-	PerHour int
+	PerHour int    // units per Period (the name predates Period)
 	Name    string // for the error and the alert: user, number, country, ip
+	// Period is the limit's window; zero means an hour.
+	Period time.Duration
 }
 
 // EventQuery filters the audit log.

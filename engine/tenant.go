@@ -14,6 +14,7 @@ type Tenants struct {
 	*core
 	store        tenantStore
 	operatorHash string
+	authBlocks   *authBlocks // addresses throttled for failed key checks
 }
 
 // tenantStore is what Tenants keeps.

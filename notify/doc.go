@@ -59,7 +59,10 @@
 //	before, after      policy_changed: the policy as JSON before and after
 //	limit, max, window, country, prefix, until, provider, failures,
 //	last_error, dead_letters, baseline, network
-//	                   alert facts (see the alert templates)
+//	                   alert facts (see the alert templates); last_error is
+//	                   an error class (delivery.ErrorClass: provider_rejected,
+//	                   invalid_number, recipient_rejected, timeout,
+//	                   auth_failed, unavailable), never a provider's text
 //	reported_type, reported_at
 //	                   report_received: the event the user disowned
 //	date, logins, allowed, challenged, denied, … (see daily_digest.txt)

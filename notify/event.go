@@ -127,7 +127,9 @@ type Event struct {
 	Actor string `json:"actor,omitempty"`
 
 	// Where the change came from. IP is the full address; mails show it
-	// masked. Country is an ISO 3166-1 alpha-2 code.
+	// masked. Country is an ISO 3166-1 alpha-2 code. Browser and OS are
+	// labels of the safe vocabulary (internal/uafamily, "Chrome 124");
+	// anything else renders as "Unknown browser" or "Other".
 	IP      string `json:"ip,omitempty"`
 	Country string `json:"country,omitempty"`
 	Browser string `json:"browser,omitempty"`

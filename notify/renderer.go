@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/stepup-auth/stepup/internal/uafamily"
+
 	// Embedded zone data, so a recipient's local time renders the same in a
 	// minimal container image without /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -197,9 +199,11 @@ func (r *Renderer) view(ev Event, from Sender, lt *localeTemplates) *view {
 		Org:         org,
 		At:          at.UTC(),
 		CountryCode: strings.ToUpper(strings.TrimSpace(ev.Country)),
-		Browser:     cleanName(ev.Browser),
-		OS:          cleanName(ev.OS),
-		IP:          maskIP(ev.IP),
+		// Again here: events stored by older versions carry the parser's
+		// captures unchecked.
+		Browser: uafamily.CleanBrowser(cleanName(ev.Browser)),
+		OS:      uafamily.CleanOS(cleanName(ev.OS)),
+		IP:      maskIP(ev.IP),
 	}
 	if v.CountryCode != "" {
 		v.Country = lt.country(v.CountryCode)

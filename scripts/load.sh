@@ -88,6 +88,7 @@ env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEP
 	STEPUP_OPERATOR_KEY="$operator_key" \
 	STEPUP_LISTEN="127.0.0.1:$api_port" \
 	STEPUP_LOG_LEVEL=warn \
+	STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
 	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
 stepupd_pid=$!
 wait_for curl -sf "$api/readyz"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stepup-auth/stepup/internal/certtest"
+	"github.com/stepup-auth/stepup/internal/redistest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -52,6 +54,29 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 	err = run(nil, []string{"STEPUP_NO_SUCH_KEY=1"}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "STEPUP_NO_SUCH_KEY") {
 		t.Fatalf("err = %v, want one naming the unknown variable", err)
+	}
+}
+
+// TestRedisWithoutDriversRefusesToStart: with Redis, the console drivers
+// (which print codes and report links to the log) must be chosen
+// explicitly; stepupd refuses to start with a line naming each setting.
+func TestRedisWithoutDriversRefusesToStart(t *testing.T) {
+	addr := redistest.Server(t)
+	base := []string{"STEPUP_REDIS_URL=redis://" + addr, "STEPUP_SECRET=" + strings.Repeat("s", 40),
+		"STEPUP_LISTEN=" + freeAddr(t)}
+	err := run(nil, base, &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("stepupd with redis.url and no drivers started")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for _, want := range []string{"sms.driver: required", "mail.driver: required"} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("err = %v, want a line starting %q", err, want)
+		}
+	}
+	err = run(nil, append(base, "STEPUP_MAIL_DRIVER=console"), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "sms.driver") || strings.Contains(err.Error(), "mail.driver") {
+		t.Errorf("with mail.driver set: err = %v, want one naming sms.driver only", err)
 	}
 }
 

@@ -159,6 +159,20 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("twilio %d: http %d", e.Code, e.Status)
 }
 
+// ErrorClass classifies the refusal for audit events and managers' mails.
+func (e *Error) ErrorClass() delivery.ErrorClass {
+	switch {
+	case e.Code == 20003 || e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		return delivery.ClassAuthFailed
+	case e.Code == 21211 || e.Code == 21265 || e.Code == 21604 || e.Code == 21614 || e.Code == 21612 || e.Code == 21408:
+		return delivery.ClassInvalidNumber
+	case retryable(e.Status):
+		return delivery.ClassUnavailable
+	default:
+		return delivery.ClassProviderRejected
+	}
+}
+
 // codes are the short meanings of the Twilio error codes a sender meets.
 var codes = map[int]string{
 	20003: "authentication failed",

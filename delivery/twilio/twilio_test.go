@@ -300,3 +300,22 @@ func TestThroughWorker(t *testing.T) {
 		}
 	})
 }
+
+func TestErrorClass(t *testing.T) {
+	tests := []struct {
+		err  *twilio.Error
+		want delivery.ErrorClass
+	}{
+		{&twilio.Error{Status: 401, Code: 20003}, delivery.ClassAuthFailed},
+		{&twilio.Error{Status: 400, Code: 21211}, delivery.ClassInvalidNumber},
+		{&twilio.Error{Status: 400, Code: 21614}, delivery.ClassInvalidNumber},
+		{&twilio.Error{Status: 503}, delivery.ClassUnavailable},
+		{&twilio.Error{Status: 429, Code: 20429}, delivery.ClassUnavailable},
+		{&twilio.Error{Status: 400, Code: 30007}, delivery.ClassProviderRejected},
+	}
+	for _, tt := range tests {
+		if got := delivery.Classify(delivery.Permanent(tt.err)); got != tt.want {
+			t.Errorf("Classify(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}

@@ -67,6 +67,14 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		// The demo's mail links ("this wasn't me") point at this server.
 		cfg.PublicURL = "http://" + cfg.Listen
 	}
+	// Repeated from Config.Validate for callers that skip it: with Redis,
+	// console drivers would print codes to a production log by default.
+	if !cfg.Embedded() && cfg.SMS.Driver == "" {
+		return nil, errors.New("sms.driver: required when redis.url or redis.cluster_addrs is set")
+	}
+	if !cfg.Embedded() && cfg.Mail.Driver == "" {
+		return nil, errors.New("mail.driver: required when redis.url or redis.cluster_addrs is set")
+	}
 	a := &App{Config: cfg, Log: log}
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "warning", w)
@@ -110,7 +118,8 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		Limits: engine.Limits{SMSPerUser: cfg.Limits.SMSPerUserHour, SMSPerNumber: cfg.Limits.SMSPerNumberHour,
 			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour,
 			SMSPerTenant: cfg.Limits.SMSPerTenantHour, EmailPerUser: cfg.Limits.EmailPerUserHour,
-			EmailPerAddress: cfg.Limits.EmailPerAddressHour, WrongCodesPerUser: cfg.Limits.WrongCodesPerUserHour},
+			EmailPerAddress: cfg.Limits.EmailPerAddressHour, WrongCodesPerUser: cfg.Limits.WrongCodesPerUserHour,
+			AuthFailuresPerIP: cfg.Limits.AuthFailuresPerIPMinute},
 		AuditMaxEvents: cfg.Audit.MaxEvents,
 	})
 	if err != nil {
@@ -136,10 +145,11 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	srv := api.New(api.FromEngine(eng), api.Options{
 		Logger: log, Registry: reg, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(context.Context) map[string]any {
-			return map[string]any{"geoip": geo.Loaded(), "sms_driver": cfg.SMS.Driver, "mail_driver": cfg.Mail.Driver}
+			return map[string]any{"geoip": geo.Loaded(), "sms_driver": cfg.SMSDriver(), "mail_driver": cfg.MailDriver()}
 		},
 		TwilioAuthToken: cfg.SMS.Twilio.AuthToken, PublicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		ValidateTwilio: twilio.ValidateSignature,
+		MetricsToken:   cfg.Metrics.Token,
 	})
 	a.Handler = srv.Handler()
 	return a, nil
@@ -265,8 +275,8 @@ func openGeo(cfg config.Config) (*geoip.Reader, error) {
 
 // newDispatcher wires the SMS and mail drivers behind the delivery worker.
 func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, eng *engine.Engine, hc *http.Client) (delivery.Handler, error) {
-	o := dispatch.Options{FromAddress: senderAddress(cfg.Mail.From), Links: st, Alerts: eng.Policies, SMSProvider: cfg.SMS.Driver}
-	switch cfg.SMS.Driver {
+	o := dispatch.Options{FromAddress: senderAddress(cfg.Mail.From), Links: st, Alerts: eng.Policies, SMSProvider: cfg.SMSDriver()}
+	switch cfg.SMSDriver() {
 	case "twilio":
 		tw, err := twilio.New(twilio.Options{AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,
 			From: cfg.SMS.Twilio.From, MessagingServiceSID: cfg.SMS.Twilio.MessagingServiceSID,
@@ -278,7 +288,7 @@ func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, en
 	default:
 		o.SMS = smsconsole.New(smsconsole.Options{Logger: log})
 	}
-	switch cfg.Mail.Driver {
+	switch cfg.MailDriver() {
 	case "smtp":
 		m, err := smtp.New(smtp.Options{Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port, Username: cfg.Mail.SMTP.Username,
 			Password: cfg.Mail.SMTP.Password, TLS: cfg.Mail.SMTP.TLS, InsecureSkipVerify: cfg.Mail.SMTP.TLSInsecureSkipVerify, From: cfg.Mail.From})

@@ -41,6 +41,7 @@ func TestRedissWithACLUser(t *testing.T) {
 	cfg.Secret = "app-test-secret-0123456789abcdef0123"
 	cfg.Redis.URL = fmt.Sprintf("rediss://stepup:s3cret-pass@127.0.0.1:%d/0", port)
 	cfg.Redis.TLSCAFile = ca
+	cfg.SMS.Driver, cfg.Mail.Driver = "console", "console" // required with Redis
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

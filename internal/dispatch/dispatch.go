@@ -87,7 +87,7 @@ func New(o Options) delivery.Handler {
 				channel, provider = "sms", o.SMSProvider
 			}
 			o.Alerts.Alert(ctx, j.Tenant, "alert_delivery_failing", map[string]string{
-				"channel": channel, "provider": provider, "last_error": err.Error()})
+				"channel": channel, "provider": provider, "last_error": string(delivery.Classify(err))})
 		}
 		return res, err
 	})

@@ -1,11 +1,14 @@
 package smtp
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/textproto"
 	"strings"
 
+	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/notify"
 )
 
@@ -34,11 +37,34 @@ func (f Failure) String() string {
 	if f.Permanent {
 		kind = "permanent"
 	}
-	to := f.To
-	if to == "" {
-		to = "(no recipient)"
+	to := "(no recipient)"
+	if f.To != "" {
+		to = delivery.MaskAddress(f.To)
 	}
-	return fmt.Sprintf("to %s: %s: %v", to, kind, f.Err)
+	// The error's text may quote the address too (go-mail's "affected
+	// recipient(s)", a server's 550 reply): it goes to logs and the
+	// dead-letter queue, so every address in it is masked.
+	return fmt.Sprintf("to %s: %s: %s", to, kind, delivery.MaskAddresses(fmt.Sprint(f.Err)))
+}
+
+// ErrorClass classifies the failure for audit events and managers' mails.
+func (f Failure) ErrorClass() delivery.ErrorClass {
+	// go-mail's AUTH failures carry the server's 535 or, refused before
+	// a reply, say so in words.
+	authFailed := f.Err != nil && strings.Contains(strings.ToLower(f.Err.Error()), "authentication failed")
+	var ne net.Error
+	switch {
+	case authFailed || f.Code == 530 || f.Code == 535 || f.Code == 534:
+		return delivery.ClassAuthFailed
+	case f.Permanent && (f.Code == 550 || f.Code == 551 || f.Code == 553 || f.Code == 501):
+		return delivery.ClassRecipientRejected
+	case f.Permanent:
+		return delivery.ClassProviderRejected
+	case errors.Is(f.Err, context.DeadlineExceeded) || (errors.As(f.Err, &ne) && ne.Timeout()):
+		return delivery.ClassTimeout
+	default:
+		return delivery.ClassUnavailable
+	}
 }
 
 // Error reports the copies of a batch that were not delivered. The others
@@ -65,6 +91,9 @@ func (e *Error) Error() string {
 	}
 	return b.String()
 }
+
+// ErrorClass is the class of the first failure.
+func (e *Error) ErrorClass() delivery.ErrorClass { return e.Failures[0].ErrorClass() }
 
 // Unwrap returns the failures' errors, for errors.Is and errors.As.
 func (e *Error) Unwrap() []error {

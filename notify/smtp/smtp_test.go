@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/smtptest"
 	"github.com/stepup-auth/stepup/notify"
 )
@@ -152,6 +153,9 @@ func TestWrongPassword(t *testing.T) {
 	if f := e.Failures[0]; f.Code != 535 || f.Permanent {
 		t.Errorf("failure = %+v, want code 535, retryable (a configuration fault, not the mail's)", f)
 	}
+	if c := delivery.Classify(err); c != delivery.ClassAuthFailed {
+		t.Errorf("Classify = %s, want auth_failed", c)
+	}
 	if IsPermanent(err) {
 		t.Error("IsPermanent = true for an AUTH failure")
 	}
@@ -173,6 +177,13 @@ func TestRejectedRecipientIsPermanent(t *testing.T) {
 	}
 	if got := e.Retryable(); len(got) != 0 {
 		t.Errorf("Retryable() = %v, want none", got)
+	}
+	// The text goes to logs and the dead-letter queue: no full address.
+	if msg := err.Error(); strings.Contains(msg, "gone@example.com") || !strings.Contains(msg, "g•••@example.com") || !strings.Contains(msg, "550") {
+		t.Errorf("err.Error() = %q, want the 550 and the masked address only", msg)
+	}
+	if c := e.ErrorClass(); c != delivery.ClassRecipientRejected {
+		t.Errorf("ErrorClass() = %s, want recipient_rejected", c)
 	}
 }
 
@@ -214,6 +225,9 @@ func TestServerDownIsRetryable(t *testing.T) {
 	}
 	if IsPermanent(err) {
 		t.Errorf("IsPermanent(%v) = true, want retryable", err)
+	}
+	if c := delivery.Classify(err); c != delivery.ClassUnavailable {
+		t.Errorf("Classify = %s, want unavailable", c)
 	}
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {

@@ -405,7 +405,11 @@ func (s *Store) Allow(ctx context.Context, limits []engine.Limit, now time.Time)
 			if l.PerHour <= 0 {
 				continue
 			}
-			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{k.limit(l.Key)}, ms(now), time.Hour.Milliseconds(), l.PerHour))
+			period := l.Period
+			if period <= 0 {
+				period = time.Hour
+			}
+			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{k.limit(l.Key)}, ms(now), period.Milliseconds(), l.PerHour))
 			used = append(used, l)
 		}
 	})
