@@ -13,6 +13,7 @@ import (
 
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/redistest"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // TestQueueCluster runs two workers on a real three-master Redis Cluster
@@ -28,8 +29,8 @@ func TestQueueCluster(t *testing.T) {
 
 	// The shards' slots are spread over the masters.
 	masters := map[string]bool{}
-	for s := range delivery.DefaultShards {
-		c, err := rdb.MasterForKey(ctx, delivery.StreamKey(s))
+	for s := range keyspace.Shards {
+		c, err := rdb.MasterForKey(ctx, keyspace.Queue(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +44,7 @@ func TestQueueCluster(t *testing.T) {
 	q := delivery.NewQueue(rdb, testBox())
 	expires := time.Now().Add(5 * time.Minute)
 	for i := range jobs {
-		shard := i % delivery.DefaultShards
+		shard := i % keyspace.Shards
 		ch := challengeKey(shard, fmt.Sprintf("c%d", i))
 		putChallenge(t, rdb, ch, "pending", expires)
 		enqueue(t, q, shard, ch, []byte(fmt.Sprintf(`{"to":"+61400000%03d","body":"%d"}`, i, i)))
@@ -77,7 +78,7 @@ func TestQueueCluster(t *testing.T) {
 	eventually(t, "all jobs finished", func() bool {
 		return jobsTotal(t, reg, "sms", delivery.OutcomeSent)+jobsTotal(t, reg, "sms", delivery.OutcomeDead) == jobs
 	})
-	for s := range delivery.DefaultShards {
+	for s := range keyspace.Shards {
 		if !idle(t, rdb, s) {
 			t.Errorf("shard %d not idle", s)
 		}
@@ -94,7 +95,7 @@ func TestQueueCluster(t *testing.T) {
 		}
 	}
 	for i := range jobs {
-		ch := challengeKey(i%delivery.DefaultShards, fmt.Sprintf("c%d", i))
+		ch := challengeKey(i%keyspace.Shards, fmt.Sprintf("c%d", i))
 		if i%50 == 0 {
 			if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliveryFailed {
 				t.Errorf("job %d: delivery = %q, want failed", i, got)

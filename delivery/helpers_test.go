@@ -16,6 +16,7 @@ import (
 
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-delivery-tests")
@@ -114,7 +115,7 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, h delivery.Handler, o 
 
 // challengeKey returns a challenge hash key in shard.
 func challengeKey(shard int, id string) string {
-	return "su:" + delivery.ShardTag(shard) + ":ch:" + id
+	return keyspace.Challenge(shard, id)
 }
 
 // putChallenge writes a challenge hash.
@@ -157,15 +158,15 @@ func enqueue(t *testing.T, q *delivery.Queue, shard int, ch string, payload []by
 func idle(t *testing.T, rdb redis.UniversalClient, shard int) bool {
 	t.Helper()
 	ctx := context.Background()
-	n, err := rdb.XLen(ctx, delivery.StreamKey(shard)).Result()
+	n, err := rdb.XLen(ctx, keyspace.Queue(shard)).Result()
 	if err != nil {
 		t.Fatalf("XLEN: %v", err)
 	}
-	d, err := rdb.ZCard(ctx, delivery.DelayKey(shard)).Result()
+	d, err := rdb.ZCard(ctx, keyspace.Delay(shard)).Result()
 	if err != nil {
 		t.Fatalf("ZCARD: %v", err)
 	}
-	p, err := rdb.XPending(ctx, delivery.StreamKey(shard), delivery.DefaultGroup).Result()
+	p, err := rdb.XPending(ctx, keyspace.Queue(shard), delivery.DefaultGroup).Result()
 	if redis.HasErrorPrefix(err, "NOGROUP") {
 		return false // the worker has not created its groups yet
 	}

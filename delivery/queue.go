@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // Queue adds jobs from Go code that is not already inside a Lua script of
@@ -26,16 +27,16 @@ func NewQueue(rdb redis.UniversalClient, box *seal.Box) *Queue {
 // entry id. challengeKey, if not empty, must carry the shard's hash tag; the
 // challenge's delivery field is set to queued in the same step.
 func (q *Queue) Enqueue(ctx context.Context, shard int, kind, tenant, challengeKey string, payload []byte) (string, error) {
-	if shard < 0 || shard >= maxShards {
+	if shard < 0 || shard >= keyspace.MaxShards {
 		return "", fmt.Errorf("delivery: enqueue: shard %d out of range", shard)
 	}
 	if kind == "" {
 		return "", errors.New("delivery: enqueue: empty kind")
 	}
-	keys := []string{StreamKey(shard)}
+	keys := []string{keyspace.Queue(shard)}
 	if challengeKey != "" {
-		if !inShard(challengeKey, shard) {
-			return "", fmt.Errorf("delivery: enqueue: challenge key is not in shard %s", ShardTag(shard))
+		if !keyspace.InShard(challengeKey, shard) {
+			return "", fmt.Errorf("delivery: enqueue: challenge key is not in shard %s", keyspace.Tag(shard))
 		}
 		keys = append(keys, challengeKey)
 	}

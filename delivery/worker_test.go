@@ -17,6 +17,7 @@ import (
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/redistest"
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // backend makes a fresh, empty Redis for one test.
@@ -173,8 +174,8 @@ func testRetryWaitsForBackoff(t *testing.T, rdb redis.UniversalClient) {
 	o.Rand = func() float64 { return 0.5 }
 	startWorker(t, rdb, rec.handler("a"), o)
 
-	eventually(t, "job parked", func() bool { return rdb.ZCard(ctx, delivery.DelayKey(2)).Val() == 1 })
-	zs := rdb.ZRangeWithScores(ctx, delivery.DelayKey(2), 0, -1).Val()
+	eventually(t, "job parked", func() bool { return rdb.ZCard(ctx, keyspace.Delay(2)).Val() == 1 })
+	zs := rdb.ZRangeWithScores(ctx, keyspace.Delay(2), 0, -1).Val()
 	if want := float64(clock.Now().Add(5 * time.Second).UnixMilli()); zs[0].Score != want {
 		t.Errorf("due = %v, want now+5s = %v", zs[0].Score, want)
 	}
@@ -333,7 +334,7 @@ func testBadJobs(t *testing.T, rdb redis.UniversalClient) {
 		{"foreign challenge", []any{"kind", "sms", "ch", challengeKey(7, "x"), "data", "eA==", "attempt", "0"}, "challenge key is not in the job's shard"},
 	}
 	for _, tt := range tests {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: delivery.StreamKey(6), Values: tt.values}).Err(); err != nil {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(6), Values: tt.values}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -421,7 +422,7 @@ func testPoison(t *testing.T, rdb redis.UniversalClient) {
 
 	// Eight workers died while sending it: it is pending with a delivery
 	// count of 8 under a consumer that is gone.
-	stream := delivery.StreamKey(11)
+	stream := keyspace.Queue(11)
 	if err := rdb.XGroupCreateMkStream(ctx, stream, delivery.DefaultGroup, "0").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +525,7 @@ func testEnqueue(t *testing.T, rdb redis.UniversalClient) {
 	if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliveryQueued {
 		t.Errorf("delivery = %q, want queued", got)
 	}
-	msgs := rdb.XRange(ctx, delivery.StreamKey(14), id, id).Val()
+	msgs := rdb.XRange(ctx, keyspace.Queue(14), id, id).Val()
 	if len(msgs) != 1 {
 		t.Fatalf("entry %s not in the stream", id)
 	}
@@ -598,7 +599,7 @@ func testSameIDs(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	const shards = 10
 	for s := range shards {
-		err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: delivery.StreamKey(s), ID: "1-1", Values: []any{
+		err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(s), ID: "1-1", Values: []any{
 			"kind", "sms", "tenant", "acme", "attempt", "0",
 			"data", delivery.SealPayload(testBox(), []byte(fmt.Sprintf(`{"to":"+61400000000","body":"%d"}`, s))),
 		}}).Err()

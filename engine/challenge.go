@@ -104,7 +104,7 @@ type draft struct {
 func (e *Engine) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channel, to string, data map[string]string) draft {
 	now := e.now()
 	c := Challenge{
-		ID: e.newID("ch_", u.Shard()), Tenant: u.Tenant, User: u.User, Purpose: purpose, Channel: channel,
+		ID: e.newID("ch_", e.store.Placement(u)), Tenant: u.Tenant, User: u.User, Purpose: purpose, Channel: channel,
 		Status: StatusPending, CreatedAt: now, ExpiresAt: now.Add(e.opt.CodeTTL), MaxAttempts: e.opt.CodeAttempts,
 		Data: data,
 	}

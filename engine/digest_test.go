@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/store/keyspace"
 	"github.com/stepup-auth/stepup/store/redisstore"
 )
 
@@ -48,8 +49,8 @@ func TestDailyDigest(t *testing.T) {
 	}
 	queued := func() []engine.Notice {
 		var out []engine.Notice
-		for sh := range engine.Shards {
-			msgs, _ := rdb.XRange(ctx, "su:{s"+hex2(sh)+"}:q", "-", "+").Result()
+		for _, q := range keyspace.Queues() {
+			msgs, _ := rdb.XRange(ctx, q, "-", "+").Result()
 			for _, m := range msgs {
 				var n engine.Notice
 				data, _ := m.Values["data"].(string)
@@ -82,8 +83,6 @@ func TestDailyDigest(t *testing.T) {
 		t.Fatalf("digest = %s", b)
 	}
 }
-
-func hex2(n int) string { return string("0123456789abcdef"[n/16]) + string("0123456789abcdef"[n%16]) }
 
 func b64(t *testing.T, s string) []byte {
 	t.Helper()

@@ -45,7 +45,7 @@ func (e *Engine) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 		}
 		feats, vals, buckets := e.features(u.Tenant, ip, l.UserAgent, l.DeviceID)
 		recs = append(recs, LoginRecord{
-			ID: e.newID("lg_", u.Shard()), Tenant: u.Tenant, User: u.User, At: l.At.UTC(), Decision: "imported",
+			ID: e.newID("lg_", e.store.Placement(u)), Tenant: u.Tenant, User: u.User, At: l.At.UTC(), Decision: "imported",
 			Values: vals, Buckets: buckets,
 			Place: &Place{At: l.At.UTC(), Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
 		})

@@ -495,7 +495,7 @@ func (e *Engine) rememberDevice(ctx context.Context, u UserRef, a *Account, c Ch
 	}
 	now := e.now()
 	tok := e.randomToken(32)
-	d := Device{ID: e.newID("dv_", -1), DeviceHash: rec.Device.DeviceHash, TokenHash: e.deviceTokenHash(u, tok),
+	d := Device{ID: e.newID("dv_", ""), DeviceHash: rec.Device.DeviceHash, TokenHash: e.deviceTokenHash(u, tok),
 		FirstSeen: now, LastSeen: now, ExpiresAt: now.Add(days(p.RememberDeviceDays)),
 		Browser: rec.Device.Browser, OS: rec.Device.OS, Country: rec.Device.Country}
 	a.Devices = slices.DeleteFunc(a.Devices, func(x Device) bool { return x.DeviceHash == d.DeviceHash || !x.ExpiresAt.After(now) })

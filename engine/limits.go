@@ -25,12 +25,12 @@ func (e *Engine) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, 
 	}
 	num := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "phone", to)[:8])
 	limits := []Limit{
-		{Key: "sms:u:" + u.Tenant + ":" + hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
-		{Key: "sms:n:" + u.Tenant + ":" + num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
-		{Key: "sms:c:" + u.Tenant + ":" + region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country"},
+		{Scope: "sms:u", Tenant: u.Tenant, Subject: hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
+		{Scope: "sms:n", Tenant: u.Tenant, Subject: num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
+		{Scope: "sms:c", Tenant: u.Tenant, Subject: region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country"},
 	}
 	if ip, err := parseIP(actor.IP); err == nil {
-		limits = append(limits, Limit{Key: "ch:ip:" + u.Tenant + ":" + e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"})
+		limits = append(limits, Limit{Scope: "ch:ip", Tenant: u.Tenant, Subject: e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"})
 	}
 	tripped, wait, err := e.store.Allow(ctx, limits, e.now())
 	if err != nil {

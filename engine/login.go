@@ -165,7 +165,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	r := risk.Score(si, e.opt.Risk)
 
 	rec := LoginRecord{
-		ID: e.newID("lg_", u.Shard()), Tenant: tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
+		ID: e.newID("lg_", e.store.Placement(u)), Tenant: tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
 		Device: DeviceInfo{Browser: feats.UA.Browser(), OS: feats.UA.OS(), Country: feats.Country},
 		IP:     maskIP(ip), Score: r.Score, First: st.UserLogins == 0,
 		Place: &Place{At: now, Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},

@@ -10,9 +10,6 @@ type UserRef struct {
 	User   string
 }
 
-// Shard returns the user's shard.
-func (u UserRef) Shard() int { return ShardOf(u.Tenant, u.User) }
-
 // Channel is a way to deliver or produce a code.
 type Channel string
 

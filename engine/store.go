@@ -10,7 +10,7 @@ import (
 // store/storetest holds the conformance suite.
 //
 // Every method is one atomic operation. Methods touching one user stay in
-// that user's shard.
+// that user's slot.
 type Store interface {
 	PutTenant(ctx context.Context, t Tenant) error
 	Tenant(ctx context.Context, id string) (Tenant, bool, error)
@@ -74,6 +74,11 @@ type Store interface {
 	Tally(ctx context.Context, tenant, day string) (map[string]int64, error)
 	// Enqueue queues messages that record no change (the digest).
 	Enqueue(ctx context.Context, tenant string, jobs []Job) error
+
+	// Placement returns the opaque tag (two hex characters) that new
+	// challenge and login ids of u carry, so the store finds their records
+	// from the id alone. The engine splices it into ids and never reads it.
+	Placement(u UserRef) string
 
 	// UseToken marks a single-use token as used; false if it already was.
 	UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error)
@@ -150,9 +155,12 @@ type Failure struct {
 	Window time.Duration
 }
 
-// Limit is one rate limit bucket.
+// Limit is one rate limit bucket: what is limited (Scope, such as "sms:u"),
+// for whom (a tenant's Subject, often a hash); the store names its key.
 type Limit struct {
-	Key     string
+	Scope   string
+	Tenant  string
+	Subject string
 	PerHour int
 	Name    string // for the error and the alert: user, number, country, ip
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stepup-auth/stepup/internal/redistest"
 	"github.com/stepup-auth/stepup/internal/seal"
 	"github.com/stepup-auth/stepup/internal/twiliotest"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 const (
@@ -242,7 +243,7 @@ func TestThroughWorker(t *testing.T) {
 
 	q := delivery.NewQueue(rdb, box)
 	challenge := func(shard int, id string) string {
-		key := "su:" + delivery.ShardTag(shard) + ":ch:" + id
+		key := keyspace.Challenge(shard, id)
 		exp := strconv.FormatInt(time.Now().Add(5*time.Minute).UnixMilli(), 10)
 		if err := rdb.HSet(ctx, key, "status", "pending", "expires_at", exp).Err(); err != nil {
 			t.Fatal(err)

@@ -109,22 +109,22 @@ func challenge(u engine.UserRef, id string) engine.Challenge {
 		CodeHash: "h", Status: engine.StatusPending, CreatedAt: t0, ExpiresAt: time.Now().Add(time.Minute), MaxAttempts: 3}
 }
 
-// id builds a challenge or login id in the user's shard, as the engine
-// does: prefix, the shard in two hex digits, 24 base32 letters.
-func id(prefix string, u engine.UserRef, n int) string {
+// id builds a challenge or login id of the user, as the engine does:
+// prefix, the store's placement of the user, 24 base32 letters.
+func id(s engine.Store, prefix string, u engine.UserRef, n int) string {
 	tail := []byte("aaaaaaaaaaaaaaaaaaaaaaaa")
 	for i := len(tail) - 1; n > 0; i-- {
 		tail[i] = byte('a' + n%26)
 		n /= 26
 	}
-	return fmt.Sprintf("%s%02x%s", prefix, u.Shard(), tail)
+	return prefix + s.Placement(u) + string(tail)
 }
 
-func chID(u engine.UserRef, n int) string { return id("ch_", u, n) }
+func chID(s engine.Store, u engine.UserRef, n int) string { return id(s, "ch_", u, n) }
 
 func testCommitChallenge(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "bob"}
-	id := chID(u, 1)
+	id := chID(s, u, 1)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now(),
 		Jobs: []engine.Job{{Kind: "sms", Challenge: id, Payload: []byte("sealed")}}}))
 	// A commit guarded by the challenge whose account CAS fails changes nothing.
@@ -149,7 +149,7 @@ func testCommitChallenge(t *testing.T, s engine.Store, tenant string) {
 
 func testAttempts(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "carol"}
-	id := chID(u, 2)
+	id := chID(s, u, 2)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now()}))
 	if _, err := s.AttemptChallenge(ctx, "another-tenant", id, time.Now()); !errors.Is(err, engine.ErrChallengeNotFound) {
 		t.Fatalf("other tenant: %v", err)
@@ -167,7 +167,7 @@ func testAttempts(t *testing.T, s engine.Store, tenant string) {
 		t.Fatalf("fourth attempt: %v", err)
 	}
 	// Expiry.
-	id2 := chID(u, 3)
+	id2 := chID(s, u, 3)
 	c := challenge(u, id2)
 	c.ExpiresAt = time.Now().Add(-time.Second)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}))
@@ -178,7 +178,7 @@ func testAttempts(t *testing.T, s engine.Store, tenant string) {
 
 func testConcurrentVerify(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "dave"}
-	id := chID(u, 4)
+	id := chID(s, u, 4)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now()}))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -209,13 +209,13 @@ func record(u engine.UserRef, id string, at time.Time, vals ...string) engine.Lo
 	return rec
 }
 
-func lgID(u engine.UserRef, n int) string { return id("lg_", u, n) }
+func lgID(s engine.Store, u engine.UserRef, n int) string { return id(s, "lg_", u, n) }
 
 func testHistory(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "erin"}
 	opt := engine.LearnOptions{HistorySize: 3, HistoryTTL: time.Hour}
 	for i, v := range []string{"a", "b", "c", "a", "d"} {
-		rec := record(u, lgID(u, i), t0.Add(time.Duration(i)*time.Minute), v)
+		rec := record(u, lgID(s, u, i), t0.Add(time.Duration(i)*time.Minute), v)
 		opt.Buckets, opt.NewUser = rec.Buckets, i == 0
 		_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true, LearnOpt: opt})
 		must(t, err)
@@ -238,7 +238,7 @@ func testHistory(t *testing.T, s engine.Store, tenant string) {
 		t.Fatalf("distinct values M = %d, want 4 (a, b, c, d)", m)
 	}
 	// A login saved without learning, then learned twice, counts once.
-	rec := record(u, lgID(u, 9), t0.Add(time.Hour), "z")
+	rec := record(u, lgID(s, u, 9), t0.Add(time.Hour), "z")
 	opt.Buckets, opt.NewUser = rec.Buckets, false
 	_, err = s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt})
 	must(t, err)
@@ -281,7 +281,7 @@ func testFailures(t *testing.T, s engine.Store, tenant string) {
 func testErase(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "hank"}
 	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("h@x"), Now: t0}))
-	rec := record(u, lgID(u, 1), t0, "a")
+	rec := record(u, lgID(s, u, 1), t0, "a")
 	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
 		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour, Buckets: rec.Buckets, NewUser: true}})
 	must(t, err)
@@ -347,7 +347,7 @@ func testTokens(t *testing.T, s engine.Store, tenant string) {
 
 func testRekey(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "ivy"}
-	id := chID(u, 5)
+	id := chID(s, u, 5)
 	c := challenge(u, id)
 	c.Sends, c.LastSentAt = 1, time.Now()
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}))
@@ -368,8 +368,8 @@ func testRekey(t *testing.T, s engine.Store, tenant string) {
 
 func testLimits(t *testing.T, s engine.Store, tenant string) {
 	now := time.Now()
-	user := engine.Limit{Key: "u:" + tenant, PerHour: 2, Name: "user"}
-	ip := engine.Limit{Key: "ip:" + tenant, PerHour: 100, Name: "ip"}
+	user := engine.Limit{Scope: "u", Tenant: tenant, PerHour: 2, Name: "user"}
+	ip := engine.Limit{Scope: "ip", Tenant: tenant, PerHour: 100, Name: "ip"}
 	for i := range 2 {
 		tripped, _, err := s.Allow(ctx, []engine.Limit{user, ip}, now)
 		must(t, err)
