@@ -13,6 +13,7 @@ import (
 
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/redistest"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
@@ -52,7 +53,7 @@ func TestQueueCluster(t *testing.T) {
 
 	// Every 10th job fails once, every 50th is refused for good.
 	kind := func(j delivery.Job) int {
-		var m delivery.SMS
+		var m message.SMS
 		if err := json.Unmarshal(j.Payload, &m); err != nil {
 			t.Errorf("payload: %v", err)
 		}
@@ -97,7 +98,7 @@ func TestQueueCluster(t *testing.T) {
 	for i := range jobs {
 		ch := challengeKey(i%keyspace.Shards, fmt.Sprintf("c%d", i))
 		if i%50 == 0 {
-			if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliveryFailed {
+			if got := hget(t, rdb, ch, "delivery"); got != string(message.DeliveryFailed) {
 				t.Errorf("job %d: delivery = %q, want failed", i, got)
 			}
 			continue

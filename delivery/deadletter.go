@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
@@ -19,7 +20,7 @@ type DeadLetter struct {
 	Shard     int
 	ID        string // entry id in the dead-letter stream
 	Origin    string // entry id the job had in the job stream
-	Kind      string
+	Kind      message.Kind
 	Tenant    string
 	Challenge string
 	Attempt   int
@@ -68,7 +69,7 @@ func deadLetter(shard int, m redis.XMessage) DeadLetter {
 		return s
 	}
 	d := DeadLetter{
-		Shard: shard, ID: m.ID, Origin: str("origin"), Kind: str(keyspace.FieldKind),
+		Shard: shard, ID: m.ID, Origin: str("origin"), Kind: message.Kind(str(keyspace.FieldKind)),
 		Tenant: str(keyspace.FieldTenant), Challenge: str(keyspace.FieldChallenge), Error: str("error"),
 	}
 	d.Attempt, _ = strconv.Atoi(str(keyspace.FieldAttempt))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
@@ -138,7 +139,7 @@ func hget(t *testing.T, rdb redis.UniversalClient, key, field string) string {
 
 func smsPayload(t *testing.T, to, body string) []byte {
 	t.Helper()
-	b, err := json.Marshal(delivery.SMS{To: to, Body: body})
+	b, err := json.Marshal(message.SMS{To: to, Body: body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func smsPayload(t *testing.T, to, body string) []byte {
 
 func enqueue(t *testing.T, q *delivery.Queue, shard int, ch string, payload []byte) string {
 	t.Helper()
-	id, err := q.Enqueue(context.Background(), shard, delivery.KindSMS, "acme", ch, payload)
+	id, err := q.Enqueue(context.Background(), shard, message.KindSMS, "acme", ch, payload)
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
@@ -561,7 +562,7 @@ func (w *Worker) process(ctx context.Context, e entry) {
 	}
 
 	job := Job{
-		Shard: e.shard, ID: e.msg.ID, Kind: f.kind, Tenant: f.tenant,
+		Shard: e.shard, ID: e.msg.ID, Kind: message.Kind(f.kind), Tenant: f.tenant,
 		Challenge: f.ch, Payload: payload, Attempt: attempt,
 	}
 	start := time.Now()

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // ErrReasonRequired is returned for an admin action without a reason.
@@ -51,7 +53,7 @@ func (e *Engine) reset(ctx context.Context, u UserRef, reason, group string, act
 		// A phone change in flight dies with the factor: its verification
 		// finds PhoneChange cleared and answers challenge_cancelled.
 		a.Factors, a.BackupCodes, a.Devices, a.PhoneChange = Factors{}, nil, nil, ""
-		ev := e.event(u.Tenant, u.User, EvAdminReset, actor)
+		ev := e.event(u.Tenant, u.User, message.EvAdminReset, actor)
 		ev.Details["reason"] = reason
 		if group != "" {
 			ev.Details["group"] = group
@@ -115,7 +117,7 @@ func (e *Engine) afterModeOff(ctx context.Context, t Tenant, actor Actor) {
 		if err != nil || !a.Factors.Any() {
 			return err
 		}
-		ev := e.event(t.ID, user, EvModeOff, actor)
+		ev := e.event(t.ID, user, message.EvModeOff, actor)
 		return e.store.Commit(ctx, u, Commit{Version: -1, Events: []Event{ev}, Jobs: e.userNotice(t, a, &ev), Now: e.now()})
 	})
 	if err != nil {
@@ -207,7 +209,7 @@ func (e *Engine) Report(ctx context.Context, token string) error {
 			return Internal(err)
 		}
 		ver := a.Version
-		ev := e.event(tenant, user, EvReport, Actor{Kind: "user"})
+		ev := e.event(tenant, user, message.EvReport, Actor{Kind: message.ActorUser})
 		ev.Details["devices_forgotten"] = itoa(len(a.Devices))
 		a.Devices = nil
 		force := true

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // MaxImport is the most past logins one import may carry.
@@ -64,7 +66,7 @@ func (e *Engine) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 			return i, Internal(err)
 		}
 	}
-	ev := e.event(u.Tenant, u.User, EvHistoryImported, actor)
+	ev := e.event(u.Tenant, u.User, message.EvHistoryImported, actor)
 	ev.Details["count"] = itoa(len(recs))
 	if err := e.store.Commit(ctx, u, Commit{Version: -1, Events: []Event{ev}, Now: now}); err != nil {
 		return len(recs), AsError(err)

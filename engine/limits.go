@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"slices"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // smsAllowed checks the kill switch, the destination country and the SMS
@@ -13,7 +15,7 @@ import (
 // one abuser cannot exhaust another user's sends.
 func (e *Engine) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
 	if p.SMSDisabled {
-		e.alert(ctx, t, p, "alert_kill_switch", map[string]string{"limit": "kill_switch"})
+		e.alert(ctx, t, p, message.EvAlertKillSwitch, map[string]string{"limit": "kill_switch"})
 		return ErrSMSDisabled
 	}
 	_, region, err := ParsePhone(to)
@@ -44,22 +46,22 @@ func (e *Engine) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, 
 		if tripped == "number" {
 			details["prefix"] = MaskPhone(to)
 		}
-		e.alert(ctx, t, p, "alert_sms_limit", details)
+		e.alert(ctx, t, p, message.EvAlertSMSLimit, details)
 		return ErrResendTooSoon(wait).With("limit", tripped)
 	}
 	return nil
 }
 
 // alert tells the tenant's managers, at most once per kind per hour.
-func (e *Engine) alert(ctx context.Context, t Tenant, p Policy, kind string, details map[string]string) {
+func (e *Engine) alert(ctx context.Context, t Tenant, p Policy, kind message.EventType, details map[string]string) {
 	if len(p.ManagerEmails) == 0 {
 		return
 	}
-	first, err := e.store.UseToken(ctx, "alert:"+t.ID+":"+kind, time.Hour)
+	first, err := e.store.UseToken(ctx, "alert:"+t.ID+":"+string(kind), time.Hour)
 	if err != nil || !first {
 		return
 	}
-	ev := e.event(t.ID, "", kind, Actor{Kind: "system"})
+	ev := e.event(t.ID, "", kind, Actor{Kind: message.ActorSystem})
 	for k, v := range details {
 		ev.Details[k] = v
 	}
@@ -70,7 +72,7 @@ func (e *Engine) alert(ctx context.Context, t Tenant, p Policy, kind string, det
 
 // Alert records a system alert for a tenant's managers (used by the
 // delivery side when deliveries keep failing).
-func (e *Engine) Alert(ctx context.Context, tenant, kind string, details map[string]string) {
+func (e *Engine) Alert(ctx context.Context, tenant string, kind message.EventType, details map[string]string) {
 	t, err := e.Tenant(ctx, tenant)
 	if err != nil {
 		return
@@ -79,7 +81,7 @@ func (e *Engine) Alert(ctx context.Context, tenant, kind string, details map[str
 	if err != nil {
 		return
 	}
-	if !slices.Contains([]string{"alert_delivery_failing", "alert_login_spike"}, kind) {
+	if !slices.Contains([]message.EventType{message.EvAlertDeliveryFailing, message.EvAlertLoginSpike}, kind) {
 		return
 	}
 	e.alert(ctx, t, pol.Policy, kind, details)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/risk"
 )
 
@@ -183,7 +184,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	}
 	enrolled := a.Factors.Any()
 	w := LoginWrite{LearnOpt: e.learnOptions(rec)}
-	actor := Actor{Kind: "user", IP: in.IP, UserAgent: in.UserAgent}
+	actor := Actor{Kind: message.ActorUser, IP: in.IP, UserAgent: in.UserAgent}
 
 	// The enrolment duty of a user without 2FA holds on every network:
 	// a trusted network skips challenges, not enrolment.
@@ -257,7 +258,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 		}
 		w.Commit = &cm
 	case DecisionDeny:
-		ev := e.event(tenant, in.UserID, EvLoginDenied, actor)
+		ev := e.event(tenant, in.UserID, message.EvLoginDenied, actor)
 		ev.Details["score"] = strconv.Itoa(r.Score)
 		if len(r.Signals) > 0 {
 			ev.Details["signals"] = signalNames(r.Signals)
@@ -289,7 +290,7 @@ const (
 func (e *Engine) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSaved) {
 	cur, base := s.Blocked, s.Baseline
 	if cur >= spikeMin && float64(cur) >= spikeFactor*base {
-		e.alert(ctx, t, p, "alert_login_spike", map[string]string{
+		e.alert(ctx, t, p, message.EvAlertLoginSpike, map[string]string{
 			"count": strconv.FormatInt(cur, 10), "window": "the last hour",
 			"baseline": strconv.FormatFloat(base, 'f', 1, 64) + " an hour"})
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Store is the persistence the engine needs. store/redisstore implements it
@@ -85,7 +87,7 @@ type Store interface {
 
 	// SetDelivery records a provider's delivery report on the challenge
 	// whose message had that provider id (no-op if none).
-	SetDelivery(ctx context.Context, providerID, status, errorCode string) error
+	SetDelivery(ctx context.Context, providerID string, status message.DeliveryState, errorCode string) error
 
 	Ping(ctx context.Context) error
 }

@@ -13,6 +13,8 @@ import (
 	// Embedded zone data, so a recipient's local time renders the same in a
 	// minimal container image without /usr/share/zoneinfo.
 	_ "time/tzdata"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Clock tells the time. Tests pass a fixed one.
@@ -100,7 +102,7 @@ func (r *Renderer) UserMail(ev Event, to Recipient, from Sender, reportURL strin
 	v := r.view(ev, from, lt)
 	v.Name = cleanName(to.Name)
 	v.ReportURL = reportURL
-	v.ShowWhere = ev.Actor != ActorManager && ev.Actor != ActorOperator &&
+	v.ShowWhere = ev.Actor != message.ActorManager && ev.Actor != message.ActorOperator &&
 		(v.Country != "" || v.Browser != "" || v.OS != "" || v.IP != "")
 	if loc := location(to.TimeZone); loc != nil {
 		v.HasLocal = true
@@ -139,7 +141,7 @@ func (r *Renderer) ManagerMail(ev Event, to []string, from Sender) (Mail, error)
 
 // view is what templates see.
 type view struct {
-	Type    string
+	Type    message.EventType
 	Lang    string
 	Subject string
 	Event   Event

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
@@ -133,7 +134,7 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 		if j.Challenge != "" {
 			ch = us.Challenge(j.Challenge)
 		}
-		p.Jobs = append(p.Jobs, planJob{Kind: j.Kind, Tenant: u.Tenant, Ch: ch, Data: base64.StdEncoding.EncodeToString(j.Payload)})
+		p.Jobs = append(p.Jobs, planJob{Kind: string(j.Kind), Tenant: u.Tenant, Ch: ch, Data: base64.StdEncoding.EncodeToString(j.Payload)})
 	}
 	if c.Erase {
 		p.Erase = true
@@ -171,7 +172,7 @@ func challengeFields(c engine.Challenge) []string {
 		"created_at", strconv.FormatInt(ms(c.CreatedAt), 10), "expires_at", strconv.FormatInt(ms(c.ExpiresAt), 10),
 		"attempts", strconv.Itoa(c.Attempts), "max_attempts", strconv.Itoa(c.MaxAttempts),
 		"sends", strconv.Itoa(c.Sends), "last_sent_at", strconv.FormatInt(msOrZero(c.LastSentAt), 10),
-		"delivery", c.Delivery, "login", c.LoginID, "data", string(data),
+		"delivery", string(c.Delivery), "login", c.LoginID, "data", string(data),
 	}
 }
 
@@ -197,7 +198,7 @@ func parseChallenge(id string, m map[string]string) engine.Challenge {
 		Channel: engine.Channel(m["channel"]), Destination: m["dest"], CodeHash: m["code"], Status: m["status"],
 		CreatedAt: fromMs(m["created_at"]), ExpiresAt: fromMs(m["expires_at"]),
 		Attempts: atoi(m["attempts"]), MaxAttempts: atoi(m["max_attempts"]), Sends: atoi(m["sends"]),
-		LastSentAt: fromMs(m["last_sent_at"]), Delivery: m["delivery"], DeliveryErr: m["delivery_error"], LoginID: m["login"],
+		LastSentAt: fromMs(m["last_sent_at"]), Delivery: message.DeliveryState(m["delivery"]), DeliveryErr: m["delivery_error"], LoginID: m["login"],
 	}
 	_ = json.Unmarshal([]byte(m["data"]), &c.Data)
 	return c
@@ -249,7 +250,7 @@ func (s *Store) Rekey(ctx context.Context, tenant, id, codeHash string, now time
 		return engine.ErrChallengeNotFound
 	}
 	res, err := sendScript.Run(ctx, s.rdb, []string{keyspace.Challenge(sh, id), keyspace.Queue(sh)},
-		tenant, ms(now), cooldown.Milliseconds(), maxSends, job.Kind, base64.StdEncoding.EncodeToString(job.Payload), codeHash).StringSlice()
+		tenant, ms(now), cooldown.Milliseconds(), maxSends, string(job.Kind), base64.StdEncoding.EncodeToString(job.Payload), codeHash).StringSlice()
 	if err != nil {
 		return err
 	}

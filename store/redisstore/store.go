@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
@@ -195,7 +196,7 @@ func (s *Store) PutPolicy(ctx context.Context, tenant string, prev, doc []byte, 
 	evb, _ := json.Marshal(ev)
 	args := []any{doc, evb, s.evmax, tenant, prev}
 	for _, j := range jobs {
-		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+		args = append(args, string(j.Kind), base64.StdEncoding.EncodeToString(j.Payload))
 	}
 	n, err := putPolicyScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(tenant).Policy(), keyspace.TenantOf(tenant).Events(), keyspace.TenantOf(tenant).Queue()}, args...).Int()
 	if err != nil {
@@ -212,7 +213,7 @@ func (s *Store) AppendEvent(ctx context.Context, ev engine.Event, jobs []engine.
 	evb, _ := json.Marshal(ev)
 	args := []any{evb, s.evmax, ev.Tenant}
 	for _, j := range jobs {
-		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+		args = append(args, string(j.Kind), base64.StdEncoding.EncodeToString(j.Payload))
 	}
 	return appendEventScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(ev.Tenant).Events(), keyspace.TenantOf(ev.Tenant).Queue()}, args...).Err()
 }
@@ -289,7 +290,7 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 				if after != nil && compareItems(it, *after) >= 0 {
 					continue
 				}
-				if (q.User == "" || ev.User == q.User) && (q.Type == "" || ev.Type == q.Type) {
+				if (q.User == "" || ev.User == q.User) && (q.Type == "" || string(ev.Type) == q.Type) {
 					out = append(out, it)
 				}
 			}
@@ -436,7 +437,7 @@ func (s *Store) LinkProvider(ctx context.Context, providerID, challengeKey strin
 }
 
 // SetDelivery records a delivery report on the linked challenge.
-func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode string) error {
+func (s *Store) SetDelivery(ctx context.Context, providerID string, status message.DeliveryState, errorCode string) error {
 	key, err := s.rdb.Get(ctx, keyspace.Provider(providerID)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil
@@ -444,7 +445,7 @@ func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode s
 	if err != nil {
 		return err
 	}
-	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, status, errorCode).Err()
+	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, string(status), errorCode).Err()
 }
 
 // Count adds to a tenant's daily tally.
@@ -480,7 +481,7 @@ func (s *Store) Enqueue(ctx context.Context, tenant string, jobs []engine.Job) e
 	}
 	args := []any{tenant}
 	for _, j := range jobs {
-		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+		args = append(args, string(j.Kind), base64.StdEncoding.EncodeToString(j.Payload))
 	}
 	return enqueueScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(tenant).Queue()}, args...).Err()
 }

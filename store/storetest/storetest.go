@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Run runs the suite against the store newStore returns; each subtest gets
@@ -301,7 +302,7 @@ func testErase(t *testing.T, s engine.Store, tenant string) {
 func testEvents(t *testing.T, s engine.Store, tenant string) {
 	for i := range 25 {
 		u := engine.UserRef{Tenant: tenant, User: fmt.Sprintf("user-%d", i)}
-		typ := "a"
+		typ := message.EventType("a")
 		if i%2 == 1 {
 			typ = "b"
 		}
