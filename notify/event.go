@@ -91,12 +91,9 @@ type Sender struct {
 	Address string `json:"address"`
 }
 
-// Mail is a rendered e-mail, ready for a sender.
+// Mail is a rendered e-mail, ready for a sender: the message a mail job
+// carries plus the address it goes out from.
 type Mail struct {
-	To          []string `json:"to"`
-	FromName    string   `json:"from_name,omitempty"`
-	FromAddress string   `json:"from_address,omitempty"`
-	Subject     string   `json:"subject"`
-	Text        string   `json:"text"`
-	HTML        string   `json:"html,omitempty"`
+	message.Mail
+	FromAddress string `json:"from_address,omitempty"`
 }

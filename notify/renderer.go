@@ -232,12 +232,9 @@ func (r *Renderer) render(lt *localeTemplates, name string, managers bool, v *vi
 		return Mail{}, fmt.Errorf("notify: rendering %s html: %w", name, err)
 	}
 	return Mail{
-		To:          to,
-		FromName:    v.Org,
+		Mail: message.Mail{To: to, FromName: v.Org, Subject: v.Subject, Text: text,
+			HTML: strings.TrimSpace(buf.String()) + "\n"},
 		FromAddress: from.Address,
-		Subject:     v.Subject,
-		Text:        text,
-		HTML:        strings.TrimSpace(buf.String()) + "\n",
 	}, nil
 }
 

@@ -62,7 +62,7 @@ func New(o Options) delivery.Handler {
 			if err := json.Unmarshal(j.Payload, &m); err != nil {
 				return delivery.Result{}, delivery.Permanent(errors.New("mail payload is not valid JSON"))
 			}
-			return delivery.Result{}, o.send(ctx, notify.Mail{To: m.To, FromName: m.FromName, FromAddress: o.FromAddress, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
+			return delivery.Result{}, o.send(ctx, notify.Mail{Mail: m, FromAddress: o.FromAddress})
 		}),
 		message.KindNotify: delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
 			var n message.Notice
