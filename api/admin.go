@@ -9,7 +9,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/stepup-auth/stepup/delivery/twilio"
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 func (s *Server) getPolicy(c *gin.Context) {
@@ -32,7 +34,7 @@ func (s *Server) putPolicy(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.Policies.PutPolicy(c.Request.Context(), principal(c).Tenant, b, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
+	v, err := s.eng.Policies.PutPolicy(c.Request.Context(), principal(c).Tenant, b, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -59,7 +61,7 @@ func (s *Server) adminReset(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.Policies.AdminReset(c.Request.Context(), userRef(c), req.Reason, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
+	v, err := s.eng.Policies.AdminReset(c.Request.Context(), userRef(c), req.Reason, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -78,7 +80,7 @@ func (s *Server) disableAll(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	res, err := s.eng.Policies.DisableAll(c.Request.Context(), principal(c).Tenant, req.Reason, req.Group, engine.Actor{Kind: "manager", IP: s.clientIP(c)})
+	res, err := s.eng.Policies.DisableAll(c.Request.Context(), principal(c).Tenant, req.Reason, req.Group, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -87,7 +89,7 @@ func (s *Server) disableAll(c *gin.Context) {
 }
 
 func (s *Server) events(c *gin.Context) {
-	q := engine.EventQuery{User: c.Query("user_id"), Type: c.Query("type"), Cursor: c.Query("cursor")}
+	q := engine.EventQuery{User: c.Query("user_id"), Type: message.EventType(c.Query("type")), Cursor: c.Query("cursor")}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
@@ -143,7 +145,8 @@ func (s *Server) twilioStatus(c *gin.Context) {
 		s.writeError(c, engine.E(engine.KindForbidden, "bad_signature", "X-Twilio-Signature does not match"))
 		return
 	}
-	if err := s.eng.Challenges.DeliveryReport(c.Request.Context(), params["MessageSid"], params["MessageStatus"], params["ErrorCode"]); err != nil {
+	st, _ := twilio.DeliveryState(params["MessageStatus"]) // "" for statuses not tracked
+	if err := s.eng.Challenges.DeliveryReport(c.Request.Context(), params["MessageSid"], st, params["ErrorCode"]); err != nil {
 		s.writeError(c, err)
 		return
 	}

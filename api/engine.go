@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Engine is what the API serves: one interface per flow of the engine,
@@ -53,7 +54,7 @@ type challengeService interface {
 	Verify(ctx context.Context, tenant, id string, in engine.VerifyInput) (engine.VerifyResult, error)
 	Resend(ctx context.Context, tenant, id string) (engine.ChallengeView, error)
 	Switch(ctx context.Context, tenant, id string, channel engine.Channel, actor engine.Actor) (engine.ChallengeView, error)
-	DeliveryReport(ctx context.Context, providerID, status, errorCode string) error
+	DeliveryReport(ctx context.Context, providerID string, st message.DeliveryState, errorCode string) error
 }
 
 type lifecycleService interface {
@@ -66,6 +67,6 @@ type lifecycleService interface {
 	PutUser(ctx context.Context, u engine.UserRef, in engine.ProfileInput) (engine.PutUserResult, error)
 	GetUser(ctx context.Context, u engine.UserRef) (engine.UserView, error)
 	Devices(ctx context.Context, u engine.UserRef) ([]engine.DeviceView, error)
-	ForgetDevices(ctx context.Context, u engine.UserRef, deviceID, reason string, actor engine.Actor) (int, error)
+	ForgetDevices(ctx context.Context, u engine.UserRef, deviceID string, reason message.Reason, actor engine.Actor) (int, error)
 	EraseUser(ctx context.Context, u engine.UserRef, actor engine.Actor) error
 }

@@ -13,20 +13,26 @@ import (
 
 // statusOf is the one mapping from domain error kinds to HTTP statuses.
 var statusOf = map[engine.Kind]int{
-	engine.KindInternal:         http.StatusInternalServerError,
-	engine.KindInvalid:          http.StatusBadRequest,
-	engine.KindUnauthenticated:  http.StatusUnauthorized,
-	engine.KindForbidden:        http.StatusForbidden,
-	engine.KindNotFound:         http.StatusNotFound,
-	engine.KindConflict:         http.StatusConflict,
-	engine.KindGone:             http.StatusGone,
-	engine.KindUnprocessable:    http.StatusUnprocessableEntity,
-	engine.KindLocked:           http.StatusLocked,
-	engine.KindRateLimited:      http.StatusTooManyRequests,
-	engine.KindUnavailable:      http.StatusServiceUnavailable,
-	engine.KindTooLarge:         http.StatusRequestEntityTooLarge,
-	engine.KindMethodNotAllowed: http.StatusMethodNotAllowed,
+	engine.KindInternal:        http.StatusInternalServerError,
+	engine.KindInvalid:         http.StatusBadRequest,
+	engine.KindUnauthenticated: http.StatusUnauthorized,
+	engine.KindForbidden:       http.StatusForbidden,
+	engine.KindNotFound:        http.StatusNotFound,
+	engine.KindConflict:        http.StatusConflict,
+	engine.KindGone:            http.StatusGone,
+	engine.KindUnprocessable:   http.StatusUnprocessableEntity,
+	engine.KindLocked:          http.StatusLocked,
+	engine.KindRateLimited:     http.StatusTooManyRequests,
+	engine.KindUnavailable:     http.StatusServiceUnavailable,
+	kindTooLarge:               http.StatusRequestEntityTooLarge,
+	kindMethodNotAllowed:       http.StatusMethodNotAllowed,
 }
+
+// Kinds of the HTTP shell's own refusals; the engine never returns them.
+const (
+	kindTooLarge engine.Kind = 100 + iota
+	kindMethodNotAllowed
+)
 
 // errorBody is the JSON of every error answer.
 type errorBody struct {
@@ -71,8 +77,8 @@ func toInt(v any) int {
 
 var (
 	errNotFound         = engine.E(engine.KindNotFound, "not_found", "no such endpoint")
-	errMethodNotAllowed = engine.E(engine.KindMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint")
-	errBodyTooLarge     = engine.E(engine.KindTooLarge, "body_too_large", "request body is larger than 64 KiB")
+	errMethodNotAllowed = engine.E(kindMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint")
+	errBodyTooLarge     = engine.E(kindTooLarge, "body_too_large", "request body is larger than 64 KiB")
 )
 
 func logAttrs(c *gin.Context) []any {

@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 type evaluateReq struct {
@@ -72,7 +73,7 @@ func (s *Server) verify(c *gin.Context) {
 		return
 	}
 	res, err := s.eng.Challenges.Verify(c.Request.Context(), principal(c).Tenant, c.Param("id"), engine.VerifyInput{
-		Code: req.Code, RememberDevice: req.RememberDevice, Actor: engine.Actor{Kind: "user", IP: req.IP, UserAgent: req.UserAgent}})
+		Code: req.Code, RememberDevice: req.RememberDevice, Actor: engine.Actor{Kind: message.ActorUser, IP: req.IP, UserAgent: req.UserAgent}})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -112,7 +113,7 @@ func (s *Server) switchChallenge(c *gin.Context) {
 		s.writeError(c, engine.Invalid("channel", "must be sms, totp or email"))
 		return
 	}
-	v, err := s.eng.Challenges.Switch(c.Request.Context(), principal(c).Tenant, c.Param("id"), req.Channel, engine.Actor{Kind: "user"})
+	v, err := s.eng.Challenges.Switch(c.Request.Context(), principal(c).Tenant, c.Param("id"), req.Channel, engine.Actor{Kind: message.ActorUser})
 	if err != nil {
 		s.writeError(c, err)
 		return

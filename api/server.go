@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Options configure a Server. The zero value of each field means its
@@ -120,8 +121,8 @@ func New(eng Engine, opt Options) *Server {
 	app.GET("/users/:user/devices", s.listDevices)
 	app.DELETE("/users/:user/devices", s.forgetDevices)
 	app.DELETE("/users/:user/devices/:device", s.forgetDevice)
-	app.POST("/users/:user/events/password-changed", s.sessionEvent("password_changed"))
-	app.POST("/users/:user/events/signed-out-everywhere", s.sessionEvent("signed_out_everywhere"))
+	app.POST("/users/:user/events/password-changed", s.sessionEvent(message.ReasonPasswordChanged))
+	app.POST("/users/:user/events/signed-out-everywhere", s.sessionEvent(message.ReasonSignedOutEverywhere))
 	app.POST("/users/:user/history", s.importHistory)
 
 	mgr := v1.Group("/admin", s.auth(engine.KeyManager))

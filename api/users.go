@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 func userRef(c *gin.Context) engine.UserRef {
@@ -65,11 +66,11 @@ type actorReq struct {
 }
 
 func (a actorReq) actor() engine.Actor {
-	return engine.Actor{Kind: "user", IP: a.IP, UserAgent: a.UserAgent}
+	return engine.Actor{Kind: message.ActorUser, IP: a.IP, UserAgent: a.UserAgent}
 }
 
 func (s *Server) eraseUser(c *gin.Context) {
-	if err := s.eng.Lifecycle.EraseUser(c.Request.Context(), userRef(c), engine.Actor{Kind: "user"}); err != nil {
+	if err := s.eng.Lifecycle.EraseUser(c.Request.Context(), userRef(c), engine.Actor{Kind: message.ActorUser}); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -141,7 +142,7 @@ func (s *Server) listDevices(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"devices": ds})
 }
 
-func (s *Server) forget(c *gin.Context, device, reason string, actor engine.Actor) {
+func (s *Server) forget(c *gin.Context, device string, reason message.Reason, actor engine.Actor) {
 	n, err := s.eng.Lifecycle.ForgetDevices(c.Request.Context(), userRef(c), device, reason, actor)
 	if err != nil {
 		s.writeError(c, err)
@@ -150,12 +151,14 @@ func (s *Server) forget(c *gin.Context, device, reason string, actor engine.Acto
 	c.JSON(http.StatusOK, gin.H{"forgotten": n})
 }
 
-func (s *Server) forgetDevices(c *gin.Context) { s.forget(c, "", "user", engine.Actor{Kind: "user"}) }
+func (s *Server) forgetDevices(c *gin.Context) {
+	s.forget(c, "", message.ReasonUser, engine.Actor{Kind: message.ActorUser})
+}
 func (s *Server) forgetDevice(c *gin.Context) {
-	s.forget(c, c.Param("device"), "user", engine.Actor{Kind: "user"})
+	s.forget(c, c.Param("device"), message.ReasonUser, engine.Actor{Kind: message.ActorUser})
 }
 
-func (s *Server) sessionEvent(reason string) gin.HandlerFunc {
+func (s *Server) sessionEvent(reason message.Reason) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req actorReq
 		if err := decode(c, &req, true); err != nil {
@@ -176,7 +179,7 @@ func (s *Server) importHistory(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	n, err := s.eng.Logins.ImportHistory(c.Request.Context(), userRef(c), req.Logins, engine.Actor{Kind: "user"})
+	n, err := s.eng.Logins.ImportHistory(c.Request.Context(), userRef(c), req.Logins, engine.Actor{Kind: message.ActorUser})
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -8,8 +8,9 @@
 // words of a key may themselves contain "_", the environment names are built
 // from the struct's koanf tags, never by splitting a variable's name.
 //
-// Only cmd/stepupd reads this package; everything else takes its own Options
-// struct, so the rest of the code base never depends on how settings are
+// Only stepupd's wiring reads this package (cmd/stepupd and internal/app,
+// which builds the server from a Config; e2e tests build Configs too);
+// everything else takes its own Options struct, so the rest of the code base never depends on how settings are
 // spelled on disk or in the environment. The package does no I/O beyond
 // reading the config file and, in Validate, checking that the files the
 // config names can be read.

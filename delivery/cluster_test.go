@@ -13,6 +13,8 @@ import (
 
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/redistest"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // TestQueueCluster runs two workers on a real three-master Redis Cluster
@@ -28,8 +30,8 @@ func TestQueueCluster(t *testing.T) {
 
 	// The shards' slots are spread over the masters.
 	masters := map[string]bool{}
-	for s := range delivery.DefaultShards {
-		c, err := rdb.MasterForKey(ctx, delivery.StreamKey(s))
+	for s := range keyspace.Shards {
+		c, err := rdb.MasterForKey(ctx, keyspace.Queue(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +45,7 @@ func TestQueueCluster(t *testing.T) {
 	q := delivery.NewQueue(rdb, testBox())
 	expires := time.Now().Add(5 * time.Minute)
 	for i := range jobs {
-		shard := i % delivery.DefaultShards
+		shard := i % keyspace.Shards
 		ch := challengeKey(shard, fmt.Sprintf("c%d", i))
 		putChallenge(t, rdb, ch, "pending", expires)
 		enqueue(t, q, shard, ch, []byte(fmt.Sprintf(`{"to":"+61400000%03d","body":"%d"}`, i, i)))
@@ -51,7 +53,7 @@ func TestQueueCluster(t *testing.T) {
 
 	// Every 10th job fails once, every 50th is refused for good.
 	kind := func(j delivery.Job) int {
-		var m delivery.SMS
+		var m message.SMS
 		if err := json.Unmarshal(j.Payload, &m); err != nil {
 			t.Errorf("payload: %v", err)
 		}
@@ -77,7 +79,7 @@ func TestQueueCluster(t *testing.T) {
 	eventually(t, "all jobs finished", func() bool {
 		return jobsTotal(t, reg, "sms", delivery.OutcomeSent)+jobsTotal(t, reg, "sms", delivery.OutcomeDead) == jobs
 	})
-	for s := range delivery.DefaultShards {
+	for s := range keyspace.Shards {
 		if !idle(t, rdb, s) {
 			t.Errorf("shard %d not idle", s)
 		}
@@ -94,9 +96,9 @@ func TestQueueCluster(t *testing.T) {
 		}
 	}
 	for i := range jobs {
-		ch := challengeKey(i%delivery.DefaultShards, fmt.Sprintf("c%d", i))
+		ch := challengeKey(i%keyspace.Shards, fmt.Sprintf("c%d", i))
 		if i%50 == 0 {
-			if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliveryFailed {
+			if got := hget(t, rdb, ch, "delivery"); got != string(message.DeliveryFailed) {
 				t.Errorf("job %d: delivery = %q, want failed", i, got)
 			}
 			continue

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // DeadLetter is a job that was given up on. It carries no payload.
@@ -17,7 +20,7 @@ type DeadLetter struct {
 	Shard     int
 	ID        string // entry id in the dead-letter stream
 	Origin    string // entry id the job had in the job stream
-	Kind      string
+	Kind      message.Kind
 	Tenant    string
 	Challenge string
 	Attempt   int
@@ -29,7 +32,7 @@ type DeadLetter struct {
 // at most limit of them.
 func DeadLetters(ctx context.Context, rdb redis.UniversalClient, shards, limit int) ([]DeadLetter, error) {
 	if shards <= 0 {
-		shards = DefaultShards
+		shards = keyspace.Shards
 	}
 	if limit <= 0 {
 		return nil, nil
@@ -37,7 +40,7 @@ func DeadLetters(ctx context.Context, rdb redis.UniversalClient, shards, limit i
 	pipe := rdb.Pipeline()
 	cmds := make([]*redis.XMessageSliceCmd, shards)
 	for s := range shards {
-		cmds[s] = pipe.XRevRangeN(ctx, DeadKey(s), "+", "-", int64(limit))
+		cmds[s] = pipe.XRevRangeN(ctx, keyspace.Dead(s), "+", "-", int64(limit))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("delivery: dead letters: %w", err)
@@ -66,10 +69,10 @@ func deadLetter(shard int, m redis.XMessage) DeadLetter {
 		return s
 	}
 	d := DeadLetter{
-		Shard: shard, ID: m.ID, Origin: str("origin"), Kind: str(FieldKind),
-		Tenant: str(FieldTenant), Challenge: str(FieldChallenge), Error: str("error"),
+		Shard: shard, ID: m.ID, Origin: str("origin"), Kind: message.Kind(str(keyspace.FieldKind)),
+		Tenant: str(keyspace.FieldTenant), Challenge: str(keyspace.FieldChallenge), Error: str("error"),
 	}
-	d.Attempt, _ = strconv.Atoi(str(FieldAttempt))
+	d.Attempt, _ = strconv.Atoi(str(keyspace.FieldAttempt))
 	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
 		d.At = time.UnixMilli(ms).UTC()
 	}
@@ -80,10 +83,10 @@ func deadLetter(shard int, m redis.XMessage) DeadLetter {
 // attempts reset, for an operator who fixed the cause. It returns the new
 // job id; ok is false when there is no such dead letter.
 func Requeue(ctx context.Context, rdb redis.UniversalClient, shard int, id string) (newID string, ok bool, err error) {
-	if shard < 0 || shard >= maxShards {
+	if shard < 0 || shard >= keyspace.MaxShards {
 		return "", false, fmt.Errorf("delivery: requeue: shard %d out of range", shard)
 	}
-	newID, err = requeueScript.Run(ctx, rdb, []string{DeadKey(shard), StreamKey(shard)}, id).Text()
+	newID, err = requeueScript.Run(ctx, rdb, []string{keyspace.Dead(shard), keyspace.Queue(shard)}, id).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}

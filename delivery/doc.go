@@ -5,19 +5,18 @@
 //
 // # Layout
 //
-// Shard NN (two hex digits) owns three keys that share the hash tag {sNN}
-// with every key of the shard's users, so the engine can queue a message in
-// the same Lua script that changes a user's state:
+// The keys are store/keyspace's. Shard NN (two hex digits) owns three keys
+// that share the hash tag {sNN} with every key of the shard's users, so the
+// engine can queue a message in the same Lua script that changes a user's
+// state: the job stream (keyspace.Queue, consumer group "workers"), the
+// sorted set of jobs waiting for a retry (keyspace.Delay, score = due, unix
+// ms) and the dead-letter stream (keyspace.Dead).
 //
-//	su:{sNN}:q       stream of jobs, consumer group "workers"
-//	su:{sNN}:qdelay  sorted set of jobs waiting for a retry (score = due, unix ms)
-//	su:{sNN}:dlq     stream of dead letters
-//
-// A job is one stream entry with the fields kind, tenant, ch (optional key of
-// the challenge hash the job delivers a code for), data (base64 of the
+// A job is one stream entry with the fields kind, tenant, ch (key of the
+// challenge hash the job delivers a code for, or empty), data (base64 of the
 // payload sealed by the "queue" seal.Box) and attempt. Producers outside Lua
-// use [Queue.Enqueue]; Lua producers write the same fields (see [SealPayload]
-// and the Field constants).
+// use [Queue.Enqueue]; Lua producers use keyspace.EnqueueLua, as this
+// package's scripts do, and [SealPayload].
 //
 // # Guarantees
 //

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-delivery-tests")
@@ -114,7 +116,7 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, h delivery.Handler, o 
 
 // challengeKey returns a challenge hash key in shard.
 func challengeKey(shard int, id string) string {
-	return "su:" + delivery.ShardTag(shard) + ":ch:" + id
+	return keyspace.Challenge(shard, id)
 }
 
 // putChallenge writes a challenge hash.
@@ -137,7 +139,7 @@ func hget(t *testing.T, rdb redis.UniversalClient, key, field string) string {
 
 func smsPayload(t *testing.T, to, body string) []byte {
 	t.Helper()
-	b, err := json.Marshal(delivery.SMS{To: to, Body: body})
+	b, err := json.Marshal(message.SMS{To: to, Body: body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func smsPayload(t *testing.T, to, body string) []byte {
 
 func enqueue(t *testing.T, q *delivery.Queue, shard int, ch string, payload []byte) string {
 	t.Helper()
-	id, err := q.Enqueue(context.Background(), shard, delivery.KindSMS, "acme", ch, payload)
+	id, err := q.Enqueue(context.Background(), shard, message.KindSMS, "acme", ch, payload)
 	if err != nil {
 		t.Fatalf("Enqueue: %v", err)
 	}
@@ -157,15 +159,15 @@ func enqueue(t *testing.T, q *delivery.Queue, shard int, ch string, payload []by
 func idle(t *testing.T, rdb redis.UniversalClient, shard int) bool {
 	t.Helper()
 	ctx := context.Background()
-	n, err := rdb.XLen(ctx, delivery.StreamKey(shard)).Result()
+	n, err := rdb.XLen(ctx, keyspace.Queue(shard)).Result()
 	if err != nil {
 		t.Fatalf("XLEN: %v", err)
 	}
-	d, err := rdb.ZCard(ctx, delivery.DelayKey(shard)).Result()
+	d, err := rdb.ZCard(ctx, keyspace.Delay(shard)).Result()
 	if err != nil {
 		t.Fatalf("ZCARD: %v", err)
 	}
-	p, err := rdb.XPending(ctx, delivery.StreamKey(shard), delivery.DefaultGroup).Result()
+	p, err := rdb.XPending(ctx, keyspace.Queue(shard), delivery.DefaultGroup).Result()
 	if redis.HasErrorPrefix(err, "NOGROUP") {
 		return false // the worker has not created its groups yet
 	}

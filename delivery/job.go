@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Job is one delivery job handed to a Handler.
 type Job struct {
 	Shard     int    // queue shard the job was read from
 	ID        string // stream entry id; a retried job gets a new one
-	Kind      string // KindSMS, KindMail, KindNotify, …
+	Kind      message.Kind
 	Tenant    string
 	Challenge string // key of the challenge hash the job delivers a code for, or ""
 	Payload   []byte // opened payload: JSON whose shape depends on Kind
@@ -40,7 +42,7 @@ func (f HandlerFunc) Handle(ctx context.Context, j Job) (Result, error) { return
 
 // Mux routes jobs to handlers by kind; a job of an unknown kind fails
 // permanently.
-type Mux map[string]Handler
+type Mux map[message.Kind]Handler
 
 // Handle routes j to the handler of its kind.
 func (m Mux) Handle(ctx context.Context, j Job) (Result, error) {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Outcomes of a job, the values of the outcome label.
@@ -63,8 +65,8 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 
 // kindLabel keeps the label set small whatever a malformed job claims.
 func kindLabel(kind string) string {
-	switch kind {
-	case KindSMS, KindMail, KindNotify:
+	switch message.Kind(kind) {
+	case message.KindSMS, message.KindMail, message.KindNotify:
 		return kind
 	}
 	return "other"

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/internal/redistest"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // TestReapScript checks that only consumers without pending entries are
@@ -28,7 +29,7 @@ func TestReapScript(t *testing.T) {
 			ctx := context.Background()
 			rdb := redis.NewClient(&redis.Options{Addr: addr(t)})
 			defer rdb.Close()
-			stream := StreamKey(0)
+			stream := keyspace.Queue(0)
 			must := func(err error) {
 				t.Helper()
 				if err != nil {

@@ -1,24 +1,26 @@
 package delivery
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/store/keyspace"
+)
 
 // Each script is one atomic step of a job's life. Every script that ends a
 // job's stay in the stream starts with XACK and does nothing more when the
 // entry was no longer pending, so two workers that both processed a job
 // (one of them after reclaiming it) record one outcome. All keys a script
-// touches are passed in KEYS and share the shard's hash tag.
+// touches are passed in KEYS and share the shard's hash tag. Scripts that
+// add a job use keyspace.EnqueueLua's enqueue, the one place a job entry's
+// shape is written.
 
 // enqueueScript adds a job and marks its challenge queued.
 //
 //	KEYS[1] stream, KEYS[2] challenge hash (optional)
 //	ARGV kind, tenant, challenge key, data
 //	returns the new entry id
-var enqueueScript = redis.NewScript(`
-local f = {'kind', ARGV[1], 'tenant', ARGV[2]}
-if ARGV[3] ~= '' then f[#f+1] = 'ch'; f[#f+1] = ARGV[3] end
-f[#f+1] = 'data'; f[#f+1] = ARGV[4]
-f[#f+1] = 'attempt'; f[#f+1] = '0'
-local id = redis.call('XADD', KEYS[1], '*', unpack(f))
+var enqueueScript = redis.NewScript(keyspace.EnqueueLua + `
+local id = enqueue(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], '0')
 if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[2], 'delivery', 'queued')
 end
@@ -31,16 +33,14 @@ return id
 //	KEYS[1] delay set, KEYS[2] stream, KEYS[3] dead-letter stream
 //	ARGV now (unix ms), limit, dead-letter max length
 //	returns the number of members moved
-var promoteScript = redis.NewScript(`
+var promoteScript = redis.NewScript(keyspace.EnqueueLua + `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, m in ipairs(due) do
   local ok, j = pcall(cjson.decode, m)
   if ok and type(j) == 'table' and type(j.data) == 'string' then
-    local f = {'kind', tostring(j.kind or ''), 'tenant', tostring(j.tenant or '')}
-    if type(j.ch) == 'string' and j.ch ~= '' then f[#f+1] = 'ch'; f[#f+1] = j.ch end
-    f[#f+1] = 'data'; f[#f+1] = j.data
-    f[#f+1] = 'attempt'; f[#f+1] = tostring(j.attempt or '0')
-    redis.call('XADD', KEYS[2], '*', unpack(f))
+    local ch = ''
+    if type(j.ch) == 'string' then ch = j.ch end
+    enqueue(KEYS[2], tostring(j.kind or ''), tostring(j.tenant or ''), ch, j.data, tostring(j.attempt or '0'))
   else
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*',
       'kind', '', 'tenant', '', 'data', m, 'attempt', '0',
@@ -131,17 +131,13 @@ return 1
 //	KEYS[1] dead-letter stream, KEYS[2] stream
 //	ARGV dead letter id
 //	returns the new entry id, or false when there is no such dead letter
-var requeueScript = redis.NewScript(`
+var requeueScript = redis.NewScript(keyspace.EnqueueLua + `
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #e == 0 then return false end
 local v = {}
 local raw = e[1][2]
 for i = 1, #raw, 2 do v[raw[i]] = raw[i+1] end
-local f = {'kind', v.kind or '', 'tenant', v.tenant or ''}
-if v.ch and v.ch ~= '' then f[#f+1] = 'ch'; f[#f+1] = v.ch end
-f[#f+1] = 'data'; f[#f+1] = v.data or ''
-f[#f+1] = 'attempt'; f[#f+1] = '0'
-local id = redis.call('XADD', KEYS[2], '*', unpack(f))
+local id = enqueue(KEYS[2], v.kind or '', v.tenant or '', v.ch or '', v.data or '', '0')
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id
 `)

@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-)
 
-// SMS is the payload of a KindSMS job.
-type SMS struct {
-	To   string `json:"to"`   // E.164
-	Body string `json:"body"` // the text, usually carrying a code
-}
+	"github.com/stepup-auth/stepup/message"
+)
 
 // SMSSender sends one text message and returns the provider's message id.
 // Errors follow the Handler contract: Permanent for errors a retry will not
@@ -19,10 +15,11 @@ type SMSSender interface {
 	Send(ctx context.Context, to, body string) (id string, err error)
 }
 
-// SMSHandler returns a Handler that sends KindSMS jobs through s.
+// SMSHandler returns a Handler that sends message.KindSMS jobs (payload
+// message.SMS) through s.
 func SMSHandler(s SMSSender) Handler {
 	return HandlerFunc(func(ctx context.Context, j Job) (Result, error) {
-		var m SMS
+		var m message.SMS
 		if err := json.Unmarshal(j.Payload, &m); err != nil {
 			return Result{}, Permanent(errors.New("sms payload is not valid JSON"))
 		}

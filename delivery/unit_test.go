@@ -9,52 +9,6 @@ import (
 	"time"
 )
 
-func TestKeys(t *testing.T) {
-	tests := []struct {
-		shard                       int
-		tag, stream, delay, deadKey string
-	}{
-		{0, "{s00}", "su:{s00}:q", "su:{s00}:qdelay", "su:{s00}:dlq"},
-		{10, "{s0a}", "su:{s0a}:q", "su:{s0a}:qdelay", "su:{s0a}:dlq"},
-		{63, "{s3f}", "su:{s3f}:q", "su:{s3f}:qdelay", "su:{s3f}:dlq"},
-	}
-	for _, tt := range tests {
-		if got := ShardTag(tt.shard); got != tt.tag {
-			t.Errorf("ShardTag(%d) = %q, want %q", tt.shard, got, tt.tag)
-		}
-		if got := StreamKey(tt.shard); got != tt.stream {
-			t.Errorf("StreamKey(%d) = %q, want %q", tt.shard, got, tt.stream)
-		}
-		if got := DelayKey(tt.shard); got != tt.delay {
-			t.Errorf("DelayKey(%d) = %q, want %q", tt.shard, got, tt.delay)
-		}
-		if got := DeadKey(tt.shard); got != tt.deadKey {
-			t.Errorf("DeadKey(%d) = %q, want %q", tt.shard, got, tt.deadKey)
-		}
-	}
-}
-
-func TestInShard(t *testing.T) {
-	tests := []struct {
-		key   string
-		shard int
-		want  bool
-	}{
-		{"su:{s05}:ch:abc", 5, true},
-		{"su:{s05}:ch:abc", 6, false},
-		{"su:{s3f}:ch:{x}", 63, true},
-		{"su:ch:abc", 5, false},
-		{"su:{}:ch", 0, false},
-		{"su:{s05:ch", 5, false},
-		{"su:{t:acme}:x", 5, false},
-	}
-	for _, tt := range tests {
-		if got := inShard(tt.key, tt.shard); got != tt.want {
-			t.Errorf("inShard(%q, %d) = %v, want %v", tt.key, tt.shard, got, tt.want)
-		}
-	}
-}
-
 func TestBackoff(t *testing.T) {
 	const base, ceiling = 2 * time.Second, 5 * time.Minute
 	tests := []struct {

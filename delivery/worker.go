@@ -19,11 +19,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // Options configures a Worker. Zero fields take the defaults noted.
 type Options struct {
-	// Shards is the number of queue shards, DefaultShards (64).
+	// Shards is the number of queue shards, keyspace.Shards (64).
 	Shards int
 	// Workers is the number of jobs sent concurrently, 4.
 	Workers int
@@ -82,10 +84,10 @@ func (o *Options) defaults() error {
 		return errors.New("delivery: Options.Box is required")
 	}
 	if o.Shards == 0 {
-		o.Shards = DefaultShards
+		o.Shards = keyspace.Shards
 	}
-	if o.Shards < 1 || o.Shards > maxShards {
-		return fmt.Errorf("delivery: Options.Shards must be 1..%d", maxShards)
+	if o.Shards < 1 || o.Shards > keyspace.MaxShards {
+		return fmt.Errorf("delivery: Options.Shards must be 1..%d", keyspace.MaxShards)
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
@@ -309,7 +311,7 @@ func (w *Worker) ensureGroups(ctx context.Context) error {
 	pipe := w.rdb.Pipeline()
 	cmds := make([]*redis.StatusCmd, w.o.Shards)
 	for s := range w.o.Shards {
-		cmds[s] = pipe.XGroupCreateMkStream(ctx, StreamKey(s), w.o.Group, "0")
+		cmds[s] = pipe.XGroupCreateMkStream(ctx, keyspace.Queue(s), w.o.Group, "0")
 	}
 	_, _ = pipe.Exec(ctx)
 	for _, c := range cmds {
@@ -337,7 +339,7 @@ func (w *Worker) read(ctx context.Context) (got []entry, full, ok bool) {
 	calls := make([]scriptCall, w.o.Shards)
 	for s := range w.o.Shards {
 		calls[s] = scriptCall{
-			keys: []string{DelayKey(s), StreamKey(s), DeadKey(s)},
+			keys: []string{keyspace.Delay(s), keyspace.Queue(s), keyspace.Dead(s)},
 			args: []any{now, promoteLimit, w.o.DeadMaxLen},
 		}
 	}
@@ -350,7 +352,7 @@ func (w *Worker) read(ctx context.Context) (got []entry, full, ok bool) {
 			reads[s] = pipe.XReadGroup(ctx, &redis.XReadGroupArgs{
 				Group:    w.o.Group,
 				Consumer: w.o.Consumer,
-				Streams:  []string{StreamKey(s), ">"},
+				Streams:  []string{keyspace.Queue(s), ">"},
 				Count:    int64(count),
 				Block:    -1, // never block: it would pin a pooled connection
 			})
@@ -400,7 +402,7 @@ func (w *Worker) claim(ctx context.Context) (got []entry, ok bool) {
 	cmds := make([]*redis.XAutoClaimCmd, w.o.Shards)
 	for s := range w.o.Shards {
 		cmds[s] = pipe.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream:   StreamKey(s),
+			Stream:   keyspace.Queue(s),
 			Group:    w.o.Group,
 			Consumer: w.o.Consumer,
 			MinIdle:  w.o.ClaimIdle,
@@ -410,7 +412,7 @@ func (w *Worker) claim(ctx context.Context) (got []entry, ok bool) {
 	}
 	lens := make([]*redis.IntCmd, w.o.Shards)
 	for s := range w.o.Shards {
-		lens[s] = pipe.XLen(ctx, DeadKey(s))
+		lens[s] = pipe.XLen(ctx, keyspace.Dead(s))
 	}
 	_, _ = pipe.Exec(ctx)
 	var dead int64
@@ -437,7 +439,7 @@ func (w *Worker) claim(ctx context.Context) (got []entry, ok bool) {
 func (w *Worker) reap(ctx context.Context) {
 	calls := make([]scriptCall, w.o.Shards)
 	for s := range w.o.Shards {
-		calls[s] = scriptCall{keys: []string{StreamKey(s)}, args: []any{w.o.Group, reapIdle.Milliseconds()}}
+		calls[s] = scriptCall{keys: []string{keyspace.Queue(s)}, args: []any{w.o.Group, reapIdle.Milliseconds()}}
 	}
 	pipe := w.rdb.Pipeline()
 	cmds := queueScripts(ctx, pipe, reapScript, calls)
@@ -468,8 +470,8 @@ func parseFields(values map[string]any) fields {
 		s, _ := values[k].(string)
 		return s
 	}
-	f := fields{kind: str(FieldKind), tenant: str(FieldTenant), ch: str(FieldChallenge), data: str(FieldData)}
-	a, err := strconv.Atoi(str(FieldAttempt))
+	f := fields{kind: str(keyspace.FieldKind), tenant: str(keyspace.FieldTenant), ch: str(keyspace.FieldChallenge), data: str(keyspace.FieldData)}
+	a, err := strconv.Atoi(str(keyspace.FieldAttempt))
 	switch {
 	case f.kind == "":
 		f.malformed = "job has no kind"
@@ -524,7 +526,7 @@ func (w *Worker) process(ctx context.Context, e entry) {
 		w.dead(ctx, log, e, f, f.attempt, f.malformed)
 		return
 	}
-	if f.ch != "" && !inShard(f.ch, e.shard) {
+	if f.ch != "" && !keyspace.InShard(f.ch, e.shard) {
 		// The script may not touch a key of another slot; never mark it.
 		bad := f
 		bad.ch = ""
@@ -560,7 +562,7 @@ func (w *Worker) process(ctx context.Context, e entry) {
 	}
 
 	job := Job{
-		Shard: e.shard, ID: e.msg.ID, Kind: f.kind, Tenant: f.tenant,
+		Shard: e.shard, ID: e.msg.ID, Kind: message.Kind(f.kind), Tenant: f.tenant,
 		Challenge: f.ch, Payload: payload, Attempt: attempt,
 	}
 	start := time.Now()
@@ -620,7 +622,7 @@ func (s jobState) challengeOpen(now time.Time) bool {
 func (w *Worker) begin(ctx context.Context, e entry, ch string) (jobState, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	keys := []string{StreamKey(e.shard)}
+	keys := []string{keyspace.Queue(e.shard)}
 	if ch != "" {
 		keys = append(keys, ch)
 	}
@@ -643,7 +645,7 @@ func (w *Worker) begin(ctx context.Context, e entry, ch string) (jobState, error
 
 // finish acknowledges a sent or dropped job.
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, e entry, f fields, outcome, providerID string) {
-	keys := []string{StreamKey(e.shard)}
+	keys := []string{keyspace.Queue(e.shard)}
 	if f.ch != "" {
 		keys = append(keys, f.ch)
 	}
@@ -682,7 +684,7 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, e entry, f fields,
 		log.Error("delivery: encode retry", "err", err)
 		return
 	}
-	done, err := w.step(ctx, retryScript, []string{StreamKey(e.shard), DelayKey(e.shard)},
+	done, err := w.step(ctx, retryScript, []string{keyspace.Queue(e.shard), keyspace.Delay(e.shard)},
 		w.o.Group, e.msg.ID, due, string(member))
 	if err != nil {
 		log.Error("delivery: schedule retry", "err", err)
@@ -698,7 +700,7 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, e entry, f fields,
 
 // dead moves a job to the dead-letter stream and marks its challenge failed.
 func (w *Worker) dead(ctx context.Context, log *slog.Logger, e entry, f fields, attempt int, reason string) {
-	keys := []string{StreamKey(e.shard), DeadKey(e.shard)}
+	keys := []string{keyspace.Queue(e.shard), keyspace.Dead(e.shard)}
 	if f.ch != "" {
 		keys = append(keys, f.ch)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/redistest"
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // backend makes a fresh, empty Redis for one test.
@@ -78,7 +80,7 @@ func testDeliversOnce(t *testing.T, rdb redis.UniversalClient) {
 
 	rec := &recorder{}
 	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
-	eventually(t, "challenge marked sent", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliverySent })
+	eventually(t, "challenge marked sent", func() bool { return hget(t, rdb, ch, "delivery") == string(message.DeliverySent) })
 	eventually(t, "queue empty", func() bool { return idle(t, rdb, 5) })
 
 	calls := rec.Calls()
@@ -86,7 +88,7 @@ func testDeliversOnce(t *testing.T, rdb redis.UniversalClient) {
 		t.Fatalf("handler called %d times, want 1", len(calls))
 	}
 	j := calls[0].job
-	if j.ID != id || j.Shard != 5 || j.Kind != delivery.KindSMS || j.Tenant != "acme" || j.Challenge != ch || j.Attempt != 0 {
+	if j.ID != id || j.Shard != 5 || j.Kind != message.KindSMS || j.Tenant != "acme" || j.Challenge != ch || j.Attempt != 0 {
 		t.Errorf("job = %+v", j)
 	}
 	if !bytes.Equal(j.Payload, payload) {
@@ -114,7 +116,7 @@ func testRetriesThenDelivers(t *testing.T, rdb redis.UniversalClient) {
 		return delivery.Result{ProviderID: "SMok"}, nil
 	}}
 	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
-	eventually(t, "challenge marked sent", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliverySent })
+	eventually(t, "challenge marked sent", func() bool { return hget(t, rdb, ch, "delivery") == string(message.DeliverySent) })
 	eventually(t, "queue empty", func() bool { return idle(t, rdb, 7) })
 
 	calls := rec.Calls()
@@ -173,8 +175,8 @@ func testRetryWaitsForBackoff(t *testing.T, rdb redis.UniversalClient) {
 	o.Rand = func() float64 { return 0.5 }
 	startWorker(t, rdb, rec.handler("a"), o)
 
-	eventually(t, "job parked", func() bool { return rdb.ZCard(ctx, delivery.DelayKey(2)).Val() == 1 })
-	zs := rdb.ZRangeWithScores(ctx, delivery.DelayKey(2), 0, -1).Val()
+	eventually(t, "job parked", func() bool { return rdb.ZCard(ctx, keyspace.Delay(2)).Val() == 1 })
+	zs := rdb.ZRangeWithScores(ctx, keyspace.Delay(2), 0, -1).Val()
 	if want := float64(clock.Now().Add(5 * time.Second).UnixMilli()); zs[0].Score != want {
 		t.Errorf("due = %v, want now+5s = %v", zs[0].Score, want)
 	}
@@ -203,7 +205,7 @@ func testPermanentError(t *testing.T, rdb redis.UniversalClient) {
 		return delivery.Result{}, delivery.Permanent(errors.New("twilio 21211: invalid number"))
 	}}
 	startWorker(t, rdb, rec.handler("a"), workerOpts("a", reg))
-	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliveryFailed })
+	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == string(message.DeliveryFailed) })
 	eventually(t, "queue empty", func() bool { return idle(t, rdb, 9) })
 
 	if rec.N() != 1 {
@@ -237,7 +239,7 @@ func testMaxAttempts(t *testing.T, rdb redis.UniversalClient) {
 	o := workerOpts("a", nil)
 	o.MaxAttempts = 3
 	startWorker(t, rdb, rec.handler("a"), o)
-	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliveryFailed })
+	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == string(message.DeliveryFailed) })
 	eventually(t, "queue empty", func() bool { return idle(t, rdb, 1) })
 
 	if rec.N() != 3 {
@@ -300,14 +302,14 @@ func testDropsClosedChallenges(t *testing.T, rdb redis.UniversalClient) {
 	}
 	for _, tt := range tests {
 		ch := challengeKey(4, tt.name)
-		want := delivery.DeliveryDropped
+		want := message.DeliveryDropped
 		if !tt.exists {
 			want = ""
 			if n := rdb.Exists(context.Background(), ch).Val(); n != 0 {
 				t.Errorf("%s: a missing challenge hash was created", tt.name)
 			}
 		}
-		if got := hget(t, rdb, ch, "delivery"); got != want {
+		if got := hget(t, rdb, ch, "delivery"); got != string(want) {
 			t.Errorf("%s: delivery = %q, want %q", tt.name, got, want)
 		}
 		if tt.exists && hget(t, rdb, ch, "status") != tt.status {
@@ -333,7 +335,7 @@ func testBadJobs(t *testing.T, rdb redis.UniversalClient) {
 		{"foreign challenge", []any{"kind", "sms", "ch", challengeKey(7, "x"), "data", "eA==", "attempt", "0"}, "challenge key is not in the job's shard"},
 	}
 	for _, tt := range tests {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: delivery.StreamKey(6), Values: tt.values}).Err(); err != nil {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(6), Values: tt.values}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -356,7 +358,7 @@ func testBadJobs(t *testing.T, rdb redis.UniversalClient) {
 			t.Errorf("%s: no dead letter with error %q (have %v)", tt.name, tt.want, got)
 		}
 	}
-	if hget(t, rdb, ch, "delivery") != delivery.DeliveryFailed {
+	if hget(t, rdb, ch, "delivery") != string(message.DeliveryFailed) {
 		t.Error("challenge of an unopenable job not marked failed")
 	}
 	if n := rdb.Exists(ctx, challengeKey(7, "x")).Val(); n != 0 {
@@ -389,7 +391,7 @@ func testReclaim(t *testing.T, rdb redis.UniversalClient) {
 	o := workerOpts("b", nil)
 	o.ClaimIdle = 200 * time.Millisecond
 	startWorker(t, rdb, recB.handler("b"), o)
-	eventually(t, "B delivers", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliverySent })
+	eventually(t, "B delivers", func() bool { return hget(t, rdb, ch, "delivery") == string(message.DeliverySent) })
 
 	// A wakes up and fails: its outcome must not undo B's.
 	close(release)
@@ -404,7 +406,7 @@ func testReclaim(t *testing.T, rdb redis.UniversalClient) {
 	if got := hget(t, rdb, ch, "provider_id"); got != "SMb" {
 		t.Errorf("provider_id = %q, want SMb", got)
 	}
-	if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliverySent {
+	if got := hget(t, rdb, ch, "delivery"); got != string(message.DeliverySent) {
 		t.Errorf("delivery = %q after A's late failure", got)
 	}
 	if dl, _ := delivery.DeadLetters(context.Background(), rdb, 0, 10); len(dl) != 0 {
@@ -421,7 +423,7 @@ func testPoison(t *testing.T, rdb redis.UniversalClient) {
 
 	// Eight workers died while sending it: it is pending with a delivery
 	// count of 8 under a consumer that is gone.
-	stream := delivery.StreamKey(11)
+	stream := keyspace.Queue(11)
 	if err := rdb.XGroupCreateMkStream(ctx, stream, delivery.DefaultGroup, "0").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +438,7 @@ func testPoison(t *testing.T, rdb redis.UniversalClient) {
 	o := workerOpts("b", nil)
 	o.ClaimIdle = 100 * time.Millisecond
 	startWorker(t, rdb, rec.handler("b"), o)
-	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == delivery.DeliveryFailed })
+	eventually(t, "challenge marked failed", func() bool { return hget(t, rdb, ch, "delivery") == string(message.DeliveryFailed) })
 	eventually(t, "queue empty", func() bool { return idle(t, rdb, 11) })
 	if rec.N() != 0 {
 		t.Errorf("handler called %d times for a poison job", rec.N())
@@ -507,7 +509,7 @@ func testGracefulShutdown(t *testing.T, rdb redis.UniversalClient) {
 	if ctxErr != nil {
 		t.Errorf("the send's context was cancelled at shutdown: %v", ctxErr)
 	}
-	if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliverySent {
+	if got := hget(t, rdb, ch, "delivery"); got != string(message.DeliverySent) {
 		t.Errorf("delivery = %q after shutdown, want sent", got)
 	}
 	if !idle(t, rdb, 13) {
@@ -521,10 +523,10 @@ func testEnqueue(t *testing.T, rdb redis.UniversalClient) {
 	ch := challengeKey(14, "c8")
 	putChallenge(t, rdb, ch, "pending", time.Now().Add(time.Minute))
 	id := enqueue(t, q, 14, ch, []byte(`{"to":"+61412345156","body":"code 999999"}`))
-	if got := hget(t, rdb, ch, "delivery"); got != delivery.DeliveryQueued {
+	if got := hget(t, rdb, ch, "delivery"); got != string(message.DeliveryQueued) {
 		t.Errorf("delivery = %q, want queued", got)
 	}
-	msgs := rdb.XRange(ctx, delivery.StreamKey(14), id, id).Val()
+	msgs := rdb.XRange(ctx, keyspace.Queue(14), id, id).Val()
 	if len(msgs) != 1 {
 		t.Fatalf("entry %s not in the stream", id)
 	}
@@ -539,7 +541,7 @@ func testEnqueue(t *testing.T, rdb redis.UniversalClient) {
 	tests := []struct {
 		name  string
 		shard int
-		kind  string
+		kind  message.Kind
 		ch    string
 	}{
 		{"foreign challenge", 14, "sms", challengeKey(15, "x")},
@@ -598,7 +600,7 @@ func testSameIDs(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	const shards = 10
 	for s := range shards {
-		err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: delivery.StreamKey(s), ID: "1-1", Values: []any{
+		err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(s), ID: "1-1", Values: []any{
 			"kind", "sms", "tenant", "acme", "attempt", "0",
 			"data", delivery.SealPayload(testBox(), []byte(fmt.Sprintf(`{"to":"+61400000000","body":"%d"}`, s))),
 		}}).Err()

@@ -27,6 +27,7 @@ import (
 	"github.com/stepup-auth/stepup/internal/apptest"
 	"github.com/stepup-auth/stepup/internal/geoiptest"
 	"github.com/stepup-auth/stepup/internal/smtptest"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 const (
@@ -336,8 +337,8 @@ func ntfQueueIdle(t testing.TB, env *apptest.Env) {
 	for {
 		pipe := env.App.Redis.Pipeline()
 		var lens []interface{ Val() int64 }
-		for s := range delivery.DefaultShards {
-			lens = append(lens, pipe.XLen(ctx, delivery.StreamKey(s)), pipe.ZCard(ctx, delivery.DelayKey(s)))
+		for s := range keyspace.Shards {
+			lens = append(lens, pipe.XLen(ctx, keyspace.Queue(s)), pipe.ZCard(ctx, keyspace.Delay(s)))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatalf("queue length: %v", err)

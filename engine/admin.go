@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Policies sets a tenant's policy and carries out the managers' admin
@@ -84,7 +86,7 @@ func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, a
 			return nil, nil, ErrUserNotFound
 		}
 		a.Factors, a.BackupCodes, a.Devices, a.PhoneChange, a.EmailChange = Factors{}, nil, nil, "", ""
-		ev := e.event(u.Tenant, u.User, EvAdminReset, actor)
+		ev := e.event(u.Tenant, u.User, message.EvAdminReset, actor)
 		ev.Details["reason"] = reason
 		if group != "" {
 			ev.Details["group"] = group
@@ -148,7 +150,7 @@ func (e *Policies) afterModeOff(ctx context.Context, t Tenant, actor Actor) {
 		if err != nil || !a.Factors.Any() {
 			return err
 		}
-		ev := e.event(t.ID, user, EvModeOff, actor)
+		ev := e.event(t.ID, user, message.EvModeOff, actor)
 		return e.store.Commit(ctx, u, Commit{Version: -1, Events: []Event{ev}, Jobs: e.userNotice(t, a, &ev), Now: e.now()})
 	})
 	if err != nil {
@@ -249,7 +251,7 @@ func (e *Policies) Report(ctx context.Context, token string) error {
 			return Internal(err)
 		}
 		ver := a.Version
-		ev := e.event(tenant, user, EvReport, Actor{Kind: "user"})
+		ev := e.event(tenant, user, message.EvReport, Actor{Kind: message.ActorUser})
 		ev.Details["devices_forgotten"] = itoa(len(a.Devices))
 		a.Devices = nil
 		force := true

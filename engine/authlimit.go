@@ -42,7 +42,7 @@ func (e *Tenants) AuthenticateFrom(ctx context.Context, secret, client string) (
 	if !errors.Is(err, ErrUnauthenticated) {
 		return p, err
 	}
-	limit := Limit{Key: key, PerHour: e.opt.Limits.AuthFailuresPerIP, Name: "auth", Period: authFailureWindow}
+	limit := Limit{Scope: "authfail", Subject: key, PerHour: e.opt.Limits.AuthFailuresPerIP, Name: "auth", Period: authFailureWindow}
 	tripped, wait, lerr := e.core.store.Allow(ctx, []Limit{limit}, now)
 	if lerr != nil {
 		// The key was wrong either way; the store's trouble shows at
@@ -57,14 +57,14 @@ func (e *Tenants) AuthenticateFrom(ctx context.Context, secret, client string) (
 	return p, err
 }
 
-// authFailureKey is the limit key of a client address: a keyed hash, so
+// authFailureKey is the limit subject of a client address: a keyed hash, so
 // no address is stored in the clear.
 func (e *Tenants) authFailureKey(client string) string {
 	ip, err := netip.ParseAddr(client)
 	if err != nil {
-		return "authfail:unknown"
+		return "unknown"
 	}
-	return "authfail:" + e.ipHash("", ip.Unmap())
+	return e.ipHash("", ip.Unmap())
 }
 
 // authBlocks remembers, per process, until when an address is throttled.

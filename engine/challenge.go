@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Challenges verifies codes and carries out what each challenge was for;
@@ -44,7 +46,7 @@ type challengeStore interface {
 	openLister
 	// SetDelivery records a provider's delivery report on the challenge
 	// whose message had that provider id (no-op if none).
-	SetDelivery(ctx context.Context, providerID, status, errorCode string) error
+	SetDelivery(ctx context.Context, providerID string, status message.DeliveryState, errorCode string) error
 }
 
 // Challenge errors.
@@ -86,16 +88,16 @@ func ErrResendTooSoon(wait time.Duration) *Error {
 
 // ChallengeView is the public view of a challenge.
 type ChallengeView struct {
-	ID           string    `json:"id"`
-	Purpose      Purpose   `json:"purpose"`
-	Channel      Channel   `json:"channel"`
-	Destination  string    `json:"destination,omitempty"`
-	Status       Status    `json:"status"`
-	ExpiresAt    time.Time `json:"expires_at"`
-	AttemptsLeft int       `json:"attempts_left"`
-	Delivery     string    `json:"delivery_status,omitempty"`
-	DeliveryErr  string    `json:"delivery_error,omitempty"`
-	Channels     []Channel `json:"available_channels,omitempty"`
+	ID           string                `json:"id"`
+	Purpose      Purpose               `json:"purpose"`
+	Channel      Channel               `json:"channel"`
+	Destination  string                `json:"destination,omitempty"`
+	Status       Status                `json:"status"`
+	ExpiresAt    time.Time             `json:"expires_at"`
+	AttemptsLeft int                   `json:"attempts_left"`
+	Delivery     message.DeliveryState `json:"delivery_status,omitempty"`
+	DeliveryErr  string                `json:"delivery_error,omitempty"`
+	Channels     []Channel             `json:"available_channels,omitempty"`
 }
 
 // view is the public view of c at now.
@@ -154,7 +156,7 @@ type draft struct {
 func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channel, to string, data map[string]string) draft {
 	now := e.now()
 	c := Challenge{
-		ID: e.newID("ch_", u.Shard()), Tenant: u.Tenant, User: u.User, Purpose: purpose, Channel: channel,
+		ID: e.newID("ch_", e.store.Placement(u)), Tenant: u.Tenant, User: u.User, Purpose: purpose, Channel: channel,
 		Status: StatusPending, CreatedAt: now, ExpiresAt: now.Add(e.opt.CodeTTL), MaxAttempts: e.opt.CodeAttempts,
 		Data: data,
 	}
@@ -168,15 +170,15 @@ func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channe
 		d.ch.CodeHash = e.codeHash(c.ID, d.code)
 		d.ch.Destination = MaskPhone(to)
 		d.ch.Data["to"] = e.sealString(to)
-		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, "queued"
-		d.jobs = []Job{e.job("sms", c.ID, SMS{To: to, Body: e.smsText(t, d.code)})}
+		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, message.DeliveryQueued
+		d.jobs = []Job{e.job(message.KindSMS, c.ID, message.SMS{To: to, Body: e.smsText(t, d.code)})}
 	case ChannelEmail:
 		d.code = e.newCode()
 		d.ch.CodeHash = e.codeHash(c.ID, d.code)
 		d.ch.Destination = MaskEmail(to)
 		d.ch.Data["to"] = e.sealString(to)
-		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, "queued"
-		d.jobs = []Job{e.job("mail", c.ID, e.codeMail(t, to, d.code))}
+		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, message.DeliveryQueued
+		d.jobs = []Job{e.job(message.KindMail, c.ID, e.codeMail(t, to, d.code))}
 	case ChannelTOTP:
 		d.ch.Destination = "authenticator app"
 	}
@@ -193,8 +195,8 @@ func (e *core) smsText(t Tenant, code string) string {
 	return s
 }
 
-func (e *core) codeMail(t Tenant, to, code string) Mail {
-	return Mail{
+func (e *core) codeMail(t Tenant, to, code string) message.Mail {
+	return message.Mail{
 		To: []string{to}, FromName: t.SenderName,
 		Subject: fmt.Sprintf("Your %s verification code", t.SenderName),
 		Text: fmt.Sprintf("Your %s verification code is %s.\n\nIt is valid for %d minutes. If you did not ask for it, someone may know your password: change it.\n",
@@ -269,9 +271,9 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 	code := e.newCode()
 	var job Job
 	if c.Channel == ChannelSMS {
-		job = e.job("sms", c.ID, SMS{To: to, Body: e.smsText(t, code)})
+		job = e.job(message.KindSMS, c.ID, message.SMS{To: to, Body: e.smsText(t, code)})
 	} else {
-		job = e.job("mail", c.ID, e.codeMail(t, to, code))
+		job = e.job(message.KindMail, c.ID, e.codeMail(t, to, code))
 	}
 	if err := e.store.Rekey(ctx, tenant, id, e.codeHash(id, code), e.now(), e.opt.ResendCooldown, e.opt.MaxSends, job); err != nil {
 		return ChallengeView{}, AsError(err)
@@ -371,7 +373,7 @@ func (e *Challenges) attemptRefused(ctx context.Context, tenant string, err erro
 		return ee
 	}
 	if pol, perr := e.loadPolicy(ctx, tenant); perr == nil {
-		e.alert(ctx, t, pol.Policy, "alert_attempt_limit", map[string]string{"limit": "wrong_codes_per_user",
+		e.alert(ctx, t, pol.Policy, message.EvAlertAttemptLimit, map[string]string{"limit": "wrong_codes_per_user",
 			"max": strconv.Itoa(e.opt.Limits.WrongCodesPerUser), "window": "the last hour"})
 	}
 	return ee
@@ -519,21 +521,14 @@ func (e *Challenges) Switch(ctx context.Context, tenant, id string, channel Chan
 	return v, nil
 }
 
-// DeliveryReport records a provider's delivery report (Twilio's status
-// callback) on the challenge whose message it was.
-func (e *Challenges) DeliveryReport(ctx context.Context, providerID, status, errorCode string) error {
+// DeliveryReport records a provider's delivery report (its state already
+// translated from the provider's words by delivery/twilio; "" for a status
+// not tracked) on the challenge whose message it was.
+func (e *Challenges) DeliveryReport(ctx context.Context, providerID string, st message.DeliveryState, errorCode string) error {
 	if providerID == "" || len(providerID) > 64 {
 		return Invalid("MessageSid", "required")
 	}
-	var st string
-	switch status {
-	case "delivered", "read":
-		st = "delivered"
-	case "undelivered", "failed":
-		st = "undelivered"
-	case "sent", "queued", "accepted", "sending", "scheduled":
-		st = "sent"
-	default:
+	if st == "" {
 		return nil // statuses we do not track are acknowledged
 	}
 	if err := e.store.SetDelivery(ctx, providerID, st, errorCode); err != nil {

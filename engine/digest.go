@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Day names a UTC day in the tallies: 2006-01-02.
@@ -15,11 +17,11 @@ func (e *core) countEvents(ctx context.Context, tenant string, evs []Event) {
 	fields := map[string]int64{}
 	for _, ev := range evs {
 		switch ev.Type {
-		case EvSMSEnrolled, EvTOTPEnabled, EvEmailEnabled:
+		case message.EvSMSEnrolled, message.EvTOTPEnabled, message.EvEmailEnabled:
 			fields["enrolled"]++
-		case EvDisabled, EvAdminReset:
+		case message.EvDisabled, message.EvAdminReset:
 			fields["disabled"]++
-		case EvReport:
+		case message.EvReport:
 			fields["reports"]++
 		}
 	}
@@ -37,9 +39,9 @@ func (e *core) count(ctx context.Context, tenant string, fields map[string]int64
 
 // CountDelivery records a delivery outcome (sms or mail) in the tenant's
 // daily tally.
-func (e *Policies) CountDelivery(ctx context.Context, tenant, kind string, ok bool) {
+func (e *Policies) CountDelivery(ctx context.Context, tenant string, kind message.Kind, ok bool) {
 	field := "emails_"
-	if kind == "sms" {
+	if kind == message.KindSMS {
 		field = "sms_"
 	}
 	if ok {
@@ -81,7 +83,7 @@ func (e *Policies) SendDigests(ctx context.Context) error {
 		if !first {
 			continue
 		}
-		ev := e.event(t.ID, "", "daily_digest", Actor{Kind: "system"})
+		ev := e.event(t.ID, "", message.EvDailyDigest, Actor{Kind: message.ActorSystem})
 		ev.Details["date"] = day
 		for _, f := range []string{"logins", string(DecisionAllow), string(DecisionChallenge), string(DecisionDeny), string(DecisionEnroll), "challenges_verified",
 			"challenges_failed", "enrolled", "disabled", "reports", "sms_sent", "sms_failed", "emails_sent", "emails_failed"} {

@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 	"github.com/stepup-auth/stepup/store/redisstore"
 )
 
@@ -37,7 +39,7 @@ func TestDailyDigest(t *testing.T) {
 		if id == quiet.ID {
 			body = `{"manager_emails":["boss@example.test"]}`
 		}
-		if _, err := eng.Policies.PutPolicy(ctx, id, []byte(body), engine.Actor{Kind: "manager"}); err != nil {
+		if _, err := eng.Policies.PutPolicy(ctx, id, []byte(body), engine.Actor{Kind: message.ActorManager}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,12 +48,12 @@ func TestDailyDigest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	queued := func() []engine.Notice {
-		var out []engine.Notice
-		for sh := range engine.Shards {
-			msgs, _ := rdb.XRange(ctx, "su:{s"+hex2(sh)+"}:q", "-", "+").Result()
+	queued := func() []message.Notice {
+		var out []message.Notice
+		for _, q := range keyspace.Queues() {
+			msgs, _ := rdb.XRange(ctx, q, "-", "+").Result()
 			for _, m := range msgs {
-				var n engine.Notice
+				var n message.Notice
 				data, _ := m.Values["data"].(string)
 				if err := eng.DecodeJob(b64(t, data), &n); err == nil && n.Event.Type == "daily_digest" {
 					out = append(out, n)
@@ -82,8 +84,6 @@ func TestDailyDigest(t *testing.T) {
 		t.Fatalf("digest = %s", b)
 	}
 }
-
-func hex2(n int) string { return string("0123456789abcdef"[n/16]) + string("0123456789abcdef"[n%16]) }
 
 func b64(t *testing.T, s string) []byte {
 	t.Helper()

@@ -7,6 +7,11 @@
 // to). It must not import gin, go-redis, twilio-go or go-mail: transports live
 // in api/, store/, delivery/ and notify/.
 //
+// It knows nothing of the storage layout: challenge and login ids carry the
+// Store's opaque Placement tag, limits and single-use tokens are named, not
+// keyed, and the message vocabulary (job kinds, event types, actors,
+// payloads) is package message's.
+//
 // Every error returned to a caller is an *Error whose Kind decides the HTTP
 // status in exactly one place (package api).
 package engine

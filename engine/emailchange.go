@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/stepup-auth/stepup/message"
 )
 
 // ErrEmailRequired refuses to clear the address of a user with a factor.
@@ -18,7 +19,7 @@ func (e *Lifecycle) startEmailChange(ctx context.Context, t Tenant, p Policy, u 
 		return ChallengeView{}, ErrNoFactor
 	}
 	data := map[string]string{"email": e.sealString(addr)}
-	d, err := e.challengeOn(ctx, t, p, u, *a, ch, PurposeEmailOld, data, Actor{Kind: "user"})
+	d, err := e.challengeOn(ctx, t, p, u, *a, ch, PurposeEmailOld, data, Actor{Kind: message.ActorUser})
 	if err != nil {
 		return ChallengeView{}, err
 	}
@@ -45,7 +46,7 @@ func (e *Lifecycle) changeEmailNow(ctx context.Context, t Tenant, u UserRef, a *
 	if old == "" {
 		return nil // the first address: nothing changed that anyone must hear of
 	}
-	ev := e.event(u.Tenant, u.User, EvEmailChanged, Actor{Kind: "user"})
+	ev := e.event(u.Tenant, u.User, message.EvEmailChanged, Actor{Kind: message.ActorUser})
 	ev.Details["old_email"] = MaskEmail(old)
 	if addr != "" {
 		ev.Details["new_email"] = MaskEmail(addr)
@@ -96,7 +97,7 @@ func (e *Challenges) actEmailChange(ctx context.Context, t Tenant, p Policy, u U
 	if cm.CancelChallenges, err = e.openOthers(ctx, e.store, u, c.ID); err != nil {
 		return nil, nil, err
 	}
-	ev := e.event(u.Tenant, u.User, EvEmailChanged, actor)
+	ev := e.event(u.Tenant, u.User, message.EvEmailChanged, actor)
 	ev.Details["old_email"], ev.Details["new_email"], ev.Details["confirmed"] = MaskEmail(old), MaskEmail(addr), "factor"
 	if na.Factors.Email != nil {
 		ev.Details["email_factor"] = "yes"
@@ -111,8 +112,8 @@ func (e *Challenges) actEmailChange(ctx context.Context, t Tenant, p Policy, u U
 	events = append(events, ev)
 	if len(na.Devices) > 0 {
 		na.Devices = nil
-		fe := e.event(u.Tenant, u.User, EvDevicesForgotten, actor)
-		fe.Details["reason"] = "email_changed"
+		fe := e.event(u.Tenant, u.User, message.EvDevicesForgotten, actor)
+		fe.Details["reason"] = string(message.ReasonEmailChanged)
 		events = append(events, fe)
 	}
 	return events, map[string]any{}, nil

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -15,16 +14,6 @@ import (
 	"github.com/stepup-auth/stepup/internal/seal"
 	"github.com/stepup-auth/stepup/risk"
 )
-
-// Shards is the number of user shards. Every key of one user, the shard's
-// delivery queue and its audit streams share the shard's hash slot, so a
-// change, its audit event and its messages are one atomic script.
-const Shards = 64
-
-// ShardOf returns the shard of a tenant's user.
-func ShardOf(tenant, user string) int {
-	return int(crc32.ChecksumIEEE([]byte(tenant+"\x00"+user)) % Shards)
-}
 
 // GeoLookup resolves an IP to its place; risk/geoip implements it.
 type GeoLookup interface {
@@ -204,31 +193,14 @@ func (e *core) random(n int) []byte {
 // randomToken returns n random bytes, base32 encoded.
 func (e *core) randomToken(n int) string { return b32.EncodeToString(e.random(n)) }
 
-// newID returns prefix + (shard as two hex digits when shard >= 0) + 16
-// random bytes. Carrying the shard lets any process find a challenge's or
-// login's slot from its id alone.
-func (e *core) newID(prefix string, shard int) string {
-	if shard >= 0 {
-		return fmt.Sprintf("%s%02x%s", prefix, shard, e.randomToken(15))
+// newID returns prefix + placement (the store's opaque tag, or "") + random
+// characters. Carrying the placement lets any process find a challenge's or
+// login's record from its id alone.
+func (e *core) newID(prefix, placement string) string {
+	if placement != "" {
+		return prefix + placement + e.randomToken(15)
 	}
 	return prefix + e.randomToken(10)
-}
-
-// ShardOfID returns the shard encoded in a challenge or login id.
-func ShardOfID(prefix, id string) (int, bool) {
-	if len(id) != len(prefix)+2+24 || id[:len(prefix)] != prefix {
-		return 0, false
-	}
-	var s int
-	if _, err := fmt.Sscanf(id[len(prefix):len(prefix)+2], "%02x", &s); err != nil || s >= Shards {
-		return 0, false
-	}
-	for _, r := range id[len(prefix)+2:] {
-		if !(r >= 'a' && r <= 'z' || r >= '2' && r <= '7') {
-			return 0, false
-		}
-	}
-	return s, true
 }
 
 func constantEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

@@ -10,19 +10,17 @@ type Kind int
 
 // The kinds of domain errors.
 const (
-	KindInternal         Kind = iota // 500, detail never shown
-	KindInvalid                      // 400
-	KindUnauthenticated              // 401
-	KindForbidden                    // 403
-	KindNotFound                     // 404
-	KindConflict                     // 409
-	KindGone                         // 410
-	KindUnprocessable                // 422
-	KindLocked                       // 423
-	KindRateLimited                  // 429
-	KindUnavailable                  // 503
-	KindTooLarge                     // 413
-	KindMethodNotAllowed             // 405
+	KindInternal        Kind = iota // 500, detail never shown
+	KindInvalid                     // 400
+	KindUnauthenticated             // 401
+	KindForbidden                   // 403
+	KindNotFound                    // 404
+	KindConflict                    // 409
+	KindGone                        // 410
+	KindUnprocessable               // 422
+	KindLocked                      // 423
+	KindRateLimited                 // 429
+	KindUnavailable                 // 503
 )
 
 // Error is the one error type the engine returns to callers.

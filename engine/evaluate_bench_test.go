@@ -12,6 +12,7 @@ import (
 
 	"github.com/stepup-auth/stepup/engine"
 	"github.com/stepup-auth/stepup/internal/redistest"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/risk"
 	"github.com/stepup-auth/stepup/risk/geoip"
 	"github.com/stepup-auth/stepup/store/redisstore"
@@ -80,7 +81,7 @@ func BenchmarkEvaluate(b *testing.B) {
 			past[j] = engine.PastLogin{IP: ip, UserAgent: in.UserAgent, DeviceID: in.DeviceID,
 				At: now.Add(-time.Duration(benchHistory-j) * 24 * time.Hour)}
 		}
-		if _, err := eng.Logins.ImportHistory(ctx, engine.UserRef{Tenant: tn.ID, User: in.UserID}, past, engine.Actor{Kind: "system"}); err != nil {
+		if _, err := eng.Logins.ImportHistory(ctx, engine.UserRef{Tenant: tn.ID, User: in.UserID}, past, engine.Actor{Kind: message.ActorSystem}); err != nil {
 			b.Fatalf("seed %s: %v", in.UserID, err)
 		}
 	}

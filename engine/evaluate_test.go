@@ -14,6 +14,7 @@ import (
 
 	"github.com/stepup-auth/stepup/engine"
 	"github.com/stepup-auth/stepup/internal/geoiptest"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/risk"
 	"github.com/stepup-auth/stepup/risk/geoip"
 	"github.com/stepup-auth/stepup/store/redisstore"
@@ -94,7 +95,7 @@ func (h *evHarness) tenant(t *testing.T, policy string) string {
 		t.Fatal(err)
 	}
 	if policy != "" {
-		if _, err := h.eng.Policies.PutPolicy(ctx, tn.ID, []byte(policy), engine.Actor{Kind: "manager"}); err != nil {
+		if _, err := h.eng.Policies.PutPolicy(ctx, tn.ID, []byte(policy), engine.Actor{Kind: message.ActorManager}); err != nil {
 			t.Fatalf("put policy %s: %v", policy, err)
 		}
 	}
@@ -485,7 +486,7 @@ func evDeniedAudited(signal string) func(t *testing.T, h *evHarness, tenant, use
 		if ev.Challenge != nil {
 			t.Errorf("deny with a challenge %+v", ev.Challenge)
 		}
-		evs, _, err := h.eng.Policies.Events(context.Background(), tenant, engine.EventQuery{User: user, Type: engine.EvLoginDenied})
+		evs, _, err := h.eng.Policies.Events(context.Background(), tenant, engine.EventQuery{User: user, Type: message.EvLoginDenied})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,43 +9,22 @@ import (
 	"time"
 
 	"github.com/stepup-auth/stepup/internal/uafamily"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/risk"
 )
 
 // Actor is who asked for a change and from where.
 type Actor struct {
-	Kind      string // user, manager, operator, system
+	Kind      message.ActorKind
 	IP        string // the end user's IP as the host app reports it, or the caller's
 	UserAgent string
 }
 
-// Event types (the audit log's `type`).
-const (
-	EvSMSEnrolled      = "sms_enrolled"
-	EvTOTPEnabled      = "totp_enabled"
-	EvTOTPReset        = "totp_reset"
-	EvEmailEnabled     = "email_factor_enabled"
-	EvDisabled         = "2fa_disabled"
-	EvPhoneChanged     = "phone_changed"
-	EvEmailChanged     = "email_changed"
-	EvBackupRegen      = "backup_codes_regenerated"
-	EvBackupUsed       = "backup_code_used"
-	EvDevicesForgotten = "devices_forgotten"
-	EvAdminReset       = "admin_reset"
-	EvModeOff          = "tenant_mode_off"
-	EvLoginDenied      = "login_denied"
-	EvPolicyChanged    = "policy_changed"
-	EvReport           = "report_received"
-	EvUserErased       = "user_erased"
-	EvHistoryImported  = "history_imported"
-	EvAlert            = "alert"
-)
-
 // event builds an audit event for a user (user may be "").
-func (e *core) event(tenant, user, typ string, a Actor) Event {
+func (e *core) event(tenant, user string, typ message.EventType, a Actor) Event {
 	ev := Event{Tenant: tenant, User: user, Type: typ, At: e.now(), Actor: a.Kind, Details: map[string]string{}}
 	if ev.Actor == "" {
-		ev.Actor = "user"
+		ev.Actor = message.ActorUser
 	}
 	if ip, err := netip.ParseAddr(a.IP); err == nil {
 		ev.IP = maskIP(ip)
@@ -82,34 +61,7 @@ func maskIP(ip netip.Addr) string {
 	return strings.TrimSuffix(p.Addr().String(), "::") + "::x"
 }
 
-// Notice is the payload of a `notify` job: an event to render into mails.
-type Notice struct {
-	Audience   string   `json:"audience"` // user or managers
-	Event      Event    `json:"event"`
-	To         []string `json:"to"`
-	Name       string   `json:"name,omitempty"`
-	Locale     string   `json:"locale,omitempty"`
-	TimeZone   string   `json:"time_zone,omitempty"`
-	SenderName string   `json:"sender_name"`
-	ReportURL  string   `json:"report_url,omitempty"`
-}
-
-// SMS is the payload of an `sms` job.
-type SMS struct {
-	To   string `json:"to"`
-	Body string `json:"body"`
-}
-
-// Mail is the payload of a `mail` job: a message ready to send.
-type Mail struct {
-	To       []string `json:"to"`
-	FromName string   `json:"from_name"`
-	Subject  string   `json:"subject"`
-	Text     string   `json:"text"`
-	HTML     string   `json:"html,omitempty"`
-}
-
-func (e *core) job(kind, challenge string, payload any) Job {
+func (e *core) job(kind message.Kind, challenge string, payload any) Job {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		panic(err) // payloads are plain structs
@@ -124,9 +76,9 @@ func (e *core) userNotice(t Tenant, a Account, ev *Event) []Job {
 		ev.Details["mail"] = "no_address"
 		return nil
 	}
-	ev.Details["mail"] = "queued"
-	return []Job{e.job("notify", "", Notice{
-		Audience: "user", Event: *ev, To: []string{a.Profile.Email}, Name: a.Profile.DisplayName,
+	ev.Details["mail"] = string(message.DeliveryQueued)
+	return []Job{e.job(message.KindNotify, "", message.Notice{
+		Audience: message.AudienceUser, Event: *ev, To: []string{a.Profile.Email}, Name: a.Profile.DisplayName,
 		Locale: a.Profile.Locale, TimeZone: a.Profile.TimeZone, SenderName: t.SenderName,
 		ReportURL: e.reportURL(ev.Tenant, ev.User, ev.At),
 	})}
@@ -137,7 +89,7 @@ func (e *core) userNotice(t Tenant, a Account, ev *Event) []Job {
 func (e *core) managerJobs(t Tenant, p Policy, ev Event) []Job {
 	jobs := make([]Job, 0, len(p.ManagerEmails))
 	for _, to := range p.ManagerEmails {
-		jobs = append(jobs, e.job("notify", "", Notice{Audience: "managers", Event: ev, To: []string{to}, SenderName: t.SenderName}))
+		jobs = append(jobs, e.job(message.KindNotify, "", message.Notice{Audience: message.AudienceManagers, Event: ev, To: []string{to}, SenderName: t.SenderName}))
 	}
 	return jobs
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // MaxImport is the most past logins one import may carry.
@@ -45,7 +47,7 @@ func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 		}
 		feats, vals, buckets := e.features(u.Tenant, ip, l.UserAgent, l.DeviceID)
 		recs = append(recs, LoginRecord{
-			ID: e.newID("lg_", u.Shard()), Tenant: u.Tenant, User: u.User, At: l.At.UTC(), Decision: "imported",
+			ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: u.User, At: l.At.UTC(), Decision: "imported",
 			Values: vals, Buckets: buckets,
 			Place: &Place{At: l.At.UTC(), Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
 		})
@@ -64,7 +66,7 @@ func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 			return i, Internal(err)
 		}
 	}
-	ev := e.event(u.Tenant, u.User, EvHistoryImported, actor)
+	ev := e.event(u.Tenant, u.User, message.EvHistoryImported, actor)
 	ev.Details["count"] = itoa(len(recs))
 	if err := e.store.Commit(ctx, u, Commit{Version: -1, Events: []Event{ev}, Now: now}); err != nil {
 		return len(recs), AsError(err)

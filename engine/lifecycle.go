@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Lifecycle enrols factors and starts the changes that need a code (phone
@@ -305,7 +307,7 @@ func (e *Lifecycle) onFactor(ctx context.Context, t Tenant, p Policy, u UserRef,
 // performs it together with the challenge's verification.
 func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, a Account, how match, step int64, in VerifyInput) (map[string]any, Commit, error) {
 	now := e.now()
-	actor := Actor{Kind: "user", IP: c.Data["ip"], UserAgent: c.Data["ua"]}
+	actor := Actor{Kind: message.ActorUser, IP: c.Data["ip"], UserAgent: c.Data["ua"]}
 	if in.Actor.IP != "" {
 		actor.IP, actor.UserAgent = in.Actor.IP, in.Actor.UserAgent
 	}
@@ -329,7 +331,7 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 	case backupMatch:
 		h := e.backupHash(u, in.Code)
 		na.BackupCodes = slices.DeleteFunc(na.BackupCodes, func(b string) bool { return b == h })
-		ev := e.event(u.Tenant, u.User, EvBackupUsed, actor)
+		ev := e.event(u.Tenant, u.User, message.EvBackupUsed, actor)
 		ev.Details["remaining"] = itoa(len(na.BackupCodes))
 		events = append(events, ev)
 		res["backup_codes_left"] = len(na.BackupCodes)
@@ -367,14 +369,14 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 		_, region, _ := ParsePhone(num)
 		na.Factors.SMS = &PhoneFactor{Sealed: e.piiBox.Seal([]byte(num)), Masked: MaskPhone(num), Country: region, AddedAt: now}
 		giveBackupCodes()
-		ev := e.event(u.Tenant, u.User, EvSMSEnrolled, actor)
+		ev := e.event(u.Tenant, u.User, message.EvSMSEnrolled, actor)
 		ev.Details["phone"] = MaskPhone(num)
 		events = append(events, ev)
 	case PurposeEnrollTOTP:
 		sealed, _ := hex.DecodeString(c.Data["secret"])
-		typ := EvTOTPEnabled
+		typ := message.EvTOTPEnabled
 		if na.Factors.TOTP != nil {
-			typ = EvTOTPReset
+			typ = message.EvTOTPReset
 		}
 		na.Factors.TOTP = &TOTPFactor{Sealed: sealed, LastStep: step, AddedAt: now}
 		giveBackupCodes()
@@ -382,7 +384,7 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 	case PurposeEnrollEmail:
 		na.Factors.Email = &EmailFactor{AddedAt: now}
 		giveBackupCodes()
-		ev := e.event(u.Tenant, u.User, EvEmailEnabled, actor)
+		ev := e.event(u.Tenant, u.User, message.EvEmailEnabled, actor)
 		ev.Details["email"] = MaskEmail(a.Profile.Email)
 		events = append(events, ev)
 	case PurposeStepUp:
@@ -429,16 +431,16 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 		if cm.CancelChallenges, err = e.openOthers(ctx, e.store, u, c.ID); err != nil {
 			return nil, cm, err
 		}
-		ev := e.event(u.Tenant, u.User, EvPhoneChanged, actor)
+		ev := e.event(u.Tenant, u.User, message.EvPhoneChanged, actor)
 		ev.Details["old_phone"], ev.Details["new_phone"] = MaskPhone(old), MaskPhone(num)
 		events = append(events, ev)
 		if len(na.Devices) > 0 {
 			na.Devices = nil
-			fe := e.event(u.Tenant, u.User, EvDevicesForgotten, actor)
-			fe.Details["reason"] = "phone_changed"
+			fe := e.event(u.Tenant, u.User, message.EvDevicesForgotten, actor)
+			fe.Details["reason"] = string(message.ReasonPhoneChanged)
 			events = append(events, fe)
 		}
-		cm.Jobs = append(cm.Jobs, e.job("sms", "", SMS{To: old, Body: "Your " + t.SenderName +
+		cm.Jobs = append(cm.Jobs, e.job(message.KindSMS, "", message.SMS{To: old, Body: "Your " + t.SenderName +
 			" two-factor phone number was changed to " + MaskPhone(num) + ". If this was not you, contact " + t.SenderName + " now."}))
 	case PurposeEmailOld, PurposeEmailNew:
 		evs, out, err := e.actEmailChange(ctx, t, p, u, c, a, &na, &cm, actor)
@@ -457,12 +459,12 @@ func (e *Challenges) act(ctx context.Context, t Tenant, u UserRef, c Challenge, 
 		if cm.CancelChallenges, err = e.openOthers(ctx, e.store, u, c.ID); err != nil {
 			return nil, cm, err
 		}
-		events = append(events, e.event(u.Tenant, u.User, EvDisabled, actor))
+		events = append(events, e.event(u.Tenant, u.User, message.EvDisabled, actor))
 	case PurposeBackupCodes:
 		codes, hashes := e.newBackupCodes(u)
 		na.BackupCodes = hashes
 		res["backup_codes"] = codes
-		events = append(events, e.event(u.Tenant, u.User, EvBackupRegen, actor))
+		events = append(events, e.event(u.Tenant, u.User, message.EvBackupRegen, actor))
 	default:
 		return nil, cm, Internal(errors.New("engine: unknown purpose " + string(c.Purpose)))
 	}
@@ -530,7 +532,7 @@ func (e *Challenges) rememberDevice(ctx context.Context, u UserRef, a *Account, 
 	}
 	now := e.now()
 	tok := e.randomToken(32)
-	d := Device{ID: e.newID("dv_", -1), DeviceHash: rec.Device.DeviceHash, TokenHash: e.deviceTokenHash(u, tok),
+	d := Device{ID: e.newID("dv_", ""), DeviceHash: rec.Device.DeviceHash, TokenHash: e.deviceTokenHash(u, tok),
 		FirstSeen: now, LastSeen: now, ExpiresAt: now.Add(days(p.RememberDeviceDays)),
 		Browser: rec.Device.Browser, OS: rec.Device.OS, Country: rec.Device.Country}
 	a.Devices = slices.DeleteFunc(a.Devices, func(x Device) bool { return x.DeviceHash == d.DeviceHash || !x.ExpiresAt.After(now) })

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // smsAllowed checks the kill switch, the destination country and the SMS
@@ -14,7 +16,7 @@ import (
 // one abuser cannot exhaust another user's sends.
 func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
 	if p.SMSDisabled {
-		e.alert(ctx, t, p, "alert_kill_switch", map[string]string{"limit": "kill_switch"})
+		e.alert(ctx, t, p, message.EvAlertKillSwitch, map[string]string{"limit": "kill_switch"})
 		return ErrSMSDisabled
 	}
 	_, region, err := ParsePhone(to)
@@ -30,10 +32,10 @@ func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to
 		perTenant = p.SMSPerHour
 	}
 	limits := []Limit{
-		{Key: "sms:u:" + u.Tenant + ":" + hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
-		{Key: "sms:n:" + u.Tenant + ":" + num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
-		{Key: "sms:c:" + u.Tenant + ":" + region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country"},
-		{Key: "sms:t:" + u.Tenant, PerHour: perTenant, Name: "tenant"},
+		{Scope: "sms:u", Tenant: u.Tenant, Subject: hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
+		{Scope: "sms:n", Tenant: u.Tenant, Subject: num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
+		{Scope: "sms:c", Tenant: u.Tenant, Subject: region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country"},
+		{Scope: "sms:t", Tenant: u.Tenant, PerHour: perTenant, Name: "tenant"},
 	}
 	limits = append(limits, e.ipLimit(u, actor)...)
 	tripped, wait, err := e.store.Allow(ctx, limits, e.now())
@@ -48,7 +50,7 @@ func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to
 		if tripped == "number" {
 			details["prefix"] = MaskPhone(to)
 		}
-		e.alert(ctx, t, p, "alert_sms_limit", details)
+		e.alert(ctx, t, p, message.EvAlertSMSLimit, details)
 		return ErrResendTooSoon(wait).With("limit", tripped)
 	}
 	return nil
@@ -61,7 +63,7 @@ func (e *core) ipLimit(u UserRef, actor Actor) []Limit {
 	if err != nil {
 		return nil
 	}
-	return []Limit{{Key: "ch:ip:" + u.Tenant + ":" + e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"}}
+	return []Limit{{Scope: "ch:ip", Tenant: u.Tenant, Subject: e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"}}
 }
 
 // emailAllowed checks the e-mail code limits before a code is mailed to
@@ -69,8 +71,8 @@ func (e *core) ipLimit(u UserRef, actor Actor) []Limit {
 func (e *core) emailAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
 	addr := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "email", strings.ToLower(to))[:8])
 	limits := []Limit{
-		{Key: "mail:u:" + u.Tenant + ":" + hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.EmailPerUser, Name: "user"},
-		{Key: "mail:a:" + u.Tenant + ":" + addr, PerHour: e.opt.Limits.EmailPerAddress, Name: "address"},
+		{Scope: "mail:u", Tenant: u.Tenant, Subject: hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.EmailPerUser, Name: "user"},
+		{Scope: "mail:a", Tenant: u.Tenant, Subject: addr, PerHour: e.opt.Limits.EmailPerAddress, Name: "address"},
 	}
 	limits = append(limits, e.ipLimit(u, actor)...)
 	tripped, wait, err := e.store.Allow(ctx, limits, e.now())
@@ -78,7 +80,7 @@ func (e *core) emailAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, 
 		return Internal(err)
 	}
 	if tripped != "" {
-		e.alert(ctx, t, p, "alert_email_limit", map[string]string{"limit": tripped})
+		e.alert(ctx, t, p, message.EvAlertEmailLimit, map[string]string{"limit": tripped})
 		return ErrResendTooSoon(wait).With("limit", tripped)
 	}
 	return nil
@@ -97,15 +99,15 @@ func (e *core) sendAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, c
 }
 
 // alert tells the tenant's managers, at most once per kind per hour.
-func (e *core) alert(ctx context.Context, t Tenant, p Policy, kind string, details map[string]string) {
+func (e *core) alert(ctx context.Context, t Tenant, p Policy, kind message.EventType, details map[string]string) {
 	if len(p.ManagerEmails) == 0 {
 		return
 	}
-	first, err := e.store.UseToken(ctx, "alert:"+t.ID+":"+kind, time.Hour)
+	first, err := e.store.UseToken(ctx, "alert:"+t.ID+":"+string(kind), time.Hour)
 	if err != nil || !first {
 		return
 	}
-	ev := e.event(t.ID, "", kind, Actor{Kind: "system"})
+	ev := e.event(t.ID, "", kind, Actor{Kind: message.ActorSystem})
 	for k, v := range details {
 		ev.Details[k] = v
 	}
@@ -116,7 +118,7 @@ func (e *core) alert(ctx context.Context, t Tenant, p Policy, kind string, detai
 
 // Alert records a system alert for a tenant's managers (used by the
 // delivery side when deliveries keep failing).
-func (e *Policies) Alert(ctx context.Context, tenant, kind string, details map[string]string) {
+func (e *Policies) Alert(ctx context.Context, tenant string, kind message.EventType, details map[string]string) {
 	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return
@@ -125,7 +127,7 @@ func (e *Policies) Alert(ctx context.Context, tenant, kind string, details map[s
 	if err != nil {
 		return
 	}
-	if !slices.Contains([]string{"alert_delivery_failing", "alert_login_spike"}, kind) {
+	if !slices.Contains([]message.EventType{message.EvAlertDeliveryFailing, message.EvAlertLoginSpike}, kind) {
 		return
 	}
 	e.alert(ctx, t, pol.Policy, kind, details)

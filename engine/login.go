@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/risk"
 )
 
@@ -206,7 +207,7 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	r := risk.Score(scoreInput(st, feats, vals, pol, p, a.Group, ip, now), e.opt.Risk)
 	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group)}
 	l.rec = LoginRecord{
-		ID: e.newID("lg_", u.Shard()), Tenant: u.Tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
+		ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
 		Device: deviceInfo(feats.UA, feats.Country),
 		IP:     maskIP(ip), Score: r.Score, First: st.UserLogins == 0,
 		Place: &Place{At: now, Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
@@ -331,7 +332,7 @@ func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *E
 	if v.UseGrace {
 		w.GraceEpoch = l.epoch
 	}
-	actor := Actor{Kind: "user", IP: l.in.IP, UserAgent: l.in.UserAgent}
+	actor := Actor{Kind: message.ActorUser, IP: l.in.IP, UserAgent: l.in.UserAgent}
 	switch v.Decision {
 	case DecisionChallenge:
 		w.RecordTTL = e.opt.LoginTTL
@@ -350,7 +351,7 @@ func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *E
 		}
 		w.Commit = &cm
 	case DecisionDeny:
-		ev := e.event(t.ID, l.user.User, EvLoginDenied, actor)
+		ev := e.event(t.ID, l.user.User, message.EvLoginDenied, actor)
 		ev.Details["score"] = strconv.Itoa(l.rec.Score)
 		if len(l.facts.Risk.Signals) > 0 {
 			ev.Details["signals"] = signalNames(l.facts.Risk.Signals)
@@ -373,7 +374,7 @@ const (
 func (e *Logins) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSaved) {
 	cur, base := s.Blocked, s.Baseline
 	if cur >= spikeMin && float64(cur) >= spikeFactor*base {
-		e.alert(ctx, t, p, "alert_login_spike", map[string]string{
+		e.alert(ctx, t, p, message.EvAlertLoginSpike, map[string]string{
 			"count": strconv.FormatInt(cur, 10), "window": "the last hour",
 			"baseline": strconv.FormatFloat(base, 'f', 1, 64) + " an hour"})
 	}

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // UserRef names one user of one tenant.
@@ -9,9 +11,6 @@ type UserRef struct {
 	Tenant string
 	User   string
 }
-
-// Shard returns the user's shard.
-func (u UserRef) Shard() int { return ShardOf(u.Tenant, u.User) }
 
 // Channel is a way to deliver or produce a code.
 type Channel string
@@ -146,47 +145,35 @@ const (
 
 // Challenge is one request for a code.
 type Challenge struct {
-	ID          string            `json:"id"`
-	Tenant      string            `json:"tenant"`
-	User        string            `json:"user"`
-	Purpose     Purpose           `json:"purpose"`
-	Channel     Channel           `json:"channel"`
-	Destination string            `json:"destination"` // masked
-	CodeHash    string            `json:"-"`
-	Status      Status            `json:"status"`
-	CreatedAt   time.Time         `json:"created_at"`
-	ExpiresAt   time.Time         `json:"expires_at"`
-	Attempts    int               `json:"attempts"`
-	MaxAttempts int               `json:"max_attempts"`
-	Sends       int               `json:"sends"`
-	LastSentAt  time.Time         `json:"last_sent_at"`
-	Delivery    string            `json:"delivery"`
-	DeliveryErr string            `json:"delivery_error"`
-	LoginID     string            `json:"login_id,omitempty"`
-	Data        map[string]string `json:"-"` // purpose-specific, sealed where secret
+	ID          string                `json:"id"`
+	Tenant      string                `json:"tenant"`
+	User        string                `json:"user"`
+	Purpose     Purpose               `json:"purpose"`
+	Channel     Channel               `json:"channel"`
+	Destination string                `json:"destination"` // masked
+	CodeHash    string                `json:"-"`
+	Status      Status                `json:"status"`
+	CreatedAt   time.Time             `json:"created_at"`
+	ExpiresAt   time.Time             `json:"expires_at"`
+	Attempts    int                   `json:"attempts"`
+	MaxAttempts int                   `json:"max_attempts"`
+	Sends       int                   `json:"sends"`
+	LastSentAt  time.Time             `json:"last_sent_at"`
+	Delivery    message.DeliveryState `json:"delivery"`
+	DeliveryErr string                `json:"delivery_error"`
+	LoginID     string                `json:"login_id,omitempty"`
+	Data        map[string]string     `json:"-"` // purpose-specific, sealed where secret
 }
 
 // Job is a message for the delivery queue, sealed by the engine.
 type Job struct {
-	Kind      string // sms, mail, notify
+	Kind      message.Kind
 	Challenge string // challenge id whose code it carries, or ""
 	Payload   []byte // sealed
 }
 
-// Event is one audit record; user-facing ones also produce e-mails.
-type Event struct {
-	ID      string            `json:"id"`
-	Tenant  string            `json:"tenant"`
-	User    string            `json:"user_id,omitempty"`
-	Type    string            `json:"type"`
-	At      time.Time         `json:"at"`
-	Actor   string            `json:"actor"`
-	IP      string            `json:"ip,omitempty"` // masked
-	Country string            `json:"country,omitempty"`
-	Browser string            `json:"browser,omitempty"`
-	OS      string            `json:"os,omitempty"`
-	Details map[string]string `json:"details,omitempty"`
-}
+// Event is an audit event (message.Event, shared with notify).
+type Event = message.Event
 
 // Commit is one atomic change of a user's state: the account document
 // (compare-and-set on Version), challenge state changes, new challenges, the

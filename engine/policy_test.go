@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // policyTestStore is the part of Store that PutPolicy and GetPolicy touch:
@@ -215,7 +217,7 @@ func TestPutPolicyValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e, st := newPolicyTestEngine(t)
 			before, _ := e.Policies.GetPolicy(context.Background(), "t1")
-			_, err := e.Policies.PutPolicy(context.Background(), "t1", []byte(tc.body), Actor{Kind: "manager"})
+			_, err := e.Policies.PutPolicy(context.Background(), "t1", []byte(tc.body), Actor{Kind: message.ActorManager})
 			switch {
 			case tc.code == "" && tc.field == "":
 				if err != nil {
@@ -264,7 +266,7 @@ func TestPutPolicyMerge(t *testing.T) {
 	e, st := newPolicyTestEngine(t)
 	put := func(body string) PolicyView {
 		t.Helper()
-		v, err := e.Policies.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"})
+		v, err := e.Policies.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: message.ActorManager})
 		if err != nil {
 			t.Fatalf("PUT %s: %v", body, err)
 		}
@@ -331,7 +333,7 @@ func TestPutPolicyMerge(t *testing.T) {
 		t.Errorf("%d policy events, want 5", len(st.events))
 	}
 	for _, ev := range st.events {
-		if ev.Type != EvPolicyChanged || ev.Details["changes"] == "" {
+		if ev.Type != message.EvPolicyChanged || ev.Details["changes"] == "" {
 			t.Errorf("event %+v", ev)
 		}
 	}
@@ -354,7 +356,7 @@ func TestPutPolicyRequiredEpoch(t *testing.T) {
 	epoch := func() string { return epochOf("") }
 	put := func(body string) {
 		t.Helper()
-		if _, err := e.Policies.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: "manager"}); err != nil {
+		if _, err := e.Policies.PutPolicy(ctx, "t1", []byte(body), Actor{Kind: message.ActorManager}); err != nil {
 			t.Fatalf("PUT %s: %v", body, err)
 		}
 	}

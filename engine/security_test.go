@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"github.com/stepup-auth/stepup/message"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func secCode(err error) string {
 func secEnrollTOTP(t *testing.T, h *evHarness, u engine.UserRef) string {
 	t.Helper()
 	ctx := context.Background()
-	st, err := h.eng.Lifecycle.StartTOTP(ctx, u, engine.Actor{Kind: "user"})
+	st, err := h.eng.Lifecycle.StartTOTP(ctx, u, engine.Actor{Kind: message.ActorUser})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestStaleEnrolmentRefused(t *testing.T) {
 	h := newEvHarness(t)
 	u := engine.UserRef{Tenant: h.tenant(t, ""), User: "vic"}
 
-	evil, err := h.eng.Lifecycle.StartTOTP(ctx, u, engine.Actor{Kind: "user"})
+	evil, err := h.eng.Lifecycle.StartTOTP(ctx, u, engine.Actor{Kind: message.ActorUser})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestLoginDoesNotStaleChallenges(t *testing.T) {
 	u := engine.UserRef{Tenant: tn, User: "lea"}
 	secret := secEnrollTOTP(t, h, u)
 
-	bc, err := h.eng.Lifecycle.StartBackupCodes(ctx, u, engine.Actor{Kind: "user"})
+	bc, err := h.eng.Lifecycle.StartBackupCodes(ctx, u, engine.Actor{Kind: message.ActorUser})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +110,11 @@ func TestResetCancelsOpenChallenges(t *testing.T) {
 	tn := h.tenant(t, "")
 	u := engine.UserRef{Tenant: tn, User: "rae"}
 	secret := secEnrollTOTP(t, h, u)
-	dis, err := h.eng.Lifecycle.StartDisable(ctx, u, engine.Actor{Kind: "user"})
+	dis, err := h.eng.Lifecycle.StartDisable(ctx, u, engine.Actor{Kind: message.ActorUser})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.eng.Policies.AdminReset(ctx, u, "lost phone", engine.Actor{Kind: "manager"}); err != nil {
+	if _, err := h.eng.Policies.AdminReset(ctx, u, "lost phone", engine.Actor{Kind: message.ActorManager}); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := h.eng.Challenges.GetChallenge(ctx, tn, dis.Challenge.ID); v.Status != engine.StatusCancelled {
@@ -183,7 +184,7 @@ func TestEmailChangeWaits(t *testing.T) {
 	if err != nil || r.EmailChange != nil || r.User.Profile.Email != a2 {
 		t.Fatalf("change without a factor: %+v %v", r, err)
 	}
-	evs, _, err := h.eng.Policies.Events(ctx, tn, engine.EventQuery{User: "walt", Type: engine.EvEmailChanged})
+	evs, _, err := h.eng.Policies.Events(ctx, tn, engine.EventQuery{User: "walt", Type: message.EvEmailChanged})
 	if err != nil || len(evs) != 1 || evs[0].Details["old_email"] != "w•••@example.test" || evs[0].Details["new_email"] != "w•••@example.test" {
 		t.Errorf("email_changed of a user without a factor: %+v %v", evs, err)
 	}

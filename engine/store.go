@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/stepup-auth/stepup/message"
 	"time"
 )
 
@@ -27,6 +28,10 @@ type coreStore interface {
 	AppendEvent(ctx context.Context, ev Event, jobs []Job) error
 	// Count adds to a tenant's daily tally (for the digest).
 	Count(ctx context.Context, tenant, day string, fields map[string]int64) error
+	// Placement returns the opaque tag (two hex characters) that new
+	// challenge and login ids of u carry, so the store finds their records
+	// from the id alone. The engine splices it into ids and never reads it.
+	Placement(u UserRef) string
 }
 
 // accountStore reads and changes one user's account.
@@ -110,9 +115,12 @@ type AttemptBudget struct {
 	Window time.Duration
 }
 
-// Limit is one rate limit bucket.
+// Limit is one rate limit bucket: what is limited (Scope, such as "sms:u"),
+// for whom (a tenant's Subject, often a hash); the store names its key.
 type Limit struct {
-	Key     string
+	Scope   string
+	Tenant  string
+	Subject string
 	PerHour int    // units per Period (the name predates Period)
 	Name    string // for the error and the alert: user, number, country, ip
 	// Period is the limit's window; zero means an hour.
@@ -122,7 +130,7 @@ type Limit struct {
 // EventQuery filters the audit log.
 type EventQuery struct {
 	User   string
-	Type   string
+	Type   message.EventType
 	Since  time.Time
 	Limit  int
 	Cursor string

@@ -88,7 +88,7 @@ func (e *Tenants) CreateTenant(ctx context.Context, name, senderName string) (Te
 	if len(senderName) > 40 || !printable(senderName) {
 		return Tenant{}, Invalid("sender_name", "at most 40 printable characters")
 	}
-	t := Tenant{ID: e.newID("tn_", -1), Name: name, SenderName: senderName, CreatedAt: e.now()}
+	t := Tenant{ID: e.newID("tn_", ""), Name: name, SenderName: senderName, CreatedAt: e.now()}
 	if err := e.store.PutTenant(ctx, t); err != nil {
 		return Tenant{}, Internal(err)
 	}
@@ -137,7 +137,7 @@ func (e *Tenants) CreateKey(ctx context.Context, tenant string, kind KeyKind, la
 	if len(label) > 100 || !printable(label) {
 		return NewKey{}, Invalid("label", "at most 100 printable characters")
 	}
-	k := Key{ID: e.newID("key_", -1), Tenant: tenant, Kind: kind, Label: label, CreatedAt: e.now()}
+	k := Key{ID: e.newID("key_", ""), Tenant: tenant, Kind: kind, Label: label, CreatedAt: e.now()}
 	secret := "su_" + string(kind) + "_" + e.randomToken(32)
 	if err := e.store.PutKey(ctx, k, HashSecret(secret)); err != nil {
 		return NewKey{}, Internal(err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/text/language"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // ProfileInput is the body of PUT /v1/users/{id}; nil fields stay as they are.
@@ -275,7 +277,7 @@ func (e *Lifecycle) Devices(ctx context.Context, u UserRef) ([]DeviceView, error
 
 // ForgetDevices forgets one remembered device (deviceID = our id or the
 // host's device id) or, with deviceID "", all of them. reason is recorded.
-func (e *Lifecycle) ForgetDevices(ctx context.Context, u UserRef, deviceID, reason string, actor Actor) (int, error) {
+func (e *Lifecycle) ForgetDevices(ctx context.Context, u UserRef, deviceID string, reason message.Reason, actor Actor) (int, error) {
 	if err := ValidUserID(u.User); err != nil {
 		return 0, err
 	}
@@ -297,8 +299,8 @@ func (e *Lifecycle) ForgetDevices(ctx context.Context, u UserRef, deviceID, reas
 		if deviceID != "" && n == 0 {
 			return nil, nil, ErrDeviceNotFound
 		}
-		ev := e.event(u.Tenant, u.User, EvDevicesForgotten, actor)
-		ev.Details["reason"], ev.Details["count"] = reason, itoa(n)
+		ev := e.event(u.Tenant, u.User, message.EvDevicesForgotten, actor)
+		ev.Details["reason"], ev.Details["count"] = string(reason), itoa(n)
 		return []Event{ev}, e.userNotice(t, *a, &ev), nil
 	})
 	return n, err
@@ -321,7 +323,7 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 	if !a.Exists && st.UserLogins == 0 {
 		return ErrUserNotFound
 	}
-	ev := e.event(u.Tenant, u.User, EvUserErased, actor)
+	ev := e.event(u.Tenant, u.User, message.EvUserErased, actor)
 	ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 	// Every challenge still open dies with the user, so none can bring
 	// the account back.

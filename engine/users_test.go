@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/store/redisstore"
 )
 
@@ -25,7 +26,7 @@ func TestUserKnownByLoginsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn, _ := eng.Tenants.CreateTenant(ctx, "acme", "Acme")
-	if _, err := eng.Policies.PutPolicy(ctx, tn.ID, []byte(`{"mode":"required","grace_logins":3}`), engine.Actor{Kind: "manager"}); err != nil {
+	if _, err := eng.Policies.PutPolicy(ctx, tn.ID, []byte(`{"mode":"required","grace_logins":3}`), engine.Actor{Kind: message.ActorManager}); err != nil {
 		t.Fatal(err)
 	}
 	bob := engine.UserRef{Tenant: tn.ID, User: "bob"}
@@ -42,10 +43,10 @@ func TestUserKnownByLoginsOnly(t *testing.T) {
 	if v.Enrolled || v.GraceLoginsLeft == nil || *v.GraceLoginsLeft != 2 {
 		t.Fatalf("view = %+v, want not enrolled with 2 grace logins left", v)
 	}
-	if _, err := eng.Policies.AdminReset(ctx, bob, "lost phone", engine.Actor{Kind: "manager"}); err != nil {
+	if _, err := eng.Policies.AdminReset(ctx, bob, "lost phone", engine.Actor{Kind: message.ActorManager}); err != nil {
 		t.Fatalf("reset of a user known by logins: %v", err)
 	}
-	if _, err := eng.Policies.AdminReset(ctx, engine.UserRef{Tenant: tn.ID, User: "nobody"}, "x", engine.Actor{Kind: "manager"}); !errors.Is(err, engine.ErrUserNotFound) {
+	if _, err := eng.Policies.AdminReset(ctx, engine.UserRef{Tenant: tn.ID, User: "nobody"}, "x", engine.Actor{Kind: message.ActorManager}); !errors.Is(err, engine.ErrUserNotFound) {
 		t.Fatalf("reset of an unseen user: %v, want user_not_found", err)
 	}
 }

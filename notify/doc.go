@@ -2,10 +2,13 @@
 // change, and renders it into e-mails: plain text and HTML, per locale, with
 // the tenant's sender name.
 //
-// The engine converts its audit events into [Event] values and asks a
-// [Renderer] for the user's mail ([Renderer.UserMail]) and, for admin actions
-// and alerts, the managers' mail ([Renderer.ManagerMail]). [UserFacing] and
-// [ManagerFacing] say which audiences an event type has.
+// The engine queues a message.Notice for every audit event that is mailed;
+// the dispatcher (internal/dispatch) takes it off the delivery queue and asks
+// a [Renderer] for the user's mail ([Renderer.UserMail]) or, for admin
+// actions, alerts and the digest, the managers' mail ([Renderer.ManagerMail]).
+// [Event] is message.Event and the event types, actors and reasons are
+// message's; this package owns only which audiences a type has
+// ([UserFacing], [ManagerFacing], [Types]) and how each is worded.
 //
 // Rendering is pure: the package does no I/O beyond reading its embedded
 // templates, and it never sends. Sending happens off the request path, through

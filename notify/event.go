@@ -1,52 +1,6 @@
 package notify
 
-import "time"
-
-// Event types. The engine maps its audit events onto these.
-const (
-	TypeSMSEnrolled            = "sms_enrolled"
-	TypeTOTPEnabled            = "totp_enabled"
-	TypeTOTPReset              = "totp_reset"
-	TypeEmailFactorEnabled     = "email_factor_enabled"
-	TypeTwoFADisabled          = "2fa_disabled"
-	TypePhoneChanged           = "phone_changed"
-	TypeEmailChanged           = "email_changed"
-	TypeBackupCodesRegenerated = "backup_codes_regenerated"
-	TypeBackupCodeUsed         = "backup_code_used"
-	TypeDevicesForgotten       = "devices_forgotten"
-	TypeAdminReset             = "admin_reset"
-	TypeTenantModeOff          = "tenant_mode_off"
-	TypeLoginDenied            = "login_denied"
-
-	// TypePolicyChanged and the types below go to managers only.
-	TypePolicyChanged        = "policy_changed"
-	TypeReportReceived       = "report_received"
-	TypeAlertSMSLimit        = "alert_sms_limit"
-	TypeAlertEmailLimit      = "alert_email_limit"
-	TypeAlertAttemptLimit    = "alert_attempt_limit"
-	TypeAlertKillSwitch      = "alert_kill_switch"
-	TypeAlertDeliveryFailing = "alert_delivery_failing"
-	TypeAlertLoginSpike      = "alert_login_spike"
-	TypeDailyDigest          = "daily_digest"
-)
-
-// Actors: who made a change.
-const (
-	ActorUser     = "user"
-	ActorManager  = "manager"
-	ActorOperator = "operator"
-	ActorSystem   = "system"
-)
-
-// Reasons for TypeDevicesForgotten, in Details["reason"].
-const (
-	ReasonUser                = "user"
-	ReasonPasswordChanged     = "password_changed"
-	ReasonSignedOutEverywhere = "signed_out_everywhere"
-	ReasonPhoneChanged        = "phone_changed"
-	ReasonEmailChanged        = "email_changed"
-	ReasonReport              = "report"
-)
+import "github.com/stepup-auth/stepup/message"
 
 // audience is a bit set of who hears of an event type.
 type audience uint8
@@ -59,34 +13,34 @@ const (
 // audiences lists every event type the package renders. Its order is the
 // order of Types.
 var audiences = []struct {
-	typ string
+	typ message.EventType
 	to  audience
 }{
-	{TypeSMSEnrolled, toUser},
-	{TypeTOTPEnabled, toUser},
-	{TypeTOTPReset, toUser},
-	{TypeEmailFactorEnabled, toUser},
-	{TypeTwoFADisabled, toUser | toManagers},
-	{TypePhoneChanged, toUser},
-	{TypeEmailChanged, toUser},
-	{TypeBackupCodesRegenerated, toUser},
-	{TypeBackupCodeUsed, toUser},
-	{TypeDevicesForgotten, toUser},
-	{TypeAdminReset, toUser | toManagers},
-	{TypeTenantModeOff, toUser | toManagers},
-	{TypeLoginDenied, toUser},
-	{TypePolicyChanged, toManagers},
-	{TypeReportReceived, toManagers},
-	{TypeAlertSMSLimit, toManagers},
-	{TypeAlertEmailLimit, toManagers},
-	{TypeAlertAttemptLimit, toManagers},
-	{TypeAlertKillSwitch, toManagers},
-	{TypeAlertDeliveryFailing, toManagers},
-	{TypeAlertLoginSpike, toManagers},
-	{TypeDailyDigest, toManagers},
+	{message.EvSMSEnrolled, toUser},
+	{message.EvTOTPEnabled, toUser},
+	{message.EvTOTPReset, toUser},
+	{message.EvEmailEnabled, toUser},
+	{message.EvDisabled, toUser | toManagers},
+	{message.EvPhoneChanged, toUser},
+	{message.EvEmailChanged, toUser},
+	{message.EvBackupRegen, toUser},
+	{message.EvBackupUsed, toUser},
+	{message.EvDevicesForgotten, toUser},
+	{message.EvAdminReset, toUser | toManagers},
+	{message.EvModeOff, toUser | toManagers},
+	{message.EvLoginDenied, toUser},
+	{message.EvPolicyChanged, toManagers},
+	{message.EvReport, toManagers},
+	{message.EvAlertSMSLimit, toManagers},
+	{message.EvAlertEmailLimit, toManagers},
+	{message.EvAlertAttemptLimit, toManagers},
+	{message.EvAlertKillSwitch, toManagers},
+	{message.EvAlertDeliveryFailing, toManagers},
+	{message.EvAlertLoginSpike, toManagers},
+	{message.EvDailyDigest, toManagers},
 }
 
-func audienceOf(t string) audience {
+func audienceOf(t message.EventType) audience {
 	for _, a := range audiences {
 		if a.typ == t {
 			return a.to
@@ -96,8 +50,8 @@ func audienceOf(t string) audience {
 }
 
 // Types returns every event type the package knows, in a stable order.
-func Types() []string {
-	ts := make([]string, len(audiences))
+func Types() []message.EventType {
+	ts := make([]message.EventType, len(audiences))
 	for i, a := range audiences {
 		ts[i] = a.typ
 	}
@@ -106,39 +60,18 @@ func Types() []string {
 
 // UserFacing reports whether events of type t are mailed to the user they
 // concern.
-func UserFacing(t string) bool { return audienceOf(t)&toUser != 0 }
+func UserFacing(t message.EventType) bool { return audienceOf(t)&toUser != 0 }
 
 // ManagerFacing reports whether events of type t are mailed to the tenant's
-// managers (policy manager_emails). For TypeTwoFADisabled that is meant for
+// managers (policy manager_emails). For message.EvDisabled that is meant for
 // the disable-all admin action; the engine decides by the event's actor
 // whether a single user's own disabling concerns managers.
-func ManagerFacing(t string) bool { return audienceOf(t)&toManagers != 0 }
+func ManagerFacing(t message.EventType) bool { return audienceOf(t)&toManagers != 0 }
 
-// Event is something that happened to a user's two-factor settings or to a
-// tenant, as the engine tells it to notify.
-type Event struct {
-	ID     string    `json:"id"`
-	Tenant string    `json:"tenant"`
-	User   string    `json:"user,omitempty"`
-	Type   string    `json:"type"`
-	At     time.Time `json:"at"`
-	// Actor is who made the change: ActorUser, ActorManager, ActorOperator
-	// or ActorSystem.
-	Actor string `json:"actor,omitempty"`
-
-	// Where the change came from. IP is the full address; mails show it
-	// masked. Country is an ISO 3166-1 alpha-2 code. Browser and OS are
-	// labels of the safe vocabulary (internal/uafamily, "Chrome 124");
-	// anything else renders as "Unknown browser" or "Other".
-	IP      string `json:"ip,omitempty"`
-	Country string `json:"country,omitempty"`
-	Browser string `json:"browser,omitempty"`
-	OS      string `json:"os,omitempty"`
-
-	// Details holds the type-specific facts; the package documentation lists
-	// the keys.
-	Details map[string]string `json:"details,omitempty"`
-}
+// Event is the audit event the engine tells notify about (message.Event).
+// IP comes masked to its network; Actor is message.ActorUser, message.ActorManager,
+// message.ActorOperator or message.ActorSystem.
+type Event = message.Event
 
 // Recipient is the user a mail is for.
 type Recipient struct {
@@ -161,12 +94,9 @@ type Sender struct {
 	Address string `json:"address"`
 }
 
-// Mail is a rendered e-mail, ready for a sender.
+// Mail is a rendered e-mail, ready for a sender: the message a mail job
+// carries plus the address it goes out from.
 type Mail struct {
-	To          []string `json:"to"`
-	FromName    string   `json:"from_name,omitempty"`
-	FromAddress string   `json:"from_address,omitempty"`
-	Subject     string   `json:"subject"`
-	Text        string   `json:"text"`
-	HTML        string   `json:"html,omitempty"`
+	message.Mail
+	FromAddress string `json:"from_address,omitempty"`
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -39,79 +41,79 @@ func newTestRenderer(t testing.TB) *Renderer {
 }
 
 // testEvent is a realistic event of type t, as the engine would send it.
-func testEvent(t string) Event {
+func testEvent(t message.EventType) Event {
 	ev := Event{
 		ID: "ev_01", Tenant: "t_acme", User: "u-42", Type: t,
 		At:    testNow.Add(-2 * time.Minute),
-		Actor: ActorUser,
+		Actor: message.ActorUser,
 		IP:    "203.0.113.9", Country: "AU", Browser: "Firefox", OS: "Windows",
 		Details: map[string]string{},
 	}
 	d := ev.Details
 	switch t {
-	case TypeSMSEnrolled:
+	case message.EvSMSEnrolled:
 		d["channel"], d["phone"] = "sms", "+61 ••••• ••156"
-	case TypeTOTPEnabled, TypeTOTPReset:
+	case message.EvTOTPEnabled, message.EvTOTPReset:
 		d["channel"] = "totp"
-	case TypeEmailFactorEnabled:
+	case message.EvEmailEnabled:
 		d["channel"], d["email"] = "email", "a••••@example.com"
-	case TypeTwoFADisabled:
+	case message.EvDisabled:
 		d["channel"] = "sms"
-	case TypePhoneChanged:
+	case message.EvPhoneChanged:
 		d["old_phone"], d["new_phone"] = "+61 ••••• ••156", "+61 ••••• ••789"
-	case TypeEmailChanged:
+	case message.EvEmailChanged:
 		d["old_email"], d["new_email"], d["confirmed"] = "a••••@example.com", "a••••@example.org", "factor"
-	case TypeBackupCodesRegenerated:
+	case message.EvBackupRegen:
 		d["count"] = "10"
-	case TypeBackupCodeUsed:
+	case message.EvBackupUsed:
 		d["remaining"] = "2"
-	case TypeDevicesForgotten:
-		d["reason"], d["count"] = ReasonPasswordChanged, "3"
-	case TypeAdminReset:
-		ev.Actor = ActorManager
+	case message.EvDevicesForgotten:
+		d["reason"], d["count"] = string(message.ReasonPasswordChanged), "3"
+	case message.EvAdminReset:
+		ev.Actor = message.ActorManager
 		d["reason"], d["by"] = "Lost phone, identity checked in ticket #4411", "helpdesk key"
-	case TypeTenantModeOff:
-		ev.Actor, ev.User = ActorManager, ""
+	case message.EvModeOff:
+		ev.Actor, ev.User = message.ActorManager, ""
 		d["reason"], d["count"], d["by"] = "Moving to SSO", "154", "ops key"
-	case TypeLoginDenied:
-		ev.Actor = ActorSystem
+	case message.EvLoginDenied:
+		ev.Actor = message.ActorSystem
 		ev.IP, ev.Country, ev.Browser, ev.OS = "198.51.100.23", "BR", "Chrome", "Linux"
 		d["reason"] = "a sign-in from a network on the block list"
-	case TypePolicyChanged:
-		ev.Actor, ev.User = ActorManager, ""
+	case message.EvPolicyChanged:
+		ev.Actor, ev.User = message.ActorManager, ""
 		d["by"] = "ops key"
 		d["before"] = `{"mode":"optional","challenge":"risk_based","grace_logins":5,"thresholds":{"challenge":40,"deny":90},"sms_countries":[],"manager_emails":["it@acme.example"]}`
 		d["after"] = `{"mode":"required","challenge":"risk_based","grace_logins":3,"thresholds":{"challenge":35,"deny":90},"sms_countries":["AU","NZ"],"manager_emails":["it@acme.example"]}`
-	case TypeReportReceived:
-		d["reported_type"], d["reported_at"] = TypePhoneChanged, "2026-01-14T09:12:00Z"
-	case TypeAlertSMSLimit:
-		ev.Actor, ev.User = ActorSystem, ""
+	case message.EvReport:
+		d["reported_type"], d["reported_at"] = string(message.EvPhoneChanged), "2026-01-14T09:12:00Z"
+	case message.EvAlertSMSLimit:
+		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["limit"], d["count"], d["max"], d["window"] = "per_prefix_hourly", "100", "100", "1 hour"
 		d["country"], d["prefix"] = "LV", "+371 2"
-	case TypeAlertEmailLimit:
-		ev.Actor, ev.User = ActorSystem, ""
+	case message.EvAlertEmailLimit:
+		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["limit"] = "address"
-	case TypeAlertAttemptLimit:
-		ev.Actor, ev.User = ActorSystem, ""
+	case message.EvAlertAttemptLimit:
+		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["limit"], d["max"], d["window"] = "wrong_codes_per_user", "10", "the last hour"
-	case TypeAlertKillSwitch:
-		ev.Actor, ev.User = ActorSystem, ""
+	case message.EvAlertKillSwitch:
+		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["reason"], d["until"] = "SMS spend passed the daily cap", "2026-01-14 12:00 UTC"
-	case TypeAlertDeliveryFailing:
-		ev.Actor, ev.User = ActorSystem, ""
+	case message.EvAlertDeliveryFailing:
+		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["channel"], d["provider"], d["failures"], d["window"] = "sms", "twilio", "37", "15 minutes"
 		d["dead_letters"], d["last_error"] = "4", "21608: the number is unverified"
-	case TypeAlertLoginSpike:
-		ev.Actor, ev.User = ActorSystem, ""
+	case message.EvAlertLoginSpike:
+		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["count"], d["window"], d["baseline"], d["country"] = "240", "1 hour", "9", "VN"
-	case TypeDailyDigest:
-		ev.Actor, ev.User = ActorSystem, ""
+	case message.EvDailyDigest:
+		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		for k, v := range map[string]string{
 			"date": "2026-01-13", "logins": "1834", "allowed": "1702", "challenged": "120", "denied": "12",
@@ -126,10 +128,10 @@ func testEvent(t string) Event {
 
 // managerEvent is the event behind the managers' copy of a type that also
 // goes to the user.
-func managerEvent(t string) Event {
+func managerEvent(t message.EventType) Event {
 	ev := testEvent(t)
-	if t == TypeTwoFADisabled {
-		ev.Actor, ev.User = ActorManager, ""
+	if t == message.EvDisabled {
+		ev.Actor, ev.User = message.ActorManager, ""
 		ev.Details = map[string]string{"reason": "Pilot ended", "group": "staff", "count": "12", "by": "ops key"}
 	}
 	return ev
@@ -145,7 +147,7 @@ func goldenMails() []goldenMail {
 	var out []goldenMail
 	for _, typ := range Types() {
 		if UserFacing(typ) {
-			out = append(out, goldenMail{typ, func(r *Renderer) (Mail, error) {
+			out = append(out, goldenMail{string(typ), func(r *Renderer) (Mail, error) {
 				return r.UserMail(testEvent(typ), testRecipient, testSender, testReportURL)
 			}})
 		}

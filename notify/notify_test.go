@@ -8,35 +8,37 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 func TestAudiences(t *testing.T) {
 	tests := []struct {
-		typ           string
+		typ           message.EventType
 		user, manager bool
 	}{
-		{TypeSMSEnrolled, true, false},
-		{TypeTOTPEnabled, true, false},
-		{TypeTOTPReset, true, false},
-		{TypeEmailFactorEnabled, true, false},
-		{TypeTwoFADisabled, true, true},
-		{TypePhoneChanged, true, false},
-		{TypeEmailChanged, true, false},
-		{TypeBackupCodesRegenerated, true, false},
-		{TypeBackupCodeUsed, true, false},
-		{TypeDevicesForgotten, true, false},
-		{TypeAdminReset, true, true},
-		{TypeTenantModeOff, true, true},
-		{TypeLoginDenied, true, false},
-		{TypePolicyChanged, false, true},
-		{TypeReportReceived, false, true},
-		{TypeAlertSMSLimit, false, true},
-		{TypeAlertEmailLimit, false, true},
-		{TypeAlertAttemptLimit, false, true},
-		{TypeAlertKillSwitch, false, true},
-		{TypeAlertDeliveryFailing, false, true},
-		{TypeAlertLoginSpike, false, true},
-		{TypeDailyDigest, false, true},
+		{message.EvSMSEnrolled, true, false},
+		{message.EvTOTPEnabled, true, false},
+		{message.EvTOTPReset, true, false},
+		{message.EvEmailEnabled, true, false},
+		{message.EvDisabled, true, true},
+		{message.EvPhoneChanged, true, false},
+		{message.EvEmailChanged, true, false},
+		{message.EvBackupRegen, true, false},
+		{message.EvBackupUsed, true, false},
+		{message.EvDevicesForgotten, true, false},
+		{message.EvAdminReset, true, true},
+		{message.EvModeOff, true, true},
+		{message.EvLoginDenied, true, false},
+		{message.EvPolicyChanged, false, true},
+		{message.EvReport, false, true},
+		{message.EvAlertSMSLimit, false, true},
+		{message.EvAlertEmailLimit, false, true},
+		{message.EvAlertAttemptLimit, false, true},
+		{message.EvAlertKillSwitch, false, true},
+		{message.EvAlertDeliveryFailing, false, true},
+		{message.EvAlertLoginSpike, false, true},
+		{message.EvDailyDigest, false, true},
 		{"no_such_type", false, false},
 		{"", false, false},
 	}
@@ -55,19 +57,19 @@ func TestAudiences(t *testing.T) {
 
 func TestWrongAudience(t *testing.T) {
 	r := newTestRenderer(t)
-	if _, err := r.UserMail(testEvent(TypePolicyChanged), testRecipient, testSender, ""); err == nil {
+	if _, err := r.UserMail(testEvent(message.EvPolicyChanged), testRecipient, testSender, ""); err == nil {
 		t.Error("UserMail(policy_changed): no error")
 	}
-	if _, err := r.ManagerMail(testEvent(TypePhoneChanged), testManagers, testSender); err == nil {
+	if _, err := r.ManagerMail(testEvent(message.EvPhoneChanged), testManagers, testSender); err == nil {
 		t.Error("ManagerMail(phone_changed): no error")
 	}
 	if _, err := r.UserMail(testEvent("bogus"), testRecipient, testSender, ""); err == nil {
 		t.Error("UserMail(bogus): no error")
 	}
-	if _, err := r.UserMail(testEvent(TypePhoneChanged), Recipient{Name: "x"}, testSender, ""); err == nil {
+	if _, err := r.UserMail(testEvent(message.EvPhoneChanged), Recipient{Name: "x"}, testSender, ""); err == nil {
 		t.Error("UserMail without an address: no error")
 	}
-	if _, err := r.ManagerMail(testEvent(TypeDailyDigest), nil, testSender); err == nil {
+	if _, err := r.ManagerMail(testEvent(message.EvDailyDigest), nil, testSender); err == nil {
 		t.Error("ManagerMail without addresses: no error")
 	}
 }
@@ -173,7 +175,7 @@ func TestHTMLEscapesHostileInput(t *testing.T) {
 		}
 		ev.Details["group"] = hostile
 		ev.Details["reason"] = hostile
-		if ev.Type == TypePolicyChanged {
+		if ev.Type == message.EvPolicyChanged {
 			ev.Details["after"] = `{"mode":"<script>x</script>"}`
 		}
 	}, to, `javascript:alert(1)`)
@@ -190,7 +192,7 @@ func TestHTMLEscapesHostileInput(t *testing.T) {
 
 	// The same mail via the builder the golden test uses, to see the
 	// escaped display name in the greeting.
-	m, err := r.UserMail(testEvent(TypePhoneChanged), to, from, testReportURL)
+	m, err := r.UserMail(testEvent(message.EvPhoneChanged), to, from, testReportURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func TestHTMLEscapesHostileInput(t *testing.T) {
 
 func TestSubjectIsOneLine(t *testing.T) {
 	r := newTestRenderer(t)
-	ev := managerEvent(TypeTwoFADisabled)
+	ev := managerEvent(message.EvDisabled)
 	ev.Details["group"] = "staff\r\nBcc: victim@example.com"
 	m, err := r.ManagerMail(ev, testManagers, testSender)
 	if err != nil {
@@ -217,14 +219,14 @@ func TestSubjectIsOneLine(t *testing.T) {
 
 func TestLocaleFallback(t *testing.T) {
 	r := newTestRenderer(t)
-	want, err := r.UserMail(testEvent(TypePhoneChanged), testRecipient, testSender, testReportURL)
+	want, err := r.UserMail(testEvent(message.EvPhoneChanged), testRecipient, testSender, testReportURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, locale := range []string{"", "en", "EN_gb", "fr-CA", "zz", "x-private"} {
 		to := testRecipient
 		to.Locale = locale
-		got, err := r.UserMail(testEvent(TypePhoneChanged), to, testSender, testReportURL)
+		got, err := r.UserMail(testEvent(message.EvPhoneChanged), to, testSender, testReportURL)
 		if err != nil {
 			t.Fatalf("locale %q: %v", locale, err)
 		}
@@ -254,7 +256,7 @@ func TestTimeZone(t *testing.T) {
 	for _, tt := range tests {
 		to := testRecipient
 		to.TimeZone = tt.zone
-		m, err := r.UserMail(testEvent(TypeTOTPEnabled), to, testSender, "")
+		m, err := r.UserMail(testEvent(message.EvTOTPEnabled), to, testSender, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,14 +275,14 @@ func TestTimeZone(t *testing.T) {
 
 func TestReportLink(t *testing.T) {
 	r := newTestRenderer(t)
-	with, err := r.UserMail(testEvent(TypePhoneChanged), testRecipient, testSender, testReportURL)
+	with, err := r.UserMail(testEvent(message.EvPhoneChanged), testRecipient, testSender, testReportURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(with.Text, testReportURL) || !strings.Contains(with.HTML, `href="`+testReportURL+`"`) {
 		t.Error("report link missing")
 	}
-	without, err := r.UserMail(testEvent(TypePhoneChanged), testRecipient, testSender, "")
+	without, err := r.UserMail(testEvent(message.EvPhoneChanged), testRecipient, testSender, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +296,7 @@ func TestReportLink(t *testing.T) {
 
 func TestWhereHiddenForAdminActions(t *testing.T) {
 	r := newTestRenderer(t)
-	m, err := r.UserMail(testEvent(TypeAdminReset), testRecipient, testSender, "")
+	m, err := r.UserMail(testEvent(message.EvAdminReset), testRecipient, testSender, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +309,7 @@ func TestWhereHiddenForAdminActions(t *testing.T) {
 
 func TestEventWithoutTimeUsesClock(t *testing.T) {
 	r := newTestRenderer(t)
-	ev := testEvent(TypeTOTPEnabled)
+	ev := testEvent(message.EvTOTPEnabled)
 	ev.At = time.Time{}
 	m, err := r.UserMail(ev, testRecipient, testSender, "")
 	if err != nil {
@@ -362,7 +364,7 @@ func TestCleanName(t *testing.T) {
 
 func BenchmarkUserMail(b *testing.B) {
 	r := newTestRenderer(b)
-	ev := testEvent(TypePhoneChanged)
+	ev := testEvent(message.EvPhoneChanged)
 	for b.Loop() {
 		if _, err := r.UserMail(ev, testRecipient, testSender, testReportURL); err != nil {
 			b.Fatal(err)
@@ -402,7 +404,7 @@ func TestPartialLocale(t *testing.T) {
 	r := &Renderer{clock: fixedClock(testNow), locales: locales}
 	to := testRecipient
 	to.Locale = "de-AT"
-	m, err := r.UserMail(testEvent(TypePhoneChanged), to, testSender, "")
+	m, err := r.UserMail(testEvent(message.EvPhoneChanged), to, testSender, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	// Embedded zone data, so a recipient's local time renders the same in a
 	// minimal container image without /usr/share/zoneinfo.
 	_ "time/tzdata"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Clock tells the time. Tests pass a fixed one.
@@ -102,7 +104,7 @@ func (r *Renderer) UserMail(ev Event, to Recipient, from Sender, reportURL strin
 	v := r.view(ev, from, lt)
 	v.Name = cleanName(to.Name)
 	v.ReportURL = reportURL
-	v.ShowWhere = ev.Actor != ActorManager && ev.Actor != ActorOperator &&
+	v.ShowWhere = ev.Actor != message.ActorManager && ev.Actor != message.ActorOperator &&
 		(v.Country != "" || v.Browser != "" || v.OS != "" || v.IP != "")
 	if loc := location(to.TimeZone); loc != nil {
 		v.HasLocal = true
@@ -141,7 +143,7 @@ func (r *Renderer) ManagerMail(ev Event, to []string, from Sender) (Mail, error)
 
 // view is what templates see.
 type view struct {
-	Type    string
+	Type    message.EventType
 	Lang    string
 	Subject string
 	Event   Event
@@ -234,12 +236,9 @@ func (r *Renderer) render(lt *localeTemplates, name string, managers bool, v *vi
 		return Mail{}, fmt.Errorf("notify: rendering %s html: %w", name, err)
 	}
 	return Mail{
-		To:          to,
-		FromName:    v.Org,
+		Mail: message.Mail{To: to, FromName: v.Org, Subject: v.Subject, Text: text,
+			HTML: strings.TrimSpace(buf.String()) + "\n"},
 		FromAddress: from.Address,
-		Subject:     v.Subject,
-		Text:        text,
-		HTML:        strings.TrimSpace(buf.String()) + "\n",
 	}, nil
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/language/display"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // templateFS holds templates/<locale>/…; see the package documentation.
@@ -40,11 +42,11 @@ type localeTemplates struct {
 // templateName is the file stem of the mail for event type t and an
 // audience: "<type>" for the type's first audience, "<type>.manager" for the
 // managers' copy of an event that also goes to the user.
-func templateName(t string, managers bool) string {
+func templateName(t message.EventType, managers bool) string {
 	if managers && UserFacing(t) {
-		return t + ".manager"
+		return string(t) + ".manager"
 	}
-	return t
+	return string(t)
 }
 
 // frame is the layout template a mail executes.

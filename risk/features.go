@@ -29,6 +29,15 @@ const (
 	LevelDeviceID  = "dev.id"     // the host app's device id
 )
 
+// levelNames are every level name, in a fixed order.
+var levelNames = []string{LevelIPAddr, LevelIPNet, LevelIPASN, LevelIPCountry,
+	LevelUAFull, LevelUABrowser, LevelUAOS, LevelUADevice, LevelDeviceID}
+
+// LevelNames returns every level name [Features] may produce, in a fixed
+// order: whoever stores per-level data (and must erase it) names its keys
+// from this list, so a new level is never missed.
+func LevelNames() []string { return slices.Clone(levelNames) }
+
 // Level weights within their feature, from Wiefling et al.'s reference code,
 // where a feature's probabilities are these weighted sums over its levels.
 // [Score] no longer sums levels (it backs off to the most specific level

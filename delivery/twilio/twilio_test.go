@@ -21,6 +21,8 @@ import (
 	"github.com/stepup-auth/stepup/internal/redistest"
 	"github.com/stepup-auth/stepup/internal/seal"
 	"github.com/stepup-auth/stepup/internal/twiliotest"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 const (
@@ -229,7 +231,7 @@ func TestThroughWorker(t *testing.T) {
 	c := newClient(t, srv, nil)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := delivery.New(rdb, delivery.Mux{delivery.KindSMS: delivery.SMSHandler(c)}, delivery.Options{
+	w, err := delivery.New(rdb, delivery.Mux{message.KindSMS: delivery.SMSHandler(c)}, delivery.Options{
 		Consumer: "t", PollInterval: 5 * time.Millisecond, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
 		Box: box, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -242,17 +244,17 @@ func TestThroughWorker(t *testing.T) {
 
 	q := delivery.NewQueue(rdb, box)
 	challenge := func(shard int, id string) string {
-		key := "su:" + delivery.ShardTag(shard) + ":ch:" + id
+		key := keyspace.Challenge(shard, id)
 		exp := strconv.FormatInt(time.Now().Add(5*time.Minute).UnixMilli(), 10)
 		if err := rdb.HSet(ctx, key, "status", "pending", "expires_at", exp).Err(); err != nil {
 			t.Fatal(err)
 		}
 		return key
 	}
-	waitDelivery := func(key, want string) {
+	waitDelivery := func(key string, want message.DeliveryState) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for rdb.HGet(ctx, key, "delivery").Val() != want {
+		for rdb.HGet(ctx, key, "delivery").Val() != string(want) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: delivery = %q, want %q", key, rdb.HGet(ctx, key, "delivery").Val(), want)
 			}
@@ -264,10 +266,10 @@ func TestThroughWorker(t *testing.T) {
 		srv.Reply(twiliotest.Reply{Status: http.StatusInternalServerError, Code: 20500, Message: "Internal Server Error"})
 		ch := challenge(3, "retry")
 		before := len(srv.Requests())
-		if _, err := q.Enqueue(ctx, 3, delivery.KindSMS, "acme", ch, []byte(`{"to":"`+to+`","body":"Your code is 246810"}`)); err != nil {
+		if _, err := q.Enqueue(ctx, 3, message.KindSMS, "acme", ch, []byte(`{"to":"`+to+`","body":"Your code is 246810"}`)); err != nil {
 			t.Fatal(err)
 		}
-		waitDelivery(ch, delivery.DeliverySent)
+		waitDelivery(ch, message.DeliverySent)
 		msgs := srv.WaitMessages(t, 1, 0)
 		if got := rdb.HGet(ctx, ch, "provider_id").Val(); got != msgs[len(msgs)-1].SID {
 			t.Errorf("provider_id = %q, want %q", got, msgs[len(msgs)-1].SID)
@@ -284,10 +286,10 @@ func TestThroughWorker(t *testing.T) {
 		srv.Reply(twiliotest.Reply{Status: http.StatusBadRequest, Code: 21211, Message: "The 'To' number +61400 is not a valid phone number."})
 		ch := challenge(4, "invalid")
 		before := len(srv.Requests())
-		if _, err := q.Enqueue(ctx, 4, delivery.KindSMS, "acme", ch, []byte(`{"to":"+61400000001","body":"Your code is 135791"}`)); err != nil {
+		if _, err := q.Enqueue(ctx, 4, message.KindSMS, "acme", ch, []byte(`{"to":"+61400000001","body":"Your code is 135791"}`)); err != nil {
 			t.Fatal(err)
 		}
-		waitDelivery(ch, delivery.DeliveryFailed)
+		waitDelivery(ch, message.DeliveryFailed)
 		if got := rdb.HGet(ctx, ch, "delivery_error").Val(); got != "twilio 21211: invalid number" {
 			t.Errorf("delivery_error = %q", got)
 		}

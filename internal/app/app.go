@@ -33,6 +33,7 @@ import (
 	"github.com/stepup-auth/stepup/notify/smtp"
 	"github.com/stepup-auth/stepup/risk"
 	"github.com/stepup-auth/stepup/risk/geoip"
+	"github.com/stepup-auth/stepup/store/keyspace"
 	"github.com/stepup-auth/stepup/store/redisstore"
 )
 
@@ -134,7 +135,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		return nil, err
 	}
 	a.worker, err = delivery.New(rdb, handler, delivery.Options{
-		Shards: engine.Shards, Workers: cfg.Delivery.Workers, MaxAttempts: cfg.Delivery.MaxAttempts,
+		Shards: keyspace.Shards, Workers: cfg.Delivery.Workers, MaxAttempts: cfg.Delivery.MaxAttempts,
 		BackoffBase: cfg.Delivery.BackoffBase, BackoffMax: cfg.Delivery.BackoffMax, ClaimIdle: cfg.Delivery.ClaimIdle,
 		Logger: log.With("component", "delivery"), Registerer: reg, Box: seal.New(secret, "queue", nil),
 	})

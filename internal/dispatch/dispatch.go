@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/stepup-auth/stepup/delivery"
-	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/notify"
 )
 
@@ -25,8 +25,8 @@ type Linker interface {
 // rate-limits alerts to one per kind and hour) and counts deliveries for
 // their daily digest.
 type Alerter interface {
-	Alert(ctx context.Context, tenant, kind string, details map[string]string)
-	CountDelivery(ctx context.Context, tenant, kind string, ok bool)
+	Alert(ctx context.Context, tenant string, kind message.EventType, details map[string]string)
+	CountDelivery(ctx context.Context, tenant string, kind message.Kind, ok bool)
 }
 
 // alertAfter is the attempt from which a retried failure counts as
@@ -50,22 +50,22 @@ type Options struct {
 func New(o Options) delivery.Handler {
 	sms := delivery.SMSHandler(o.SMS)
 	mux := delivery.Mux{
-		"sms": delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+		message.KindSMS: delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
 			res, err := sms.Handle(ctx, j)
 			if err == nil && o.Links != nil && j.Challenge != "" && res.ProviderID != "" {
 				_ = o.Links.LinkProvider(ctx, res.ProviderID, j.Challenge)
 			}
 			return res, err
 		}),
-		"mail": delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
-			var m engine.Mail
+		message.KindMail: delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+			var m message.Mail
 			if err := json.Unmarshal(j.Payload, &m); err != nil {
 				return delivery.Result{}, delivery.Permanent(errors.New("mail payload is not valid JSON"))
 			}
-			return delivery.Result{}, o.send(ctx, notify.Mail{To: m.To, FromName: m.FromName, FromAddress: o.FromAddress, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
+			return delivery.Result{}, o.send(ctx, notify.Mail{Mail: m, FromAddress: o.FromAddress})
 		}),
-		"notify": delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
-			var n engine.Notice
+		message.KindNotify: delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+			var n message.Notice
 			if err := json.Unmarshal(j.Payload, &n); err != nil {
 				return delivery.Result{}, delivery.Permanent(errors.New("notify payload is not valid JSON"))
 			}
@@ -83,10 +83,10 @@ func New(o Options) delivery.Handler {
 		}
 		if err != nil && o.Alerts != nil && j.Tenant != "" && (delivery.IsPermanent(err) || j.Attempt+1 >= alertAfter) {
 			channel, provider := "email", "the mail server"
-			if j.Kind == "sms" {
+			if j.Kind == message.KindSMS {
 				channel, provider = "sms", o.SMSProvider
 			}
-			o.Alerts.Alert(ctx, j.Tenant, "alert_delivery_failing", map[string]string{
+			o.Alerts.Alert(ctx, j.Tenant, message.EvAlertDeliveryFailing, map[string]string{
 				"channel": channel, "provider": provider, "last_error": string(delivery.Classify(err))})
 		}
 		return res, err
@@ -105,12 +105,10 @@ func (o Options) send(ctx context.Context, m notify.Mail) error {
 }
 
 // render turns a notice into its mail.
-func (o Options) render(n engine.Notice) (notify.Mail, error) {
-	ev := notify.Event{ID: n.Event.ID, Tenant: n.Event.Tenant, User: n.Event.User, Type: n.Event.Type, At: n.Event.At,
-		Actor: n.Event.Actor, IP: n.Event.IP, Country: n.Event.Country, Browser: n.Event.Browser, OS: n.Event.OS, Details: n.Event.Details}
+func (o Options) render(n message.Notice) (notify.Mail, error) {
 	from := notify.Sender{Name: n.SenderName, Address: o.FromAddress}
-	if n.Audience == "managers" {
-		return o.Renderer.ManagerMail(ev, n.To, from)
+	if n.Audience == message.AudienceManagers {
+		return o.Renderer.ManagerMail(n.Event, n.To, from)
 	}
-	return o.Renderer.UserMail(ev, notify.Recipient{Email: n.To[0], Name: n.Name, Locale: n.Locale, TimeZone: n.TimeZone}, from, n.ReportURL)
+	return o.Renderer.UserMail(n.Event, notify.Recipient{Email: n.To[0], Name: n.Name, Locale: n.Locale, TimeZone: n.TimeZone}, from, n.ReportURL)
 }

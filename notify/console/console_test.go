@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/notify"
 )
 
@@ -15,9 +16,9 @@ func TestSendLogsEachMail(t *testing.T) {
 	var buf bytes.Buffer
 	s := New(Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	mails := []notify.Mail{
-		{To: []string{"alice@example.com"}, FromName: "Acme", FromAddress: "no-reply@acme.example",
-			Subject: "Your sign-in code", Text: "Your code is 123456.\n", HTML: "<p>Your code is 123456.</p>"},
-		{To: []string{"it@acme.example", "sec@acme.example"}, Subject: "Alert", Text: "SMS limit reached.\n"},
+		{Mail: message.Mail{To: []string{"alice@example.com"}, FromName: "Acme",
+			Subject: "Your sign-in code", Text: "Your code is 123456.\n", HTML: "<p>Your code is 123456.</p>"}, FromAddress: "no-reply@acme.example"},
+		{Mail: message.Mail{To: []string{"it@acme.example", "sec@acme.example"}, Subject: "Alert", Text: "SMS limit reached.\n"}},
 	}
 	if err := s.Send(context.Background(), mails...); err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestZeroValueUsesDefaultLogger(t *testing.T) {
 	old := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(old) })
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
-	if err := New(Options{}).Send(context.Background(), notify.Mail{Subject: "hello"}); err != nil {
+	if err := New(Options{}).Send(context.Background(), notify.Mail{Mail: message.Mail{Subject: "hello"}}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(buf.Bytes(), []byte("subject=hello")) {

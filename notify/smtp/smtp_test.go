@@ -11,20 +11,20 @@ import (
 
 	"github.com/stepup-auth/stepup/delivery"
 	"github.com/stepup-auth/stepup/internal/smtptest"
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/notify"
 )
 
 const waitTime = 10 * time.Second
 
 func testMail(to ...string) notify.Mail {
-	return notify.Mail{
-		To:          to,
-		FromName:    "Acme Ltd, Security",
-		FromAddress: "no-reply@acme.example",
-		Subject:     "Your phone number for two-factor authentication was changed",
-		Text:        "Hi Alice,\n\nThe phone number was changed to +61 ••••• ••789.\n",
-		HTML:        "<p>Hi Alice,</p><p>The phone number was changed to <strong>+61 ••••• ••789</strong>.</p>\n",
-	}
+	return notify.Mail{Mail: message.Mail{
+		To:       to,
+		FromName: "Acme Ltd, Security",
+		Subject:  "Your phone number for two-factor authentication was changed",
+		Text:     "Hi Alice,\n\nThe phone number was changed to +61 ••••• ••789.\n",
+		HTML:     "<p>Hi Alice,</p><p>The phone number was changed to <strong>+61 ••••• ••789</strong>.</p>\n",
+	}, FromAddress: "no-reply@acme.example"}
 }
 
 // newSender points a Sender at srv.

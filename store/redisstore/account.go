@@ -12,11 +12,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // Account reads a user's account document.
 func (s *Store) Account(ctx context.Context, u engine.UserRef) (engine.Account, error) {
-	vals, err := s.rdb.HMGet(ctx, k.account(u), "doc", "v").Result()
+	vals, err := s.rdb.HMGet(ctx, space(u).Account(), "doc", "v").Result()
 	if err != nil {
 		return engine.Account{}, err
 	}
@@ -100,8 +102,8 @@ func commitResult(cmd *redis.Cmd) error {
 
 // commit runs commitScript for c on rdb, which may be a pipeline.
 func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef, c engine.Commit) (*redis.Cmd, error) {
-	sh := u.Shard()
-	keys := []string{k.account(u), k.queue(sh), k.events(sh, u.Tenant), k.users(sh, u.Tenant), k.openChallenges(u)}
+	us := space(u)
+	keys := []string{us.Account(), us.Queue(), us.Events(), us.Users(), us.OpenChallenges()}
 	add := func(key string) int { keys = append(keys, key); return len(keys) }
 	p := commitPlan{Ver: c.Version, Now: ms(c.Now), EvMax: s.evmax, User: u.User,
 		New: []planNew{}, Cancel: []int{}, Ev: []string{}, Jobs: []planJob{}, EraseKeys: []int{}, Grace: c.GraceReset}
@@ -114,14 +116,14 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 		p.Doc = &doc
 	}
 	if c.Challenge != "" {
-		p.Ch = add(k.challenge(sh, c.Challenge))
+		p.Ch = add(us.Challenge(c.Challenge))
 		p.ChSt = string(c.ChallengeStatus)
 	}
 	for _, ch := range c.NewChallenges {
-		p.New = append(p.New, planNew{K: add(k.challenge(sh, ch.ID)), ID: ch.ID, F: challengeFields(ch), TTL: ttlMillis(ch.ExpiresAt, c.Now)})
+		p.New = append(p.New, planNew{K: add(us.Challenge(ch.ID)), ID: ch.ID, F: challengeFields(ch), TTL: ttlMillis(ch.ExpiresAt, c.Now)})
 	}
 	for _, id := range c.CancelChallenges {
-		p.Cancel = append(p.Cancel, add(k.challenge(sh, id)))
+		p.Cancel = append(p.Cancel, add(us.Challenge(id)))
 	}
 	for _, ev := range c.Events {
 		b, _ := json.Marshal(ev)
@@ -130,13 +132,13 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 	for _, j := range c.Jobs {
 		ch := ""
 		if j.Challenge != "" {
-			ch = k.challenge(sh, j.Challenge)
+			ch = us.Challenge(j.Challenge)
 		}
-		p.Jobs = append(p.Jobs, planJob{Kind: j.Kind, Tenant: u.Tenant, Ch: ch, Data: base64.StdEncoding.EncodeToString(j.Payload)})
+		p.Jobs = append(p.Jobs, planJob{Kind: string(j.Kind), Tenant: u.Tenant, Ch: ch, Data: base64.StdEncoding.EncodeToString(j.Payload)})
 	}
 	if c.Erase {
 		p.Erase = true
-		for _, key := range userDataKeys(u) {
+		for _, key := range us.DataKeys() {
 			p.EraseKeys = append(p.EraseKeys, add(key))
 		}
 	}
@@ -153,14 +155,8 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 	return commitScript.Run(ctx, rdb, keys, b), nil
 }
 
-// userDataKeys are every key holding one user's data, for erasure.
-func userDataKeys(u engine.UserRef) []string {
-	ks := []string{k.account(u), k.meta(u), k.failedPw(u), k.failedCh(u), k.openChallenges(u)}
-	for _, l := range historyLevels {
-		ks = append(ks, k.history(u, l))
-	}
-	return ks
-}
+// space is u's key space.
+func space(u engine.UserRef) keyspace.User { return keyspace.UserOf(u.Tenant, u.User) }
 
 // ttlMillis keeps a challenge a day past its expiry so its final status can
 // still be read.
@@ -176,7 +172,7 @@ func challengeFields(c engine.Challenge) []string {
 		"created_at", strconv.FormatInt(ms(c.CreatedAt), 10), "expires_at", strconv.FormatInt(ms(c.ExpiresAt), 10),
 		"attempts", strconv.Itoa(c.Attempts), "max_attempts", strconv.Itoa(c.MaxAttempts),
 		"sends", strconv.Itoa(c.Sends), "last_sent_at", strconv.FormatInt(msOrZero(c.LastSentAt), 10),
-		"delivery", c.Delivery, "login", c.LoginID, "data", string(data),
+		"delivery", string(c.Delivery), "login", c.LoginID, "data", string(data),
 	}
 }
 
@@ -202,7 +198,7 @@ func parseChallenge(id string, m map[string]string) engine.Challenge {
 		Channel: engine.Channel(m["channel"]), Destination: m["dest"], CodeHash: m["code"], Status: engine.Status(m["status"]),
 		CreatedAt: fromMs(m["created_at"]), ExpiresAt: fromMs(m["expires_at"]),
 		Attempts: atoi(m["attempts"]), MaxAttempts: atoi(m["max_attempts"]), Sends: atoi(m["sends"]),
-		LastSentAt: fromMs(m["last_sent_at"]), Delivery: m["delivery"], DeliveryErr: m["delivery_error"], LoginID: m["login"],
+		LastSentAt: fromMs(m["last_sent_at"]), Delivery: message.DeliveryState(m["delivery"]), DeliveryErr: m["delivery_error"], LoginID: m["login"],
 	}
 	_ = json.Unmarshal([]byte(m["data"]), &c.Data)
 	return c
@@ -212,11 +208,11 @@ func parseChallenge(id string, m map[string]string) engine.Challenge {
 // and returns the challenge. The challenge's user is read first to name
 // the budget's key (it never changes; the script checks it again).
 func (s *Store) AttemptChallenge(ctx context.Context, tenant, id string, now time.Time, b engine.AttemptBudget) (engine.Challenge, error) {
-	sh, ok := engine.ShardOfID("ch_", id)
+	sh, ok := keyspace.ParseID("ch_", id)
 	if !ok {
 		return engine.Challenge{}, engine.ErrChallengeNotFound
 	}
-	ck := k.challenge(sh, id)
+	ck := keyspace.Challenge(sh, id)
 	user, err := s.rdb.HGet(ctx, ck, "user").Result()
 	if errors.Is(err, redis.Nil) {
 		return engine.Challenge{}, engine.ErrChallengeNotFound
@@ -224,11 +220,11 @@ func (s *Store) AttemptChallenge(ctx context.Context, tenant, id string, now tim
 	if err != nil {
 		return engine.Challenge{}, err
 	}
-	u := engine.UserRef{Tenant: tenant, User: user}
-	if u.Shard() != sh {
+	us := space(engine.UserRef{Tenant: tenant, User: user})
+	if us.Shard() != sh {
 		return engine.Challenge{}, engine.ErrChallengeNotFound
 	}
-	res, err := attemptScript.Run(ctx, s.rdb, []string{ck, k.attempts(u)}, tenant, ms(now), user,
+	res, err := attemptScript.Run(ctx, s.rdb, []string{ck, us.Attempts()}, tenant, ms(now), user,
 		max(b.Max, 0), b.Window.Milliseconds()).StringSlice()
 	if err != nil {
 		return engine.Challenge{}, err
@@ -251,20 +247,21 @@ func (s *Store) AttemptChallenge(ctx context.Context, tenant, id string, now tim
 
 // ReleaseAttempt takes a right code's attempt out of the user's budget.
 func (s *Store) ReleaseAttempt(ctx context.Context, u engine.UserRef, id string, attempt int) error {
-	sh, ok := engine.ShardOfID("ch_", id)
-	if !ok || sh != u.Shard() {
+	us := space(u)
+	sh, ok := keyspace.ParseID("ch_", id)
+	if !ok || sh != us.Shard() {
 		return nil
 	}
-	return releaseAttemptScript.Run(ctx, s.rdb, []string{k.attempts(u), k.challenge(sh, id)}, attempt).Err()
+	return releaseAttemptScript.Run(ctx, s.rdb, []string{us.Attempts(), us.Challenge(id)}, attempt).Err()
 }
 
 // Challenge reads a challenge of a tenant.
 func (s *Store) Challenge(ctx context.Context, tenant, id string) (engine.Challenge, bool, error) {
-	sh, ok := engine.ShardOfID("ch_", id)
+	sh, ok := keyspace.ParseID("ch_", id)
 	if !ok {
 		return engine.Challenge{}, false, nil
 	}
-	m, err := s.rdb.HGetAll(ctx, k.challenge(sh, id)).Result()
+	m, err := s.rdb.HGetAll(ctx, keyspace.Challenge(sh, id)).Result()
 	if err != nil {
 		return engine.Challenge{}, false, err
 	}
@@ -276,12 +273,12 @@ func (s *Store) Challenge(ctx context.Context, tenant, id string) (engine.Challe
 
 // Rekey sets a new code hash, counts a send and queues its job.
 func (s *Store) Rekey(ctx context.Context, tenant, id, codeHash string, now time.Time, cooldown time.Duration, maxSends int, job engine.Job) error {
-	sh, ok := engine.ShardOfID("ch_", id)
+	sh, ok := keyspace.ParseID("ch_", id)
 	if !ok {
 		return engine.ErrChallengeNotFound
 	}
-	res, err := sendScript.Run(ctx, s.rdb, []string{k.challenge(sh, id), k.queue(sh)},
-		tenant, ms(now), cooldown.Milliseconds(), maxSends, job.Kind, base64.StdEncoding.EncodeToString(job.Payload), codeHash).StringSlice()
+	res, err := sendScript.Run(ctx, s.rdb, []string{keyspace.Challenge(sh, id), keyspace.Queue(sh)},
+		tenant, ms(now), cooldown.Milliseconds(), maxSends, string(job.Kind), base64.StdEncoding.EncodeToString(job.Payload), codeHash).StringSlice()
 	if err != nil {
 		return err
 	}
@@ -304,13 +301,13 @@ func (s *Store) Rekey(ctx context.Context, tenant, id, codeHash string, now time
 // OpenChallenges lists the ids of a user's challenges that have not
 // expired (in whatever status).
 func (s *Store) OpenChallenges(ctx context.Context, u engine.UserRef, now time.Time) ([]string, error) {
-	return s.rdb.ZRangeByScore(ctx, k.openChallenges(u), &redis.ZRangeBy{Min: strconv.FormatInt(ms(now), 10), Max: "+inf"}).Result()
+	return s.rdb.ZRangeByScore(ctx, space(u).OpenChallenges(), &redis.ZRangeBy{Min: strconv.FormatInt(ms(now), 10), Max: "+inf"}).Result()
 }
 
 // Users calls fn for every user of the tenant with an account or history.
 func (s *Store) Users(ctx context.Context, tenant string, fn func(user string) error) error {
-	for sh := range engine.Shards {
-		iter := s.rdb.SScan(ctx, k.users(sh, tenant), 0, "", 500).Iterator()
+	for sh := range keyspace.Shards {
+		iter := s.rdb.SScan(ctx, keyspace.Users(sh, tenant), 0, "", 500).Iterator()
 		for iter.Next(ctx) {
 			if err := fn(iter.Val()); err != nil {
 				return err
@@ -329,14 +326,14 @@ func (s *Store) RecordFailure(ctx context.Context, u engine.UserRef, f engine.Fa
 	return s.pipelined(ctx, func(pipe redis.Pipeliner) {
 		switch f.Kind {
 		case "password":
-			failureScript.Run(ctx, pipe, []string{k.failedPw(u)}, ms(f.At), member, f.Window.Milliseconds())
+			failureScript.Run(ctx, pipe, []string{space(u).FailedPw()}, ms(f.At), member, f.Window.Milliseconds())
 			if f.IPHash != "" {
 				// The IP window counts distinct users, so one user
 				// retrying is not credential stuffing.
-				failureScript.Run(ctx, pipe, []string{k.failedIP(u.Tenant, f.IPHash)}, ms(f.At), u.User, f.Window.Milliseconds())
+				failureScript.Run(ctx, pipe, []string{keyspace.TenantOf(u.Tenant).FailedIP(f.IPHash)}, ms(f.At), u.User, f.Window.Milliseconds())
 			}
 		default:
-			failureScript.Run(ctx, pipe, []string{k.failedCh(u)}, ms(f.At), member, f.Window.Milliseconds())
+			failureScript.Run(ctx, pipe, []string{space(u).FailedCh()}, ms(f.At), member, f.Window.Milliseconds())
 		}
 	})
 }
@@ -364,21 +361,19 @@ func (s *Store) pipelined(ctx context.Context, fill func(redis.Pipeliner)) error
 // pipelined round trip (two scripts, one per slot).
 func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQuery) (engine.LoginState, error) {
 	from := ms(q.Now.Add(-q.Window))
-	up, tp := userPrefix(u), tenantPrefix(u.Tenant)
-	// The same keys as k.account, k.meta, …, k.counts, built from the
-	// prefixes once: this is the hot path.
+	us, ts := space(u), keyspace.TenantOf(u.Tenant)
 	ukeys := make([]string, 4, 4+len(q.Values))
-	ukeys[0], ukeys[1], ukeys[2], ukeys[3] = up+"a", up+"m", up+"fp", up+"fc"
+	ukeys[0], ukeys[1], ukeys[2], ukeys[3] = us.Account(), us.Meta(), us.FailedPw(), us.FailedCh()
 	uargs := make([]any, 1, 1+len(q.Values))
 	uargs[0] = from
 	tkeys := make([]string, 3, 3+len(q.Values))
-	tkeys[0], tkeys[1], tkeys[2] = tp+"policy", tp+"stats", tp+"fip:"+q.IPHash
+	tkeys[0], tkeys[1], tkeys[2] = ts.Policy(), ts.Stats(), ts.FailedIP(q.IPHash)
 	targs := make([]any, 1, 1+len(q.Values))
 	targs[0] = from
 	for i, v := range q.Values {
-		ukeys = append(ukeys, up+"h:"+v.Level)
+		ukeys = append(ukeys, us.History(v.Level))
 		uargs = append(uargs, v.Hash)
-		tkeys = append(tkeys, tp+"c:"+v.Level)
+		tkeys = append(tkeys, ts.Counts(v.Level))
 		targs = append(targs, q.Buckets[i])
 	}
 	var ucmd, tcmd *redis.Cmd
@@ -483,10 +478,9 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 }
 
 func (s *Store) saveLogin(ctx context.Context, rdb redis.Scripter, sc *redis.Script, u engine.UserRef, rec engine.LoginRecord, ttl time.Duration, learn bool, grace string, opt engine.LearnOptions) *redis.Cmd {
-	sh := u.Shard()
-	up := userPrefix(u)
+	us := space(u)
 	keys := make([]string, 4, 4+len(rec.Values))
-	keys[0], keys[1], keys[2], keys[3] = up+"a", up+"m", k.login(sh, rec.ID), k.users(sh, u.Tenant)
+	keys[0], keys[1], keys[2], keys[3] = us.Account(), us.Meta(), us.Login(rec.ID), us.Users()
 	var b []byte
 	if ttl > 0 { // only a login that may still be verified keeps its record
 		b, _ = json.Marshal(rec)
@@ -497,7 +491,7 @@ func (s *Store) saveLogin(ctx context.Context, rdb redis.Scripter, sc *redis.Scr
 	}
 	args := []any{b, ttl.Milliseconds(), flag(learn), opt.HistorySize, opt.HistoryTTL.Milliseconds(), rec.At.Unix(), last, grace, u.User}
 	for _, v := range rec.Values {
-		keys = append(keys, up+"h:"+v.Level)
+		keys = append(keys, us.History(v.Level))
 		args = append(args, v.Hash)
 	}
 	return sc.Run(ctx, rdb, keys, args...)
@@ -506,11 +500,11 @@ func (s *Store) saveLogin(ctx context.Context, rdb redis.Scripter, sc *redis.Scr
 // tenantWrite queues the tenant's side of a login's write: its tallies
 // (decision "" counts nothing) and, when learn, the tenant-wide counts.
 func (s *Store) tenantWrite(ctx context.Context, pipe redis.Pipeliner, u engine.UserRef, rec engine.LoginRecord, decision string, blocked, learn bool, opt engine.LearnOptions) *redis.Cmd {
-	keys := []string{k.tally(u.Tenant, engine.Day(rec.At)), k.tenant(u.Tenant, "blocked"), k.stats(u.Tenant)}
+	keys := []string{keyspace.TenantOf(u.Tenant).Tally(engine.Day(rec.At)), keyspace.TenantOf(u.Tenant).Blocked(), keyspace.TenantOf(u.Tenant).Stats()}
 	args := []any{decision, rec.At.Unix() / 3600, flag(blocked), flag(learn), flag(opt.NewUser)}
 	if learn {
 		for i, v := range rec.Values {
-			keys = append(keys, k.counts(u.Tenant, v.Level))
+			keys = append(keys, keyspace.TenantOf(u.Tenant).Counts(v.Level))
 			args = append(args, opt.Buckets[i])
 		}
 	}
@@ -526,11 +520,11 @@ func flag(b bool) string {
 
 // Login reads a login record.
 func (s *Store) Login(ctx context.Context, id string) (engine.LoginRecord, bool, error) {
-	sh, ok := engine.ShardOfID("lg_", id)
+	sh, ok := keyspace.ParseID("lg_", id)
 	if !ok {
 		return engine.LoginRecord{}, false, nil
 	}
-	b, err := s.rdb.HGet(ctx, k.login(sh, id), "rec").Bytes()
+	b, err := s.rdb.HGet(ctx, keyspace.Login(sh, id), "rec").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return engine.LoginRecord{}, false, nil
 	}

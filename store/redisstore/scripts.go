@@ -1,10 +1,15 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/store/keyspace"
+)
 
 // Each atomic operation of the store is one of these scripts. They run with
 // Script.Run (EVALSHA, falling back to EVAL) and touch only the keys they are
-// given, all in one hash slot.
+// given, all in one hash slot. Every script that queues a job does it with
+// keyspace.EnqueueLua's enqueue, so a job entry's shape is written once.
 
 // commitScript applies an engine.Commit to one user's shard.
 //
@@ -12,9 +17,9 @@ import "github.com/redis/go-redis/v9"
 // stream of the shard, KEYS[4] tenant's user set of the shard, KEYS[5] the
 // user's open challenges (a zset of ids by expiry), KEYS[6..] further keys
 // referenced by index from the plan (challenges, history).
-// ARGV[1] JSON plan (see commit.go). Returns "OK", "conflict" or
+// ARGV[1] JSON plan (commitPlan in account.go). Returns "OK", "conflict" or
 // "challenge:<status>".
-var commitScript = redis.NewScript(`
+var commitScript = redis.NewScript(keyspace.EnqueueLua + `
 local p = cjson.decode(ARGV[1])
 local acct = KEYS[1]
 if p.ver >= 0 then
@@ -65,7 +70,7 @@ for _, e in ipairs(p.ev) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
 end
 for _, j in ipairs(p.jobs) do
-  redis.call('XADD', KEYS[2], '*', 'kind', j.kind, 'tenant', j.tenant, 'ch', j.ch, 'data', j.data, 'attempt', '0')
+  enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0')
 end
 return 'OK'
 `)
@@ -125,7 +130,7 @@ return redis.call('ZREM', KEYS[1], KEYS[2] .. ':' .. ARGV[1])
 // KEYS[1] challenge hash, KEYS[2] shard queue. ARGV: tenant, now ms,
 // cooldown ms, max sends, kind, data, code hash. Returns {"ok"}, {"nf"}, {"st",
 // status}, {"wait", ms} or {"max"}.
-var sendScript = redis.NewScript(`
+var sendScript = redis.NewScript(keyspace.EnqueueLua + `
 local t = redis.call('HGET', KEYS[1], 'tenant')
 if not t or t ~= ARGV[1] then return {'nf'} end
 local now = tonumber(ARGV[2])
@@ -137,7 +142,7 @@ if last > 0 and now - last < tonumber(ARGV[3]) then return {'wait', tostring(ton
 local sends = tonumber(redis.call('HGET', KEYS[1], 'sends') or '0')
 if sends >= tonumber(ARGV[4]) then return {'max'} end
 redis.call('HSET', KEYS[1], 'sends', sends + 1, 'last_sent_at', now, 'delivery', 'queued', 'delivery_error', '', 'code', ARGV[7])
-redis.call('XADD', KEYS[2], '*', 'kind', ARGV[5], 'tenant', ARGV[1], 'ch', KEYS[1], 'data', ARGV[6], 'attempt', '0')
+enqueue(KEYS[2], ARGV[5], ARGV[1], KEYS[1], ARGV[6], '0')
 return {'ok'}
 `)
 
@@ -327,12 +332,12 @@ return h
 // KEYS[1] policy, KEYS[2] audit stream, KEYS[3] queue. ARGV[1] policy,
 // ARGV[2] event, ARGV[3] max len, ARGV[4] tenant, ARGV[5] the previous
 // policy ("" for none), then kind,data pairs. Returns 1, or 0 on conflict.
-var putPolicyScript = redis.NewScript(`
+var putPolicyScript = redis.NewScript(keyspace.EnqueueLua + `
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[5] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
 for j = 6, #ARGV, 2 do
-  redis.call('XADD', KEYS[3], '*', 'kind', ARGV[j], 'tenant', ARGV[4], 'ch', '', 'data', ARGV[j+1], 'attempt', '0')
+  enqueue(KEYS[3], ARGV[j], ARGV[4], '', ARGV[j+1], '0')
 end
 return 1
 `)
@@ -340,10 +345,10 @@ return 1
 // appendEventScript records a tenant-level audit event and queues its jobs
 // in the tenant's home shard. KEYS[1] audit stream, KEYS[2] queue; ARGV[1]
 // event, ARGV[2] max len, ARGV[3] tenant, then kind,data pairs.
-var appendEventScript = redis.NewScript(`
+var appendEventScript = redis.NewScript(keyspace.EnqueueLua + `
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
 for j = 4, #ARGV, 2 do
-  redis.call('XADD', KEYS[2], '*', 'kind', ARGV[j], 'tenant', ARGV[3], 'ch', '', 'data', ARGV[j+1], 'attempt', '0')
+  enqueue(KEYS[2], ARGV[j], ARGV[3], '', ARGV[j+1], '0')
 end
 return 'OK'
 `)
@@ -358,9 +363,9 @@ return 'OK'
 
 // enqueueScript queues jobs in the tenant's home shard. KEYS[1] queue;
 // ARGV[1] tenant, then kind,data pairs.
-var enqueueScript = redis.NewScript(`
+var enqueueScript = redis.NewScript(keyspace.EnqueueLua + `
 for j = 2, #ARGV, 2 do
-  redis.call('XADD', KEYS[1], '*', 'kind', ARGV[j], 'tenant', ARGV[1], 'ch', '', 'data', ARGV[j+1], 'attempt', '0')
+  enqueue(KEYS[1], ARGV[j], ARGV[1], '', ARGV[j+1], '0')
 end
 return 'OK'
 `)

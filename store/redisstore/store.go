@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // Options configure a Store. The zero value means defaults.
@@ -40,7 +42,7 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 		opt.AuditMaxEvents = 100000
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Store{rdb: rdb, evmax: max(opt.AuditMaxEvents/engine.Shards, 100), opt: opt,
+	s := &Store{rdb: rdb, evmax: max(opt.AuditMaxEvents/keyspace.Shards, 100), opt: opt,
 		keys: newKeyCache(), stop: stop, done: make(chan struct{})}
 	go s.watchRevocations(ctx)
 	return s
@@ -62,12 +64,12 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 // PutTenant stores a tenant.
 func (s *Store) PutTenant(ctx context.Context, t engine.Tenant) error {
 	b, _ := json.Marshal(t)
-	return s.rdb.HSet(ctx, k.tenants(), t.ID, b).Err()
+	return s.rdb.HSet(ctx, keyspace.Tenants(), t.ID, b).Err()
 }
 
 // Tenant reads a tenant.
 func (s *Store) Tenant(ctx context.Context, id string) (engine.Tenant, bool, error) {
-	b, err := s.rdb.HGet(ctx, k.tenants(), id).Bytes()
+	b, err := s.rdb.HGet(ctx, keyspace.Tenants(), id).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return engine.Tenant{}, false, nil
 	}
@@ -80,7 +82,7 @@ func (s *Store) Tenant(ctx context.Context, id string) (engine.Tenant, bool, err
 
 // Tenants lists tenants by creation time.
 func (s *Store) Tenants(ctx context.Context) ([]engine.Tenant, error) {
-	m, err := s.rdb.HGetAll(ctx, k.tenants()).Result()
+	m, err := s.rdb.HGetAll(ctx, keyspace.Tenants()).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func (s *Store) Tenants(ctx context.Context) ([]engine.Tenant, error) {
 // PutKey stores a key record under the hash of its secret.
 func (s *Store) PutKey(ctx context.Context, key engine.Key, hash string) error {
 	b, _ := json.Marshal(key)
-	return putKeyScript.Run(ctx, s.rdb, []string{k.keyHashes(), k.keyIDs()}, hash, key.ID, b).Err()
+	return putKeyScript.Run(ctx, s.rdb, []string{keyspace.KeyHashes(), keyspace.KeyIDs()}, hash, key.ID, b).Err()
 }
 
 // KeyByHash finds a key by the hash of its secret. Found keys are cached
@@ -110,7 +112,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (engine.Key, bool, e
 	if key, ok := s.keys.get(hash); ok {
 		return key, true, nil
 	}
-	b, err := s.rdb.HGet(ctx, k.keyHashes(), hash).Bytes()
+	b, err := s.rdb.HGet(ctx, keyspace.KeyHashes(), hash).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return engine.Key{}, false, nil
 	}
@@ -127,7 +129,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (engine.Key, bool, e
 
 // Keys lists a tenant's keys.
 func (s *Store) Keys(ctx context.Context, tenant string) ([]engine.Key, error) {
-	vals, err := s.rdb.HVals(ctx, k.keyHashes()).Result()
+	vals, err := s.rdb.HVals(ctx, keyspace.KeyHashes()).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +149,7 @@ func (s *Store) Keys(ctx context.Context, tenant string) ([]engine.Key, error) {
 
 // DeleteKey revokes a tenant's key and tells every process to forget it.
 func (s *Store) DeleteKey(ctx context.Context, tenant, id string) (bool, error) {
-	res, err := deleteKeyScript.Run(ctx, s.rdb, []string{k.keyHashes(), k.keyIDs()}, id, tenant).Result()
+	res, err := deleteKeyScript.Run(ctx, s.rdb, []string{keyspace.KeyHashes(), keyspace.KeyIDs()}, id, tenant).Result()
 	if err != nil {
 		return false, err
 	}
@@ -156,13 +158,13 @@ func (s *Store) DeleteKey(ctx context.Context, tenant, id string) (bool, error) 
 		return false, nil
 	}
 	s.keys.evict(hash)
-	return true, s.rdb.Publish(ctx, k.keyEvents(), hash).Err()
+	return true, s.rdb.Publish(ctx, keyspace.KeyEvents(), hash).Err()
 }
 
 // watchRevocations evicts revoked keys announced by other processes.
 func (s *Store) watchRevocations(ctx context.Context) {
 	defer close(s.done)
-	sub := s.rdb.Subscribe(ctx, k.keyEvents())
+	sub := s.rdb.Subscribe(ctx, keyspace.KeyEvents())
 	defer sub.Close()
 	ch := sub.Channel()
 	for {
@@ -182,7 +184,7 @@ func (s *Store) watchRevocations(ctx context.Context) {
 
 // Policy returns the stored policy document, nil if none.
 func (s *Store) Policy(ctx context.Context, tenant string) ([]byte, error) {
-	b, err := s.rdb.Get(ctx, k.policy(tenant)).Bytes()
+	b, err := s.rdb.Get(ctx, keyspace.TenantOf(tenant).Policy()).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -194,9 +196,9 @@ func (s *Store) PutPolicy(ctx context.Context, tenant string, prev, doc []byte, 
 	evb, _ := json.Marshal(ev)
 	args := []any{doc, evb, s.evmax, tenant, prev}
 	for _, j := range jobs {
-		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+		args = append(args, string(j.Kind), base64.StdEncoding.EncodeToString(j.Payload))
 	}
-	n, err := putPolicyScript.Run(ctx, s.rdb, []string{k.policy(tenant), k.tenantEvents(tenant), k.tenantQueue(tenant)}, args...).Int()
+	n, err := putPolicyScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(tenant).Policy(), keyspace.TenantOf(tenant).Events(), keyspace.TenantOf(tenant).Queue()}, args...).Int()
 	if err != nil {
 		return err
 	}
@@ -211,9 +213,9 @@ func (s *Store) AppendEvent(ctx context.Context, ev engine.Event, jobs []engine.
 	evb, _ := json.Marshal(ev)
 	args := []any{evb, s.evmax, ev.Tenant}
 	for _, j := range jobs {
-		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+		args = append(args, string(j.Kind), base64.StdEncoding.EncodeToString(j.Payload))
 	}
-	return appendEventScript.Run(ctx, s.rdb, []string{k.tenantEvents(ev.Tenant), k.tenantQueue(ev.Tenant)}, args...).Err()
+	return appendEventScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(ev.Tenant).Events(), keyspace.TenantOf(ev.Tenant).Queue()}, args...).Err()
 }
 
 // Events pages through a tenant's audit log, newest first. Events of all
@@ -225,14 +227,14 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 100
 	}
-	shards := make([]int, 0, engine.Shards)
+	shards := make([]int, 0, keyspace.Shards)
 	if q.User != "" {
-		shards = append(shards, engine.ShardOf(tenant, q.User))
-		if ts := tenantShard(tenant); ts != shards[0] {
+		shards = append(shards, keyspace.ShardOf(tenant, q.User))
+		if ts := keyspace.ShardOf(tenant, ""); ts != shards[0] {
 			shards = append(shards, ts)
 		}
 	} else {
-		for i := range engine.Shards {
+		for i := range keyspace.Shards {
 			shards = append(shards, i)
 		}
 	}
@@ -269,7 +271,7 @@ func (s *Store) Events(ctx context.Context, tenant string, q engine.EventQuery) 
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.XMessageSliceCmd, len(shards))
 		for i, sh := range shards {
-			cmds[i] = pipe.XRevRangeN(ctx, k.events(sh, tenant), bounds[sh], lower, page)
+			cmds[i] = pipe.XRevRangeN(ctx, keyspace.Events(sh, tenant), bounds[sh], lower, page)
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, "", err
@@ -348,7 +350,7 @@ func parseCursor(c string) (eventItem, bool) {
 	}
 	at, err1 := strconv.ParseInt(parts[1], 10, 64)
 	sh, err2 := strconv.Atoi(parts[2])
-	if err1 != nil || err2 != nil || sh < 0 || sh >= engine.Shards {
+	if err1 != nil || err2 != nil || sh < 0 || sh >= keyspace.Shards {
 		return eventItem{}, false
 	}
 	return eventItem{id: parts[0], shard: sh, ev: engine.Event{At: time.Unix(0, at).UTC()}}, true
@@ -386,9 +388,13 @@ func compareIDs(a, b string) int {
 	return 0
 }
 
+// Placement is the shard of u as two hex digits, which new challenge and
+// login ids carry.
+func (s *Store) Placement(u engine.UserRef) string { return keyspace.Placement(u.Tenant, u.User) }
+
 // UseToken marks a single-use token as used.
 func (s *Store) UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error) {
-	return s.rdb.SetNX(ctx, k.token(hash), "1", ttl).Result()
+	return s.rdb.SetNX(ctx, keyspace.Token(hash), "1", ttl).Result()
 }
 
 // Allow takes one unit of each limit, all in one pipelined round trip
@@ -409,7 +415,7 @@ func (s *Store) Allow(ctx context.Context, limits []engine.Limit, now time.Time)
 			if period <= 0 {
 				period = time.Hour
 			}
-			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{k.limit(l.Key)}, ms(now), period.Milliseconds(), l.PerHour))
+			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{keyspace.Limit(l.Scope, l.Tenant, l.Subject)}, ms(now), period.Milliseconds(), l.PerHour))
 			used = append(used, l)
 		}
 	})
@@ -431,19 +437,19 @@ func (s *Store) Allow(ctx context.Context, limits []engine.Limit, now time.Time)
 // LinkProvider remembers which challenge a provider's message id belongs
 // to, for its delivery reports (kept two days).
 func (s *Store) LinkProvider(ctx context.Context, providerID, challengeKey string) error {
-	return s.rdb.Set(ctx, k.provider(providerID), challengeKey, 48*time.Hour).Err()
+	return s.rdb.Set(ctx, keyspace.Provider(providerID), challengeKey, 48*time.Hour).Err()
 }
 
 // SetDelivery records a delivery report on the linked challenge.
-func (s *Store) SetDelivery(ctx context.Context, providerID, status, errorCode string) error {
-	key, err := s.rdb.Get(ctx, k.provider(providerID)).Result()
+func (s *Store) SetDelivery(ctx context.Context, providerID string, status message.DeliveryState, errorCode string) error {
+	key, err := s.rdb.Get(ctx, keyspace.Provider(providerID)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, status, errorCode).Err()
+	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, string(status), errorCode).Err()
 }
 
 // Count adds to a tenant's daily tally.
@@ -455,12 +461,12 @@ func (s *Store) Count(ctx context.Context, tenant, day string, fields map[string
 	if len(args) == 0 {
 		return nil
 	}
-	return countScript.Run(ctx, s.rdb, []string{k.tally(tenant, day)}, args...).Err()
+	return countScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(tenant).Tally(day)}, args...).Err()
 }
 
 // Tally reads a tenant's daily tally.
 func (s *Store) Tally(ctx context.Context, tenant, day string) (map[string]int64, error) {
-	m, err := s.rdb.HGetAll(ctx, k.tally(tenant, day)).Result()
+	m, err := s.rdb.HGetAll(ctx, keyspace.TenantOf(tenant).Tally(day)).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +485,7 @@ func (s *Store) Enqueue(ctx context.Context, tenant string, jobs []engine.Job) e
 	}
 	args := []any{tenant}
 	for _, j := range jobs {
-		args = append(args, j.Kind, base64.StdEncoding.EncodeToString(j.Payload))
+		args = append(args, string(j.Kind), base64.StdEncoding.EncodeToString(j.Payload))
 	}
-	return enqueueScript.Run(ctx, s.rdb, []string{k.tenantQueue(tenant)}, args...).Err()
+	return enqueueScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(tenant).Queue()}, args...).Err()
 }

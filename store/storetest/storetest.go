@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 // Run runs the suite against the store newStore returns; each subtest gets
@@ -111,22 +112,22 @@ func challenge(u engine.UserRef, id string) engine.Challenge {
 		CodeHash: "h", Status: engine.StatusPending, CreatedAt: t0, ExpiresAt: time.Now().Add(time.Minute), MaxAttempts: 3}
 }
 
-// id builds a challenge or login id in the user's shard, as the engine
-// does: prefix, the shard in two hex digits, 24 base32 letters.
-func id(prefix string, u engine.UserRef, n int) string {
+// id builds a challenge or login id of the user, as the engine does:
+// prefix, the store's placement of the user, 24 base32 letters.
+func id(s engine.Store, prefix string, u engine.UserRef, n int) string {
 	tail := []byte("aaaaaaaaaaaaaaaaaaaaaaaa")
 	for i := len(tail) - 1; n > 0; i-- {
 		tail[i] = byte('a' + n%26)
 		n /= 26
 	}
-	return fmt.Sprintf("%s%02x%s", prefix, u.Shard(), tail)
+	return prefix + s.Placement(u) + string(tail)
 }
 
-func chID(u engine.UserRef, n int) string { return id("ch_", u, n) }
+func chID(s engine.Store, u engine.UserRef, n int) string { return id(s, "ch_", u, n) }
 
 func testCommitChallenge(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "bob"}
-	id := chID(u, 1)
+	id := chID(s, u, 1)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now(),
 		Jobs: []engine.Job{{Kind: "sms", Challenge: id, Payload: []byte("sealed")}}}))
 	// A commit guarded by the challenge whose account CAS fails changes nothing.
@@ -151,7 +152,7 @@ func testCommitChallenge(t *testing.T, s engine.Store, tenant string) {
 
 func testAttempts(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "carol"}
-	id := chID(u, 2)
+	id := chID(s, u, 2)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now()}))
 	if _, err := s.AttemptChallenge(ctx, "another-tenant", id, time.Now(), engine.AttemptBudget{}); !errors.Is(err, engine.ErrChallengeNotFound) {
 		t.Fatalf("other tenant: %v", err)
@@ -169,7 +170,7 @@ func testAttempts(t *testing.T, s engine.Store, tenant string) {
 		t.Fatalf("fourth attempt: %v", err)
 	}
 	// Expiry.
-	id2 := chID(u, 3)
+	id2 := chID(s, u, 3)
 	c := challenge(u, id2)
 	c.ExpiresAt = time.Now().Add(-time.Second)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}))
@@ -180,7 +181,7 @@ func testAttempts(t *testing.T, s engine.Store, tenant string) {
 
 func testConcurrentVerify(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "dave"}
-	id := chID(u, 4)
+	id := chID(s, u, 4)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, id)}, Now: time.Now()}))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -211,13 +212,13 @@ func record(u engine.UserRef, id string, at time.Time, vals ...string) engine.Lo
 	return rec
 }
 
-func lgID(u engine.UserRef, n int) string { return id("lg_", u, n) }
+func lgID(s engine.Store, u engine.UserRef, n int) string { return id(s, "lg_", u, n) }
 
 func testHistory(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "erin"}
 	opt := engine.LearnOptions{HistorySize: 3, HistoryTTL: time.Hour}
 	for i, v := range []string{"a", "b", "c", "a", "d"} {
-		rec := record(u, lgID(u, i), t0.Add(time.Duration(i)*time.Minute), v)
+		rec := record(u, lgID(s, u, i), t0.Add(time.Duration(i)*time.Minute), v)
 		opt.Buckets, opt.NewUser = rec.Buckets, i == 0
 		_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true, LearnOpt: opt})
 		must(t, err)
@@ -240,7 +241,7 @@ func testHistory(t *testing.T, s engine.Store, tenant string) {
 		t.Fatalf("distinct values M = %d, want 4 (a, b, c, d)", m)
 	}
 	// A login saved without learning, then learned twice, counts once.
-	rec := record(u, lgID(u, 9), t0.Add(time.Hour), "z")
+	rec := record(u, lgID(s, u, 9), t0.Add(time.Hour), "z")
 	opt.Buckets, opt.NewUser = rec.Buckets, false
 	_, err = s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt})
 	must(t, err)
@@ -283,7 +284,7 @@ func testFailures(t *testing.T, s engine.Store, tenant string) {
 func testErase(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "hank"}
 	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("h@x"), Now: t0}))
-	rec := record(u, lgID(u, 1), t0, "a")
+	rec := record(u, lgID(s, u, 1), t0, "a")
 	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
 		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour, Buckets: rec.Buckets, NewUser: true}})
 	must(t, err)
@@ -303,7 +304,7 @@ func testErase(t *testing.T, s engine.Store, tenant string) {
 func testEvents(t *testing.T, s engine.Store, tenant string) {
 	for i := range 25 {
 		u := engine.UserRef{Tenant: tenant, User: fmt.Sprintf("user-%d", i)}
-		typ := "a"
+		typ := message.EventType("a")
 		if i%2 == 1 {
 			typ = "b"
 		}
@@ -349,7 +350,7 @@ func testTokens(t *testing.T, s engine.Store, tenant string) {
 
 func testRekey(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "ivy"}
-	id := chID(u, 5)
+	id := chID(s, u, 5)
 	c := challenge(u, id)
 	c.Sends, c.LastSentAt = 1, time.Now()
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}))
@@ -370,8 +371,8 @@ func testRekey(t *testing.T, s engine.Store, tenant string) {
 
 func testLimits(t *testing.T, s engine.Store, tenant string) {
 	now := time.Now()
-	user := engine.Limit{Key: "u:" + tenant, PerHour: 2, Name: "user"}
-	ip := engine.Limit{Key: "ip:" + tenant, PerHour: 100, Name: "ip"}
+	user := engine.Limit{Scope: "u", Tenant: tenant, PerHour: 2, Name: "user"}
+	ip := engine.Limit{Scope: "ip", Tenant: tenant, PerHour: 100, Name: "ip"}
 	for i := range 2 {
 		tripped, _, err := s.Allow(ctx, []engine.Limit{user, ip}, now)
 		must(t, err)
@@ -400,8 +401,8 @@ func longChallenge(u engine.UserRef, id string, maxAttempts int) engine.Challeng
 func testAttemptBudget(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "erin"}
 	other := engine.UserRef{Tenant: tenant, User: "frank"}
-	ids := []string{chID(u, 11), chID(u, 12), chID(u, 13)}
-	oid := chID(other, 14)
+	ids := []string{chID(s, u, 11), chID(s, u, 12), chID(s, u, 13)}
+	oid := chID(s, other, 14)
 	for _, id := range ids {
 		must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{longChallenge(u, id, 3)}, Now: time.Now()}))
 	}
@@ -464,7 +465,7 @@ func testAttemptBudgetConcurrent(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "gina"}
 	var ids []string
 	for i := 0; i < 4; i++ {
-		id := chID(u, 20+i)
+		id := chID(s, u, 20+i)
 		ids = append(ids, id)
 		must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{longChallenge(u, id, 10)}, Now: time.Now()}))
 	}

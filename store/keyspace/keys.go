@@ -1,0 +1,173 @@
+package keyspace
+
+import (
+	"encoding/base64"
+
+	"github.com/stepup-auth/stepup/risk"
+)
+
+// prefix starts every key.
+const prefix = "su:"
+
+// Installation-wide keys, in the {g} slot.
+
+// Tenants is the hash of tenant records by id.
+func Tenants() string { return prefix + "{g}:tenants" }
+
+// KeyHashes is the hash of API key records by the key's hash.
+func KeyHashes() string { return prefix + "{g}:keys" }
+
+// KeyIDs is the hash of API key hashes by key id.
+func KeyIDs() string { return prefix + "{g}:keyids" }
+
+// KeyEvents is the channel on which revoked keys' hashes are published.
+func KeyEvents() string { return prefix + "{g}:keyrevoked" }
+
+// Token is the key marking a single-use token, named by the engine, as used.
+func Token(name string) string { return prefix + "{g}:tok:" + name }
+
+// Provider maps a provider's message id to its challenge key. It lives in
+// the installation slot; the challenge is written by a second call.
+func Provider(id string) string { return prefix + "{g}:sid:" + id }
+
+// Limit is a rate limit's key: scope names what is limited, subject (often
+// a hash) whom. Each limit is its own slot.
+func Limit(scope, tenant, subject string) string {
+	return prefix + "{rl:" + scope + ":" + tenant + ":" + subject + "}"
+}
+
+// Keys of one shard.
+
+// Challenge is a challenge's hash.
+func Challenge(shard int, id string) string { return prefix + Tag(shard) + ":ch:" + id }
+
+// Login is a login record kept for its challenge.
+func Login(shard int, id string) string { return prefix + Tag(shard) + ":lg:" + id }
+
+// Queue is the shard's job stream.
+func Queue(shard int) string { return prefix + Tag(shard) + ":q" }
+
+// Queues are the job streams of all Shards, in shard order.
+func Queues() []string {
+	qs := make([]string, Shards)
+	for sh := range qs {
+		qs[sh] = Queue(sh)
+	}
+	return qs
+}
+
+// Delay is the shard's sorted set of jobs waiting for a retry.
+func Delay(shard int) string { return prefix + Tag(shard) + ":qdelay" }
+
+// Dead is the shard's dead-letter stream.
+func Dead(shard int) string { return prefix + Tag(shard) + ":dlq" }
+
+// Events is a tenant's audit stream in shard.
+func Events(shard int, tenant string) string { return prefix + Tag(shard) + ":ev:" + tenant }
+
+// Users is the set of a tenant's users in shard.
+func Users(shard int, tenant string) string { return prefix + Tag(shard) + ":users:" + tenant }
+
+// Tenant is the key space of one tenant. Its keys live in the tenant's home
+// shard, so a tenant-level change, its audit event and the mails it queues
+// are one script.
+type Tenant struct {
+	id, prefix string
+	shard      int
+}
+
+// TenantOf returns tenant's key space.
+func TenantOf(tenant string) Tenant {
+	sh := ShardOf(tenant, "")
+	return Tenant{id: tenant, prefix: prefix + Tag(sh) + ":t:" + tenant + ":", shard: sh}
+}
+
+// Shard is the tenant's home shard.
+func (t Tenant) Shard() int { return t.shard }
+
+// Policy is the tenant's policy document.
+func (t Tenant) Policy() string { return t.prefix + "policy" }
+
+// Stats is the tenant's login and user totals and distinct values per level.
+func (t Tenant) Stats() string { return t.prefix + "stats" }
+
+// Counts is the tenant's count hash of a history level.
+func (t Tenant) Counts(level string) string { return t.prefix + "c:" + level }
+
+// FailedIP is the window of failed passwords from one client IP.
+func (t Tenant) FailedIP(ipHash string) string { return t.prefix + "fip:" + ipHash }
+
+// Blocked is the tenant's hourly tally of challenged and denied logins.
+func (t Tenant) Blocked() string { return t.prefix + "blocked" }
+
+// Tally is the tenant's daily counts for the digest (day as 2006-01-02).
+func (t Tenant) Tally(day string) string { return t.prefix + "day:" + day }
+
+// Events is the tenant's audit stream in its home shard.
+func (t Tenant) Events() string { return Events(t.shard, t.id) }
+
+// Queue is the job stream of the tenant's home shard.
+func (t Tenant) Queue() string { return Queue(t.shard) }
+
+// User is the key space of one user of a tenant. Every key shares the
+// user's shard's hash tag.
+type User struct {
+	tenant, prefix string
+	shard          int
+}
+
+// UserOf returns the key space of a tenant's user.
+func UserOf(tenant, user string) User {
+	sh := ShardOf(tenant, user)
+	return User{tenant: tenant, shard: sh,
+		prefix: prefix + Tag(sh) + ":u:" + tenant + ":" + base64.RawURLEncoding.EncodeToString([]byte(user)) + ":"}
+}
+
+// Shard is the user's shard.
+func (u User) Shard() int { return u.shard }
+
+// Account is the user's account hash.
+func (u User) Account() string { return u.prefix + "a" }
+
+// Meta is the user's login count, last place and expiry day.
+func (u User) Meta() string { return u.prefix + "m" }
+
+// History is the user's history hash of a level.
+func (u User) History(level string) string { return u.prefix + "h:" + level }
+
+// FailedPw is the window of the user's failed passwords.
+func (u User) FailedPw() string { return u.prefix + "fp" }
+
+// FailedCh is the window of the user's failed challenges.
+func (u User) FailedCh() string { return u.prefix + "fc" }
+
+// OpenChallenges is the user's open challenges, a zset of ids by expiry.
+func (u User) OpenChallenges() string { return u.prefix + "ch" }
+
+// Attempts is the user's window of code attempts (the wrong-code budget).
+func (u User) Attempts() string { return u.prefix + "at" }
+
+// Challenge is a challenge of the user's shard.
+func (u User) Challenge(id string) string { return Challenge(u.shard, id) }
+
+// Login is a login record of the user's shard.
+func (u User) Login(id string) string { return Login(u.shard, id) }
+
+// Queue is the job stream of the user's shard.
+func (u User) Queue() string { return Queue(u.shard) }
+
+// Events is the tenant's audit stream in the user's shard.
+func (u User) Events() string { return Events(u.shard, u.tenant) }
+
+// Users is the set of the tenant's users in the user's shard.
+func (u User) Users() string { return Users(u.shard, u.tenant) }
+
+// DataKeys are every key holding the user's own data, for erasure: one
+// history hash per level risk knows.
+func (u User) DataKeys() []string {
+	ks := []string{u.Account(), u.Meta(), u.FailedPw(), u.FailedCh(), u.OpenChallenges(), u.Attempts()}
+	for _, l := range risk.LevelNames() {
+		ks = append(ks, u.History(l))
+	}
+	return ks
+}

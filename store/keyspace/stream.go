@@ -1,0 +1,21 @@
+package keyspace
+
+// Fields of a job stream entry.
+const (
+	FieldKind      = "kind"
+	FieldTenant    = "tenant"
+	FieldChallenge = "ch" // key of the challenge hash the job delivers a code for, or ""
+	FieldData      = "data"
+	FieldAttempt   = "attempt"
+)
+
+// EnqueueLua defines the Lua function enqueue(stream, kind, tenant, ch,
+// data, attempt), which adds one job entry to a job stream and returns its
+// id. Scripts that queue jobs start with it, so the entry's shape is written
+// once; every argument must be a string ("" for no challenge).
+const EnqueueLua = `
+local function enqueue(q, kind, tenant, ch, data, attempt)
+  return redis.call('XADD', q, '*', '` + FieldKind + `', kind, '` + FieldTenant + `', tenant, '` +
+	FieldChallenge + `', ch, '` + FieldData + `', data, '` + FieldAttempt + `', attempt)
+end
+`
