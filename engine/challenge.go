@@ -2,13 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"math/big"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stepup-auth/stepup/message"
@@ -118,113 +111,34 @@ func (c Challenge) viewStatus(now time.Time) Status {
 	return c.Status
 }
 
-// GetChallenge returns a challenge of the tenant.
-func (e *Challenges) GetChallenge(ctx context.Context, tenant, id string) (ChallengeView, error) {
+// load reads a challenge of the tenant, or answers challenge_not_found.
+func (e *Challenges) load(ctx context.Context, tenant, id string) (Challenge, error) {
 	c, ok, err := e.store.Challenge(ctx, tenant, id)
 	if err != nil {
-		return ChallengeView{}, Internal(err)
+		return Challenge{}, Internal(err)
 	}
 	if !ok {
-		return ChallengeView{}, ErrChallengeNotFound
+		return Challenge{}, ErrChallengeNotFound
+	}
+	return c, nil
+}
+
+// GetChallenge returns a challenge of the tenant.
+func (e *Challenges) GetChallenge(ctx context.Context, tenant, id string) (ChallengeView, error) {
+	c, err := e.load(ctx, tenant, id)
+	if err != nil {
+		return ChallengeView{}, err
 	}
 	return c.view(e.now()), nil
-}
-
-// newCode returns a random decimal code of the configured length.
-func (e *core) newCode() string {
-	max := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(e.opt.CodeLength)), nil)
-	n, err := rand.Int(e.opt.Rand, max)
-	if err != nil {
-		panic(fmt.Sprintf("engine: random code: %v", err))
-	}
-	return fmt.Sprintf("%0*d", e.opt.CodeLength, n)
-}
-
-func (e *core) codeHash(id, code string) string {
-	return hex.EncodeToString(e.codeMAC.Sum("challenge", id, code))
-}
-
-// draft is a challenge about to be created, with its code and message.
-type draft struct {
-	ch   Challenge
-	code string
-	jobs []Job
-}
-
-// newChallenge prepares a challenge on channel for u; to is the phone
-// number or e-mail address the code goes to ("" for TOTP).
-func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channel, to string, data map[string]string) draft {
-	now := e.now()
-	c := Challenge{
-		ID: e.newID("ch_", e.store.Placement(u)), Tenant: u.Tenant, User: u.User, Purpose: purpose, Channel: channel,
-		Status: StatusPending, CreatedAt: now, ExpiresAt: now.Add(e.opt.CodeTTL), MaxAttempts: e.opt.CodeAttempts,
-		Data: data,
-	}
-	if c.Data == nil {
-		c.Data = map[string]string{}
-	}
-	d := draft{ch: c}
-	switch channel {
-	case ChannelSMS:
-		d.code = e.newCode()
-		d.ch.CodeHash = e.codeHash(c.ID, d.code)
-		d.ch.Destination = MaskPhone(to)
-		d.ch.Data["to"] = e.sealString(to)
-		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, message.DeliveryQueued
-		d.jobs = []Job{e.job(message.KindSMS, c.ID, message.SMS{To: to, Body: e.smsText(t, d.code)})}
-	case ChannelEmail:
-		d.code = e.newCode()
-		d.ch.CodeHash = e.codeHash(c.ID, d.code)
-		d.ch.Destination = MaskEmail(to)
-		d.ch.Data["to"] = e.sealString(to)
-		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, message.DeliveryQueued
-		d.jobs = []Job{e.job(message.KindMail, c.ID, e.codeMail(t, to, d.code))}
-	case ChannelTOTP:
-		d.ch.Destination = "authenticator app"
-	}
-	return d
-}
-
-// smsText is the code message, with the Web OTP line when the public URL is
-// known so browsers can fill the code in.
-func (e *core) smsText(t Tenant, code string) string {
-	s := fmt.Sprintf("%s is your %s verification code.", code, t.SenderName)
-	if host := publicHost(e.opt.PublicURL); host != "" {
-		s += fmt.Sprintf("\n\n@%s #%s", host, code)
-	}
-	return s
-}
-
-func (e *core) codeMail(t Tenant, to, code string) message.Mail {
-	return message.Mail{
-		To: []string{to}, FromName: t.SenderName,
-		Subject: fmt.Sprintf("Your %s verification code", t.SenderName),
-		Text: fmt.Sprintf("Your %s verification code is %s.\n\nIt is valid for %d minutes. If you did not ask for it, someone may know your password: change it.\n",
-			t.SenderName, code, int(e.opt.CodeTTL/time.Minute)),
-	}
-}
-
-func (e *core) sealString(s string) string { return hex.EncodeToString(e.piiBox.Seal([]byte(s))) }
-
-func (e *core) openString(s string) (string, error) {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		return "", err
-	}
-	p, err := e.piiBox.Open(b)
-	return string(p), err
 }
 
 // Resend sends a challenge a new code, within the cooldown and the send
 // cap. Codes are stored only as keyed hashes, so the resent code replaces
 // the earlier one; the challenge keeps its id, attempts and expiry.
 func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeView, error) {
-	c, ok, err := e.store.Challenge(ctx, tenant, id)
+	c, err := e.load(ctx, tenant, id)
 	if err != nil {
-		return ChallengeView{}, Internal(err)
-	}
-	if !ok {
-		return ChallengeView{}, ErrChallengeNotFound
+		return ChallengeView{}, err
 	}
 	if c.Channel == ChannelTOTP {
 		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
@@ -259,13 +173,13 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 	if err != nil {
 		return ChallengeView{}, err
 	}
-	to, err := e.openString(c.Data["to"])
+	to, err := e.openString(c.Data.To)
 	if err != nil {
 		return ChallengeView{}, Internal(err)
 	}
 	// The per-IP limit counts against the client that started the
 	// challenge, whoever asks for the resend.
-	if err := e.sendAllowed(ctx, t, p, u, c.Channel, to, Actor{IP: c.Data["ip"]}); err != nil {
+	if err := e.sendAllowed(ctx, t, p, u, c.Channel, to, Actor{IP: c.Data.IP}); err != nil {
 		return ChallengeView{}, err
 	}
 	code := e.newCode()
@@ -281,202 +195,13 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 	return e.GetChallenge(ctx, tenant, id)
 }
 
-// VerifyInput is a code submitted for a challenge.
-type VerifyInput struct {
-	Code           string
-	RememberDevice bool
-	Actor          Actor
-}
-
-// VerifyResult is the answer of a successful verification.
-type VerifyResult struct {
-	Verified bool           `json:"verified"`
-	Purpose  Purpose        `json:"purpose"`
-	Result   map[string]any `json:"result"`
-}
-
-// how a code matched.
-type match int
-
-const (
-	noMatch match = iota
-	codeMatch
-	totpMatch
-	backupMatch
-)
-
-// Verify checks a code and, when it is right, performs the challenge's
-// action atomically. The attempt is counted before the code is compared.
-func (e *Challenges) Verify(ctx context.Context, tenant, id string, in VerifyInput) (VerifyResult, error) {
-	code := normalizeCode(in.Code)
-	if code == "" || len(code) > 32 {
-		return VerifyResult{}, Invalid("code", "required, the digits of the code or a backup code")
-	}
-	c, err := e.store.AttemptChallenge(ctx, tenant, id, e.now(), e.attemptBudget())
-	if err != nil {
-		return VerifyResult{}, e.attemptRefused(ctx, tenant, err)
-	}
-	u := UserRef{Tenant: tenant, User: c.User}
-	t, err := e.tenant(ctx, tenant)
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	for try := 0; try < 5; try++ {
-		a, err := e.store.Account(ctx, u)
-		if err != nil {
-			return VerifyResult{}, Internal(err)
-		}
-		how, step := e.match(c, a, code)
-		if how == noMatch {
-			return VerifyResult{}, e.wrongCode(ctx, u, c)
-		}
-		if e.stale(c, a) {
-			return VerifyResult{}, e.closeStale(ctx, u, c)
-		}
-		res, commit, err := e.act(ctx, t, u, c, a, how, step, in)
-		if err != nil {
-			return VerifyResult{}, err
-		}
-		commit.Challenge, commit.ChallengeStatus, commit.Now = c.ID, StatusVerified, e.now()
-		err = e.store.Commit(ctx, u, commit)
-		if errors.Is(err, ErrConflict) {
-			continue // the account changed meanwhile: decide again on the new state
-		}
-		if err != nil {
-			return VerifyResult{}, AsError(err)
-		}
-		e.afterVerify(ctx, u, c)
-		if err := e.store.ReleaseAttempt(ctx, u, c.ID, c.Attempts); err != nil {
-			e.log.Warn("right code's attempt not released", "challenge", c.ID, "err", err)
-		}
-		e.countEvents(ctx, tenant, commit.Events)
-		e.count(ctx, tenant, map[string]int64{"challenges_verified": 1})
-		return VerifyResult{Verified: true, Purpose: c.Purpose, Result: res}, nil
-	}
-	return VerifyResult{}, ErrConflict
-}
-
-// attemptBudget is the per-user cap on code attempts.
-func (e *Challenges) attemptBudget() AttemptBudget {
-	return AttemptBudget{Max: e.opt.Limits.WrongCodesPerUser, Window: time.Hour}
-}
-
-// attemptRefused answers a refused attempt; a spent budget alerts the
-// tenant's managers (once per hour).
-func (e *Challenges) attemptRefused(ctx context.Context, tenant string, err error) error {
-	ee := AsError(err)
-	if ee.Kind != KindRateLimited {
-		return ee
-	}
-	t, terr := e.tenant(ctx, tenant)
-	if terr != nil {
-		return ee
-	}
-	if pol, perr := e.loadPolicy(ctx, tenant); perr == nil {
-		e.alert(ctx, t, pol.Policy, message.EvAlertAttemptLimit, map[string]string{"limit": "wrong_codes_per_user",
-			"max": strconv.Itoa(e.opt.Limits.WrongCodesPerUser), "window": "the last hour"})
-	}
-	return ee
-}
-
-// wrongCode records a failed attempt; the last allowed one closes the
-// challenge.
-func (e *Challenges) wrongCode(ctx context.Context, u UserRef, c Challenge) error {
-	_ = e.store.RecordFailure(ctx, u, Failure{Kind: "challenge", At: e.now(), Window: time.Hour})
-	e.count(ctx, u.Tenant, map[string]int64{"challenges_failed": 1})
-	left := c.MaxAttempts - c.Attempts
-	if left <= 0 {
-		err := e.store.Commit(ctx, u, Commit{Version: -1, Challenge: c.ID, ChallengeStatus: StatusLocked, Now: e.now()})
-		if err != nil && !isStatusErr(err) {
-			return Internal(err)
-		}
-		return ChallengeStatusError(StatusLocked)
-	}
-	return E(KindUnprocessable, "invalid_code", "the code is wrong").With("attempts_left", left)
-}
-
-func isStatusErr(err error) bool {
-	var ee *Error
-	return errors.As(err, &ee) && ee.Kind != KindInternal
-}
-
-// match compares a submitted code with the challenge's code, the TOTP
-// secret and the backup codes, in constant time where it compares secrets.
-func (e *Challenges) match(c Challenge, a Account, code string) (match, int64) {
-	switch c.Channel {
-	case ChannelSMS, ChannelEmail:
-		if c.CodeHash != "" && constantEqual(e.codeHash(c.ID, code), c.CodeHash) {
-			return codeMatch, 0
-		}
-	case ChannelTOTP:
-		// An enrolment proves the new secret it carries; every other
-		// purpose (a login, a step-up before a reset) the enrolled one.
-		var sealed string
-		var last int64
-		switch {
-		case c.Purpose == PurposeEnrollTOTP:
-			sealed = c.Data["secret"]
-		case a.Factors.TOTP != nil:
-			sealed = hex.EncodeToString(a.Factors.TOTP.Sealed)
-			last = a.Factors.TOTP.LastStep
-		}
-		if sealed != "" {
-			if step, ok := e.checkTOTP(sealed, code, last); ok {
-				return totpMatch, step
-			}
-		}
-	}
-	if backupAllowed(c.Purpose) {
-		h := e.backupHash(UserRef{c.Tenant, c.User}, code)
-		for _, b := range a.BackupCodes {
-			if constantEqual(b, h) {
-				return backupMatch, 0
-			}
-		}
-	}
-	return noMatch, 0
-}
-
-// backupAllowed: a backup code proves the account holder wherever the
-// current factor is asked for, never where a new factor is being proven.
-func backupAllowed(p Purpose) bool {
-	switch p {
-	case PurposeLogin, PurposePhoneOld, PurposeEmailOld, PurposeDisable, PurposeBackupCodes, PurposeStepUp:
-		return true
-	}
-	return false
-}
-
-func normalizeCode(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	return strings.NewReplacer(" ", "", "-", "").Replace(s)
-}
-
-func (e *core) backupHash(u UserRef, code string) string {
-	return hex.EncodeToString(e.codeMAC.Sum("backup", u.Tenant, u.User, normalizeCode(code)))
-}
-
-// newBackupCodes returns 10 codes (shown once) and their hashes.
-func (e *core) newBackupCodes(u UserRef) ([]string, []string) {
-	codes, hashes := make([]string, 10), make([]string, 10)
-	for i := range codes {
-		raw := e.randomToken(5) // 8 base32 characters, 40 bits
-		codes[i] = raw[:4] + "-" + raw[4:8]
-		hashes[i] = e.backupHash(u, codes[i])
-	}
-	return codes, hashes
-}
-
 // Switch moves a pending login challenge to another factor the user has:
 // the old challenge is cancelled and a new one, for the same login, is
 // created on channel.
 func (e *Challenges) Switch(ctx context.Context, tenant, id string, channel Channel, actor Actor) (ChallengeView, error) {
-	c, ok, err := e.store.Challenge(ctx, tenant, id)
+	c, err := e.load(ctx, tenant, id)
 	if err != nil {
-		return ChallengeView{}, Internal(err)
-	}
-	if !ok {
-		return ChallengeView{}, ErrChallengeNotFound
+		return ChallengeView{}, err
 	}
 	if c.Purpose != PurposeLogin {
 		return ChallengeView{}, E(KindUnprocessable, "not_switchable", "only a login challenge can move to another factor")
@@ -499,11 +224,10 @@ func (e *Challenges) Switch(ctx context.Context, tenant, id string, channel Chan
 		return ChallengeView{}, ChallengeStatusError(StatusLocked)
 	}
 	// The send limits count against the client that started the login.
-	if c.Data["ip"] != "" {
-		actor.IP = c.Data["ip"]
+	if c.Data.IP != "" {
+		actor.IP = c.Data.IP
 	}
-	data := map[string]string{"ip": c.Data["ip"], "ua": c.Data["ua"]}
-	d, err := e.challengeOn(ctx, t, p, u, a, channel, PurposeLogin, data, actor)
+	d, err := e.challengeOn(ctx, t, p, u, a, channel, PurposeLogin, c.Data.client(), actor)
 	if err != nil {
 		return ChallengeView{}, err
 	}

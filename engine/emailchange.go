@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+
 	"github.com/stepup-auth/stepup/message"
 )
 
@@ -18,7 +19,7 @@ func (e *Lifecycle) startEmailChange(ctx context.Context, t Tenant, p Policy, u 
 	if !ok {
 		return ChallengeView{}, ErrNoFactor
 	}
-	data := map[string]string{"email": e.sealString(addr)}
+	data := ChallengeData{Email: e.sealString(addr)}
 	d, err := e.challengeOn(ctx, t, p, u, *a, ch, PurposeEmailOld, data, Actor{Kind: message.ActorUser})
 	if err != nil {
 		return ChallengeView{}, err
@@ -68,53 +69,61 @@ func (e *core) emailChangeNotices(t Tenant, a Account, old string, ev *Event) []
 	return jobs
 }
 
-// actEmailChange is what verifying a step of an e-mail change does: step
-// one (a current factor proven) sends a code to the new address; step two
-// (that code) switches the address, forgets remembered devices and cancels
-// every other open challenge. It fills na and cm and returns the events
-// (their notices are queued here, to both addresses) and the result.
-func (e *Challenges) actEmailChange(ctx context.Context, t Tenant, p Policy, u UserRef, c Challenge, a Account, na *Account, cm *Commit, actor Actor) ([]Event, map[string]any, error) {
-	if a.EmailChange != c.ID || !a.Factors.Any() {
-		return nil, nil, ChallengeStatusError(StatusCancelled)
+// emailOld is step one of an e-mail change verified (a current factor
+// proven): a code goes to the new address.
+func (e *Challenges) emailOld(ctx context.Context, v *verification) error {
+	addr, err := e.pendingEmail(v)
+	if err != nil {
+		return err
 	}
-	addr, err := e.openString(c.Data["email"])
-	if err != nil || addr == "" {
-		return nil, nil, Internal(err)
+	if err := e.emailAllowed(ctx, v.t, v.p, v.u, addr, v.actor); err != nil {
+		return err
 	}
-	if c.Purpose == PurposeEmailOld {
-		if err := e.emailAllowed(ctx, t, p, u, addr, actor); err != nil {
-			return nil, nil, err
-		}
-		data := map[string]string{"email": c.Data["email"], "ip": c.Data["ip"], "ua": c.Data["ua"]}
-		next := e.challengeFor(t, u, a, PurposeEmailNew, ChannelEmail, addr, data)
-		na.EmailChange = next.ch.ID
-		cm.NewChallenges = append(cm.NewChallenges, next.ch)
-		cm.Jobs = append(cm.Jobs, next.jobs...)
-		return nil, map[string]any{"next_challenge": next.ch.view(e.now())}, nil
+	data := v.c.Data.client()
+	data.Email = v.c.Data.Email
+	next := e.challengeFor(v.t, v.u, v.prev, PurposeEmailNew, ChannelEmail, addr, data)
+	v.next.EmailChange = next.ch.ID
+	v.then(next)
+	return nil
+}
+
+// emailNew is step two verified (the new address proven): the address
+// switches, remembered devices are forgotten, every other open challenge
+// is cancelled, and the old address is told as well as the new one.
+func (e *Challenges) emailNew(ctx context.Context, v *verification) error {
+	addr, err := e.pendingEmail(v)
+	if err != nil {
+		return err
 	}
-	old := a.Profile.Email
-	na.Profile.Email, na.EmailChange, na.PhoneChange = addr, "", ""
-	if cm.CancelChallenges, err = e.openOthers(ctx, e.store, u, c.ID); err != nil {
-		return nil, nil, err
+	old := v.prev.Profile.Email
+	v.next.Profile.Email, v.next.EmailChange, v.next.PhoneChange = addr, "", ""
+	if err := e.cancelOthers(ctx, v); err != nil {
+		return err
 	}
-	ev := e.event(u.Tenant, u.User, message.EvEmailChanged, actor)
-	ev.Details["old_email"], ev.Details["new_email"], ev.Details["confirmed"] = MaskEmail(old), MaskEmail(addr), "factor"
-	if na.Factors.Email != nil {
-		ev.Details["email_factor"] = "yes"
+	details := map[string]string{"old_email": MaskEmail(old), "new_email": MaskEmail(addr), "confirmed": "factor"}
+	if v.next.Factors.Email != nil {
+		details["email_factor"] = "yes"
 	}
-	var events []Event
+	e.event(v, message.EvEmailChanged, details)
 	if old != "" {
-		// The new address hears of it with the other events of act.
-		prev := *na
+		// The new address hears of it with the verification's other events.
+		prev := v.next
 		prev.Profile.Email = old
-		cm.Jobs = append(cm.Jobs, e.userNotice(t, prev, &ev)...)
+		v.commit.Jobs = append(v.commit.Jobs, e.userNotice(v.t, prev, &v.events[len(v.events)-1])...)
 	}
-	events = append(events, ev)
-	if len(na.Devices) > 0 {
-		na.Devices = nil
-		fe := e.event(u.Tenant, u.User, message.EvDevicesForgotten, actor)
-		fe.Details["reason"] = string(message.ReasonEmailChanged)
-		events = append(events, fe)
+	e.forgetDevices(v, message.ReasonEmailChanged)
+	return nil
+}
+
+// pendingEmail opens the new address of the e-mail change v's challenge
+// belongs to, which must still be the one in flight.
+func (e *Challenges) pendingEmail(v *verification) (string, error) {
+	if err := inFlight(v.prev.EmailChange, v.c.ID, v.prev.Factors.Any()); err != nil {
+		return "", err
 	}
-	return events, map[string]any{}, nil
+	addr, err := e.openString(v.c.Data.Email)
+	if err != nil || addr == "" {
+		return "", Internal(err)
+	}
+	return addr, nil
 }

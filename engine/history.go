@@ -73,3 +73,6 @@ func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 	}
 	return len(recs), nil
 }
+
+// historyTTL is how long history lives without a login.
+func (e *core) historyTTL() time.Duration { return days(e.opt.HistoryDays) }

@@ -393,7 +393,7 @@ func (e *Logins) loginChallenge(ctx context.Context, t Tenant, p Policy, u UserR
 	}
 	var firstErr error
 	for _, c := range order {
-		d, err := e.challengeOn(ctx, t, p, u, a, c, PurposeLogin, actorData(actor), actor)
+		d, err := e.challengeOn(ctx, t, p, u, a, c, PurposeLogin, clientData(actor), actor)
 		if err == nil {
 			return d, nil
 		}
@@ -415,6 +415,12 @@ func signalNames(s []risk.Signal) string {
 	return out
 }
 
+// deviceTokenHash is how a remembered device's token is stored.
+func (e *core) deviceTokenHash(u UserRef, tok string) string {
+	return hex.EncodeToString(e.tokenMAC.Sum("device", u.Tenant, u.User, tok))
+}
+
+// deviceHash is how a host's device id is stored.
 func (e *core) deviceHash(u UserRef, deviceID string) string {
 	return hex.EncodeToString(e.tokenMAC.Sum("device-id", u.Tenant, u.User, deviceID))
 }

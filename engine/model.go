@@ -162,8 +162,27 @@ type Challenge struct {
 	Delivery    message.DeliveryState `json:"delivery"`
 	DeliveryErr string                `json:"delivery_error"`
 	LoginID     string                `json:"login_id,omitempty"`
-	Data        map[string]string     `json:"-"` // purpose-specific, sealed where secret
+	Data        ChallengeData         `json:"-"` // purpose-specific, sealed where secret
 }
+
+// ChallengeData is what a challenge carries for its purpose. Secrets are
+// sealed (hex of the engine's boxes); the JSON names are the stored ones.
+type ChallengeData struct {
+	IP     string  `json:"ip,omitempty"` // the client that started it, for the limits and the audit
+	UA     string  `json:"ua,omitempty"`
+	To     string  `json:"to,omitempty"`     // sealed: where its codes go
+	Phone  string  `json:"phone,omitempty"`  // sealed: the new phone number (enrolment, phone change)
+	Email  string  `json:"email,omitempty"`  // sealed: the new e-mail address (e-mail change)
+	Secret string  `json:"secret,omitempty"` // sealed: the new authenticator secret
+	Then   Purpose `json:"then,omitempty"`   // what a verified step-up unlocks
+	State  string  `json:"fp,omitempty"`     // fingerprint of the account state it was made for (stale.go)
+}
+
+// clientData is the data of a challenge started by actor: its client.
+func clientData(a Actor) ChallengeData { return ChallengeData{IP: a.IP, UA: a.UserAgent} }
+
+// client is the part of d that a follow-up challenge carries over.
+func (d ChallengeData) client() ChallengeData { return ChallengeData{IP: d.IP, UA: d.UA} }
 
 // Job is a message for the delivery queue, sealed by the engine.
 type Job struct {

@@ -3,9 +3,10 @@ package engine_test
 import (
 	"context"
 	"errors"
-	"github.com/stepup-auth/stepup/message"
 	"testing"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 
 	"github.com/pquerna/otp/totp"
 

@@ -14,9 +14,6 @@ import (
 var ErrChallengeStale = E(KindConflict, "challenge_stale",
 	"the user's two-factor settings changed since this challenge was made; it is closed, start a new one")
 
-// fpKey is the challenge data key of the state fingerprint.
-const fpKey = "fp"
-
 // fingerprint is a keyed hash of what a challenge's action depends on: the
 // enrolled factors (each one's identity, not its counters) and the address
 // security notices go to. Logins, remembered devices, backup-code use and a
@@ -39,11 +36,8 @@ func (e *core) fingerprint(a Account) string {
 
 // challengeFor prepares a challenge like newChallenge, stamped with the
 // fingerprint of the account it is made for.
-func (e *core) challengeFor(t Tenant, u UserRef, a Account, purpose Purpose, channel Channel, to string, data map[string]string) draft {
-	if data == nil {
-		data = map[string]string{}
-	}
-	data[fpKey] = e.fingerprint(a)
+func (e *core) challengeFor(t Tenant, u UserRef, a Account, purpose Purpose, channel Channel, to string, data ChallengeData) draft {
+	data.State = e.fingerprint(a)
 	return e.newChallenge(t, u, purpose, channel, to, data)
 }
 
@@ -51,8 +45,7 @@ func (e *core) challengeFor(t Tenant, u UserRef, a Account, purpose Purpose, cha
 // a. A challenge without a fingerprint (made before they were recorded)
 // is judged by its purpose's own checks alone.
 func (e *core) stale(c Challenge, a Account) bool {
-	fp, ok := c.Data[fpKey]
-	return ok && !constantEqual(fp, e.fingerprint(a))
+	return c.Data.State != "" && !constantEqual(c.Data.State, e.fingerprint(a))
 }
 
 // closeStale cancels a stale challenge and returns the error to answer.

@@ -40,7 +40,7 @@ func TestFingerprint(t *testing.T) {
 			t.Errorf("%s: fingerprint unchanged", name)
 		}
 	}
-	c := Challenge{Data: map[string]string{}}
+	c := Challenge{}
 	if e.stale(c, Account{}) {
 		t.Error("a challenge without a fingerprint is judged stale")
 	}

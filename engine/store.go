@@ -2,8 +2,9 @@ package engine
 
 import (
 	"context"
-	"github.com/stepup-auth/stepup/message"
 	"time"
+
+	"github.com/stepup-auth/stepup/message"
 )
 
 // The store interfaces below are the engine's persistence, declared by
