@@ -479,3 +479,32 @@ func TestPolicyTestPhones(t *testing.T) {
 		}
 	}
 }
+
+// TestPutPolicyStoredGroups: a group's override is stored as the fields
+// its patch sets, a list set to null as null, so the stored document keeps
+// the shape it always had.
+func TestPutPolicyStoredGroups(t *testing.T) {
+	e, st := newPolicyTestEngine(t)
+	u := PolicyUpdate{Groups: &map[string]PolicyPatch{
+		"staff":    {Challenge: new(ChallengeEveryLogin), AllowedChannels: &[]Channel{ChannelTOTP}},
+		"patients": {SMSCountries: new([]string), Thresholds: &ThresholdsPatch{Deny: new(90)}},
+	}}
+	if _, err := e.Policies.PutPolicy(context.Background(), "t1", u, Actor{Kind: message.ActorManager}); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := parseTenantPolicy(st.doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g, want := range map[string]string{
+		"staff":    `{"challenge":"every_login","allowed_channels":["totp"]}`,
+		"patients": `{"thresholds":{"deny":90},"sms_countries":null}`,
+	} {
+		if got := string(tp.Groups[g]); got != want {
+			t.Errorf("stored group %s = %s, want %s", g, got, want)
+		}
+	}
+	if p := tp.Effective("patients"); p.SMSCountries != nil || p.Thresholds != (Thresholds{50, 90}) {
+		t.Errorf("effective patients policy %+v", p)
+	}
+}
