@@ -29,12 +29,12 @@ func (s *Server) putPolicy(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	var probe map[string]any
-	if err := decodeBytes(b, &probe, false); err != nil {
+	u, err := decodePolicy(b)
+	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.Policies.PutPolicy(c.Request.Context(), principal(c).Tenant, b, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
+	v, err := s.eng.Policies.PutPolicy(c.Request.Context(), principal(c).Tenant, u, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
 		return

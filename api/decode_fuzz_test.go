@@ -30,7 +30,7 @@ var decodeTargets = []struct {
 	{"key", func() any { return &createKeyReq{} }, false},
 	{"reset", func() any { return &resetReq{} }, false},
 	{"disable_all", func() any { return &disableAllReq{} }, false},
-	{"policy_probe", func() any { return &map[string]any{} }, false},
+	{"policy", func() any { return &policyBody{} }, false},
 }
 
 // decodeCodes are the only codes a decoding failure may carry.
@@ -56,6 +56,9 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, which uint8) {
 		target := decodeTargets[int(which)%len(decodeTargets)]
 		err := decodeBytes(b, target.new(), target.allowEmpty)
+		if target.name == "policy" {
+			_, err = decodePolicy(b) // the groups too
+		}
 		if err == nil {
 			return
 		}

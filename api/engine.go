@@ -36,7 +36,7 @@ type tenantService interface {
 
 type policyService interface {
 	GetPolicy(ctx context.Context, tenant string) (engine.PolicyView, error)
-	PutPolicy(ctx context.Context, tenant string, body []byte, actor engine.Actor) (engine.PolicyView, error)
+	PutPolicy(ctx context.Context, tenant string, u engine.PolicyUpdate, actor engine.Actor) (engine.PolicyView, error)
 	AdminReset(ctx context.Context, u engine.UserRef, reason string, actor engine.Actor) (engine.UserView, error)
 	DisableAll(ctx context.Context, tenant, reason, group string, actor engine.Actor) (engine.DisableAllResult, error)
 	Events(ctx context.Context, tenant string, q engine.EventQuery) ([]engine.Event, string, error)

@@ -35,11 +35,8 @@ func TestDailyDigest(t *testing.T) {
 	}
 	quiet, _ := eng.Tenants.CreateTenant(ctx, "quiet", "Quiet")
 	for _, id := range []string{tn.ID, quiet.ID} {
-		body := `{"manager_emails":["boss@example.test"],"daily_digest":true}`
-		if id == quiet.ID {
-			body = `{"manager_emails":["boss@example.test"]}`
-		}
-		if _, err := eng.Policies.PutPolicy(ctx, id, []byte(body), engine.Actor{Kind: message.ActorManager}); err != nil {
+		u := engine.PolicyUpdate{Policy: engine.PolicyPatch{ManagerEmails: &[]string{"boss@example.test"}, DailyDigest: new(id != quiet.ID)}}
+		if _, err := eng.Policies.PutPolicy(ctx, id, u, engine.Actor{Kind: message.ActorManager}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,10 @@
 // keyed, and the message vocabulary (job kinds, event types, actors,
 // payloads) is package message's.
 //
+// It decodes no request body: callers hand it typed values (a policy
+// change is a PolicyUpdate of pointer fields, decoded by api); the JSON it
+// reads itself is its own stored documents and queued payloads.
+//
 // Every error returned to a caller is an *Error whose Kind decides the HTTP
 // status in exactly one place (package api).
 package engine

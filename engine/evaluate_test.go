@@ -86,17 +86,18 @@ func newEvHarness(t *testing.T) *evHarness {
 	return &evHarness{eng: eng, store: st, clock: clock}
 }
 
-// tenant creates a tenant with the given policy body ("" keeps defaults).
-func (h *evHarness) tenant(t *testing.T, policy string) string {
+// tenant creates a tenant with the given policy change (none keeps the
+// defaults).
+func (h *evHarness) tenant(t *testing.T, policy engine.PolicyPatch) string {
 	t.Helper()
 	ctx := context.Background()
 	tn, err := h.eng.Tenants.CreateTenant(ctx, "Acme "+t.Name(), "Acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if policy != "" {
-		if _, err := h.eng.Policies.PutPolicy(ctx, tn.ID, []byte(policy), engine.Actor{Kind: message.ActorManager}); err != nil {
-			t.Fatalf("put policy %s: %v", policy, err)
+	if policy != (engine.PolicyPatch{}) {
+		if _, err := h.eng.Policies.PutPolicy(ctx, tn.ID, engine.PolicyUpdate{Policy: policy}, engine.Actor{Kind: message.ActorManager}); err != nil {
+			t.Fatalf("put policy %+v: %v", policy, err)
 		}
 	}
 	return tn.ID
@@ -184,7 +185,7 @@ func TestEvaluateTable(t *testing.T) {
 
 	cases := []struct {
 		name     string
-		policy   string
+		policy   engine.PolicyPatch
 		enrolled bool
 		others   int      // other users of the tenant, 5 logins each from their own address and device
 		history  []evStep // learned before enrolment (an unenrolled user is allowed and learned)
@@ -219,7 +220,7 @@ func TestEvaluateTable(t *testing.T) {
 			},
 		},
 		{
-			name: "cold start allow policy", policy: `{"cold_start":"allow"}`, enrolled: true,
+			name: "cold start allow policy", policy: engine.PolicyPatch{ColdStart: new(engine.ColdStartAllow)}, enrolled: true,
 			login: home, decision: engine.DecisionAllow, signals: []string{risk.SignalNoHistory}, learns: true,
 			check: func(t *testing.T, h *evHarness, tenant, user string, ev engine.Evaluation) {
 				if ev.Challenge != nil {
@@ -239,25 +240,25 @@ func TestEvaluateTable(t *testing.T) {
 			},
 		},
 		{
-			name: "trusted network forces allow and is learned", policy: `{"trusted_networks":["198.51.100.0/24"]}`, enrolled: true,
+			name: "trusted network forces allow and is learned", policy: engine.PolicyPatch{TrustedNetworks: &[]string{"198.51.100.0/24"}}, enrolled: true,
 			login: home, decision: engine.DecisionAllow, has: []string{risk.SignalTrustedNetwork, risk.SignalNoHistory}, learns: true,
 		},
 		{
-			name: "trusted network beats a new country and device", policy: `{"trusted_networks":["192.0.2.0/24"]}`, enrolled: true,
+			name: "trusted network beats a new country and device", policy: engine.PolicyPatch{TrustedNetworks: &[]string{"192.0.2.0/24"}}, enrolled: true,
 			history: []evStep{home, homeLater(time.Hour), homeLater(24 * time.Hour)},
 			login:   evStep{advance: 48 * time.Hour, ip: "192.0.2.44", device: "tablet"},
 			// The novelty is still shown; the list decides.
 			decision: engine.DecisionAllow, has: []string{risk.SignalTrustedNetwork, risk.SignalNewCountry, risk.SignalNewDevice}, learns: true,
 		},
 		{
-			name: "blocked network denies", policy: `{"blocked_networks":["198.51.100.0/25"]}`, enrolled: true,
+			name: "blocked network denies", policy: engine.PolicyPatch{BlockedNetworks: &[]string{"198.51.100.0/25"}}, enrolled: true,
 			history:  []evStep{{ip: "198.51.100.200", device: "laptop"}, {advance: time.Hour, ip: "198.51.100.200", device: "laptop"}},
 			login:    evStep{advance: time.Hour, ip: "198.51.100.7", device: "laptop"},
 			decision: engine.DecisionDeny, has: []string{risk.SignalBlockedNetwork},
 			check: evDeniedAudited(risk.SignalBlockedNetwork),
 		},
 		{
-			name: "blocked country denies", policy: `{"blocked_countries":["AU"]}`, enrolled: true,
+			name: "blocked country denies", policy: engine.PolicyPatch{BlockedCountries: &[]string{"AU"}}, enrolled: true,
 			history:  []evStep{home, homeLater(time.Hour)},
 			login:    evStep{advance: 24 * time.Hour, ip: "192.0.2.9", device: "laptop"},
 			decision: engine.DecisionDeny, has: []string{risk.SignalBlockedCountry},
@@ -269,7 +270,7 @@ func TestEvaluateTable(t *testing.T) {
 			},
 		},
 		{
-			name: "blocked country denies an unenrolled user too", policy: `{"blocked_countries":["AU"]}`,
+			name: "blocked country denies an unenrolled user too", policy: engine.PolicyPatch{BlockedCountries: &[]string{"AU"}},
 			login: evStep{ip: "192.0.2.9", device: "laptop"}, decision: engine.DecisionDeny, has: []string{risk.SignalBlockedCountry},
 			check: evDeniedAudited(risk.SignalBlockedCountry),
 		},
@@ -360,19 +361,19 @@ func TestEvaluateTable(t *testing.T) {
 			},
 		},
 		{
-			name: "every_login policy challenges a familiar login", policy: `{"challenge":"every_login"}`, enrolled: true,
+			name: "every_login policy challenges a familiar login", policy: engine.PolicyPatch{Challenge: new(engine.ChallengeEveryLogin)}, enrolled: true,
 			history:  []evStep{home, homeLater(time.Hour)},
 			login:    homeLater(time.Hour),
 			decision: engine.DecisionChallenge, level: risk.RiskLow,
 		},
 		{
-			name: "mode off allows everything", policy: `{"mode":"off"}`, enrolled: true,
+			name: "mode off allows everything", policy: engine.PolicyPatch{Mode: new(engine.ModeOff)}, enrolled: true,
 			history:  []evStep{home},
 			login:    evStep{advance: time.Hour, ip: "192.0.2.9", device: "stranger", ua: evUAFirefox},
 			decision: engine.DecisionAllow, has: []string{risk.SignalImpossibleTravel}, learns: true,
 		},
 		{
-			name: "required mode counts grace logins", policy: `{"mode":"required","grace_logins":2}`,
+			name: "required mode counts grace logins", policy: engine.PolicyPatch{Mode: new(engine.ModeRequired), GraceLogins: new(2)},
 			login: home, decision: engine.DecisionAllow, learns: true,
 			check: func(t *testing.T, h *evHarness, tenant, user string, ev engine.Evaluation) {
 				if !ev.Enrollment.Required || ev.Enrollment.GraceLoginsLeft == nil || *ev.Enrollment.GraceLoginsLeft != 1 {
@@ -430,7 +431,7 @@ func TestEvaluateTable(t *testing.T) {
 			if ev.Risk.Score < tc.minScore || ev.Risk.Score > maxScore {
 				t.Errorf("score %d, want %d–%d (signals %v)", ev.Risk.Score, tc.minScore, maxScore, evNames(ev.Risk.Signals))
 			}
-			if want := risk.ScoreLevel(ev.Risk.Score, 50, 101); tc.policy == "" && ev.Risk.Level != want {
+			if want := risk.ScoreLevel(ev.Risk.Score, 50, 101); tc.policy == (engine.PolicyPatch{}) && ev.Risk.Level != want {
 				t.Errorf("level %s for score %d, want %s under the default thresholds", ev.Risk.Level, ev.Risk.Score, want)
 			}
 			if ev.Risk.Signals == nil {
@@ -511,7 +512,7 @@ func evDeniedAudited(signal string) func(t *testing.T, h *evHarness, tenant, use
 func TestEvaluateVelocity(t *testing.T) {
 	h := newEvHarness(t)
 	ctx := context.Background()
-	tenant := h.tenant(t, "")
+	tenant := h.tenant(t, engine.PolicyPatch{})
 	home := evStep{ip: "198.51.100.10", device: "laptop"}
 	for range 3 {
 		h.evaluate(t, tenant, home.input("vera"))

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -102,7 +101,5 @@ func (e *core) decodeJob(sealed []byte, v any) error {
 	}
 	return json.Unmarshal(b, v)
 }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }

@@ -6,15 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/mail"
 	"net/netip"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/stepup-auth/stepup/risk"
 )
@@ -338,25 +335,79 @@ func view(tp TenantPolicy) PolicyView {
 	return v
 }
 
-// PutPolicy changes a tenant's policy. The body has merge semantics: the
-// fields it names replace the current ones, others stay; `groups`, when
-// present, replaces the whole set of groups. Every change is audited and
-// mailed to the managers with the difference.
-func (e *Policies) PutPolicy(ctx context.Context, tenant string, body []byte, actor Actor) (PolicyView, error) {
+// PolicyPatch is a change to a policy: every field that is not nil
+// replaces the current one, nil fields stay. A list field pointing at a nil
+// list sets the list to null (as a JSON null in the request does). A
+// group's override is stored as its patch's JSON: only the fields it sets.
+type PolicyPatch struct {
+	Mode               *Mode            `json:"mode,omitempty"`
+	Challenge          *ChallengeMode   `json:"challenge,omitempty"`
+	GraceLogins        *int             `json:"grace_logins,omitempty"`
+	Thresholds         *ThresholdsPatch `json:"thresholds,omitempty"`
+	RememberDeviceDays *int             `json:"remember_device_days,omitempty"`
+	AllowedChannels    *[]Channel       `json:"allowed_channels,omitempty"`
+	SMSCountries       *[]string        `json:"sms_countries,omitempty"`
+	TrustedNetworks    *[]string        `json:"trusted_networks,omitempty"`
+	BlockedNetworks    *[]string        `json:"blocked_networks,omitempty"`
+	BlockedCountries   *[]string        `json:"blocked_countries,omitempty"`
+	ManagerEmails      *[]string        `json:"manager_emails,omitempty"`
+	ColdStart          *ColdStart       `json:"cold_start,omitempty"`
+	SMSDisabled        *bool            `json:"sms_disabled,omitempty"`
+	SMSPerHour         *int             `json:"sms_per_hour,omitempty"`
+	DailyDigest        *bool            `json:"daily_digest,omitempty"`
+}
+
+// ThresholdsPatch changes either threshold, or both.
+type ThresholdsPatch struct {
+	Challenge *int `json:"challenge,omitempty"`
+	Deny      *int `json:"deny,omitempty"`
+}
+
+// PolicyUpdate is a manager's change to a tenant's policy: Policy patches
+// the base policy; Groups, when not nil, replaces the whole set of groups,
+// each given as the fields it overrides (an empty map drops every group).
+type PolicyUpdate struct {
+	Policy PolicyPatch
+	Groups *map[string]PolicyPatch
+}
+
+// apply writes the patch's fields over p.
+func (pp PolicyPatch) apply(p *Policy) {
+	set(&p.Mode, pp.Mode)
+	set(&p.Challenge, pp.Challenge)
+	set(&p.GraceLogins, pp.GraceLogins)
+	if pp.Thresholds != nil {
+		set(&p.Thresholds.Challenge, pp.Thresholds.Challenge)
+		set(&p.Thresholds.Deny, pp.Thresholds.Deny)
+	}
+	set(&p.RememberDeviceDays, pp.RememberDeviceDays)
+	set(&p.AllowedChannels, pp.AllowedChannels)
+	set(&p.SMSCountries, pp.SMSCountries)
+	set(&p.TrustedNetworks, pp.TrustedNetworks)
+	set(&p.BlockedNetworks, pp.BlockedNetworks)
+	set(&p.BlockedCountries, pp.BlockedCountries)
+	set(&p.ManagerEmails, pp.ManagerEmails)
+	set(&p.ColdStart, pp.ColdStart)
+	set(&p.SMSDisabled, pp.SMSDisabled)
+	set(&p.SMSPerHour, pp.SMSPerHour)
+	set(&p.DailyDigest, pp.DailyDigest)
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// PutPolicy changes a tenant's policy with merge semantics: the fields the
+// update sets replace the current ones, others stay; its groups, when
+// given, replace the whole set of groups. Every change is audited and
+// mailed to the managers with the difference. Decoding a request into an
+// update is the API's business.
+func (e *Policies) PutPolicy(ctx context.Context, tenant string, u PolicyUpdate, actor Actor) (PolicyView, error) {
 	t, err := e.tenant(ctx, tenant)
 	if err != nil {
 		return PolicyView{}, err
-	}
-	var probe map[string]json.RawMessage
-	if err := strictJSON(body, &probe); err != nil {
-		return PolicyView{}, err
-	}
-	if _, ok := probe["required_since"]; ok {
-		return PolicyView{}, E(KindInvalid, "unknown_field", `unknown field "required_since"`).With("field", "required_since")
-	}
-	if _, ok := probe["effective_groups"]; ok {
-		delete(probe, "effective_groups") // accept a GET answer sent back
-		body, _ = json.Marshal(probe)
 	}
 	// Managers may change the policy at the same time: merge over what is
 	// stored and write only if it is still what was read. Every round one
@@ -366,7 +417,7 @@ func (e *Policies) PutPolicy(ctx context.Context, tenant string, body []byte, ac
 		if err != nil {
 			return PolicyView{}, Internal(err)
 		}
-		before, next, err := e.mergePolicy(stored, body, probe)
+		before, next, err := e.mergePolicy(stored, u)
 		if err != nil {
 			return PolicyView{}, err
 		}
@@ -401,35 +452,32 @@ func (e *Policies) PutPolicy(ctx context.Context, tenant string, body []byte, ac
 	return PolicyView{}, ErrConflict
 }
 
-// mergePolicy merges a PUT body over the stored policy and validates the
+// mergePolicy merges an update over the stored policy and validates the
 // result; it returns the policy before and after.
-func (e *Policies) mergePolicy(stored, body []byte, probe map[string]json.RawMessage) (TenantPolicy, TenantPolicy, error) {
+func (e *Policies) mergePolicy(stored []byte, u PolicyUpdate) (TenantPolicy, TenantPolicy, error) {
 	before, err := parseTenantPolicy(stored)
 	if err != nil {
 		return before, before, Internal(err)
 	}
-	// next is decoded afresh so the body is merged over a private copy.
+	// next is decoded afresh so the update is merged over a private copy.
 	next, _ := parseTenantPolicy(stored)
-	if _, ok := probe["groups"]; ok {
-		next.Groups = nil // groups, when given, replace the whole set
-	}
-	if err := strictJSON(body, &next); err != nil {
-		return before, next, err
-	}
-	if next.Groups == nil {
-		next.Groups = map[string]json.RawMessage{}
+	u.Policy.apply(&next.Policy)
+	if u.Groups != nil {
+		next.Groups = make(map[string]json.RawMessage, len(*u.Groups))
+		for name, g := range *u.Groups {
+			raw, err := json.Marshal(g)
+			if err != nil {
+				return before, next, Internal(err)
+			}
+			next.Groups[name] = raw
+		}
 	}
 	if err := next.Policy.validate(""); err != nil {
 		return before, next, err
 	}
-	for name, raw := range next.Groups {
+	for name := range next.Groups {
 		if !groupRe.MatchString(name) {
 			return before, next, Invalid("groups", fmt.Sprintf("%q: names are 1-40 of a-z, 0-9, _ and -, starting with a letter or digit", name))
-		}
-		var probe Policy
-		if err := strictJSON(raw, &probe); err != nil {
-			ee := AsError(err)
-			return before, next, Invalid("groups."+name, ee.Msg)
 		}
 		if err := next.Effective(name).validate("groups." + name + "."); err != nil {
 			return before, next, err
@@ -497,69 +545,6 @@ func flatten(p Policy) map[string]string {
 		out[k] = string(v)
 	}
 	return out
-}
-
-// strictJSON decodes b into v, refusing unknown fields and trailing data.
-func strictJSON(b []byte, v any) error { return DecodeObject(b, v) }
-
-// DecodeObject decodes one JSON object into v, refusing anything else
-// (arrays, strings, null), unknown fields and trailing data.
-func DecodeObject(b []byte, v any) error {
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return E(KindInvalid, "bad_json", "the body must be a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return JSONError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return E(KindInvalid, "bad_json", "trailing data after the JSON object")
-	}
-	return nil
-}
-
-// JSONError turns a decoding error into the API's error.
-func JSONError(err error) *Error {
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		field := strings.Trim(rest, `"`)
-		return E(KindInvalid, "unknown_field", "unknown field "+rest).With("field", field)
-	}
-	var te *json.UnmarshalTypeError
-	if errorsAs(err, &te) {
-		return Invalid(jsonField(te.Field), "must be "+jsonKind(te.Type))
-	}
-	return E(KindInvalid, "bad_json", "request body is not valid JSON: "+strings.TrimPrefix(msg, "json: "))
-}
-
-// jsonField drops the Go names of embedded structs from a decoding error's
-// field path ("Policy.grace_logins" → "grace_logins"): clients know only
-// the JSON names, which here are all lower case.
-func jsonField(path string) string {
-	parts := strings.Split(path, ".")
-	for len(parts) > 1 && parts[0] != "" && unicode.IsUpper(rune(parts[0][0])) {
-		parts = parts[1:]
-	}
-	return strings.Join(parts, ".")
-}
-
-// jsonKind names a Go type the way a JSON client thinks of it.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.String:
-		return "a string"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	}
-	return "an object"
 }
 
 // unionAddresses returns the addresses of a then those of b not already

@@ -53,7 +53,7 @@ func secEnrollTOTP(t *testing.T, h *evHarness, u engine.UserRef) string {
 func TestStaleEnrolmentRefused(t *testing.T) {
 	ctx := context.Background()
 	h := newEvHarness(t)
-	u := engine.UserRef{Tenant: h.tenant(t, ""), User: "vic"}
+	u := engine.UserRef{Tenant: h.tenant(t, engine.PolicyPatch{}), User: "vic"}
 
 	evil, err := h.eng.Lifecycle.StartTOTP(ctx, u, engine.Actor{Kind: message.ActorUser})
 	if err != nil {
@@ -81,7 +81,7 @@ func TestStaleEnrolmentRefused(t *testing.T) {
 func TestLoginDoesNotStaleChallenges(t *testing.T) {
 	ctx := context.Background()
 	h := newEvHarness(t)
-	tn := h.tenant(t, `{"challenge":"every_login","remember_device_days":30}`)
+	tn := h.tenant(t, engine.PolicyPatch{Challenge: new(engine.ChallengeEveryLogin), RememberDeviceDays: new(30)})
 	u := engine.UserRef{Tenant: tn, User: "lea"}
 	secret := secEnrollTOTP(t, h, u)
 
@@ -108,7 +108,7 @@ func TestLoginDoesNotStaleChallenges(t *testing.T) {
 func TestResetCancelsOpenChallenges(t *testing.T) {
 	ctx := context.Background()
 	h := newEvHarness(t)
-	tn := h.tenant(t, "")
+	tn := h.tenant(t, engine.PolicyPatch{})
 	u := engine.UserRef{Tenant: tn, User: "rae"}
 	secret := secEnrollTOTP(t, h, u)
 	dis, err := h.eng.Lifecycle.StartDisable(ctx, u, engine.Actor{Kind: message.ActorUser})
@@ -132,7 +132,7 @@ func TestResetCancelsOpenChallenges(t *testing.T) {
 func TestEmailChangeWaits(t *testing.T) {
 	ctx := context.Background()
 	h := newEvHarness(t)
-	tn := h.tenant(t, "")
+	tn := h.tenant(t, engine.PolicyPatch{})
 	u := engine.UserRef{Tenant: tn, User: "eve"}
 	old := "eve@example.test"
 	if _, err := h.eng.Lifecycle.PutUser(ctx, u, engine.ProfileInput{Email: &old}); err != nil {

@@ -26,7 +26,7 @@ func TestUserKnownByLoginsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn, _ := eng.Tenants.CreateTenant(ctx, "acme", "Acme")
-	if _, err := eng.Policies.PutPolicy(ctx, tn.ID, []byte(`{"mode":"required","grace_logins":3}`), engine.Actor{Kind: message.ActorManager}); err != nil {
+	if _, err := eng.Policies.PutPolicy(ctx, tn.ID, engine.PolicyUpdate{Policy: engine.PolicyPatch{Mode: new(engine.ModeRequired), GraceLogins: new(3)}}, engine.Actor{Kind: message.ActorManager}); err != nil {
 		t.Fatal(err)
 	}
 	bob := engine.UserRef{Tenant: tn.ID, User: "bob"}

@@ -155,7 +155,7 @@ func testRoundTrips(t *testing.T, r rtRedis) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eng.Policies.PutPolicy(ctx, blocked.ID, []byte(`{"blocked_countries":["AU"]}`), engine.Actor{Kind: "manager"}); err != nil {
+	if _, err := eng.Policies.PutPolicy(ctx, blocked.ID, engine.PolicyUpdate{Policy: engine.PolicyPatch{BlockedCountries: &[]string{"AU"}}}, engine.Actor{Kind: "manager"}); err != nil {
 		t.Fatal(err)
 	}
 
