@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"maps"
 	"net/mail"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -523,12 +523,31 @@ func policyDiff(a, b TenantPolicy) []string {
 			out = append(out, fmt.Sprintf("%s: %s → %s", k, am[k], bm[k]))
 		}
 	}
-	ga, _ := json.Marshal(a.Groups)
-	gb, _ := json.Marshal(b.Groups)
-	if !bytes.Equal(ga, gb) {
+	if !sameGroups(a.Groups, b.Groups) {
+		ga, _ := json.Marshal(a.Groups)
+		gb, _ := json.Marshal(b.Groups)
 		out = append(out, fmt.Sprintf("groups: %s → %s", ga, gb))
 	}
 	return out
+}
+
+// sameGroups compares group overrides by meaning, not by the order their
+// fields were stored in.
+func sameGroups(a, b map[string]json.RawMessage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for g, ra := range a {
+		rb, ok := b[g]
+		if !ok {
+			return false
+		}
+		var ma, mb map[string]any
+		if json.Unmarshal(ra, &ma) != nil || json.Unmarshal(rb, &mb) != nil || !reflect.DeepEqual(ma, mb) {
+			return false
+		}
+	}
+	return true
 }
 
 func flatten(p Policy) map[string]string {

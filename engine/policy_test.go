@@ -508,3 +508,25 @@ func TestPutPolicyStoredGroups(t *testing.T) {
 		t.Errorf("effective patients policy %+v", p)
 	}
 }
+
+func TestSameGroups(t *testing.T) {
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	tests := []struct {
+		name string
+		a, b map[string]json.RawMessage
+		want bool
+	}{
+		{"none", nil, map[string]json.RawMessage{}, true},
+		{"field order", map[string]json.RawMessage{"staff": raw(`{"mode":"required","grace_logins":3}`)},
+			map[string]json.RawMessage{"staff": raw(`{"grace_logins":3,"mode":"required"}`)}, true},
+		{"value", map[string]json.RawMessage{"staff": raw(`{"mode":"required"}`)},
+			map[string]json.RawMessage{"staff": raw(`{"mode":"optional"}`)}, false},
+		{"group added", map[string]json.RawMessage{}, map[string]json.RawMessage{"staff": raw(`{}`)}, false},
+		{"group renamed", map[string]json.RawMessage{"staff": raw(`{}`)}, map[string]json.RawMessage{"admins": raw(`{}`)}, false},
+	}
+	for _, tt := range tests {
+		if got := sameGroups(tt.a, tt.b); got != tt.want {
+			t.Errorf("%s: sameGroups = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
