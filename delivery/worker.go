@@ -649,17 +649,9 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, e entry, f fields
 	if f.ch != "" {
 		keys = append(keys, f.ch)
 	}
-	done, err := w.step(ctx, finishScript, keys, w.o.Group, e.msg.ID, outcome, providerID)
-	if err != nil {
-		log.Error("delivery: record outcome", "outcome", outcome, "err", err)
-		return
+	if w.settle(ctx, log, f, outcome, "record outcome", finishScript, keys, w.o.Group, e.msg.ID, outcome, providerID) {
+		log.Info("delivery: job "+outcome, "outcome", outcome)
 	}
-	if !done {
-		log.Info("delivery: job already finished elsewhere", "outcome", outcome)
-		return
-	}
-	w.m.job(f.kind, outcome)
-	log.Info("delivery: job "+outcome, "outcome", outcome)
 }
 
 // delayed is the member of a delay set: the job as promoteScript re-adds it.
@@ -684,17 +676,10 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, e entry, f fields,
 		log.Error("delivery: encode retry", "err", err)
 		return
 	}
-	done, err := w.step(ctx, retryScript, []string{keyspace.Queue(e.shard), keyspace.Delay(e.shard)},
-		w.o.Group, e.msg.ID, due, string(member))
-	if err != nil {
-		log.Error("delivery: schedule retry", "err", err)
+	if !w.settle(ctx, log, f, OutcomeRetried, "schedule retry", retryScript, []string{keyspace.Queue(e.shard), keyspace.Delay(e.shard)},
+		w.o.Group, e.msg.ID, due, string(member)) {
 		return
 	}
-	if !done {
-		log.Info("delivery: job already finished elsewhere", "outcome", OutcomeRetried)
-		return
-	}
-	w.m.job(f.kind, OutcomeRetried)
 	log.Warn("delivery: job retried", "outcome", OutcomeRetried, "retry_in", wait.Round(time.Millisecond), "error", reason)
 }
 
@@ -704,18 +689,28 @@ func (w *Worker) dead(ctx context.Context, log *slog.Logger, e entry, f fields, 
 	if f.ch != "" {
 		keys = append(keys, f.ch)
 	}
-	done, err := w.step(ctx, deadScript, keys, w.o.Group, e.msg.ID, w.o.DeadMaxLen,
-		f.kind, f.tenant, f.ch, f.data, attempt, reason, w.o.Clock().UnixMilli())
-	if err != nil {
-		log.Error("delivery: dead-letter job", "err", err)
+	if !w.settle(ctx, log, f, OutcomeDead, "dead-letter job", deadScript, keys, w.o.Group, e.msg.ID, w.o.DeadMaxLen,
+		f.kind, f.tenant, f.ch, f.data, attempt, reason, w.o.Clock().UnixMilli()) {
 		return
+	}
+	log.Error("delivery: job dead-lettered", "outcome", OutcomeDead, "error", reason)
+}
+
+// settle runs an outcome script for f's job (see step) and counts the
+// outcome. It reports false, having logged why, when Redis failed or
+// another worker had already finished the job.
+func (w *Worker) settle(ctx context.Context, log *slog.Logger, f fields, outcome, what string, s *redis.Script, keys []string, args ...any) bool {
+	done, err := w.step(ctx, s, keys, args...)
+	if err != nil {
+		log.Error("delivery: "+what, "outcome", outcome, "err", err)
+		return false
 	}
 	if !done {
-		log.Info("delivery: job already finished elsewhere", "outcome", OutcomeDead)
-		return
+		log.Info("delivery: job already finished elsewhere", "outcome", outcome)
+		return false
 	}
-	w.m.job(f.kind, OutcomeDead)
-	log.Error("delivery: job dead-lettered", "outcome", OutcomeDead, "error", reason)
+	w.m.job(f.kind, outcome)
+	return true
 }
 
 // step runs an outcome script, trying again a few times: until it succeeds

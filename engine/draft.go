@@ -42,20 +42,18 @@ func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channe
 	}
 	d := draft{ch: c}
 	switch channel {
-	case ChannelSMS:
+	case ChannelSMS, ChannelEmail:
 		d.code = e.newCode()
 		d.ch.CodeHash = e.codeHash(c.ID, d.code)
-		d.ch.Destination = MaskPhone(to)
 		d.ch.Data.To = e.sealString(to)
 		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, message.DeliveryQueued
-		d.jobs = []Job{e.job(message.KindSMS, c.ID, message.SMS{To: to, Body: e.smsText(t, d.code)})}
-	case ChannelEmail:
-		d.code = e.newCode()
-		d.ch.CodeHash = e.codeHash(c.ID, d.code)
-		d.ch.Destination = MaskEmail(to)
-		d.ch.Data.To = e.sealString(to)
-		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, message.DeliveryQueued
-		d.jobs = []Job{e.job(message.KindMail, c.ID, e.codeMail(t, to, d.code))}
+		if channel == ChannelSMS {
+			d.ch.Destination = MaskPhone(to)
+			d.jobs = []Job{e.job(message.KindSMS, c.ID, message.SMS{To: to, Body: e.smsText(t, d.code)})}
+		} else {
+			d.ch.Destination = MaskEmail(to)
+			d.jobs = []Job{e.job(message.KindMail, c.ID, e.codeMail(t, to, d.code))}
+		}
 	case ChannelTOTP:
 		d.ch.Destination = "authenticator app"
 	}

@@ -76,14 +76,11 @@ func (e *Challenges) emailOld(ctx context.Context, v *verification) error {
 	if err != nil {
 		return err
 	}
-	if err := e.emailAllowed(ctx, v.t, v.p, v.u, addr, v.actor); err != nil {
+	next, err := e.confirmNew(ctx, v, PurposeEmailNew, ChannelEmail, addr)
+	if err != nil {
 		return err
 	}
-	data := v.c.Data.client()
-	data.Email = v.c.Data.Email
-	next := e.challengeFor(v.t, v.u, v.prev, PurposeEmailNew, ChannelEmail, addr, data)
-	v.next.EmailChange = next.ch.ID
-	v.then(next)
+	v.next.EmailChange = next
 	return nil
 }
 

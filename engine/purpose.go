@@ -203,15 +203,26 @@ func (e *Challenges) phoneOld(ctx context.Context, v *verification) error {
 	if err != nil {
 		return Internal(err)
 	}
-	if err := e.smsAllowed(ctx, v.t, v.p, v.u, num, v.actor); err != nil {
+	next, err := e.confirmNew(ctx, v, PurposePhoneNew, ChannelSMS, num)
+	if err != nil {
 		return err
 	}
-	data := v.c.Data.client()
-	data.Phone = v.c.Data.Phone
-	next := e.challengeFor(v.t, v.u, v.prev, PurposePhoneNew, ChannelSMS, num, data)
-	v.next.PhoneChange = next.ch.ID
-	v.then(next)
+	v.next.PhoneChange = next
 	return nil
+}
+
+// confirmNew issues step two of a change of how the user is reached: a
+// code to the new destination, within its send limits, carrying the
+// sealed new value on. It returns the new challenge's id.
+func (e *Challenges) confirmNew(ctx context.Context, v *verification, purpose Purpose, channel Channel, to string) (string, error) {
+	if err := e.sendAllowed(ctx, v.t, v.p, v.u, channel, to, v.actor); err != nil {
+		return "", err
+	}
+	data := v.c.Data.client()
+	data.Phone, data.Email = v.c.Data.Phone, v.c.Data.Email
+	next := e.challengeFor(v.t, v.u, v.prev, purpose, channel, to, data)
+	v.then(next)
+	return next.ch.ID, nil
 }
 
 func (e *Challenges) phoneNew(ctx context.Context, v *verification) error {
