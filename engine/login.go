@@ -119,8 +119,9 @@ func validateLogin(in EvaluateInput) (netip.Addr, error) {
 	return ip, nil
 }
 
-// features extracts a login's features and their keyed hashes.
-func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.Features, []LevelValue, []string) {
+// features extracts a login's features and, per feature level, the
+// value's keyed hash and its tenant count bucket.
+func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.Features, []LevelValue) {
 	in := risk.Input{IP: ip, UserAgent: ua, DeviceID: device}
 	if e.opt.Geo != nil {
 		in.Geo = e.opt.Geo.Lookup(ip)
@@ -128,21 +129,23 @@ func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.F
 	f := risk.Extract(in, e.opt.Risk)
 	levels := f.Levels()
 	vals := make([]LevelValue, len(levels))
-	buckets := make([]string, len(levels))
 	for i, l := range levels {
 		sum := e.featMAC.Sum(tenant, l.Name, l.Value)
-		vals[i] = LevelValue{Level: l.Name, Hash: hex.EncodeToString(sum[:8])}
-		buckets[i] = strconv.FormatUint(uint64(binary.BigEndian.Uint32(sum[8:12])%countBuckets), 36)
+		vals[i] = LevelValue{Level: l.Name, Hash: hex.EncodeToString(sum[:8]),
+			Bucket: strconv.FormatUint(uint64(binary.BigEndian.Uint32(sum[8:12])%countBuckets), 36)}
 	}
-	return f, vals, buckets
+	return f, vals
 }
 
 func (e *core) ipHash(tenant string, ip netip.Addr) string {
 	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", ip.String())[:8])
 }
 
-func (e *core) learnOptions(rec LoginRecord) LearnOptions {
-	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL(), Buckets: rec.Buckets, NewUser: rec.First}
+// learnOptions bound the history a login is learned into. The record is
+// not read (it carries its buckets and First itself); the parameter keeps
+// the callers in lifecycle.go as they are.
+func (e *core) learnOptions(LoginRecord) LearnOptions {
+	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL()}
 }
 
 // Evaluate scores a login and decides what happens next: load (one store
@@ -193,8 +196,8 @@ type loaded struct {
 // and scores the login.
 func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in EvaluateInput) (loaded, error) {
 	now := e.now()
-	feats, vals, buckets := e.features(u.Tenant, ip, in.UserAgent, in.DeviceID)
-	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Values: vals, Buckets: buckets, IPHash: e.ipHash(u.Tenant, ip), Now: now, Window: velocityWindow})
+	feats, vals := e.features(u.Tenant, ip, in.UserAgent, in.DeviceID)
+	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Levels: vals, IPHash: e.ipHash(u.Tenant, ip), Now: now, Window: velocityWindow})
 	if err != nil {
 		return loaded{}, Internal(err)
 	}
@@ -204,10 +207,10 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	}
 	a := st.Account
 	p := pol.Effective(a.Group)
-	r := risk.Score(scoreInput(st, feats, vals, pol, p, a.Group, ip, now), e.opt.Risk)
+	r := risk.Score(scoreInput(st, feats, pol, p, a.Group, ip, now), e.opt.Risk)
 	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group)}
 	l.rec = LoginRecord{
-		ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
+		ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: in.UserID, At: now, Levels: vals,
 		Device: deviceInfo(feats.UA, feats.Country),
 		IP:     maskIP(ip), Score: r.Score, First: st.UserLogins == 0,
 		Place: &Place{At: now, Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
@@ -229,9 +232,9 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 }
 
 // scoreInput is what the scorer needs of a loaded login.
-func scoreInput(st LoginState, feats risk.Features, vals []LevelValue, pol *compiled, p Policy, group string, ip netip.Addr, now time.Time) risk.ScoreInput {
+func scoreInput(st LoginState, feats risk.Features, pol *compiled, p Policy, group string, ip netip.Addr, now time.Time) risk.ScoreInput {
 	si := risk.ScoreInput{
-		Features: feats, Counts: make(map[string]risk.LevelCounts, len(vals)),
+		Features: feats, Counts: make(map[string]risk.LevelCounts, len(st.Levels)),
 		UserLogins: st.UserLogins, TenantLogins: st.TenantLogins, TenantUsers: st.TenantUsers,
 		FailedPasswordsUser: int(st.FailedPwUser), FailedPasswordsIP: int(st.FailedIPUsers),
 		FailedChallengesUser: int(st.FailedChUser), Now: now,
@@ -239,8 +242,8 @@ func scoreInput(st LoginState, feats risk.Features, vals []LevelValue, pol *comp
 		BlockedNetwork: inAny(ip, pol.networks(group).blocked),
 		BlockedCountry: feats.Country != "" && slices.Contains(p.BlockedCountries, feats.Country),
 	}
-	for i, v := range vals {
-		si.Counts[v.Level] = risk.LevelCounts{UserCount: st.UserCounts[i], TenantCount: st.TenantCounts[i], TenantDistinct: st.TenantDistinct[v.Level]}
+	for _, c := range st.Levels {
+		si.Counts[c.Level] = risk.LevelCounts{UserCount: c.UserCount, TenantCount: c.TenantCount, TenantDistinct: c.TenantDistinct}
 	}
 	if st.Last != nil && st.Last.HasLoc {
 		si.LastLogin = &risk.Place{At: st.Last.At, Lat: st.Last.Lat, Lon: st.Last.Lon, Country: st.Last.Country}
