@@ -24,7 +24,10 @@ type Logins struct {
 type loginStore interface {
 	// LoadLogin reads everything the score needs in one round trip.
 	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
-	// SaveLogin writes what an evaluation produced in one round trip.
+	// SaveLogin writes what an evaluation produced in one round trip: the
+	// user's side (w.Record, grace, learning, w.Commit) atomically, the
+	// tenant's tallies and counts beside it (see LoginWrite). It returns
+	// the commit's error (ErrConflict, a challenge error) when it failed.
 	SaveLogin(ctx context.Context, u UserRef, w LoginWrite) (LoginSaved, error)
 	// RecordFailure counts a failed password (user and IP windows) or a
 	// failed challenge (user window).
@@ -327,7 +330,8 @@ func decide(f facts) verdict {
 // plan builds the one write of an evaluation: the login record (kept only
 // for a challenged login, for its verification to learn it), what an
 // allowed login teaches the history, a grace login, and the challenge or
-// the denial's audit event with their messages. It fills out's challenge.
+// the denial's audit event with their messages, which the store applies as
+// one atomic write of the user's. It fills out's challenge.
 func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *Evaluation) (LoginWrite, error) {
 	now := l.rec.At
 	w := LoginWrite{Record: l.rec, LearnOpt: e.learnOptions(l.rec), Learn: v.Decision == DecisionAllow,
