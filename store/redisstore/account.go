@@ -148,12 +148,45 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 	us := space(u)
 	keys := []string{us.Account(), us.Queue(), us.Events(), us.Users(), us.OpenChallenges()}
 	add := func(key string) int { keys = append(keys, key); return len(keys) }
+	p, err := s.commitPlan(u, add, c)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case w != nil && c.Learn != nil:
+		return nil, errors.New("redisstore: a login write's commit cannot learn another login")
+	case w != nil:
+		if w.RecordTTL > 0 { // only a login that may still be verified keeps its record
+			b, err := json.Marshal(w.Record)
+			if err != nil {
+				return nil, err
+			}
+			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Rec: string(b), TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
+		}
+		p.Epoch = w.GraceEpoch
+		if w.Learn {
+			p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
+		}
+	case c.Learn != nil:
+		p.Learn = learnPlan(us, add, *c.Learn, c.LearnOpt)
+		p.Learn.Once = add(us.Login(c.Learn.ID))
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return userWriteScript.Run(ctx, rdb, keys, b), nil
+}
+
+// commitPlan is the plan of c; add names a key and returns its index.
+func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Commit) (writePlan, error) {
+	us := space(u)
 	p := writePlan{Ver: c.Version, Now: ms(c.Now), EvMax: s.evmax, User: u.User,
 		New: []planNew{}, Cancel: []int{}, Ev: []string{}, Jobs: []planJob{}, EraseKeys: []int{}, Grace: c.GraceReset}
 	if c.Account != nil {
 		b, err := json.Marshal(c.Account)
 		if err != nil {
-			return nil, err
+			return p, err
 		}
 		doc := string(b)
 		p.Doc = &doc
@@ -191,30 +224,7 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 			p.Force = "1"
 		}
 	}
-	switch {
-	case w != nil && c.Learn != nil:
-		return nil, errors.New("redisstore: a login write's commit cannot learn another login")
-	case w != nil:
-		if w.RecordTTL > 0 { // only a login that may still be verified keeps its record
-			b, err := json.Marshal(w.Record)
-			if err != nil {
-				return nil, err
-			}
-			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Rec: string(b), TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
-		}
-		p.Epoch = w.GraceEpoch
-		if w.Learn {
-			p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
-		}
-	case c.Learn != nil:
-		p.Learn = learnPlan(us, add, *c.Learn, c.LearnOpt)
-		p.Learn.Once = add(us.Login(c.Learn.ID))
-	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	return userWriteScript.Run(ctx, rdb, keys, b), nil
+	return p, nil
 }
 
 // learnPlan is the history learning of rec; add names a key.
