@@ -45,11 +45,11 @@ func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 		if l.At.IsZero() || l.At.After(now.Add(time.Minute)) || l.At.Before(oldest) {
 			return 0, Invalid(field+".at", "required, RFC 3339, not in the future nor older than the history's lifetime")
 		}
-		feats, vals, buckets := e.features(u.Tenant, ip, l.UserAgent, l.DeviceID)
+		feats, vals := e.features(u.Tenant, ip, l.UserAgent, l.DeviceID)
 		recs = append(recs, LoginRecord{
 			ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: u.User, At: l.At.UTC(), Decision: "imported",
-			Values: vals, Buckets: buckets,
-			Place: &Place{At: l.At.UTC(), Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
+			Levels: vals,
+			Place:  &Place{At: l.At.UTC(), Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
 		})
 	}
 	slices.SortFunc(recs, func(a, b LoginRecord) int { return a.At.Compare(b.At) })

@@ -24,7 +24,10 @@ type Logins struct {
 type loginStore interface {
 	// LoadLogin reads everything the score needs in one round trip.
 	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
-	// SaveLogin writes what an evaluation produced in one round trip.
+	// SaveLogin writes what an evaluation produced in one round trip: the
+	// user's side (w.Record, grace, learning, w.Commit) atomically, the
+	// tenant's tallies and counts beside it (see LoginWrite). It returns
+	// the commit's error (ErrConflict, a challenge error) when it failed.
 	SaveLogin(ctx context.Context, u UserRef, w LoginWrite) (LoginSaved, error)
 	// RecordFailure counts a failed password (user and IP windows) or a
 	// failed challenge (user window).
@@ -119,8 +122,9 @@ func validateLogin(in EvaluateInput) (netip.Addr, error) {
 	return ip, nil
 }
 
-// features extracts a login's features and their keyed hashes.
-func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.Features, []LevelValue, []string) {
+// features extracts a login's features and, per feature level, the
+// value's keyed hash and its tenant count bucket.
+func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.Features, []LevelValue) {
 	in := risk.Input{IP: ip, UserAgent: ua, DeviceID: device}
 	if e.opt.Geo != nil {
 		in.Geo = e.opt.Geo.Lookup(ip)
@@ -128,21 +132,23 @@ func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.F
 	f := risk.Extract(in, e.opt.Risk)
 	levels := f.Levels()
 	vals := make([]LevelValue, len(levels))
-	buckets := make([]string, len(levels))
 	for i, l := range levels {
 		sum := e.featMAC.Sum(tenant, l.Name, l.Value)
-		vals[i] = LevelValue{Level: l.Name, Hash: hex.EncodeToString(sum[:8])}
-		buckets[i] = strconv.FormatUint(uint64(binary.BigEndian.Uint32(sum[8:12])%countBuckets), 36)
+		vals[i] = LevelValue{Level: l.Name, Hash: hex.EncodeToString(sum[:8]),
+			Bucket: strconv.FormatUint(uint64(binary.BigEndian.Uint32(sum[8:12])%countBuckets), 36)}
 	}
-	return f, vals, buckets
+	return f, vals
 }
 
 func (e *core) ipHash(tenant string, ip netip.Addr) string {
 	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", ip.String())[:8])
 }
 
-func (e *core) learnOptions(rec LoginRecord) LearnOptions {
-	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL(), Buckets: rec.Buckets, NewUser: rec.First}
+// learnOptions bound the history a login is learned into. The record is
+// not read (it carries its buckets and First itself); the parameter keeps
+// the callers in lifecycle.go as they are.
+func (e *core) learnOptions(LoginRecord) LearnOptions {
+	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL()}
 }
 
 // Evaluate scores a login and decides what happens next: load (one store
@@ -193,8 +199,8 @@ type loaded struct {
 // and scores the login.
 func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in EvaluateInput) (loaded, error) {
 	now := e.now()
-	feats, vals, buckets := e.features(u.Tenant, ip, in.UserAgent, in.DeviceID)
-	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Values: vals, Buckets: buckets, IPHash: e.ipHash(u.Tenant, ip), Now: now, Window: velocityWindow})
+	feats, vals := e.features(u.Tenant, ip, in.UserAgent, in.DeviceID)
+	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Levels: vals, IPHash: e.ipHash(u.Tenant, ip), Now: now, Window: velocityWindow})
 	if err != nil {
 		return loaded{}, Internal(err)
 	}
@@ -204,10 +210,10 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	}
 	a := st.Account
 	p := pol.Effective(a.Group)
-	r := risk.Score(scoreInput(st, feats, vals, pol, p, a.Group, ip, now), e.opt.Risk)
+	r := risk.Score(scoreInput(st, feats, pol, p, a.Group, ip, now), e.opt.Risk)
 	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group)}
 	l.rec = LoginRecord{
-		ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: in.UserID, At: now, Values: vals, Buckets: buckets,
+		ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: in.UserID, At: now, Levels: vals,
 		Device: deviceInfo(feats.UA, feats.Country),
 		IP:     maskIP(ip), Score: r.Score, First: st.UserLogins == 0,
 		Place: &Place{At: now, Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
@@ -229,9 +235,9 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 }
 
 // scoreInput is what the scorer needs of a loaded login.
-func scoreInput(st LoginState, feats risk.Features, vals []LevelValue, pol *compiled, p Policy, group string, ip netip.Addr, now time.Time) risk.ScoreInput {
+func scoreInput(st LoginState, feats risk.Features, pol *compiled, p Policy, group string, ip netip.Addr, now time.Time) risk.ScoreInput {
 	si := risk.ScoreInput{
-		Features: feats, Counts: make(map[string]risk.LevelCounts, len(vals)),
+		Features: feats, Counts: make(map[string]risk.LevelCounts, len(st.Levels)),
 		UserLogins: st.UserLogins, TenantLogins: st.TenantLogins, TenantUsers: st.TenantUsers,
 		FailedPasswordsUser: int(st.FailedPwUser), FailedPasswordsIP: int(st.FailedIPUsers),
 		FailedChallengesUser: int(st.FailedChUser), Now: now,
@@ -239,8 +245,8 @@ func scoreInput(st LoginState, feats risk.Features, vals []LevelValue, pol *comp
 		BlockedNetwork: inAny(ip, pol.networks(group).blocked),
 		BlockedCountry: feats.Country != "" && slices.Contains(p.BlockedCountries, feats.Country),
 	}
-	for i, v := range vals {
-		si.Counts[v.Level] = risk.LevelCounts{UserCount: st.UserCounts[i], TenantCount: st.TenantCounts[i], TenantDistinct: st.TenantDistinct[v.Level]}
+	for _, c := range st.Levels {
+		si.Counts[c.Level] = risk.LevelCounts{UserCount: c.UserCount, TenantCount: c.TenantCount, TenantDistinct: c.TenantDistinct}
 	}
 	if st.Last != nil && st.Last.HasLoc {
 		si.LastLogin = &risk.Place{At: st.Last.At, Lat: st.Last.Lat, Lon: st.Last.Lon, Country: st.Last.Country}
@@ -324,7 +330,8 @@ func decide(f facts) verdict {
 // plan builds the one write of an evaluation: the login record (kept only
 // for a challenged login, for its verification to learn it), what an
 // allowed login teaches the history, a grace login, and the challenge or
-// the denial's audit event with their messages. It fills out's challenge.
+// the denial's audit event with their messages, which the store applies as
+// one atomic write of the user's. It fills out's challenge.
 func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *Evaluation) (LoginWrite, error) {
 	now := l.rec.At
 	w := LoginWrite{Record: l.rec, LearnOpt: e.learnOptions(l.rec), Learn: v.Decision == DecisionAllow,

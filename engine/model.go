@@ -217,6 +217,13 @@ type Commit struct {
 	Erase            bool // remove the user's account, history and devices
 	ForceChallenge   *bool
 	GraceReset       bool
+
+	// Learn, if set, teaches the user's history this verified login in the
+	// same atomic write, once per login id: nothing when its record is gone
+	// or already learned, or when the commit fails. The store then adds the
+	// login to the tenant-wide counts in a separate statistics write.
+	Learn    *LoginRecord
+	LearnOpt LearnOptions
 }
 
 // LoginRecord is what evaluate remembers of a login until its challenge is
@@ -227,8 +234,7 @@ type LoginRecord struct {
 	User     string       `json:"user"`
 	At       time.Time    `json:"at"`
 	Decision Decision     `json:"decision"`
-	Values   []LevelValue `json:"values"`
-	Buckets  []string     `json:"buckets"` // tenant count buckets, parallel to Values
+	Levels   []LevelValue `json:"values"` // one per feature level
 	Place    *Place       `json:"place,omitempty"`
 	Device   DeviceInfo   `json:"device"`
 	IP       string       `json:"ip_masked"`
@@ -236,10 +242,13 @@ type LoginRecord struct {
 	First    bool         `json:"first"` // the user had no history
 }
 
-// LevelValue is one feature level's keyed hash, as stored in the history.
+// LevelValue is one feature level of a login: its value's keyed hash, as
+// stored in the user's history, and the bucket that counts it among the
+// tenant's logins.
 type LevelValue struct {
-	Level string `json:"l"`
-	Hash  string `json:"h"`
+	Level  string `json:"l"`
+	Hash   string `json:"h"`
+	Bucket string `json:"b"`
 }
 
 // Place is a login's coarse location.

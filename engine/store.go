@@ -11,7 +11,10 @@ import (
 // the flow that uses each, as small as that flow needs. store/redisstore
 // implements them all (Store in engine.go joins them); store/storetest
 // holds the conformance suite. Every method is one atomic operation;
-// methods touching one user stay in that user's shard.
+// methods touching one user stay in that user's shard. Two methods add a
+// tenant-wide statistics write to their atomic user write, because the
+// tenant's counts live in another shard: SaveLogin (in the same round
+// trip) and a Commit or Learn that teaches a verified login (after it).
 
 // coreStore is what every flow may need: cached tenant and policy reads,
 // rate limits, alerts and the digest's tallies.
@@ -40,46 +43,66 @@ type accountStore interface {
 	// Account returns a user's account; Exists is false for a new user.
 	Account(ctx context.Context, u UserRef) (Account, error)
 	// Commit applies c atomically or returns ErrConflict (account version
-	// changed) or a challenge error (ErrChallengeNotPending).
+	// changed) or a challenge error (ErrChallengeNotPending). With c.Learn
+	// it then adds the learned login to the tenant's counts.
 	Commit(ctx context.Context, u UserRef, c Commit) error
 }
 
 // LoginQuery says what LoadLogin must read.
 type LoginQuery struct {
-	Values  []LevelValue
-	Buckets []string // tenant count buckets, one per value
-	IPHash  string
-	Now     time.Time
-	Window  time.Duration // velocity window
+	Levels []LevelValue // the login's feature levels, each counted in LoginState.Levels
+	IPHash string
+	Now    time.Time
+	Window time.Duration // velocity window
 }
 
 // LoginState is everything evaluate needs from storage.
 type LoginState struct {
-	Account        Account
-	UserLogins     int64
-	Last           *Place
-	UserCounts     []int64 // per queried value
-	FailedPwUser   int64
-	FailedChUser   int64
-	GraceEpoch     string
-	GraceUsed      int
-	Force          bool
-	Policy         []byte
-	TenantLogins   int64
-	TenantUsers    int64
-	TenantCounts   []int64 // per queried bucket
-	TenantDistinct map[string]int64
-	FailedIPUsers  int64
+	Account       Account
+	UserLogins    int64
+	Last          *Place
+	FailedPwUser  int64
+	FailedChUser  int64
+	GraceEpoch    string
+	GraceUsed     int
+	Force         bool
+	Policy        []byte
+	TenantLogins  int64
+	TenantUsers   int64
+	FailedIPUsers int64
+	Levels        []LevelCount // one per queried level, in the query's order
 }
 
-// LoginWrite is what SaveLogin stores.
+// LevelCount is what the history and the tenant's counts say of one
+// queried feature level.
+type LevelCount struct {
+	Level string
+	// UserCount is how many of the user's learned logins had the value.
+	UserCount int64
+	// TenantCount is the count of the value's bucket among the tenant's
+	// learned logins.
+	TenantCount int64
+	// TenantDistinct is how many of the level's buckets are in use.
+	TenantDistinct int64
+}
+
+// LoginWrite is what SaveLogin stores. The user's side (record, grace
+// login, learning and Commit) is one atomic write; the tenant's side (its
+// tallies and, when learned, its counts) is a second write in the same
+// round trip, in another slot, applied whatever the first one's outcome.
 type LoginWrite struct {
-	Record     LoginRecord
-	RecordTTL  time.Duration
-	Learn      bool
-	LearnOpt   LearnOptions
-	GraceEpoch string  // non-empty: count one grace login in this epoch
-	Commit     *Commit // challenge creation, events and jobs of this login
+	// Record is the login; its Decision is counted in the tenant's daily
+	// tally and its levels' buckets in the tenant's counts when learned.
+	Record    LoginRecord
+	RecordTTL time.Duration // > 0: keep the record this long, for its verification
+	Learn     bool          // teach the history and the tenant's counts this login
+	LearnOpt  LearnOptions
+	// GraceEpoch, if not empty, counts one grace login in this epoch.
+	GraceEpoch string
+	// Commit is the login's challenge or denial event with their jobs. It
+	// is applied with the record, grace and learning or, when it fails
+	// (ErrConflict, a challenge error), none of them is.
+	Commit *Commit
 	// CountBlocked counts the login in the tenant's hourly tally of
 	// challenged and denied logins (for spike alerts).
 	CountBlocked bool
@@ -93,12 +116,11 @@ type LoginSaved struct {
 	Baseline float64
 }
 
-// LearnOptions bound the history.
+// LearnOptions bound the history. Whether the learned login is the user's
+// first is the record's First.
 type LearnOptions struct {
 	HistorySize int
 	HistoryTTL  time.Duration
-	Buckets     []string
-	NewUser     bool
 }
 
 // Failure is one failed password or challenge.

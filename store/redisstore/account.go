@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -42,23 +43,27 @@ func str(v any) string {
 	return s
 }
 
-// commitPlan is the JSON argument of commitScript.
-type commitPlan struct {
-	Ver       int64     `json:"ver"`
-	Doc       *string   `json:"doc"`
-	Ch        int       `json:"ch"`
-	ChSt      string    `json:"chst"`
-	Now       int64     `json:"now"`
-	New       []planNew `json:"new"`
-	Cancel    []int     `json:"cancel"`
-	Ev        []string  `json:"ev"`
-	EvMax     int       `json:"evmax"`
-	Jobs      []planJob `json:"jobs"`
-	Erase     bool      `json:"erase"`
-	EraseKeys []int     `json:"erasekeys"`
-	Force     string    `json:"force"`
-	Grace     bool      `json:"grace_reset"`
-	User      string    `json:"user"`
+// writePlan is the JSON argument of userWriteScript: a commit and, for an
+// evaluation or a verification, a login's part. Keys are indexes into KEYS.
+type writePlan struct {
+	Ver       int64      `json:"ver"`
+	Doc       *string    `json:"doc"`
+	Ch        int        `json:"ch"`
+	ChSt      string     `json:"chst"`
+	Now       int64      `json:"now"`
+	New       []planNew  `json:"new"`
+	Cancel    []int      `json:"cancel"`
+	Ev        []string   `json:"ev"`
+	EvMax     int        `json:"evmax"`
+	Jobs      []planJob  `json:"jobs"`
+	Erase     bool       `json:"erase"`
+	EraseKeys []int      `json:"erasekeys"`
+	Force     string     `json:"force"`
+	Grace     bool       `json:"grace_reset"`
+	User      string     `json:"user"`
+	Login     *planLogin `json:"login,omitempty"`
+	Epoch     string     `json:"grace"` // count one grace login in this epoch ("": none)
+	Learn     *planLearn `json:"learn,omitempty"`
 }
 
 type planNew struct {
@@ -75,42 +80,113 @@ type planJob struct {
 	Data   string `json:"data"`
 }
 
-// Commit applies c in one script on the user's shard.
+// planLogin is a login record kept for its verification.
+type planLogin struct {
+	K       int    `json:"k"`
+	Rec     string `json:"rec"`
+	TTL     int64  `json:"ttl"`
+	Learned string `json:"learned"`
+}
+
+// planLearn is a login taught to the user's history.
+type planLearn struct {
+	Once int        `json:"once"` // the login record's key (0: a login being evaluated)
+	Meta int        `json:"meta"`
+	Hist []planHist `json:"hist"`
+	Size int        `json:"size"`
+	TTL  int64      `json:"ttl"`
+	Now  int64      `json:"now"`
+	Last string     `json:"last"`
+}
+
+type planHist struct {
+	K int    `json:"k"`
+	H string `json:"h"`
+}
+
+// Commit applies c in one script on the user's shard. A commit that
+// learned a verified login then adds it to the tenant's counts.
 func (s *Store) Commit(ctx context.Context, u engine.UserRef, c engine.Commit) error {
-	cmd, err := s.commit(ctx, s.rdb, u, c)
+	cmd, err := s.writeUser(ctx, s.rdb, u, c, nil)
 	if err != nil {
 		return err
 	}
-	return commitResult(cmd)
+	learned, err := writeResult(cmd)
+	if err != nil || !learned {
+		return err
+	}
+	return s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		s.tenantWrite(ctx, pipe, u, *c.Learn, tenantSide{learn: true})
+	})
 }
 
-func commitResult(cmd *redis.Cmd) error {
-	res, err := cmd.Text()
+// writeResult reads userWriteScript's answer: the commit's error, and
+// whether a login was learned.
+func writeResult(cmd *redis.Cmd) (learned bool, err error) {
+	res, err := cmd.Slice()
 	if err != nil {
-		return err
+		return false, err
 	}
+	if len(res) != 2 {
+		return false, fmt.Errorf("redisstore: write: unexpected answer %v", res)
+	}
+	status := str(res[0])
 	switch {
-	case res == "OK":
-		return nil
-	case res == "conflict":
-		return engine.ErrConflict
-	case strings.HasPrefix(res, "challenge:"):
-		return engine.ChallengeStatusError(engine.Status(strings.TrimPrefix(res, "challenge:")))
+	case status == "OK":
+		return toInt(res[1]) == 1, nil
+	case status == "conflict":
+		return false, engine.ErrConflict
+	case strings.HasPrefix(status, "challenge:"):
+		return false, engine.ChallengeStatusError(engine.Status(strings.TrimPrefix(status, "challenge:")))
 	}
-	return errors.New("redisstore: commit: unexpected answer " + res)
+	return false, errors.New("redisstore: write: unexpected answer " + status)
 }
 
-// commit runs commitScript for c on rdb, which may be a pipeline.
-func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef, c engine.Commit) (*redis.Cmd, error) {
+// writeUser runs userWriteScript for c and, for an evaluation, its login
+// w on rdb, which may be a pipeline.
+func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.UserRef, c engine.Commit, w *engine.LoginWrite) (*redis.Cmd, error) {
 	us := space(u)
 	keys := []string{us.Account(), us.Queue(), us.Events(), us.Users(), us.OpenChallenges()}
 	add := func(key string) int { keys = append(keys, key); return len(keys) }
-	p := commitPlan{Ver: c.Version, Now: ms(c.Now), EvMax: s.evmax, User: u.User,
+	p, err := s.commitPlan(u, add, c)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case w != nil && c.Learn != nil:
+		return nil, errors.New("redisstore: a login write's commit cannot learn another login")
+	case w != nil:
+		if w.RecordTTL > 0 { // only a login that may still be verified keeps its record
+			b, err := json.Marshal(w.Record)
+			if err != nil {
+				return nil, err
+			}
+			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Rec: string(b), TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
+		}
+		p.Epoch = w.GraceEpoch
+		if w.Learn {
+			p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
+		}
+	case c.Learn != nil:
+		p.Learn = learnPlan(us, add, *c.Learn, c.LearnOpt)
+		p.Learn.Once = add(us.Login(c.Learn.ID))
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return userWriteScript.Run(ctx, rdb, keys, b), nil
+}
+
+// commitPlan is the plan of c; add names a key and returns its index.
+func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Commit) (writePlan, error) {
+	us := space(u)
+	p := writePlan{Ver: c.Version, Now: ms(c.Now), EvMax: s.evmax, User: u.User,
 		New: []planNew{}, Cancel: []int{}, Ev: []string{}, Jobs: []planJob{}, EraseKeys: []int{}, Grace: c.GraceReset}
 	if c.Account != nil {
 		b, err := json.Marshal(c.Account)
 		if err != nil {
-			return nil, err
+			return p, err
 		}
 		doc := string(b)
 		p.Doc = &doc
@@ -148,11 +224,21 @@ func (s *Store) commit(ctx context.Context, rdb redis.Scripter, u engine.UserRef
 			p.Force = "1"
 		}
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
+	return p, nil
+}
+
+// learnPlan is the history learning of rec; add names a key.
+func learnPlan(us keyspace.User, add func(string) int, rec engine.LoginRecord, opt engine.LearnOptions) *planLearn {
+	l := &planLearn{Meta: add(us.Meta()), Hist: make([]planHist, 0, len(rec.Levels)),
+		Size: opt.HistorySize, TTL: opt.HistoryTTL.Milliseconds(), Now: rec.At.Unix()}
+	if rec.Place != nil {
+		b, _ := json.Marshal(rec.Place)
+		l.Last = string(b)
 	}
-	return commitScript.Run(ctx, rdb, keys, b), nil
+	for _, v := range rec.Levels {
+		l.Hist = append(l.Hist, planHist{K: add(us.History(v.Level)), H: v.Hash})
+	}
+	return l
 }
 
 // space is u's key space.
@@ -339,12 +425,13 @@ func (s *Store) RecordFailure(ctx context.Context, u engine.UserRef, f engine.Fa
 }
 
 // pipelined runs the scripts fill queues as one round trip. Scripts run
-// by EVALSHA; when Redis does not know one yet (a fresh or failed-over
-// node), they are loaded and the pipeline runs again.
+// by EVALSHA; when Redis does not know some yet (a fresh or failed-over
+// node), they are loaded and only those are run again: the others ran, and
+// running a write twice would apply it twice.
 func (s *Store) pipelined(ctx context.Context, fill func(redis.Pipeliner)) error {
 	pipe := s.rdb.Pipeline()
 	fill(pipe)
-	_, err := pipe.Exec(ctx)
+	cmds, err := pipe.Exec(ctx)
 	if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") {
 		return err
 	}
@@ -352,9 +439,19 @@ func (s *Store) pipelined(ctx context.Context, fill func(redis.Pipeliner)) error
 		return err
 	}
 	pipe = s.rdb.Pipeline()
-	fill(pipe)
-	_, err = pipe.Exec(ctx)
-	return err
+	for _, c := range cmds {
+		if e := c.Err(); e != nil && strings.Contains(e.Error(), "NOSCRIPT") {
+			c.SetErr(nil)
+			_ = pipe.Process(ctx, c) // queues c again: its caller reads the new answer
+		}
+	}
+	_, _ = pipe.Exec(ctx)
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LoadLogin reads the user's and the tenant's side of an evaluation in one
@@ -362,19 +459,15 @@ func (s *Store) pipelined(ctx context.Context, fill func(redis.Pipeliner)) error
 func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQuery) (engine.LoginState, error) {
 	from := ms(q.Now.Add(-q.Window))
 	us, ts := space(u), keyspace.TenantOf(u.Tenant)
-	ukeys := make([]string, 4, 4+len(q.Values))
-	ukeys[0], ukeys[1], ukeys[2], ukeys[3] = us.Account(), us.Meta(), us.FailedPw(), us.FailedCh()
-	uargs := make([]any, 1, 1+len(q.Values))
-	uargs[0] = from
-	tkeys := make([]string, 3, 3+len(q.Values))
-	tkeys[0], tkeys[1], tkeys[2] = ts.Policy(), ts.Stats(), ts.FailedIP(q.IPHash)
-	targs := make([]any, 1, 1+len(q.Values))
-	targs[0] = from
-	for i, v := range q.Values {
+	ukeys := append(make([]string, 0, 4+len(q.Levels)), us.Account(), us.Meta(), us.FailedPw(), us.FailedCh())
+	uargs := append(make([]any, 0, 1+len(q.Levels)), from)
+	tkeys := append(make([]string, 0, 3+len(q.Levels)), ts.Policy(), ts.Stats(), ts.FailedIP(q.IPHash))
+	targs := append(make([]any, 0, 1+len(q.Levels)), from)
+	for _, v := range q.Levels {
 		ukeys = append(ukeys, us.History(v.Level))
 		uargs = append(uargs, v.Hash)
 		tkeys = append(tkeys, ts.Counts(v.Level))
-		targs = append(targs, q.Buckets[i])
+		targs = append(targs, v.Bucket)
 	}
 	var ucmd, tcmd *redis.Cmd
 	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
@@ -391,6 +484,9 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	tr, err := tcmd.Slice()
 	if err != nil {
 		return engine.LoginState{}, err
+	}
+	if len(ur) != 8+len(q.Levels) || len(tr) != 4+2*len(q.Levels) {
+		return engine.LoginState{}, fmt.Errorf("redisstore: load login: %d and %d answers for %d levels", len(ur), len(tr), len(q.Levels))
 	}
 	var st engine.LoginState
 	if st.Account, err = decodeAccount(str(ur[0]), str(ur[1])); err != nil {
@@ -410,18 +506,16 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	}
 	st.Force = str(ur[5]) == "1"
 	st.FailedPwUser, st.FailedChUser = toInt(ur[6]), toInt(ur[7])
-	for _, c := range ur[8:] {
-		st.UserCounts = append(st.UserCounts, toInt(c))
-	}
 	st.Policy = []byte(str(tr[0]))
 	if len(st.Policy) == 0 {
 		st.Policy = nil
 	}
 	st.TenantLogins, st.TenantUsers, st.FailedIPUsers = toInt(tr[1]), toInt(tr[2]), toInt(tr[3])
-	st.TenantDistinct = map[string]int64{}
-	for i := 4; i+1 < len(tr); i += 2 {
-		st.TenantCounts = append(st.TenantCounts, toInt(tr[i]))
-		st.TenantDistinct[q.Values[(i-4)/2].Level] = toInt(tr[i+1])
+	if len(q.Levels) > 0 {
+		st.Levels = make([]engine.LevelCount, len(q.Levels))
+	}
+	for i, v := range q.Levels {
+		st.Levels[i] = engine.LevelCount{Level: v.Level, UserCount: toInt(ur[8+i]), TenantCount: toInt(tr[4+2*i]), TenantDistinct: toInt(tr[5+2*i])}
 	}
 	return st, nil
 }
@@ -446,18 +540,22 @@ func (s *Store) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// SaveLogin writes an evaluation's record, grace count, learning,
-// challenge and blocked-login tally in one pipelined round trip (one
-// script per slot).
+// SaveLogin writes an evaluation in one pipelined round trip of two
+// scripts: userWriteScript in the user's slot (the login record, grace
+// count, learning and the commit, atomically) and tenantWriteScript in the
+// tenant's (tallies and, for a learned login, the tenant-wide counts).
 func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginWrite) (engine.LoginSaved, error) {
-	var commit, blocked *redis.Cmd
+	c := engine.Commit{Version: -1, Now: w.Record.At}
+	if w.Commit != nil {
+		c = *w.Commit
+	}
+	var user, tenant *redis.Cmd
 	var buildErr error
 	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
-		s.saveLogin(ctx, pipe, saveLoginScript, u, w.Record, w.RecordTTL, w.Learn, w.GraceEpoch, w.LearnOpt)
-		if w.Commit != nil {
-			commit, buildErr = s.commit(ctx, pipe, u, *w.Commit)
+		if user, buildErr = s.writeUser(ctx, pipe, u, c, &w); buildErr != nil {
+			return
 		}
-		blocked = s.tenantWrite(ctx, pipe, u, w.Record, string(w.Record.Decision), w.CountBlocked, w.Learn, w.LearnOpt)
+		tenant = s.tenantWrite(ctx, pipe, u, w.Record, tenantSide{tally: true, blocked: w.CountBlocked, learn: w.Learn})
 	})
 	if buildErr != nil {
 		return engine.LoginSaved{}, buildErr
@@ -467,45 +565,34 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 	}
 	var saved engine.LoginSaved
 	if w.CountBlocked {
-		if res, err := blocked.Int64Slice(); err == nil {
+		if res, err := tenant.Int64Slice(); err == nil && len(res) == 2 {
 			saved.Blocked, saved.Baseline = res[0], float64(res[1])/24
 		}
 	}
-	if commit != nil {
-		return saved, commitResult(commit)
-	}
-	return saved, nil
+	_, err = writeResult(user)
+	return saved, err
 }
 
-func (s *Store) saveLogin(ctx context.Context, rdb redis.Scripter, sc *redis.Script, u engine.UserRef, rec engine.LoginRecord, ttl time.Duration, learn bool, grace string, opt engine.LearnOptions) *redis.Cmd {
-	us := space(u)
-	keys := make([]string, 4, 4+len(rec.Values))
-	keys[0], keys[1], keys[2], keys[3] = us.Account(), us.Meta(), us.Login(rec.ID), us.Users()
-	var b []byte
-	if ttl > 0 { // only a login that may still be verified keeps its record
-		b, _ = json.Marshal(rec)
-	}
-	last := []byte{}
-	if rec.Place != nil {
-		last, _ = json.Marshal(rec.Place)
-	}
-	args := []any{b, ttl.Milliseconds(), flag(learn), opt.HistorySize, opt.HistoryTTL.Milliseconds(), rec.At.Unix(), last, grace, u.User}
-	for _, v := range rec.Values {
-		keys = append(keys, us.History(v.Level))
-		args = append(args, v.Hash)
-	}
-	return sc.Run(ctx, rdb, keys, args...)
+// tenantSide says what a login's tenant write counts.
+type tenantSide struct {
+	tally   bool // count the login's decision in the day's tally
+	blocked bool // count it in the hour's blocked logins
+	learn   bool // add it to the tenant-wide counts
 }
 
-// tenantWrite queues the tenant's side of a login's write: its tallies
-// (decision "" counts nothing) and, when learn, the tenant-wide counts.
-func (s *Store) tenantWrite(ctx context.Context, pipe redis.Pipeliner, u engine.UserRef, rec engine.LoginRecord, decision string, blocked, learn bool, opt engine.LearnOptions) *redis.Cmd {
-	keys := []string{keyspace.TenantOf(u.Tenant).Tally(engine.Day(rec.At)), keyspace.TenantOf(u.Tenant).Blocked(), keyspace.TenantOf(u.Tenant).Stats()}
-	args := []any{decision, rec.At.Unix() / 3600, flag(blocked), flag(learn), flag(opt.NewUser)}
-	if learn {
-		for i, v := range rec.Values {
-			keys = append(keys, keyspace.TenantOf(u.Tenant).Counts(v.Level))
-			args = append(args, opt.Buckets[i])
+// tenantWrite queues the tenant's side of a login's write.
+func (s *Store) tenantWrite(ctx context.Context, pipe redis.Pipeliner, u engine.UserRef, rec engine.LoginRecord, side tenantSide) *redis.Cmd {
+	ts := keyspace.TenantOf(u.Tenant)
+	decision := ""
+	if side.tally {
+		decision = string(rec.Decision)
+	}
+	keys := []string{ts.Tally(engine.Day(rec.At)), ts.Blocked(), ts.Stats()}
+	args := []any{decision, rec.At.Unix() / 3600, flag(side.blocked), flag(side.learn), flag(rec.First)}
+	if side.learn {
+		for _, v := range rec.Levels {
+			keys = append(keys, ts.Counts(v.Level))
+			args = append(args, v.Bucket)
 		}
 	}
 	return tenantWriteScript.Run(ctx, pipe, keys, args...)
@@ -531,18 +618,35 @@ func (s *Store) Login(ctx context.Context, id string) (engine.LoginRecord, bool,
 	if err != nil {
 		return engine.LoginRecord{}, false, err
 	}
-	var rec engine.LoginRecord
-	return rec, true, json.Unmarshal(b, &rec)
+	rec, err := decodeLogin(b)
+	return rec, true, err
 }
 
-// Learn teaches a verified login to the user's history and the tenant's
-// counts, once per login.
-func (s *Store) Learn(ctx context.Context, u engine.UserRef, rec engine.LoginRecord, opt engine.LearnOptions) error {
-	// learnScript takes saveLoginScript's arguments; it keeps no new
-	// record (ttl 0) and counts no grace login.
-	res, err := s.saveLogin(ctx, s.rdb, learnScript, u, rec, 0, true, "", opt).Text()
-	if err != nil || res != "OK" {
-		return err
+// decodeLogin reads a login record's JSON. A record written before each
+// level carried its bucket (records live minutes) has the buckets in a
+// list parallel to the levels; they are moved into the levels.
+func decodeLogin(b []byte) (engine.LoginRecord, error) {
+	var rec engine.LoginRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, err
 	}
-	return s.pipelined(ctx, func(pipe redis.Pipeliner) { s.tenantWrite(ctx, pipe, u, rec, "", false, true, opt) })
+	if len(rec.Levels) == 0 || rec.Levels[0].Bucket != "" {
+		return rec, nil
+	}
+	var old struct {
+		Buckets []string `json:"buckets"`
+	}
+	if json.Unmarshal(b, &old) == nil && len(old.Buckets) == len(rec.Levels) {
+		for i := range rec.Levels {
+			rec.Levels[i].Bucket = old.Buckets[i]
+		}
+	}
+	return rec, nil
+}
+
+// Learn teaches a verified login to the user's history (once per login,
+// while its record is kept) and then to the tenant's counts: a Commit
+// that only learns.
+func (s *Store) Learn(ctx context.Context, u engine.UserRef, rec engine.LoginRecord, opt engine.LearnOptions) error {
+	return s.Commit(ctx, u, engine.Commit{Version: -1, Now: rec.At, Learn: &rec, LearnOpt: opt})
 }

@@ -9,6 +9,20 @@
 // one script in one slot. A tenant's own keys live in its home shard;
 // installation-wide keys carry {g}, each rate limit its own {rl:…} tag.
 //
+// Every write of one user is userWriteScript, composed of Lua functions
+// (commitLua's check and apply, loginLua, learnLua): an engine.Commit and,
+// for an evaluation, the login's record, grace count and history learning,
+// or, for a verification, the verified login's learning, all or nothing.
+// An evaluation is two pipelined round trips of two scripts each: the read
+// (loadUserScript in the user's slot, loadTenantScript in the tenant's
+// home slot) and the write (userWriteScript, then tenantWriteScript with
+// the tenant's tallies and counts). The tenant's side is statistics in
+// another slot on a cluster: it is never atomic with the user's write, it
+// is applied whatever the commit's outcome in SaveLogin, and after the
+// commit (only when it learned) for a Commit or Learn that teaches a
+// verified login. A pipeline that meets NOSCRIPT loads the scripts and runs
+// again only the scripts Redis did not know, never a write twice.
+//
 // The package must not build a key or a job entry itself (keyspace does),
 // nor decide anything: the engine computes every change and the store
 // applies it atomically.

@@ -11,69 +11,92 @@ import (
 // given, all in one hash slot. Every script that queues a job does it with
 // keyspace.EnqueueLua's enqueue, so a job entry's shape is written once.
 
-// commitScript applies an engine.Commit to one user's shard.
+// userWriteScript is the one atomic write of a user's shard: an
+// engine.Commit and, for an evaluation, the login's record, its grace login
+// and its history learning (or, for a verification, the verified login's
+// learning). Nothing is written when the commit's checks fail.
 //
 // KEYS[1] account hash, KEYS[2] shard queue stream, KEYS[3] tenant's audit
 // stream of the shard, KEYS[4] tenant's user set of the shard, KEYS[5] the
 // user's open challenges (a zset of ids by expiry), KEYS[6..] further keys
-// referenced by index from the plan (challenges, history).
-// ARGV[1] JSON plan (commitPlan in account.go). Returns "OK", "conflict" or
-// "challenge:<status>".
-var commitScript = redis.NewScript(keyspace.EnqueueLua + `
+// referenced by index from the plan (challenges, erased keys, the login
+// record, the meta hash, history hashes).
+// ARGV[1] JSON plan (writePlan in account.go).
+// Returns {"OK" | "conflict" | "challenge:<status>", learned (0/1)}.
+var userWriteScript = redis.NewScript(keyspace.EnqueueLua + commitLua + loginLua + learnLua + `
 local p = cjson.decode(ARGV[1])
-local acct = KEYS[1]
-if p.ver >= 0 then
-  local v = tonumber(redis.call('HGET', acct, 'v') or '0')
-  if v ~= p.ver then return 'conflict' end
-end
-if p.ch > 0 then
-  local ck = KEYS[p.ch]
-  local st = redis.call('HGET', ck, 'status')
-  if not st then return 'challenge:missing' end
-  if st ~= 'pending' then return 'challenge:' .. st end
-  if tonumber(redis.call('HGET', ck, 'expires_at')) <= p.now then
-    redis.call('HSET', ck, 'status', 'expired')
-    return 'challenge:expired'
-  end
-  redis.call('HSET', ck, 'status', p.chst)
-end
-if p.erase then
-  redis.call('SREM', KEYS[4], p.user)
-  for _, i in ipairs(p.erasekeys) do redis.call('DEL', KEYS[i]) end
-  -- The audit log keeps only that an erasure happened.
-  for _, m in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
-    local ok, e = pcall(cjson.decode, m[2][2])
-    if ok and e.user_id == p.user then redis.call('XDEL', KEYS[3], m[1]) end
-  end
-end
-if p.doc ~= cjson.null and p.doc ~= nil then
-  redis.call('HINCRBY', acct, 'v', 1)
-  redis.call('HSET', acct, 'doc', p.doc)
-  redis.call('SADD', KEYS[4], p.user)
-end
-if p.force == '1' then redis.call('HSET', acct, 'force', '1') end
-if p.force == '0' then redis.call('HDEL', acct, 'force') end
-if p.grace_reset then redis.call('HDEL', acct, 'grace') end
-for _, c in ipairs(p.cancel) do
-  local ck = KEYS[c]
-  if redis.call('HGET', ck, 'status') == 'pending' then redis.call('HSET', ck, 'status', 'cancelled') end
-end
-for _, c in ipairs(p.new) do
-  redis.call('HSET', KEYS[c.k], unpack(c.f))
-  redis.call('PEXPIRE', KEYS[c.k], c.ttl)
-  -- The user's open challenges, so an erasure can close them all.
-  redis.call('ZADD', KEYS[5], p.now + c.ttl, c.id)
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', p.now)
-  redis.call('PEXPIRE', KEYS[5], c.ttl)
-end
-for _, e in ipairs(p.ev) do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
-end
-for _, j in ipairs(p.jobs) do
-  enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0')
-end
-return 'OK'
+local failed = check(p)
+if failed then return {failed, 0} end
+apply(p)
+if p.login then keep_login(p.login) end
+if p.grace ~= '' then count_grace(p.grace) end
+local learned = 0
+if p.learn then learned = learn(p.learn, p.user) end
+return {'OK', learned}
 `)
+
+// commitLua defines check(p), which returns why a commit plan may not be
+// applied ("conflict", "challenge:<status>") or nil, and apply(p), which
+// applies it. KEYS as userWriteScript's.
+const commitLua = `
+local function check(p)
+  if p.ver >= 0 then
+    local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+    if v ~= p.ver then return 'conflict' end
+  end
+  if p.ch > 0 then
+    local ck = KEYS[p.ch]
+    local st = redis.call('HGET', ck, 'status')
+    if not st then return 'challenge:missing' end
+    if st ~= 'pending' then return 'challenge:' .. st end
+    if tonumber(redis.call('HGET', ck, 'expires_at')) <= p.now then
+      redis.call('HSET', ck, 'status', 'expired')
+      return 'challenge:expired'
+    end
+  end
+  return nil
+end
+
+local function apply(p)
+  local acct = KEYS[1]
+  if p.ch > 0 then redis.call('HSET', KEYS[p.ch], 'status', p.chst) end
+  if p.erase then
+    redis.call('SREM', KEYS[4], p.user)
+    for _, i in ipairs(p.erasekeys) do redis.call('DEL', KEYS[i]) end
+    -- The audit log keeps only that an erasure happened.
+    for _, m in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
+      local ok, e = pcall(cjson.decode, m[2][2])
+      if ok and e.user_id == p.user then redis.call('XDEL', KEYS[3], m[1]) end
+    end
+  end
+  if p.doc ~= cjson.null and p.doc ~= nil then
+    redis.call('HINCRBY', acct, 'v', 1)
+    redis.call('HSET', acct, 'doc', p.doc)
+    redis.call('SADD', KEYS[4], p.user)
+  end
+  if p.force == '1' then redis.call('HSET', acct, 'force', '1') end
+  if p.force == '0' then redis.call('HDEL', acct, 'force') end
+  if p.grace_reset then redis.call('HDEL', acct, 'grace') end
+  for _, c in ipairs(p.cancel) do
+    local ck = KEYS[c]
+    if redis.call('HGET', ck, 'status') == 'pending' then redis.call('HSET', ck, 'status', 'cancelled') end
+  end
+  for _, c in ipairs(p.new) do
+    redis.call('HSET', KEYS[c.k], unpack(c.f))
+    redis.call('PEXPIRE', KEYS[c.k], c.ttl)
+    -- The user's open challenges, so an erasure can close them all.
+    redis.call('ZADD', KEYS[5], p.now + c.ttl, c.id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', p.now)
+    redis.call('PEXPIRE', KEYS[5], c.ttl)
+  end
+  for _, e in ipairs(p.ev) do
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
+  end
+  for _, j in ipairs(p.jobs) do
+    enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0')
+  end
+end
+`
 
 // attemptScript counts one verification attempt of a challenge against the
 // challenge's own cap and the user's attempt budget (a sliding window of
@@ -182,81 +205,74 @@ end
 return r
 `)
 
-// saveLoginScript writes a login's record, its grace count and, when it is
-// learned, the user's history.
-//
-// KEYS[1] account, KEYS[2] meta, KEYS[3] login record, KEYS[4] user set,
-// KEYS[5..] history hashes parallel to the values.
-// ARGV[1] record JSON, ARGV[2] record ttl ms (0: keep no record), ARGV[3] learn (0/1),
-// ARGV[4] history size, ARGV[5] history ttl ms, ARGV[6] now (s),
-// ARGV[7] last place JSON, ARGV[8] grace epoch or "", ARGV[9] user id,
-// ARGV[10..] value hashes.
-var saveLoginScript = redis.NewScript(`
--- Only a login that may still be verified needs its record (ttl > 0).
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HSET', KEYS[3], 'rec', ARGV[1], 'learned', ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+// loginLua defines keep_login(l), which keeps a login's record for its
+// verification (l.k its key's index, l.rec its JSON, l.ttl ms, l.learned
+// "0" or "1"), and count_grace(epoch), which counts one grace login of the
+// epoch in the account hash KEYS[1] (a new epoch starts again at one).
+const loginLua = `
+local function keep_login(l)
+  redis.call('HSET', KEYS[l.k], 'rec', l.rec, 'learned', l.learned)
+  redis.call('PEXPIRE', KEYS[l.k], l.ttl)
 end
-if ARGV[8] ~= '' then
+
+local function count_grace(epoch)
   local g = redis.call('HGET', KEYS[1], 'grace')
   local used = 0
   if g then
     local e, u = string.match(g, '^(.*):(%d+)$')
-    if e == ARGV[8] then used = tonumber(u) end
+    if e == epoch then used = tonumber(u) end
   end
-  redis.call('HSET', KEYS[1], 'grace', ARGV[8] .. ':' .. (used + 1))
+  redis.call('HSET', KEYS[1], 'grace', epoch .. ':' .. (used + 1))
 end
-if ARGV[3] ~= '1' then return 'OK' end
-` + learnLua + `
-return 'OK'
-`)
+`
 
-// learnScript teaches a verified login to the history, once per login.
-//
-// KEYS as saveLoginScript; ARGV[1] unused, ARGV[2] unused, ARGV[3] "1",
-// ARGV[4..] as saveLoginScript.
-var learnScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[3]) == 0 then return 'gone' end
-if redis.call('HGET', KEYS[3], 'learned') == '1' then return 'dup' end
-redis.call('HSET', KEYS[3], 'learned', '1')
-` + learnLua + `
-return 'OK'
-`)
-
-// learnLua updates the bounded per-level histories: a known value's count
-// and last-seen grow; a new value evicts the least recently seen one when
-// the level is full.
+// learnLua defines learn(l, user), which teaches a login to the user's
+// bounded per-level histories: a known value's count and last-seen grow; a
+// new value evicts the least recently seen one when the level is full.
+// l.once > 0 is the index of the login record whose "learned" flag makes
+// the learning once per login (a record gone teaches nothing); l.meta the
+// meta hash's, l.hist {k, h} the history hashes' and the values' hashes;
+// l.size, l.ttl (ms), l.now (unix s), l.last (the last place's JSON).
+// KEYS[4] is the tenant's user set of the shard. Returns 1 when it learned.
 const learnLua = `
-local size, ttl, now = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
--- Expiry is refreshed once a day (and on every new key), not on every
--- login: "180 days without a login" needs no finer clock.
-local day = tostring(math.floor(now / 86400))
-local refresh = redis.call('HGET', KEYS[2], 'd') ~= day
-for i = 5, #KEYS do
-  local h, f = KEYS[i], ARGV[i+5]
-  local c = redis.call('HGET', h, f)
-  local new = not c
-  if c then
-    c = tonumber(string.match(c, '^(%d+)')) + 1
-  else
-    c = 1
-    if redis.call('HLEN', h) >= size then
-      local all = redis.call('HGETALL', h)
-      local old, oldt = nil, nil
-      for j = 1, #all, 2 do
-        local t = tonumber(string.match(all[j+1], ':(%d+)$'))
-        if not oldt or t < oldt then old, oldt = all[j], t end
-      end
-      redis.call('HDEL', h, old)
-    end
+local function learn(l, user)
+  if l.once > 0 then
+    local rk = KEYS[l.once]
+    if redis.call('EXISTS', rk) == 0 or redis.call('HGET', rk, 'learned') == '1' then return 0 end
+    redis.call('HSET', rk, 'learned', '1')
   end
-  redis.call('HSET', h, f, c .. ':' .. now)
-  if refresh or new then redis.call('PEXPIRE', h, ttl) end
+  local size, ttl, now, meta = l.size, l.ttl, l.now, KEYS[l.meta]
+  -- Expiry is refreshed once a day (and on every new key), not on every
+  -- login: "180 days without a login" needs no finer clock.
+  local day = tostring(math.floor(now / 86400))
+  local refresh = redis.call('HGET', meta, 'd') ~= day
+  for _, v in ipairs(l.hist) do
+    local h, f = KEYS[v.k], v.h
+    local c = redis.call('HGET', h, f)
+    local new = not c
+    if c then
+      c = tonumber(string.match(c, '^(%d+)')) + 1
+    else
+      c = 1
+      if redis.call('HLEN', h) >= size then
+        local all = redis.call('HGETALL', h)
+        local old, oldt = nil, nil
+        for j = 1, #all, 2 do
+          local t = tonumber(string.match(all[j+1], ':(%d+)$'))
+          if not oldt or t < oldt then old, oldt = all[j], t end
+        end
+        redis.call('HDEL', h, old)
+      end
+    end
+    redis.call('HSET', h, f, c .. ':' .. now)
+    if refresh or new then redis.call('PEXPIRE', h, ttl) end
+  end
+  local n = redis.call('HINCRBY', meta, 'n', 1)
+  redis.call('HSET', meta, 'last', l.last, 'd', day)
+  if refresh then redis.call('PEXPIRE', meta, ttl) end
+  if n == 1 then redis.call('SADD', KEYS[4], user) end
+  return 1
 end
-local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-redis.call('HSET', KEYS[2], 'last', ARGV[7], 'd', day)
-if refresh then redis.call('PEXPIRE', KEYS[2], ttl) end
-if n == 1 then redis.call('SADD', KEYS[4], ARGV[9]) end
 `
 
 // tenantWriteScript is the tenant's side of an evaluation's write: the
@@ -264,10 +280,10 @@ if n == 1 then redis.call('SADD', KEYS[4], ARGV[9]) end
 // spike alerts) and, for a learned login, the tenant-wide counts.
 //
 // KEYS[1] day tally, KEYS[2] hourly blocked tally, KEYS[3] stats,
-// KEYS[4..] count hashes. ARGV[1] decision ("" counts nothing: a verified
-// login was counted when it was evaluated), ARGV[2] hour number,
-// ARGV[3] blocked (0/1), ARGV[4] learn (0/1), ARGV[5] new user (0/1),
-// ARGV[6..] buckets parallel to KEYS[4..].
+// KEYS[4..] count hashes, one per learned level. ARGV[1] decision ("" counts
+// nothing: a verified login was counted when it was evaluated), ARGV[2] hour
+// number, ARGV[3] blocked (0/1), ARGV[4] learn (0/1), ARGV[5] new user (0/1),
+// ARGV[6..] each count hash's bucket (ARGV[i+2] is KEYS[i]'s).
 // Returns {this hour's blocked logins, sum of the 24 hours before}.
 var tenantWriteScript = redis.NewScript(`
 if ARGV[4] == '1' then
@@ -388,8 +404,8 @@ redis.call('SET', KEYS[1], string.format('%d', math.ceil(next)), 'PX', math.ceil
 return {1, 0}
 `)
 
-var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, commitScript, attemptScript, releaseAttemptScript, sendScript, loadUserScript, loadTenantScript,
-	saveLoginScript, learnScript, tenantWriteScript, failureScript, putKeyScript, deleteKeyScript,
+var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript, loadUserScript, loadTenantScript,
+	tenantWriteScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript}
 
 // setDeliveryScript records a delivery report on a challenge that still

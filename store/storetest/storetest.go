@@ -27,6 +27,9 @@ func Run(t *testing.T, newStore func(t *testing.T) engine.Store) {
 		{"concurrent attempts never overspend the budget", testAttemptBudgetConcurrent},
 		{"concurrent commits on one challenge: one wins", testConcurrentVerify},
 		{"login history is bounded and learned once", testHistory},
+		{"per-level counts come back one per queried level", testLevelCounts},
+		{"a login's record, grace, learning and commit are one write", testLoginWriteAtomic},
+		{"a commit learns its verified login once, and nothing when it fails", testCommitLearn},
 		{"failures are windowed", testFailures},
 		{"erase removes everything", testErase},
 		{"events are paged newest first", testEvents},
@@ -206,59 +209,207 @@ func testConcurrentVerify(t *testing.T, s engine.Store, tenant string) {
 func record(u engine.UserRef, id string, at time.Time, vals ...string) engine.LoginRecord {
 	rec := engine.LoginRecord{ID: id, Tenant: u.Tenant, User: u.User, At: at}
 	for _, v := range vals {
-		rec.Values = append(rec.Values, engine.LevelValue{Level: "ip.addr", Hash: v})
-		rec.Buckets = append(rec.Buckets, v)
+		rec.Levels = append(rec.Levels, engine.LevelValue{Level: "ip.addr", Hash: v, Bucket: v})
 	}
 	return rec
 }
 
 func lgID(s engine.Store, u engine.UserRef, n int) string { return id(s, "lg_", u, n) }
 
+// load reads the login state of u for the levels of rec.
+func load(t *testing.T, s engine.Store, u engine.UserRef, rec engine.LoginRecord) engine.LoginState {
+	t.Helper()
+	st, err := s.LoadLogin(ctx, u, engine.LoginQuery{Levels: rec.Levels, Now: time.Now(), Window: time.Hour})
+	must(t, err)
+	if len(st.Levels) != len(rec.Levels) {
+		t.Fatalf("%d level counts for %d levels", len(st.Levels), len(rec.Levels))
+	}
+	return st
+}
+
 func testHistory(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "erin"}
 	opt := engine.LearnOptions{HistorySize: 3, HistoryTTL: time.Hour}
 	for i, v := range []string{"a", "b", "c", "a", "d"} {
 		rec := record(u, lgID(s, u, i), t0.Add(time.Duration(i)*time.Minute), v)
-		opt.Buckets, opt.NewUser = rec.Buckets, i == 0
+		rec.First = i == 0
 		_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true, LearnOpt: opt})
 		must(t, err)
 	}
-	q := engine.LoginQuery{Values: []engine.LevelValue{{Level: "ip.addr", Hash: "a"}, {Level: "ip.addr", Hash: "b"}, {Level: "ip.addr", Hash: "d"}},
-		Buckets: []string{"a", "b", "d"}, Now: time.Now(), Window: time.Hour}
-	st, err := s.LoadLogin(ctx, u, q)
-	must(t, err)
+	st := load(t, s, u, record(u, "", t0, "a", "b", "d"))
 	if st.UserLogins != 5 {
 		t.Fatalf("n_u = %d", st.UserLogins)
 	}
 	// Size 3: "b" (least recently seen when "d" arrived) was evicted, "a" kept with 2.
-	if st.UserCounts[0] != 2 || st.UserCounts[1] != 0 || st.UserCounts[2] != 1 {
-		t.Fatalf("user counts = %v", st.UserCounts)
+	if st.Levels[0].UserCount != 2 || st.Levels[1].UserCount != 0 || st.Levels[2].UserCount != 1 {
+		t.Fatalf("user counts = %+v", st.Levels)
 	}
-	if st.TenantLogins != 5 || st.TenantUsers != 1 || st.TenantCounts[0] != 2 {
-		t.Fatalf("tenant = N %d U %d counts %v", st.TenantLogins, st.TenantUsers, st.TenantCounts)
+	if st.TenantLogins != 5 || st.TenantUsers != 1 || st.Levels[0].TenantCount != 2 {
+		t.Fatalf("tenant = N %d U %d counts %+v", st.TenantLogins, st.TenantUsers, st.Levels)
 	}
-	if m := st.TenantDistinct["ip.addr"]; m != 4 {
+	if m := st.Levels[0].TenantDistinct; m != 4 {
 		t.Fatalf("distinct values M = %d, want 4 (a, b, c, d)", m)
 	}
 	// A login saved without learning, then learned twice, counts once.
 	rec := record(u, lgID(s, u, 9), t0.Add(time.Hour), "z")
-	opt.Buckets, opt.NewUser = rec.Buckets, false
-	_, err = s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt})
+	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt})
 	must(t, err)
-	st, _ = s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})
-	if st.UserCounts[0] != 0 || st.UserLogins != 5 {
+	if st := load(t, s, u, rec); st.Levels[0].UserCount != 0 || st.UserLogins != 5 {
 		t.Fatalf("an unlearned login taught the history: %+v", st)
 	}
 	got, ok, err := s.Login(ctx, rec.ID)
 	must(t, err)
-	if !ok || got.ID != rec.ID {
-		t.Fatal("login record not found")
+	if !ok || got.ID != rec.ID || len(got.Levels) != 1 || got.Levels[0] != rec.Levels[0] {
+		t.Fatalf("login record = %+v, %v; want %+v", got, ok, rec)
 	}
 	must(t, s.Learn(ctx, u, got, opt))
 	must(t, s.Learn(ctx, u, got, opt))
-	st, _ = s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})
-	if st.UserCounts[0] != 1 || st.UserLogins != 6 {
-		t.Fatalf("learned twice or not at all: count %d n %d", st.UserCounts[0], st.UserLogins)
+	if st := load(t, s, u, rec); st.Levels[0].UserCount != 1 || st.UserLogins != 6 || st.Levels[0].TenantCount != 1 {
+		t.Fatalf("learned twice or not at all: %+v n %d", st.Levels[0], st.UserLogins)
+	}
+}
+
+// testLevelCounts: each queried level comes back as its own count, in the
+// query's order, whatever the level.
+func testLevelCounts(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "lev"}
+	other := engine.UserRef{Tenant: tenant, User: "lev2"}
+	opt := engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}
+	levels := func(ip, browser, country string) []engine.LevelValue {
+		return []engine.LevelValue{{Level: "ip.addr", Hash: ip, Bucket: "b" + ip},
+			{Level: "ua.browser", Hash: browser, Bucket: "b" + browser}, {Level: "geo.country", Hash: country, Bucket: "b" + country}}
+	}
+	learn := func(u engine.UserRef, n int, first bool, l []engine.LevelValue) {
+		rec := engine.LoginRecord{ID: lgID(s, u, n), Tenant: tenant, User: u.User, At: t0, Decision: engine.DecisionAllow, First: first, Levels: l}
+		_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, Learn: true, LearnOpt: opt})
+		must(t, err)
+	}
+	learn(u, 1, true, levels("i1", "firefox", "au"))
+	learn(u, 2, false, levels("i2", "firefox", "au"))
+	learn(other, 3, true, levels("i3", "chrome", "au"))
+	q := levels("i1", "chrome", "au")
+	st, err := s.LoadLogin(ctx, u, engine.LoginQuery{Levels: q, Now: time.Now(), Window: time.Hour})
+	must(t, err)
+	want := []engine.LevelCount{
+		{Level: "ip.addr", UserCount: 1, TenantCount: 1, TenantDistinct: 3},
+		{Level: "ua.browser", UserCount: 0, TenantCount: 1, TenantDistinct: 2},
+		{Level: "geo.country", UserCount: 2, TenantCount: 3, TenantDistinct: 1},
+	}
+	if fmt.Sprint(st.Levels) != fmt.Sprint(want) {
+		t.Fatalf("levels = %+v, want %+v", st.Levels, want)
+	}
+	if st.UserLogins != 2 || st.TenantLogins != 3 || st.TenantUsers != 2 {
+		t.Fatalf("n_u %d N %d U %d", st.UserLogins, st.TenantLogins, st.TenantUsers)
+	}
+	if st, _ := s.LoadLogin(ctx, u, engine.LoginQuery{Now: time.Now(), Window: time.Hour}); len(st.Levels) != 0 || st.UserLogins != 2 {
+		t.Fatalf("no levels queried: %+v", st)
+	}
+}
+
+// testLoginWriteAtomic: an evaluation's record, grace login, learning and
+// commit are one write; when the commit fails none of them is written.
+func testLoginWriteAtomic(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "atom"}
+	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("a@x"), Now: t0}))
+	opt := engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}
+	write := func(n, version int) (engine.LoginWrite, string) {
+		rec := record(u, lgID(s, u, n), time.Now(), "v")
+		rec.Decision, rec.First = engine.DecisionChallenge, n == 1
+		ch := chID(s, u, n)
+		return engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true, LearnOpt: opt, GraceEpoch: "e1", CountBlocked: true,
+			Commit: &engine.Commit{Version: int64(version), NewChallenges: []engine.Challenge{challenge(u, ch)}, Now: time.Now(),
+				Events: []engine.Event{{Tenant: tenant, User: u.User, Type: "login_challenged", At: t0}}}}, ch
+	}
+	w, ch := write(1, 7)
+	if _, err := s.SaveLogin(ctx, u, w); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("save with a stale commit: %v, want conflict", err)
+	}
+	if _, ok, _ := s.Login(ctx, w.Record.ID); ok {
+		t.Fatal("a failed commit left its login record")
+	}
+	if _, ok, _ := s.Challenge(ctx, tenant, ch); ok {
+		t.Fatal("a failed commit left its challenge")
+	}
+	st := load(t, s, u, w.Record)
+	if st.GraceEpoch != "" || st.UserLogins != 0 || st.Levels[0].UserCount != 0 {
+		t.Fatalf("a failed commit counted a grace login or taught the history: %+v", st)
+	}
+	if evs, _, _ := s.Events(ctx, tenant, engine.EventQuery{User: u.User}); len(evs) != 0 {
+		t.Fatalf("a failed commit wrote events: %+v", evs)
+	}
+	w, ch = write(2, 1)
+	if _, err := s.SaveLogin(ctx, u, w); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Login(ctx, w.Record.ID)
+	must(t, err)
+	if !ok || got.Decision != engine.DecisionChallenge || got.Levels[0] != w.Record.Levels[0] {
+		t.Fatalf("login record = %+v %v", got, ok)
+	}
+	if c, ok, _ := s.Challenge(ctx, tenant, ch); !ok || c.Status != engine.StatusPending {
+		t.Fatalf("challenge = %+v %v", c, ok)
+	}
+	st = load(t, s, u, w.Record)
+	if st.GraceEpoch != "e1" || st.GraceUsed != 1 || st.UserLogins != 1 || st.Levels[0].UserCount != 1 {
+		t.Fatalf("state after the write = %+v", st)
+	}
+	// The login was learned with its write: learning it again is a no-op.
+	// (The tenant's side is another slot and counted the failed write's
+	// login too: SaveLogin's tenant write does not wait for the commit.)
+	must(t, s.Learn(ctx, u, got, opt))
+	if st := load(t, s, u, w.Record); st.UserLogins != 1 || st.Levels[0].UserCount != 1 || st.Levels[0].TenantCount != 2 {
+		t.Fatalf("a learned login was learned again: %+v", st)
+	}
+}
+
+// testCommitLearn: a verification's commit may teach the history its login,
+// atomically, once per login, and nothing when it fails.
+func testCommitLearn(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "verified"}
+	opt := engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}
+	rec := record(u, lgID(s, u, 1), time.Now(), "v")
+	rec.Decision, rec.First = engine.DecisionChallenge, true
+	ch := chID(s, u, 1)
+	c := challenge(u, ch)
+	c.LoginID = rec.ID
+	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, LearnOpt: opt,
+		Commit: &engine.Commit{Version: -1, NewChallenges: []engine.Challenge{c}, Now: time.Now()}})
+	must(t, err)
+	got, ok, err := s.Login(ctx, rec.ID)
+	must(t, err)
+	if !ok {
+		t.Fatal("login record not kept")
+	}
+	verify := func(version int64) error {
+		return s.Commit(ctx, u, engine.Commit{Version: version, Account: account("v@x"), Challenge: ch, ChallengeStatus: engine.StatusVerified,
+			Now: time.Now(), Learn: &got, LearnOpt: opt})
+	}
+	if err := verify(7); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("stale verification: %v, want conflict", err)
+	}
+	if st := load(t, s, u, rec); st.UserLogins != 0 || st.Levels[0].UserCount != 0 || st.TenantLogins != 0 || st.Levels[0].TenantCount != 0 {
+		t.Fatalf("a failed commit learned its login: %+v", st)
+	}
+	must(t, verify(0))
+	st := load(t, s, u, rec)
+	if st.UserLogins != 1 || st.Levels[0].UserCount != 1 || st.TenantLogins != 1 || st.TenantUsers != 1 || st.Levels[0].TenantCount != 1 {
+		t.Fatalf("the verified login was not learned once: %+v", st)
+	}
+	// Learning it again (another commit, or Learn) changes nothing.
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, Now: time.Now(), Learn: &got, LearnOpt: opt}))
+	must(t, s.Learn(ctx, u, got, opt))
+	if st := load(t, s, u, rec); st.UserLogins != 1 || st.Levels[0].UserCount != 1 || st.TenantLogins != 1 || st.Levels[0].TenantCount != 1 {
+		t.Fatalf("learned twice: %+v", st)
+	}
+	// A login whose record is gone teaches nothing, and the commit holds.
+	gone := record(u, lgID(s, u, 2), time.Now(), "w")
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, Now: time.Now(), Learn: &gone, LearnOpt: opt,
+		Events: []engine.Event{{Tenant: tenant, User: u.User, Type: "x", At: t0}}}))
+	if st := load(t, s, u, gone); st.UserLogins != 1 || st.Levels[0].UserCount != 0 || st.Levels[0].TenantCount != 0 {
+		t.Fatalf("a login without its record was learned: %+v", st)
+	}
+	if evs, _, _ := s.Events(ctx, tenant, engine.EventQuery{User: u.User}); len(evs) != 1 {
+		t.Fatalf("events = %+v, want the commit's one", evs)
 	}
 }
 
@@ -285,13 +436,14 @@ func testErase(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "hank"}
 	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("h@x"), Now: t0}))
 	rec := record(u, lgID(s, u, 1), t0, "a")
+	rec.First = true
 	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
-		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour, Buckets: rec.Buckets, NewUser: true}})
+		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}})
 	must(t, err)
 	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, Erase: true, Now: t0, Events: []engine.Event{{Tenant: tenant, User: u.User, Type: "user_erased", At: t0}}}))
 	a, _ := s.Account(ctx, u)
-	st, _ := s.LoadLogin(ctx, u, engine.LoginQuery{Values: rec.Values, Buckets: rec.Buckets, Now: time.Now(), Window: time.Hour})
-	if a.Exists || st.UserLogins != 0 || st.UserCounts[0] != 0 {
+	st := load(t, s, u, rec)
+	if a.Exists || st.UserLogins != 0 || st.Levels[0].UserCount != 0 {
 		t.Fatalf("erased user still has data: %+v %+v", a, st)
 	}
 	evs, _, err := s.Events(ctx, tenant, engine.EventQuery{User: u.User})
