@@ -33,8 +33,6 @@ type challengeStore interface {
 	Rekey(ctx context.Context, tenant, id, codeHash string, now time.Time, cooldown time.Duration, maxSends int, job Job) error
 	// Login returns a login record kept for its challenge.
 	Login(ctx context.Context, id string) (LoginRecord, bool, error)
-	// Learn teaches the history a verified login (idempotent per login id).
-	Learn(ctx context.Context, u UserRef, rec LoginRecord, opt LearnOptions) error
 	RecordFailure(ctx context.Context, u UserRef, f Failure) error
 	openLister
 	// SetDelivery records a provider's delivery report on the challenge

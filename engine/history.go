@@ -62,7 +62,7 @@ func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 	}
 	for i, rec := range recs {
 		rec.First = i == 0
-		if _, err := e.store.SaveLogin(ctx, u, LoginWrite{Record: rec, Learn: true, LearnOpt: e.learnOptions(rec)}); err != nil {
+		if _, err := e.store.SaveLogin(ctx, u, LoginWrite{Record: rec, Learn: true, LearnOpt: e.learnOptions()}); err != nil {
 			return i, Internal(err)
 		}
 	}

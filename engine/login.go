@@ -144,10 +144,8 @@ func (e *core) ipHash(tenant string, ip netip.Addr) string {
 	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", ip.String())[:8])
 }
 
-// learnOptions bound the history a login is learned into. The record is
-// not read (it carries its buckets and First itself); the parameter keeps
-// the callers in lifecycle.go as they are.
-func (e *core) learnOptions(LoginRecord) LearnOptions {
+// learnOptions bound the history a login is learned into.
+func (e *core) learnOptions() LearnOptions {
 	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL()}
 }
 
@@ -334,7 +332,7 @@ func decide(f facts) verdict {
 // one atomic write of the user's. It fills out's challenge.
 func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *Evaluation) (LoginWrite, error) {
 	now := l.rec.At
-	w := LoginWrite{Record: l.rec, LearnOpt: e.learnOptions(l.rec), Learn: v.Decision == DecisionAllow,
+	w := LoginWrite{Record: l.rec, LearnOpt: e.learnOptions(), Learn: v.Decision == DecisionAllow,
 		CountBlocked: v.Decision == DecisionChallenge || v.Decision == DecisionDeny}
 	if v.UseGrace {
 		w.GraceEpoch = l.epoch

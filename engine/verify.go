@@ -150,7 +150,8 @@ func (e *Challenges) spend(v *verification, code string) {
 }
 
 // seal completes v's commit: the account after the action, the user's
-// mails about its events, and the challenge's own verification.
+// mails about its events, the challenge's own verification and, for a
+// login, teaching the user's history that login.
 func (e *Challenges) seal(v *verification) Commit {
 	v.next.Exists = true
 	cm := v.commit
@@ -160,18 +161,17 @@ func (e *Challenges) seal(v *verification) Commit {
 	}
 	cm.Events = v.events
 	cm.Challenge, cm.ChallengeStatus, cm.Now = v.c.ID, StatusVerified, e.now()
+	if v.login != nil {
+		// The login is learned in the same atomic write (once per login).
+		cm.Learn, cm.LearnOpt = v.login, e.learnOptions()
+	}
 	return cm
 }
 
 // afterVerify does what follows a verification outside its atomic commit:
-// a verified login teaches the history, the right code's attempt is given
-// back to the user's budget, and the day's tallies count it.
+// the right code's attempt is given back to the user's budget, and the
+// day's tallies count it.
 func (e *Challenges) afterVerify(ctx context.Context, v *verification) {
-	if v.login != nil {
-		if err := e.store.Learn(ctx, v.u, *v.login, e.learnOptions(*v.login)); err != nil {
-			e.log.Warn("verified login not learned", "login_id", v.login.ID, "err", err)
-		}
-	}
 	if err := e.store.ReleaseAttempt(ctx, v.u, v.c.ID, v.c.Attempts); err != nil {
 		e.log.Warn("right code's attempt not released", "challenge", v.c.ID, "err", err)
 	}

@@ -643,10 +643,3 @@ func decodeLogin(b []byte) (engine.LoginRecord, error) {
 	}
 	return rec, nil
 }
-
-// Learn teaches a verified login to the user's history (once per login,
-// while its record is kept) and then to the tenant's counts: a Commit
-// that only learns.
-func (s *Store) Learn(ctx context.Context, u engine.UserRef, rec engine.LoginRecord, opt engine.LearnOptions) error {
-	return s.Commit(ctx, u, engine.Commit{Version: -1, Now: rec.At, Learn: &rec, LearnOpt: opt})
-}
