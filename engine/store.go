@@ -14,7 +14,7 @@ import (
 // methods touching one user stay in that user's shard. Two methods add a
 // tenant-wide statistics write to their atomic user write, because the
 // tenant's counts live in another shard: SaveLogin (in the same round
-// trip) and a Commit or Learn that teaches a verified login (after it).
+// trip) and a Commit that teaches a verified login (after it).
 
 // coreStore is what every flow may need: cached tenant and policy reads,
 // rate limits, alerts and the digest's tallies.

@@ -19,7 +19,7 @@
 // the tenant's tallies and counts). The tenant's side is statistics in
 // another slot on a cluster: it is never atomic with the user's write, it
 // is applied whatever the commit's outcome in SaveLogin, and after the
-// commit (only when it learned) for a Commit or Learn that teaches a
+// commit (only when it learned) for a Commit that teaches a
 // verified login. A pipeline that meets NOSCRIPT loads the scripts and runs
 // again only the scripts Redis did not know, never a write twice.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,11 @@ func challenge(u engine.UserRef, id string) engine.Challenge {
 // id builds a challenge or login id of the user, as the engine does:
 // prefix, the store's placement of the user, 24 base32 letters.
 func id(s engine.Store, prefix string, u engine.UserRef, n int) string {
+	// The user is part of the id: tests share a server, and two users of
+	// one shard must not share a record.
+	h := fnv.New32a()
+	h.Write([]byte(u.Tenant + "\x00" + u.User))
+	n += int(h.Sum32()%1_000_000) * 1000
 	tail := []byte("aaaaaaaaaaaaaaaaaaaaaaaa")
 	for i := len(tail) - 1; n > 0; i-- {
 		tail[i] = byte('a' + n%26)
