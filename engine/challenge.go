@@ -181,12 +181,7 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 		return ChallengeView{}, err
 	}
 	code := e.newCode()
-	var job Job
-	if c.Channel == ChannelSMS {
-		job = e.job(message.KindSMS, c.ID, message.SMS{To: to, Body: e.smsText(t, code)})
-	} else {
-		job = e.job(message.KindMail, c.ID, e.codeMail(t, to, code))
-	}
+	job := e.codeJob(t, c.Channel, c.ID, to, code)
 	if err := e.store.Rekey(ctx, tenant, id, e.codeHash(id, code), e.now(), e.opt.ResendCooldown, e.opt.MaxSends, job); err != nil {
 		return ChallengeView{}, AsError(err)
 	}

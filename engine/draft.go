@@ -47,17 +47,24 @@ func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channe
 		d.ch.CodeHash = e.codeHash(c.ID, d.code)
 		d.ch.Data.To = e.sealString(to)
 		d.ch.Sends, d.ch.LastSentAt, d.ch.Delivery = 1, now, message.DeliveryQueued
-		if channel == ChannelSMS {
-			d.ch.Destination = MaskPhone(to)
-			d.jobs = []Job{e.job(message.KindSMS, c.ID, message.SMS{To: to, Body: e.smsText(t, d.code)})}
-		} else {
+		d.ch.Destination = MaskPhone(to)
+		if channel == ChannelEmail {
 			d.ch.Destination = MaskEmail(to)
-			d.jobs = []Job{e.job(message.KindMail, c.ID, e.codeMail(t, to, d.code))}
 		}
+		d.jobs = []Job{e.codeJob(t, channel, c.ID, to, d.code)}
 	case ChannelTOTP:
 		d.ch.Destination = "authenticator app"
 	}
 	return d
+}
+
+// codeJob is the message that carries a code of challenge id to `to`: an
+// SMS, or a mail for the e-mail channel.
+func (e *core) codeJob(t Tenant, channel Channel, id, to, code string) Job {
+	if channel == ChannelEmail {
+		return e.job(message.KindMail, id, e.codeMail(t, to, code))
+	}
+	return e.job(message.KindSMS, id, message.SMS{To: to, Body: e.smsText(t, code)})
 }
 
 // smsText is the code message, with the Web OTP line when the public URL is
