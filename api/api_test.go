@@ -414,6 +414,9 @@ func TestErrorCodes(t *testing.T) {
 		{"unknown user for admin", "GET", "/v1/admin/users/nobody", tn.Manager, nil, nil, 404, "user_not_found", ""},
 		{"unknown challenge", "GET", "/v1/challenges/ch_nope", tn.App, nil, nil, 404, "challenge_not_found", ""},
 		{"verify unknown challenge", "POST", "/v1/challenges/ch_nope/verify", tn.App, map[string]any{"code": "123456"}, nil, 404, "challenge_not_found", ""},
+		// A signed shard in a crafted id must not reach the key builder.
+		{"challenge id with a negative shard", "GET", "/v1/challenges/ch_-1abcdefghijklmnopqrstuvwx", tn.App, nil, nil, 404, "challenge_not_found", ""},
+		{"verify id with a negative shard", "POST", "/v1/challenges/ch_-1abcdefghijklmnopqrstuvwx/verify", tn.App, map[string]any{"code": "123456"}, nil, 404, "challenge_not_found", ""},
 		{"unknown device", "DELETE", "/v1/users/known/devices/dv_nope", tn.App, nil, nil, 404, "device_not_found", ""},
 		{"invalid phone", "POST", "/v1/users/known/sms", tn.App, map[string]any{"phone": "12"}, nil, 422, "phone_invalid", ""},
 		{"drama phone", "POST", "/v1/users/known/sms", tn.App, map[string]any{"phone": "+447700900123"}, nil, 422, "phone_invalid", ""},

@@ -3,6 +3,7 @@ package delivery
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // longNumber matches digit runs, optionally with a leading + and inner
@@ -11,8 +12,10 @@ import (
 var longNumber = regexp.MustCompile(`\+?\d[\d \-()]{4,}\d`)
 
 // emailAddress matches an e-mail address in an error text: SMTP replies
-// and go-mail's errors quote the recipient.
-var emailAddress = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*`)
+// and go-mail's errors quote the recipient. Any characters but spaces and
+// the ones that delimit an address count, so an internationalised address
+// (jösé@exämple.test) is matched too.
+var emailAddress = regexp.MustCompile(`[^\s<>()\[\]:;@,"]+@[^\s<>()\[\]:;@,"]+`)
 
 // MaskAddresses replaces every e-mail address in s by its first character
 // and domain, as in "g•••@example.test".
@@ -26,7 +29,8 @@ func MaskAddress(addr string) string {
 	if !ok || local == "" {
 		return "•••"
 	}
-	return local[:1] + "•••@" + domain
+	first, _ := utf8.DecodeRuneInString(local)
+	return string(first) + "•••@" + domain
 }
 
 // maxErrorText bounds error texts stored with a job.

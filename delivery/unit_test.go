@@ -44,6 +44,8 @@ func TestScrub(t *testing.T) {
 		{"dial tcp 127.0.0.1:6379: connection refused", "dial tcp 127.0.0.1:6379: connection refused"},
 		{`550 5.1.1 <gone@example.test>: recipient rejected`, `550 5.1.1 <g•••@example.test>: recipient rejected`},
 		{"affected recipient(s): a.b+c@mail.example.org, x@y.z", "affected recipient(s): a•••@mail.example.org, x•••@y.z"},
+		{"550 no such user jösé@exämple.test (ö)", "550 no such user j•••@exämple.test (ö)"},
+		{"550 <ösel@example.test>", "550 <ö•••@example.test>"},
 	}
 	for _, tt := range tests {
 		if got := scrub(tt.in); got != tt.want {

@@ -29,7 +29,8 @@ type policyStore interface {
 	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
 	// Users calls fn for every user of the tenant that has an account.
 	Users(ctx context.Context, tenant string, fn func(user string) error) error
-	// OpenChallenges lists the ids of a user's unexpired challenges.
+	// OpenChallenges lists the ids of a user's open challenges (pending, or
+	// expired less than a day ago: closing those too is harmless).
 	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
 	// Events pages through the tenant's audit log, newest first.
 	Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error)

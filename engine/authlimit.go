@@ -33,6 +33,11 @@ func ErrTooManyAuthFailures(wait time.Duration) *Error {
 // learns nothing about the keys it tries; another process learns of the
 // block at that client's first failure there.
 func (e *Tenants) AuthenticateFrom(ctx context.Context, secret, client string) (Principal, error) {
+	if secret == "" {
+		// No key is no guess: nothing to throttle, and a misconfigured
+		// client behind a shared address must not lock its neighbours out.
+		return Principal{}, ErrUnauthenticated
+	}
 	key := e.authFailureKey(client)
 	now := e.now()
 	if wait := e.authBlocks.wait(key, now); wait > 0 {

@@ -59,7 +59,7 @@ func ChallengeStatusError(status Status) *Error {
 		return E(KindConflict, "challenge_used", "the challenge was already verified")
 	case StatusCancelled:
 		return E(KindGone, "challenge_cancelled", "the challenge was replaced or cancelled")
-	case "missing":
+	case StatusMissing:
 		return ErrChallengeNotFound
 	}
 	return E(KindConflict, "challenge_closed", "the challenge is "+string(status))

@@ -175,7 +175,8 @@ func New(store Store, opt Options) (*Engine, error) {
 	return e, nil
 }
 
-// DecodeJob opens a job payload; the delivery side uses it.
+// DecodeJob opens a sealed job payload, as the delivery side does with the
+// same key (tests read queued jobs with it).
 func (e *Engine) DecodeJob(sealed []byte, v any) error { return e.core.decodeJob(sealed, v) }
 
 func (e *core) now() time.Time { return e.opt.Clock().UTC() }

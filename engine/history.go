@@ -47,7 +47,7 @@ func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 		}
 		feats, vals := e.features(u.Tenant, ip, l.UserAgent, l.DeviceID)
 		recs = append(recs, LoginRecord{
-			ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: u.User, At: l.At.UTC(), Decision: "imported",
+			ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: u.User, At: l.At.UTC(), Decision: DecisionImported,
 			Levels: vals,
 			Place:  &Place{At: l.At.UTC(), Country: feats.Country, Lat: feats.Geo.Lat, Lon: feats.Geo.Lon, HasLoc: feats.Geo.HasLocation},
 		})

@@ -11,9 +11,10 @@ import (
 )
 
 // smsAllowed checks the kill switch, the destination country and the SMS
-// limits before a code is sent to `to`. Limits are keyed on what an
-// attacker controls (the user, the number, the country, the client IP), so
-// one abuser cannot exhaust another user's sends.
+// limits before a code is sent to `to`. The limits keyed on what an
+// attacker controls (the user, the number, the client IP) are taken first;
+// the shared ones (the destination country, the tenant) only when those
+// allowed, so one abuser cannot exhaust another user's sends.
 func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
 	if p.SMSDisabled {
 		e.alert(ctx, t, p, message.EvAlertKillSwitch, map[string]string{"limit": "kill_switch"})
@@ -34,8 +35,8 @@ func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to
 	limits := []Limit{
 		{Scope: "sms:u", Tenant: u.Tenant, Subject: hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
 		{Scope: "sms:n", Tenant: u.Tenant, Subject: num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
-		{Scope: "sms:c", Tenant: u.Tenant, Subject: region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country"},
-		{Scope: "sms:t", Tenant: u.Tenant, PerHour: perTenant, Name: "tenant"},
+		{Scope: "sms:c", Tenant: u.Tenant, Subject: region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country", Shared: true},
+		{Scope: "sms:t", Tenant: u.Tenant, PerHour: perTenant, Name: "tenant", Shared: true},
 	}
 	limits = append(limits, e.ipLimit(u, actor)...)
 	tripped, wait, err := e.store.Allow(ctx, limits, e.now())

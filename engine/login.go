@@ -44,6 +44,10 @@ const (
 	DecisionChallenge Decision = "challenge"
 	DecisionDeny      Decision = "deny"
 	DecisionEnroll    Decision = "enroll"
+
+	// DecisionImported marks a login record taught by a history import; it
+	// is never an evaluation's answer.
+	DecisionImported Decision = "imported"
 )
 
 // countBuckets bounds the tenant-wide counts: each feature level is a hash
@@ -469,7 +473,7 @@ func (e *Logins) RecordFailedLogin(ctx context.Context, tenant string, in Failed
 		return err
 	}
 	u := UserRef{Tenant: tenant, User: in.UserID}
-	if err := e.store.RecordFailure(ctx, u, Failure{Kind: "password", IPHash: e.ipHash(tenant, ip), At: e.now(), Window: velocityWindow}); err != nil {
+	if err := e.store.RecordFailure(ctx, u, Failure{Kind: FailedPassword, IPHash: e.ipHash(tenant, ip), At: e.now(), Window: velocityWindow}); err != nil {
 		return Internal(err)
 	}
 	return nil

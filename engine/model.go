@@ -141,6 +141,10 @@ const (
 	StatusExpired   Status = "expired"
 	StatusLocked    Status = "locked"
 	StatusCancelled Status = "cancelled"
+
+	// StatusMissing is no stored status: it is the store's answer for a
+	// challenge that does not exist (any more).
+	StatusMissing Status = "missing"
 )
 
 // Challenge is one request for a code.
@@ -214,9 +218,12 @@ type Commit struct {
 	CancelChallenges []string
 	Events           []Event
 	Jobs             []Job
-	Erase            bool // remove the user's account, history and devices
-	ForceChallenge   *bool
-	GraceReset       bool
+	// Erase removes the user's account, history and devices. It fails with
+	// ErrConflict when a challenge is open that CancelChallenges does not
+	// name, so an erasure always closes every open challenge.
+	Erase          bool
+	ForceChallenge *bool
+	GraceReset     bool
 
 	// Learn, if set, teaches the user's history this verified login in the
 	// same atomic write, once per login id: nothing when its record is gone

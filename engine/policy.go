@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/risk"
 )
 
@@ -429,7 +430,7 @@ func (e *Policies) PutPolicy(ctx context.Context, tenant string, u PolicyUpdate,
 		if err != nil {
 			return PolicyView{}, Internal(err)
 		}
-		ev := e.event(tenant, "", "policy_changed", actor)
+		ev := e.event(tenant, "", message.EvPolicyChanged, actor)
 		ev.Details["changes"] = strings.Join(diff, "\n")
 		ev.Details["before"], ev.Details["after"] = policyJSON(before), policyJSON(next)
 		// Old managers hear of the change too: replacing manager_emails

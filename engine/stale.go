@@ -59,7 +59,8 @@ func (e *Challenges) closeStale(ctx context.Context, u UserRef, c Challenge) err
 
 // openLister lists a user's open challenges.
 type openLister interface {
-	// OpenChallenges lists the ids of a user's unexpired challenges.
+	// OpenChallenges lists the ids of a user's open challenges (pending, or
+	// expired less than a day ago: closing those too is harmless).
 	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
 }
 

@@ -10,8 +10,9 @@ import (
 // The store interfaces below are the engine's persistence, declared by
 // the flow that uses each, as small as that flow needs. store/redisstore
 // implements them all (Store in engine.go joins them); store/storetest
-// holds the conformance suite. Every method is one atomic operation;
-// methods touching one user stay in that user's shard. Two methods add a
+// holds the conformance suite. Every method that changes one user's state
+// is one atomic operation in that user's shard; reads and rate limits may
+// span slots in one pipelined round trip. Two methods add a
 // tenant-wide statistics write to their atomic user write, because the
 // tenant's counts live in another shard: SaveLogin (in the same round
 // trip) and a Commit that teaches a verified login (after it).
@@ -22,8 +23,9 @@ type coreStore interface {
 	Tenant(ctx context.Context, id string) (Tenant, bool, error)
 	// Policy returns the tenant's stored policy document (nil if none).
 	Policy(ctx context.Context, tenant string) ([]byte, error)
-	// Allow takes one unit of each limit (in one round trip) and names the
-	// first exhausted one ("" when all allow), with how long to wait.
+	// Allow takes one unit of each limit and names the first exhausted one
+	// ("" when all allow), with how long to wait: the caller's limits in one
+	// round trip, then, only if they all allowed, the Shared ones in another.
 	Allow(ctx context.Context, limits []Limit, now time.Time) (tripped string, retryAfter time.Duration, err error)
 	// UseToken marks a single-use token as used; false if it already was.
 	UseToken(ctx context.Context, hash string, ttl time.Duration) (bool, error)
@@ -123,9 +125,18 @@ type LearnOptions struct {
 	HistoryTTL  time.Duration
 }
 
+// FailureKind is what failed: a password (reported by the host) or a code.
+type FailureKind string
+
+// The failure kinds.
+const (
+	FailedPassword  FailureKind = "password"
+	FailedChallenge FailureKind = "challenge"
+)
+
 // Failure is one failed password or challenge.
 type Failure struct {
-	Kind   string // "password" or "challenge"
+	Kind   FailureKind
 	IPHash string
 	At     time.Time
 	Window time.Duration
@@ -148,6 +159,12 @@ type Limit struct {
 	Name    string // for the error and the alert: user, number, country, ip
 	// Period is the limit's window; zero means an hour.
 	Period time.Duration
+	// Shared marks a limit all of a tenant's users draw from (the
+	// destination country, the tenant): it is taken only when every limit
+	// keyed on the caller (user, number, address, client IP) allowed the
+	// request, so one abuser who spent his own limits cannot go on
+	// draining what everyone else needs.
+	Shared bool
 }
 
 // EventQuery filters the audit log.

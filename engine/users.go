@@ -326,14 +326,22 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 	ev := e.event(u.Tenant, u.User, message.EvUserErased, actor)
 	ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 	// Every challenge still open dies with the user, so none can bring
-	// the account back.
-	open, err := e.store.OpenChallenges(ctx, u, e.now())
-	if err != nil {
-		return Internal(err)
+	// the account back; the store refuses the erasure (a conflict) when a
+	// challenge was opened after the listing, and it is listed again.
+	for try := 0; try < 5; try++ {
+		open, err := e.store.OpenChallenges(ctx, u, e.now())
+		if err != nil {
+			return Internal(err)
+		}
+		c := Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(), CancelChallenges: open}
+		err = e.store.Commit(ctx, u, c)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return AsError(err)
+		}
+		return nil
 	}
-	c := Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(), CancelChallenges: open}
-	if err := e.store.Commit(ctx, u, c); err != nil {
-		return AsError(err)
-	}
-	return nil
+	return ErrConflict
 }

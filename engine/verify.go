@@ -205,7 +205,7 @@ func (e *Challenges) attemptRefused(ctx context.Context, tenant string, err erro
 // wrongCode records a failed attempt; the last allowed one closes the
 // challenge.
 func (e *Challenges) wrongCode(ctx context.Context, u UserRef, c Challenge) error {
-	_ = e.store.RecordFailure(ctx, u, Failure{Kind: "challenge", At: e.now(), Window: time.Hour})
+	_ = e.store.RecordFailure(ctx, u, Failure{Kind: FailedChallenge, At: e.now(), Window: time.Hour})
 	e.count(ctx, u.Tenant, map[string]int64{"challenges_failed": 1})
 	left := c.MaxAttempts - c.Attempts
 	if left <= 0 {

@@ -24,7 +24,6 @@ const (
 	EvReport           EventType = "report_received"
 	EvUserErased       EventType = "user_erased"
 	EvHistoryImported  EventType = "history_imported"
-	EvAlert            EventType = "alert"
 	EvDailyDigest      EventType = "daily_digest"
 
 	// Alerts to a tenant's managers, at most one of a type per hour.

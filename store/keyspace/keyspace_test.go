@@ -62,7 +62,8 @@ func TestPlacementParsesBack(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"", "ch_", "lg_00abcdefghijklmnopqrstuvwx", "ch_zzabcdefghijklmnopqrstuvwx",
-		"ch_40abcdefghijklmnopqrstuvwx", "ch_00abcdefghijklmnopqrstuvw1", "ch_00abc"} {
+		"ch_40abcdefghijklmnopqrstuvwx", "ch_00abcdefghijklmnopqrstuvw1", "ch_00abc",
+		"ch_-1abcdefghijklmnopqrstuvwx", "ch_+1abcdefghijklmnopqrstuvwx", "ch_ 1abcdefghijklmnopqrstuvwx"} {
 		if _, ok := ParseID("ch_", id); ok {
 			t.Errorf("ParseID(%q) ok", id)
 		}

@@ -3,6 +3,7 @@ package keyspace
 import (
 	"fmt"
 	"hash/crc32"
+	"strconv"
 	"strings"
 )
 
@@ -43,8 +44,8 @@ func ParseID(prefix, id string) (shard int, ok bool) {
 	if len(id) != len(prefix)+2+idBody || id[:len(prefix)] != prefix {
 		return 0, false
 	}
-	var s int
-	if _, err := fmt.Sscanf(id[len(prefix):len(prefix)+2], "%02x", &s); err != nil || s >= Shards {
+	s, err := strconv.ParseUint(id[len(prefix):len(prefix)+2], 16, 8)
+	if err != nil || s >= Shards {
 		return 0, false
 	}
 	for _, r := range id[len(prefix)+2:] {
@@ -52,7 +53,7 @@ func ParseID(prefix, id string) (shard int, ok bool) {
 			return 0, false
 		}
 	}
-	return s, true
+	return int(s), true
 }
 
 // InShard reports whether key carries shard's hash tag, that is, whether a

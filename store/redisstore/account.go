@@ -57,6 +57,7 @@ type writePlan struct {
 	Jobs      []planJob  `json:"jobs"`
 	Erase     bool       `json:"erase"`
 	EraseKeys []int      `json:"erasekeys"`
+	Closing   []string   `json:"closing"` // with Erase: the ids of Cancel`
 	Force     string     `json:"force"`
 	Grace     bool       `json:"grace_reset"`
 	User      string     `json:"user"`
@@ -212,7 +213,7 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 		p.Jobs = append(p.Jobs, planJob{Kind: string(j.Kind), Tenant: u.Tenant, Ch: ch, Data: base64.StdEncoding.EncodeToString(j.Payload)})
 	}
 	if c.Erase {
-		p.Erase = true
+		p.Erase, p.Closing = true, append([]string{}, c.CancelChallenges...)
 		for _, key := range us.DataKeys() {
 			p.EraseKeys = append(p.EraseKeys, add(key))
 		}

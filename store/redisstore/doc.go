@@ -9,7 +9,9 @@
 // one script in one slot. A tenant's own keys live in its home shard;
 // installation-wide keys carry {g}, each rate limit its own {rl:…} tag.
 //
-// Every write of one user is userWriteScript, composed of Lua functions
+// Every change of one user's account, challenges and history is
+// userWriteScript (the attempt, send and failure windows have small
+// scripts of their own), composed of Lua functions
 // (commitLua's check and apply, loginLua, learnLua): an engine.Commit and,
 // for an evaluation, the login's record, grace count and history learning,
 // or, for a verification, the verified login's learning, all or nothing.

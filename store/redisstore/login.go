@@ -19,7 +19,7 @@ func (s *Store) RecordFailure(ctx context.Context, u engine.UserRef, f engine.Fa
 	member := strconv.FormatInt(f.At.UnixNano(), 36)
 	return s.pipelined(ctx, func(pipe redis.Pipeliner) {
 		switch f.Kind {
-		case "password":
+		case engine.FailedPassword:
 			failureScript.Run(ctx, pipe, []string{space(u).FailedPw()}, ms(f.At), member, f.Window.Milliseconds())
 			if f.IPHash != "" {
 				// The IP window counts distinct users, so one user

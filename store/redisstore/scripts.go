@@ -44,6 +44,15 @@ local function check(p)
     local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
     if v ~= p.ver then return 'conflict' end
   end
+  if p.erase then
+    -- An erasure closes every open challenge, so it must name them all: one
+    -- opened since the caller listed them is a conflict (list again).
+    local closing = {}
+    for _, id in ipairs(p.closing) do closing[id] = true end
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], p.now, '+inf')) do
+      if not closing[id] then return 'conflict' end
+    end
+  end
   if p.ch > 0 then
     local ck = KEYS[p.ch]
     local st = redis.call('HGET', ck, 'status')

@@ -215,26 +215,39 @@ func (s *Store) UseToken(ctx context.Context, hash string, ttl time.Duration) (b
 	return s.rdb.SetNX(ctx, keyspace.Token(hash), "1", ttl).Result()
 }
 
-// Allow takes one unit of each limit, all in one pipelined round trip
-// (each limit lives in its own slot), and returns the name of the first
-// exhausted one ("" when all allow). A refused request still takes units
-// from the limits that allowed it: the over-count is at most one per
-// refused request, and it falls on what the caller controls.
+// Allow takes one unit of each limit and returns the name of the first
+// exhausted one ("" when all allow). The caller's own limits go first, in
+// one pipelined round trip (each limit lives in its own slot); the Shared
+// ones follow in a second only when all of those allowed, so a refused
+// request takes nothing from what the tenant's other users share. A
+// refused request still takes units from the caller's limits that allowed
+// it: the over-count is at most one per refused request, and it falls on
+// what the caller controls.
 func (s *Store) Allow(ctx context.Context, limits []engine.Limit, now time.Time) (string, time.Duration, error) {
+	for _, shared := range []bool{false, true} {
+		phase := slices.DeleteFunc(slices.Clone(limits), func(l engine.Limit) bool { return l.Shared != shared || l.PerHour <= 0 })
+		if len(phase) == 0 {
+			continue
+		}
+		name, wait, err := s.allow(ctx, phase, now)
+		if err != nil || name != "" {
+			return name, wait, err
+		}
+	}
+	return "", 0, nil
+}
+
+// allow takes one unit of each of limits in one pipelined round trip.
+func (s *Store) allow(ctx context.Context, limits []engine.Limit, now time.Time) (string, time.Duration, error) {
 	var cmds []*redis.Cmd
-	var used []engine.Limit
 	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
-		cmds, used = cmds[:0], used[:0]
+		cmds = cmds[:0]
 		for _, l := range limits {
-			if l.PerHour <= 0 {
-				continue
-			}
 			period := l.Period
 			if period <= 0 {
 				period = time.Hour
 			}
 			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{keyspace.Limit(l.Scope, l.Tenant, l.Subject)}, ms(now), period.Milliseconds(), l.PerHour))
-			used = append(used, l)
 		}
 	})
 	if err != nil {
@@ -246,7 +259,7 @@ func (s *Store) Allow(ctx context.Context, limits []engine.Limit, now time.Time)
 			return "", 0, err
 		}
 		if res[0] == 0 {
-			return used[i].Name, time.Duration(res[1]) * time.Millisecond, nil
+			return limits[i].Name, time.Duration(res[1]) * time.Millisecond, nil
 		}
 	}
 	return "", 0, nil

@@ -446,7 +446,19 @@ func testErase(t *testing.T, s engine.Store, tenant string) {
 	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
 		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}})
 	must(t, err)
-	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, Erase: true, Now: t0, Events: []engine.Event{{Tenant: tenant, User: u.User, Type: "user_erased", At: t0}}}))
+	// A challenge opened after the caller listed the open ones makes the
+	// erasure a conflict: an erasure must close every open challenge.
+	late := chID(s, u, 2)
+	must(t, s.Commit(ctx, u, engine.Commit{Version: -1, NewChallenges: []engine.Challenge{challenge(u, late)}, Now: time.Now()}))
+	erase := engine.Commit{Version: -1, Erase: true, Now: time.Now(), Events: []engine.Event{{Tenant: tenant, User: u.User, Type: "user_erased", At: t0}}}
+	if err := s.Commit(ctx, u, erase); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("erasure not naming an open challenge: %v, want conflict", err)
+	}
+	erase.CancelChallenges = []string{late}
+	must(t, s.Commit(ctx, u, erase))
+	if c, _, _ := s.Challenge(ctx, tenant, late); c.Status != engine.StatusCancelled {
+		t.Fatalf("open challenge after erasure: %s", c.Status)
+	}
 	a, _ := s.Account(ctx, u)
 	st := load(t, s, u, rec)
 	if a.Exists || st.UserLogins != 0 || st.Levels[0].UserCount != 0 {
