@@ -22,8 +22,8 @@ const (
 	SignalTrustedNetwork         = "trusted_network"
 	// SignalIPList names an operator's IP reputation list holding the
 	// login's address; the detail is the list's name.
-	SignalIPList = "ip_list"
-	SignalNoHistory              = "no_history"
+	SignalIPList    = "ip_list"
+	SignalNoHistory = "no_history"
 	// SignalRememberedDevice is never produced by [Score]; the engine adds
 	// it when a remembered-device token skips the challenge.
 	SignalRememberedDevice = "remembered_device"
