@@ -20,13 +20,13 @@ const (
 	SignalBlockedCountry         = "blocked_country"
 	SignalBlockedNetwork         = "blocked_network"
 	SignalTrustedNetwork         = "trusted_network"
-	// SignalIPList names an operator's IP reputation list holding the
-	// login's address; the detail is the list's name.
-	SignalIPList    = "ip_list"
-	SignalNoHistory = "no_history"
+	SignalNoHistory              = "no_history"
 	// SignalRememberedDevice is never produced by [Score]; the engine adds
 	// it when a remembered-device token skips the challenge.
 	SignalRememberedDevice = "remembered_device"
+	// SignalIPList names an operator's IP reputation list holding the
+	// login's address; the detail is the list's name.
+	SignalIPList = "ip_list"
 )
 
 // Signal is one reason behind a score.
