@@ -29,7 +29,7 @@ risk:
 		}},
 		{name: "empty list is the default", yaml: "risk:\n  ip_lists: []\n"},
 		{name: "environment wins", yaml: "risk:\n  ip_lists: [{name: a, file: /a, action: deny}]\n",
-			env: []string{"STEPUP_RISK_IP_LISTS=tor:challenge:/lists/tor.netset, c:score:C:/x"},
+			env:  []string{"STEPUP_RISK_IP_LISTS=tor:challenge:/lists/tor.netset, c:score:C:/x"},
 			want: []IPList{{Name: "tor", File: "/lists/tor.netset", Action: "challenge"}, {Name: "c", File: "C:/x", Action: "score"}}},
 		{name: "unknown key", yaml: "risk:\n  ip_lists: [{name: a, path: /a}]\n",
 			wantErr: `risk.ip_lists: entry 1: path: unknown key "path"`},
