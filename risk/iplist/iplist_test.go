@@ -137,6 +137,14 @@ func TestLoadAndRefresh(t *testing.T) {
 			write(t, tor, s.text, t0.Add(time.Duration(i)*time.Second))
 		}
 		done, err := ls.Refresh()
+		if i > 0 && s.name != "still broken: reported once" {
+			// A changed file is read once it stayed the same from one
+			// Refresh to the next.
+			if len(done) != 0 || err != nil {
+				t.Errorf("%s: first Refresh after the change read %v, %v", s.name, done, err)
+			}
+			done, err = ls.Refresh()
+		}
 		if len(done) != s.reloaded {
 			t.Errorf("%s: reloaded %v, want %d", s.name, done, s.reloaded)
 		}

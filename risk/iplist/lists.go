@@ -36,9 +36,10 @@ type Lists struct {
 }
 
 type list struct {
-	spec  Spec
-	set   atomic.Pointer[netipx.IPSet]
-	stamp stamp // the file as last read (or tried), under Lists.mu
+	spec    Spec
+	set     atomic.Pointer[netipx.IPSet]
+	stamp   stamp // the file as last read (or tried), under Lists.mu
+	pending stamp // a change seen by the last Refresh, not read yet
 }
 
 // stamp identifies a version of a file cheaply.
@@ -89,9 +90,11 @@ type Reload struct {
 }
 
 // Refresh re-reads the files whose modification time or size changed
-// since they were last read. A file that is now missing or bad keeps its
-// last good list; its error is returned once per change of the file, not
-// at every call.
+// since they were last read and then stayed the same from one call to the
+// next: a file being written in place (not renamed into place) is read
+// once the writer is done, not half-written. A file that is now missing
+// or bad keeps its last good list; its error is returned once per change
+// of the file, not at every call.
 func (ls *Lists) Refresh() ([]Reload, error) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -100,7 +103,12 @@ func (ls *Lists) Refresh() ([]Reload, error) {
 		errs []error
 	)
 	for _, l := range ls.lists {
-		if statOf(l.spec.File) == l.stamp {
+		cur := statOf(l.spec.File)
+		if cur == l.stamp {
+			continue
+		}
+		if cur != l.pending {
+			l.pending = cur // settle: read at the next call if unchanged
 			continue
 		}
 		n, err := l.read()
