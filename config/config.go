@@ -217,6 +217,32 @@ type Risk struct {
 	// UnseenPenalty is the factor by which risk grows when the user never
 	// had a feature's value at some level (risk.Options.UnseenPenalty).
 	UnseenPenalty float64 `koanf:"unseen_penalty"`
+	// IPLists are IP reputation lists (a Tor exit list, a hosting
+	// provider's ranges, a FireHOL .netset): files of one IP or CIDR a
+	// line whose addresses raise the risk, force a challenge or are
+	// denied. Empty by default.
+	IPLists []IPList `koanf:"ip_lists"`
+	// IPListsPoll is how often the list files are checked for changes
+	// (modification time and size); a changed file is reloaded without a
+	// restart.
+	IPListsPoll time.Duration `koanf:"ip_lists_poll"`
+}
+
+// IPList is one IP reputation list file.
+type IPList struct {
+	// Name names the list in the ip_list signal of the logins it holds
+	// ("tor"); letters, digits, '.', '_' and '-'.
+	Name string `koanf:"name" yaml:"name"`
+	// File is the path of the list: one IPv4/IPv6 address or CIDR prefix
+	// a line, blank lines and comments after '#' or ';' allowed.
+	File string `koanf:"file" yaml:"file"`
+	// Action is "score" (the risk is multiplied by Factor), "challenge"
+	// (an enrolled user is challenged, even on a remembered device) or
+	// "deny" (the login is denied, as from a blocked network).
+	Action string `koanf:"action" yaml:"action"`
+	// Factor is what a score list multiplies the risk by (1-1000; 0 means
+	// 20, risk.DefaultListFactor). Only with action score.
+	Factor float64 `koanf:"factor" yaml:"factor"`
 }
 
 // Limits are abuse rate limits, each per rolling hour.
@@ -286,6 +312,7 @@ func Default() Config {
 			IPv4Prefix:    24,
 			IPv6Prefix:    64,
 			UnseenPenalty: 4.0,
+			IPListsPoll:   5 * time.Second,
 		},
 		Limits: Limits{
 			SMSPerUserHour:          10,

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ const envPrefix = "STEPUP_"
 var (
 	durationType    = reflect.TypeFor[time.Duration]()
 	stringSliceType = reflect.TypeFor[[]string]()
+	ipListsType     = reflect.TypeFor[[]IPList]()
 )
 
 // field is one settable key of Config, found through its koanf tags.
@@ -92,7 +95,7 @@ func envName(key string) string {
 
 func supported(t reflect.Type) bool {
 	switch {
-	case t == durationType, t == stringSliceType:
+	case t == durationType, t == stringSliceType, t == ipListsType:
 		return true
 	}
 	switch t.Kind() {
@@ -130,6 +133,8 @@ func (f *field) parseString(s string) (any, error) {
 		return parseDuration(s)
 	case f.typ == stringSliceType:
 		return splitList(s), nil
+	case f.typ == ipListsType:
+		return parseIPListsEnv(s)
 	}
 	switch f.typ.Kind() {
 	case reflect.String:
@@ -181,6 +186,8 @@ func (f *field) convertYAML(raw any) (any, error) {
 			return out, nil
 		}
 		return nil, fmt.Errorf("must be a list of strings, got %s", yamlKind(raw))
+	case f.typ == ipListsType:
+		return convertIPLists(raw)
 	}
 	switch f.typ.Kind() {
 	case reflect.String:
@@ -253,4 +260,75 @@ func yamlKind(v any) string {
 		return "nothing"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// convertIPLists reads risk.ip_lists: a YAML list of mappings with the
+// keys of IPList. An empty list is nil, as in Default.
+func convertIPLists(raw any) ([]IPList, error) {
+	items, ok := raw.([]any)
+	if !ok {
+		return nil, fmt.Errorf("must be a list of {name, file, action} mappings, got %s", yamlKind(raw))
+	}
+	var out []IPList
+	for i, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("entry %d must be a mapping of name, file, action (and factor), got %s", i+1, yamlKind(it))
+		}
+		var l IPList
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			var err error
+			switch v := m[k]; k {
+			case "name":
+				l.Name, err = yamlString(v)
+			case "file":
+				l.File, err = yamlString(v)
+			case "action":
+				l.Action, err = yamlString(v)
+			case "factor":
+				l.Factor, err = yamlNumber(v)
+			default:
+				err = fmt.Errorf("unknown key %q", k)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("entry %d: %s: %w", i+1, k, err)
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func yamlString(v any) (string, error) {
+	if s, ok := v.(string); ok {
+		return s, nil
+	}
+	return "", fmt.Errorf("must be a string, got %s (quote the value)", yamlKind(v))
+}
+
+func yamlNumber(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	}
+	return 0, fmt.Errorf("must be a number, got %v", v)
+}
+
+// parseIPListsEnv reads STEPUP_RISK_IP_LISTS: comma-separated
+// name:action:file entries (the file last, as a path may hold a colon);
+// a score list's factor is YAML only.
+func parseIPListsEnv(s string) ([]IPList, error) {
+	var out []IPList
+	for i, e := range splitList(s) {
+		parts := strings.SplitN(e, ":", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("entry %d must be name:action:file, got %q", i+1, e)
+		}
+		out = append(out, IPList{Name: parts[0], Action: parts[1], File: parts[2]})
+	}
+	return out, nil
 }

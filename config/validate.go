@@ -66,6 +66,7 @@ func (c Config) Validate() error {
 	c.validateMail(v)
 	c.validateTLS(v)
 	c.validateNumbers(v)
+	c.validateIPLists(v)
 	return errors.Join(v.errs...)
 }
 
@@ -411,4 +412,43 @@ func (c Config) validateNumbers(v *validator) {
 	v.intRange("limits.auth_failures_per_ip_minute", l.AuthFailuresPerIPMinute, 1, maxLimit)
 
 	v.intRange("audit.max_events", c.Audit.MaxEvents, 100, 1_000_000_000)
+}
+
+// listName is an IP list's name: it is shown as the ip_list signal's
+// detail, so short and plain.
+var listName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// validateIPLists checks risk.ip_lists; the files' contents are read (and
+// their bad lines reported) when stepupd starts.
+func (c Config) validateIPLists(v *validator) {
+	seen := make(map[string]bool)
+	for i, l := range c.Risk.IPLists {
+		f := fmt.Sprintf("risk.ip_lists[%d]", i)
+		switch {
+		case l.Name == "":
+			v.add(f+".name", "required")
+		case !listName.MatchString(l.Name):
+			v.add(f+".name", "must be 1-64 letters, digits, '.', '_' or '-', got %q", l.Name)
+		case seen[l.Name]:
+			v.add(f+".name", "%q names two lists", l.Name)
+		}
+		seen[l.Name] = true
+		if l.File == "" {
+			v.add(f+".file", "required")
+		}
+		v.file(f+".file", l.File)
+		switch l.Action {
+		case "score":
+			if l.Factor != 0 && !(l.Factor >= 1 && l.Factor <= 1000) {
+				v.add(f+".factor", "must be a factor between 1 and 1000, got %g", l.Factor)
+			}
+		case "challenge", "deny":
+			if l.Factor != 0 {
+				v.add(f+".factor", "only a list with action score has a factor")
+			}
+		default:
+			v.add(f+".action", "must be score, challenge or deny, got %q", l.Action)
+		}
+	}
+	v.duration("risk.ip_lists_poll", c.Risk.IPListsPoll, time.Second, time.Hour)
 }

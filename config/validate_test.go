@@ -79,6 +79,10 @@ func TestValidate(t *testing.T) {
 	pki := newTestPKI(t)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.mmdb")
+	listFile := filepath.Join(dir, "list.netset")
+	if err := os.WriteFile(listFile, []byte("192.0.2.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name   string
@@ -275,6 +279,27 @@ func TestValidate(t *testing.T) {
 			"risk.ipv4_prefix: must be between 8 and 32, got 33",
 			"risk.ipv6_prefix: must be between 16 and 128, got 8",
 			"risk.unseen_penalty: must be a factor between 1 and 100, got -1",
+			"risk.ip_lists_poll: must be positive, got 0s",
+		}},
+		{"ip lists", func(c *Config) {
+			c.Risk.IPLists = []IPList{
+				{Name: "tor", File: listFile, Action: "challenge"},
+				{Name: "hosting", File: listFile, Action: "score", Factor: 50},
+				{Name: "", File: missing, Action: "block"},
+				{Name: "tor", File: "", Action: "deny", Factor: 2},
+				{Name: "bad name!", File: listFile, Action: "score", Factor: 0.5},
+			}
+			c.Risk.IPListsPoll = time.Millisecond
+		}, []string{
+			"risk.ip_lists[2].name: required",
+			"risk.ip_lists[2].file: cannot read file: open " + missing + ": no such file or directory",
+			`risk.ip_lists[2].action: must be score, challenge or deny, got "block"`,
+			`risk.ip_lists[3].name: "tor" names two lists`,
+			"risk.ip_lists[3].file: required",
+			"risk.ip_lists[3].factor: only a list with action score has a factor",
+			`risk.ip_lists[4].name: must be 1-64 letters, digits, '.', '_' or '-', got "bad name!"`,
+			"risk.ip_lists[4].factor: must be a factor between 1 and 1000, got 0.5",
+			"risk.ip_lists_poll: must be at least 1s, got 1ms",
 		}},
 		{"risk penalty NaN", func(c *Config) { c.Risk.UnseenPenalty = math.NaN() }, []string{"risk.unseen_penalty: must be a factor between 1 and 100, got NaN"}},
 		{"limits", func(c *Config) { c.Limits = Limits{} }, []string{

@@ -19,6 +19,7 @@ func TestDecide(t *testing.T) {
 	cold := risk.Result{Score: 0, NoHistory: true}
 	trusted := risk.Result{Score: base.Thresholds.Deny - 1, Force: risk.ForceAllow}
 	blocked := risk.Result{Score: 0, Force: risk.ForceDeny}
+	listed := risk.Result{Score: 0, Force: risk.ForceChallenge} // an IP list of action challenge
 
 	tests := []struct {
 		name      string
@@ -46,6 +47,13 @@ func TestDecide(t *testing.T) {
 		{"trusted network does not skip enrolment", facts{Risk: trusted, Policy: required, GraceLeft: 0}, DecisionEnroll, false, true, 0, false},
 		{"denied login asks for no enrolment", facts{Risk: deny, Policy: required, GraceLeft: 0}, DecisionDeny, false, false, -1, false},
 		{"2FA off allows a risky login", facts{Risk: high, Policy: off, Enrolled: true, GraceLeft: -1, Forced: true}, DecisionAllow, false, false, -1, false},
+		{"IP list challenges a familiar login", facts{Risk: listed, Policy: base, Enrolled: true, GraceLeft: -1}, DecisionChallenge, false, false, -1, false},
+		{"IP list challenge beats a remembered device", facts{Risk: listed, Policy: base, Enrolled: true, GraceLeft: -1, Remembered: true}, DecisionChallenge, false, false, -1, false},
+		{"IP list challenge on a cold start allowed by policy", facts{Risk: risk.Result{NoHistory: true, Force: risk.ForceChallenge}, Policy: coldAllow, Enrolled: true, GraceLeft: -1}, DecisionChallenge, false, false, -1, false},
+		{"IP list challenge cannot challenge a user without 2FA", facts{Risk: listed, Policy: base, GraceLeft: -1}, DecisionAllow, false, false, -1, true},
+		{"IP list challenge leaves grace logins to the grace", facts{Risk: listed, Policy: required, GraceLeft: 2}, DecisionAllow, true, true, 1, false},
+		{"IP list challenge with 2FA off allows", facts{Risk: listed, Policy: off, Enrolled: true, GraceLeft: -1}, DecisionAllow, false, false, -1, false},
+		{"IP list deny (a deny force) beats a remembered device", facts{Risk: blocked, Policy: base, Enrolled: true, GraceLeft: -1, Remembered: true, Forced: true}, DecisionDeny, false, false, -1, false},
 		{"2FA off still denies", facts{Risk: deny, Policy: off, Enrolled: true, GraceLeft: -1}, DecisionDeny, false, false, -1, false},
 	}
 	for _, tt := range tests {

@@ -20,6 +20,13 @@ type GeoLookup interface {
 	Lookup(ip netip.Addr) risk.GeoInfo
 }
 
+// IPLists tells which of the operator's IP reputation lists hold an
+// address; risk/iplist implements it. Lookup reads memory only: it runs
+// on every evaluation, beside the one store read.
+type IPLists interface {
+	Lookup(ip netip.Addr) []risk.ListHit
+}
+
 // Options configure an Engine. The zero value of every field means its default.
 type Options struct {
 	Secret      []byte           // server secret for HMACs and encryption (required)
@@ -29,6 +36,7 @@ type Options struct {
 	Rand        io.Reader        // default crypto/rand
 	Logger      *slog.Logger
 	Geo         GeoLookup // nil = no GeoIP
+	IPLists     IPLists   // nil = no IP reputation lists
 	Risk        risk.Options
 
 	CodeLength     int           // default 6

@@ -212,7 +212,11 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	}
 	a := st.Account
 	p := pol.Effective(a.Group)
-	r := risk.Score(scoreInput(st, feats, pol, p, a.Group, ip, now), e.opt.Risk)
+	si := scoreInput(st, feats, pol, p, a.Group, ip, now)
+	if e.opt.IPLists != nil {
+		si.IPLists = e.opt.IPLists.Lookup(ip)
+	}
+	r := risk.Score(si, e.opt.Risk)
 	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group)}
 	l.rec = LoginRecord{
 		ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: in.UserID, At: now, Levels: vals,
@@ -310,7 +314,7 @@ func decide(f facts) verdict {
 		v.Decision, v.UseGrace = DecisionAllow, true
 	case r.Force == risk.ForceAllow || !f.Enrolled:
 		v.Decision = DecisionAllow
-	case f.Forced:
+	case f.Forced || r.Force == risk.ForceChallenge: // a manager or an IP list
 		v.Decision = DecisionChallenge
 	case f.Remembered:
 		v.Decision = DecisionAllow

@@ -51,6 +51,10 @@ type ScoreInput struct {
 	// membership in the tenant's lists; the engine decides membership.
 	Trusted, BlockedNetwork, BlockedCountry bool
 
+	// IPLists are the operator's IP reputation lists that hold the
+	// login's address (risk/iplist decides membership).
+	IPLists []ListHit
+
 	// Now is the time of the attempt; zero disables impossible travel.
 	Now time.Time
 }
@@ -58,19 +62,24 @@ type ScoreInput struct {
 // Force is a decision the tenant's lists impose whatever the score.
 type Force int8
 
-// Forced decisions. A block beats a trust: a network on both lists, or a
-// trusted network in a blocked country, is denied.
+// Forced decisions, weakest first: deny beats challenge beats allow. A
+// network on both the trusted and blocked lists, or a trusted network in a
+// blocked country, is denied; a trusted network's address on a challenge
+// IP list is challenged.
 const (
-	ForceNone  Force = iota // the score and policy decide
-	ForceAllow              // a trusted network: allow (the login is still learned)
-	ForceDeny               // a blocked network or country: deny
+	ForceNone      Force = iota // the score and policy decide
+	ForceAllow                  // a trusted network: allow (the login is still learned)
+	ForceChallenge              // an IP list with action challenge: challenge an enrolled user
+	ForceDeny                   // a blocked network or country, an IP list with action deny: deny
 )
 
-// String returns "none", "allow" or "deny".
+// String returns "none", "allow", "challenge" or "deny".
 func (f Force) String() string {
 	switch f {
 	case ForceAllow:
 		return "allow"
+	case ForceChallenge:
+		return "challenge"
 	case ForceDeny:
 		return "deny"
 	default:
@@ -178,6 +187,8 @@ func Score(in ScoreInput, opts Options) Result {
 			sig = append(sig, Signal{Name: SignalImpossibleTravel, Detail: t.detail(last.Country, now.Country), Weight: w})
 		}
 	}
+
+	logS, sig = applyIPLists(in.IPLists, logS, sig, &r.Force)
 
 	if in.BlockedCountry {
 		sig = append(sig, Signal{Name: SignalBlockedCountry, Detail: countryOrUnknown(in.Features.Country)})

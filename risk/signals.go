@@ -24,6 +24,9 @@ const (
 	// SignalRememberedDevice is never produced by [Score]; the engine adds
 	// it when a remembered-device token skips the challenge.
 	SignalRememberedDevice = "remembered_device"
+	// SignalIPList names an operator's IP reputation list holding the
+	// login's address; the detail is the list's name.
+	SignalIPList = "ip_list"
 )
 
 // Signal is one reason behind a score.
@@ -37,12 +40,15 @@ type Signal struct {
 	// multiplied the risk by ten. Signals that force a decision or only
 	// inform (blocked_*, trusted_network, no_history) weigh 0.
 	Weight float64 `json:"-"`
+	// denies marks a signal that forces a deny whatever its name (an
+	// ip_list of action deny).
+	denies bool
 }
 
 // forcing reports whether the signal forces a deny; such signals sort first
 // because they decide the outcome whatever their weight.
 func (s Signal) forcing() bool {
-	return s.Name == SignalBlockedCountry || s.Name == SignalBlockedNetwork
+	return s.denies || s.Name == SignalBlockedCountry || s.Name == SignalBlockedNetwork
 }
 
 // sortSignals orders signals: deny-forcing first, then by descending

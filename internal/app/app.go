@@ -105,13 +105,18 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	}
 	a.closers = append(a.closers, func() { _ = geo.Close() })
 	risk.WarmUp()
+	lists, err := a.openIPLists(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	st := redisstore.New(rdb, redisstore.Options{AuditMaxEvents: cfg.Audit.MaxEvents})
 	a.Store = st
 	a.closers = append(a.closers, st.Close)
 	eng, err := engine.New(st, engine.Options{
 		Clock:  o.Clock,
-		Secret: secret, OperatorKey: cfg.OperatorKey, PublicURL: cfg.PublicURL, Logger: log, Geo: geo,
+		Secret: secret, OperatorKey: cfg.OperatorKey, PublicURL: cfg.PublicURL, Logger: log, Geo: geo, IPLists: lists,
 		Risk:       risk.Options{IPv4Prefix: cfg.Risk.IPv4Prefix, IPv6Prefix: cfg.Risk.IPv6Prefix, UnseenPenalty: cfg.Risk.UnseenPenalty},
 		CodeLength: cfg.Codes.Length, CodeTTL: cfg.Codes.TTL, CodeAttempts: cfg.Codes.MaxAttempts,
 		MaxSends: cfg.Codes.MaxSends, ResendCooldown: cfg.Codes.ResendCooldown,
