@@ -47,14 +47,15 @@ type Enrollment struct {
 
 // Evaluation is the answer to Evaluate.
 type Evaluation struct {
-	LoginID  string `json:"login_id"`
-	Decision string `json:"decision"` // allow, challenge, deny or enroll
+	LoginID    string     `json:"login_id"`
+	Decision   string     `json:"decision"` // allow, challenge, deny or enroll
+	Risk       Risk       `json:"risk"`
+	Challenge  *Challenge `json:"challenge,omitempty"` // set when Decision is challenge
+	Enrollment Enrollment `json:"enrollment"`
+
 	// WouldDecide is, under a policy in monitor mode, what enforcing it
 	// would have decided (challenge, deny or enroll); "" when allow.
-	WouldDecide string     `json:"would_decide,omitempty"`
-	Risk        Risk       `json:"risk"`
-	Challenge   *Challenge `json:"challenge,omitempty"` // set when Decision is challenge
-	Enrollment  Enrollment `json:"enrollment"`
+	WouldDecide string `json:"would_decide,omitempty"`
 }
 
 // Challenge is one request for a code.

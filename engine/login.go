@@ -79,14 +79,15 @@ type Enrollment struct {
 
 // Evaluation is the answer to an evaluation.
 type Evaluation struct {
-	LoginID  string   `json:"login_id"`
-	Decision Decision `json:"decision"`
+	LoginID    string         `json:"login_id"`
+	Decision   Decision       `json:"decision"`
+	Risk       RiskView       `json:"risk"`
+	Challenge  *ChallengeView `json:"challenge,omitempty"`
+	Enrollment Enrollment     `json:"enrollment"`
+
 	// WouldDecide is, in monitor mode, what enforcement would have decided
 	// when that is not allow (Decision is then allow).
-	WouldDecide Decision       `json:"would_decide,omitempty"`
-	Risk        RiskView       `json:"risk"`
-	Challenge   *ChallengeView `json:"challenge,omitempty"`
-	Enrollment  Enrollment     `json:"enrollment"`
+	WouldDecide Decision `json:"would_decide,omitempty"`
 }
 
 // ValidUserID checks a user id: 1–128 printable characters.
@@ -287,8 +288,9 @@ type facts struct {
 type verdict struct {
 	Decision   Decision
 	Enrollment Enrollment
-	UseGrace   bool     // the login uses one grace login
-	Would      Decision // monitor mode: the enforced decision, when not allow
+	UseGrace   bool // the login uses one grace login
+
+	Would Decision // monitor mode: the enforced decision, when not allow
 }
 
 // decide turns a login's facts into a decision. It is pure: the whole

@@ -20,15 +20,17 @@ const (
 	EvAdminReset       EventType = "admin_reset"
 	EvModeOff          EventType = "tenant_mode_off"
 	EvLoginDenied      EventType = "login_denied"
+	EvPolicyChanged    EventType = "policy_changed"
+	EvReport           EventType = "report_received"
+	EvUserErased       EventType = "user_erased"
+	EvHistoryImported  EventType = "history_imported"
+	EvAlert            EventType = "alert"
+	EvDailyDigest      EventType = "daily_digest"
+
 	// EvLoginMonitored is a login monitor mode allowed that enforcement
-	// would not have: details would_decide, score, signals. Audit only.
-	EvLoginMonitored  EventType = "login_monitored"
-	EvPolicyChanged   EventType = "policy_changed"
-	EvReport          EventType = "report_received"
-	EvUserErased      EventType = "user_erased"
-	EvHistoryImported EventType = "history_imported"
-	EvAlert           EventType = "alert"
-	EvDailyDigest     EventType = "daily_digest"
+	// would not have: details would_decide, score, signals. Audit only:
+	// it mails no one (the managers see the count in the daily digest).
+	EvLoginMonitored EventType = "login_monitored"
 
 	// Alerts to a tenant's managers, at most one of a type per hour.
 	EvAlertSMSLimit        EventType = "alert_sms_limit"
