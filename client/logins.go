@@ -52,6 +52,10 @@ type Evaluation struct {
 	Risk       Risk       `json:"risk"`
 	Challenge  *Challenge `json:"challenge,omitempty"` // set when Decision is challenge
 	Enrollment Enrollment `json:"enrollment"`
+
+	// WouldDecide is, under a policy in monitor mode, what enforcing it
+	// would have decided (challenge, deny or enroll); "" when allow.
+	WouldDecide string `json:"would_decide,omitempty"`
 }
 
 // Challenge is one request for a code.

@@ -24,6 +24,11 @@ const (
 
 	ChallengeRiskBased  = "risk_based"
 	ChallengeEveryLogin = "every_login"
+
+	// EnforcementEnforce carries decisions out; EnforcementMonitor only
+	// reports them (every login allowed, with its would_decide).
+	EnforcementEnforce = "enforce"
+	EnforcementMonitor = "monitor"
 )
 
 // Thresholds turn a risk score (0–100) into a decision.
@@ -35,6 +40,7 @@ type Thresholds struct {
 // Policy is a tenant's (or a group's effective) 2FA policy.
 type Policy struct {
 	Mode               string     `json:"mode"`
+	Enforcement        string     `json:"enforcement"` // enforce or monitor
 	Challenge          string     `json:"challenge"`
 	GraceLogins        int        `json:"grace_logins"`
 	Thresholds         Thresholds `json:"thresholds"`
@@ -70,6 +76,7 @@ type ThresholdsUpdate struct {
 // network and country lists, that means "none" / "all").
 type PolicyOverrides struct {
 	Mode               *string           `json:"mode,omitempty"`
+	Enforcement        *string           `json:"enforcement,omitempty"`
 	Challenge          *string           `json:"challenge,omitempty"`
 	GraceLogins        *int              `json:"grace_logins,omitempty"`
 	Thresholds         *ThresholdsUpdate `json:"thresholds,omitempty"`

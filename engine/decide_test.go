@@ -100,3 +100,61 @@ func TestGraceLeft(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideMonitor: monitor mode allows every login and keeps what
+// enforcement would have decided; nothing is enforced, so no grace login is
+// used and enrolment is only suggested.
+func TestDecideMonitor(t *testing.T) {
+	monitor := func(f func(*Policy)) Policy {
+		p := DefaultPolicy()
+		p.Enforcement = EnforcementMonitor
+		f(&p)
+		return p
+	}
+	base := monitor(func(*Policy) {})
+	required := monitor(func(p *Policy) { p.Mode = ModeRequired })
+	off := monitor(func(p *Policy) { p.Mode = ModeOff })
+	low := risk.Result{Score: base.Thresholds.Challenge - 1}
+	high := risk.Result{Score: base.Thresholds.Challenge}
+	deny := risk.Result{Score: base.Thresholds.Deny}
+	trusted := risk.Result{Score: base.Thresholds.Deny - 1, Force: risk.ForceAllow}
+	blocked := risk.Result{Score: 0, Force: risk.ForceDeny}
+
+	tests := []struct {
+		name      string
+		f         facts
+		would     Decision // "": enforcement would allow too
+		suggested bool
+	}{
+		{"familiar login: nothing to report", facts{Risk: low, Policy: base, Enrolled: true, GraceLeft: -1}, "", false},
+		{"risky login would be challenged", facts{Risk: high, Policy: base, Enrolled: true, GraceLeft: -1}, DecisionChallenge, false},
+		{"deny threshold would deny", facts{Risk: deny, Policy: base, Enrolled: true, GraceLeft: -1}, DecisionDeny, false},
+		{"blocked network would deny", facts{Risk: blocked, Policy: base, Enrolled: true, GraceLeft: -1, Remembered: true}, DecisionDeny, false},
+		{"trusted network would allow", facts{Risk: trusted, Policy: base, Enrolled: true, GraceLeft: -1}, "", false},
+		{"forced challenge would challenge", facts{Risk: low, Policy: base, Enrolled: true, GraceLeft: -1, Forced: true}, DecisionChallenge, false},
+		{"remembered device would allow", facts{Risk: high, Policy: base, Enrolled: true, GraceLeft: -1, Remembered: true}, "", false},
+		{"grace login is allowed and not used", facts{Risk: high, Policy: required, GraceLeft: 3}, "", true},
+		{"no grace left would ask to enrol", facts{Risk: low, Policy: required, GraceLeft: 0}, DecisionEnroll, true},
+		{"a trusted network would still ask to enrol", facts{Risk: trusted, Policy: required, GraceLeft: 0}, DecisionEnroll, true},
+		{"a would-be denied unenrolled user is nudged", facts{Risk: deny, Policy: required, GraceLeft: 0}, DecisionDeny, true},
+		{"2FA off would still deny", facts{Risk: deny, Policy: off, Enrolled: true, GraceLeft: -1}, DecisionDeny, false},
+		{"2FA off suggests nothing", facts{Risk: high, Policy: off, GraceLeft: -1}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := decide(tt.f)
+			if v.Decision != DecisionAllow || v.Would != tt.would || v.UseGrace {
+				t.Fatalf("decide = %s (would %q, grace used %v), want allow (would %q, no grace used)", v.Decision, v.Would, v.UseGrace, tt.would)
+			}
+			if want := (Enrollment{Suggested: tt.suggested}); v.Enrollment.Required || v.Enrollment.GraceLoginsLeft != nil || v.Enrollment.Suggested != want.Suggested {
+				t.Errorf("enrollment = %+v, want only suggested %v", v.Enrollment, tt.suggested)
+			}
+			// What monitor reports is what enforce decides.
+			enforced := tt.f
+			enforced.Policy.Enforcement = EnforcementEnforce
+			if e := decide(enforced).Decision; (e == DecisionAllow) != (tt.would == "") || (tt.would != "" && e != tt.would) {
+				t.Errorf("enforced decision %s, monitor reports would %q", e, tt.would)
+			}
+		})
+	}
+}

@@ -93,6 +93,13 @@ func (e *Policies) SendDigests(ctx context.Context) error {
 			}
 			ev.Details[name] = strconv.FormatInt(tally[f], 10)
 		}
+		// What monitor mode allowed that enforcement would not have; only
+		// when there is some, so an enforcing tenant's digest is unchanged.
+		for _, d := range []Decision{DecisionChallenge, DecisionDeny, DecisionEnroll} {
+			if n := tally["would_"+string(d)]; n > 0 {
+				ev.Details["would_"+string(d)] = strconv.FormatInt(n, 10)
+			}
+		}
 		if err := e.store.Enqueue(ctx, t.ID, e.managerJobs(t, pol.Policy, ev)); err != nil {
 			return Internal(err)
 		}

@@ -80,6 +80,11 @@ func TestDailyDigest(t *testing.T) {
 		b, _ := json.Marshal(got[0])
 		t.Fatalf("digest = %s", b)
 	}
+	for _, k := range []string{"would_challenge", "would_deny", "would_enroll"} {
+		if _, ok := d[k]; ok {
+			t.Errorf("an enforcing tenant's digest has %s: %v", k, d)
+		}
+	}
 }
 
 func b64(t *testing.T, s string) []byte {

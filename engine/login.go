@@ -88,6 +88,10 @@ type Evaluation struct {
 	Risk       RiskView       `json:"risk"`
 	Challenge  *ChallengeView `json:"challenge,omitempty"`
 	Enrollment Enrollment     `json:"enrollment"`
+
+	// WouldDecide is, in monitor mode, what enforcement would have decided
+	// when that is not allow (Decision is then allow).
+	WouldDecide Decision `json:"would_decide,omitempty"`
 }
 
 // ValidUserID checks a user id: 1–128 printable characters.
@@ -169,7 +173,7 @@ func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 		return Evaluation{}, err
 	}
 	v := decide(l.facts)
-	out := Evaluation{LoginID: l.rec.ID, Decision: v.Decision, Enrollment: v.Enrollment, Risk: l.view}
+	out := Evaluation{LoginID: l.rec.ID, Decision: v.Decision, WouldDecide: v.Would, Enrollment: v.Enrollment, Risk: l.view}
 	l.rec.Decision = v.Decision
 	w, err := e.plan(ctx, t, l, v, &out)
 	if err != nil {
@@ -181,6 +185,12 @@ func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	}
 	if w.CountBlocked {
 		e.watchSpike(ctx, t, l.policy, saved)
+	}
+	if v.Would != "" {
+		// Statistics, like every tally outside the login's own write: a
+		// monitored login's would-be decision is a field of the day's
+		// tally the store's login write does not know.
+		e.count(ctx, t.ID, map[string]int64{"would_" + string(v.Would): 1})
 	}
 	return out, nil
 }
@@ -287,6 +297,8 @@ type verdict struct {
 	Decision   Decision
 	Enrollment Enrollment
 	UseGrace   bool // the login uses one grace login
+
+	Would Decision // monitor mode: the enforced decision, when not allow
 }
 
 // decide turns a login's facts into a decision. It is pure: the whole
@@ -330,6 +342,26 @@ func decide(f facts) verdict {
 	if v.Decision == DecisionDeny || p.Mode == ModeOff {
 		v.Enrollment = Enrollment{} // nothing to set up on a refused login, or with 2FA off
 	}
+	if p.Enforcement == EnforcementMonitor {
+		return monitored(f, v)
+	}
+	return v
+}
+
+// monitored is what monitor mode makes of the enforced verdict. It is a
+// step after the enforced decision rather than cases within it, so that
+// what monitor reports is exactly what enforce would decide (a blocked
+// network: deny; a trusted one: allow; a forced challenge: challenge).
+// The login is allowed and learnt; nothing is enforced, so a grace login
+// is not used and enrolment is suggested, never required (the grace count
+// starts when the tenant enforces). A forced challenge stays pending for
+// the first enforced login.
+func monitored(f facts, v verdict) verdict {
+	if v.Decision != DecisionAllow {
+		v.Would = v.Decision
+	}
+	v.Decision, v.UseGrace = DecisionAllow, false
+	v.Enrollment = Enrollment{Suggested: !f.Enrolled && f.Policy.Mode != ModeOff}
 	return v
 }
 
@@ -364,15 +396,27 @@ func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *E
 		}
 		w.Commit = &cm
 	case DecisionDeny:
-		ev := e.event(t.ID, l.user.User, message.EvLoginDenied, actor)
-		ev.Details["score"] = strconv.Itoa(l.rec.Score)
-		if len(l.facts.Risk.Signals) > 0 {
-			ev.Details["signals"] = signalNames(l.facts.Risk.Signals)
-		}
+		ev := e.riskEvent(t, l, message.EvLoginDenied, actor)
 		jobs := e.userNotice(t, l.account, &ev)
 		w.Commit = &Commit{Version: -1, Events: []Event{ev}, Jobs: jobs, Now: now}
 	}
+	if v.Would != "" {
+		// Audited for the managers' evidence; the user hears nothing.
+		ev := e.riskEvent(t, l, message.EvLoginMonitored, actor)
+		ev.Details["would_decide"] = string(v.Would)
+		w.Commit = &Commit{Version: -1, Events: []Event{ev}, Now: now}
+	}
 	return w, nil
+}
+
+// riskEvent is a login's audit event with its score and signals.
+func (e *Logins) riskEvent(t Tenant, l loaded, typ message.EventType, actor Actor) Event {
+	ev := e.event(t.ID, l.user.User, typ, actor)
+	ev.Details["score"] = strconv.Itoa(l.rec.Score)
+	if len(l.facts.Risk.Signals) > 0 {
+		ev.Details["signals"] = signalNames(l.facts.Risk.Signals)
+	}
+	return ev
 }
 
 // Spike thresholds: an hour with at least spikeMin blocked logins and

@@ -45,6 +45,20 @@ const (
 	ColdStartAllow     ColdStart = "allow"
 )
 
+// Enforcement is whether a policy's decisions are carried out or only
+// watched (monitor mode, AWS Cognito's audit-only mode): a tenant switches
+// monitor on to see what stepup would do before it does it.
+type Enforcement string
+
+// The enforcements.
+const (
+	EnforcementEnforce Enforcement = "enforce"
+	// EnforcementMonitor allows every login and records what enforcement
+	// would have decided (the answer's would_decide, the audit log's
+	// login_monitored events, the digest's would_* counts).
+	EnforcementMonitor Enforcement = "monitor"
+)
+
 // Thresholds turn a score into a decision.
 type Thresholds struct {
 	Challenge int `json:"challenge"`
@@ -54,6 +68,7 @@ type Thresholds struct {
 // Policy is a tenant's (or a group's effective) 2FA policy.
 type Policy struct {
 	Mode               Mode          `json:"mode"`
+	Enforcement        Enforcement   `json:"enforcement"`
 	Challenge          ChallengeMode `json:"challenge"`
 	GraceLogins        int           `json:"grace_logins"`
 	Thresholds         Thresholds    `json:"thresholds"`
@@ -87,6 +102,7 @@ type TenantPolicy struct {
 func DefaultPolicy() Policy {
 	return Policy{
 		Mode:               ModeOptional,
+		Enforcement:        EnforcementEnforce,
 		Challenge:          ChallengeRiskBased,
 		GraceLogins:        5,
 		Thresholds:         Thresholds{Challenge: risk.DefaultChallengeThreshold, Deny: risk.DefaultDenyThreshold},
@@ -223,6 +239,11 @@ func (p Policy) validate(prefix string) error {
 	default:
 		return Invalid(f("mode"), "must be off, optional or required")
 	}
+	switch p.Enforcement {
+	case EnforcementEnforce, EnforcementMonitor:
+	default:
+		return Invalid(f("enforcement"), "must be enforce or monitor")
+	}
 	switch p.Challenge {
 	case ChallengeRiskBased, ChallengeEveryLogin:
 	default:
@@ -342,6 +363,7 @@ func view(tp TenantPolicy) PolicyView {
 // group's override is stored as its patch's JSON: only the fields it sets.
 type PolicyPatch struct {
 	Mode               *Mode            `json:"mode,omitempty"`
+	Enforcement        *Enforcement     `json:"enforcement,omitempty"`
 	Challenge          *ChallengeMode   `json:"challenge,omitempty"`
 	GraceLogins        *int             `json:"grace_logins,omitempty"`
 	Thresholds         *ThresholdsPatch `json:"thresholds,omitempty"`
@@ -375,6 +397,7 @@ type PolicyUpdate struct {
 // apply writes the patch's fields over p.
 func (pp PolicyPatch) apply(p *Policy) {
 	set(&p.Mode, pp.Mode)
+	set(&p.Enforcement, pp.Enforcement)
 	set(&p.Challenge, pp.Challenge)
 	set(&p.GraceLogins, pp.GraceLogins)
 	if pp.Thresholds != nil {

@@ -103,6 +103,8 @@ func TestPolicyValidate(t *testing.T) {
 		{"mode empty", func(p *Policy) { p.Mode = "" }, "mode"},
 		{"mode upper case", func(p *Policy) { p.Mode = "Required" }, "mode"},
 		{"mode unknown", func(p *Policy) { p.Mode = "always" }, "mode"},
+		{"enforcement empty", func(p *Policy) { p.Enforcement = "" }, "enforcement"},
+		{"enforcement unknown", func(p *Policy) { p.Enforcement = "audit" }, "enforcement"},
 		{"challenge every_login", func(p *Policy) { p.Challenge = "every_login" }, ""},
 		{"challenge unknown", func(p *Policy) { p.Challenge = "sometimes" }, "challenge"},
 		{"challenge empty", func(p *Policy) { p.Challenge = "" }, "challenge"},
@@ -191,6 +193,10 @@ func TestPutPolicyValidation(t *testing.T) {
 		{"grace too high", PolicyUpdate{Policy: PolicyPatch{GraceLogins: new(101)}}, "grace_logins"},
 		{"channels null", PolicyUpdate{Policy: PolicyPatch{AllowedChannels: new([]Channel)}}, "allowed_channels"},
 		{"mode bad", PolicyUpdate{Policy: PolicyPatch{Mode: new(Mode("always"))}}, "mode"},
+		{"monitor", PolicyUpdate{Policy: PolicyPatch{Enforcement: new(EnforcementMonitor)}}, ""},
+		{"enforcement bad", PolicyUpdate{Policy: PolicyPatch{Enforcement: new(Enforcement("watch"))}}, "enforcement"},
+		{"group in monitor", groups(map[string]PolicyPatch{"pilot": {Enforcement: new(EnforcementMonitor)}}), ""},
+		{"group enforcement bad", groups(map[string]PolicyPatch{"pilot": {Enforcement: new(Enforcement("watch"))}}), "groups.pilot.enforcement"},
 		{"groups", groups(map[string]PolicyPatch{"staff": {Mode: new(ModeRequired)}, "patients-2": {AllowedChannels: &[]Channel{ChannelSMS}}}), ""},
 		{"no groups", groups(map[string]PolicyPatch{}), ""},
 		{"group name upper case", groups(map[string]PolicyPatch{"Staff": {}}), "groups"},
@@ -285,6 +291,9 @@ func TestPutPolicyMerge(t *testing.T) {
 	}
 	if p := v.EffectiveGroups["patients"]; p.Mode != ModeOptional || p.Challenge != ChallengeRiskBased || len(p.AllowedChannels) != 3 {
 		t.Errorf("effective patients policy %+v", p)
+	}
+	if v.Enforcement != EnforcementEnforce || staff.Enforcement != EnforcementEnforce {
+		t.Errorf("enforcement %q, staff %q: want enforce by default", v.Enforcement, staff.Enforcement)
 	}
 
 	// A partial body: only what it names changes; groups stay.

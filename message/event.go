@@ -26,6 +26,11 @@ const (
 	EvHistoryImported  EventType = "history_imported"
 	EvDailyDigest      EventType = "daily_digest"
 
+	// EvLoginMonitored is a login monitor mode allowed that enforcement
+	// would not have: details would_decide, score, signals. Audit only:
+	// it mails no one (the managers see the count in the daily digest).
+	EvLoginMonitored EventType = "login_monitored"
+
 	// Alerts to a tenant's managers, at most one of a type per hour.
 	EvAlertSMSLimit        EventType = "alert_sms_limit"
 	EvAlertEmailLimit      EventType = "alert_email_limit"

@@ -70,4 +70,7 @@
 //	                   report_received: the event the user disowned
 //	date, logins, allowed, challenged, denied, … (see daily_digest.txt)
 //	                   daily_digest counts; unknown keys are listed too
+//	would_challenge, would_deny, would_enroll
+//	                   daily_digest: logins monitor mode allowed that
+//	                   enforcement would not have (only when not zero)
 package notify

@@ -119,6 +119,7 @@ func testEvent(t message.EventType) Event {
 			"date": "2026-01-13", "logins": "1834", "allowed": "1702", "challenged": "120", "denied": "12",
 			"challenges_verified": "111", "challenges_failed": "9", "enrolled": "7", "disabled": "1",
 			"reports": "0", "sms_sent": "97", "sms_failed": "2", "emails_sent": "31", "totp_used": "15",
+			"would_challenge": "42", "would_deny": "3",
 		} {
 			d[k] = v
 		}

@@ -308,7 +308,8 @@ func TestPolicyCommands(t *testing.T) {
 
 	r := s.mgr("policy", "get").ok(t)
 	for name, want := range map[string]string{"mode": "optional", "challenge": "risk_based", "grace_logins": "5",
-		"allowed_channels": "totp, sms, email", "sms_countries": "all", "groups": "none", "sms_disabled": "no"} {
+		"allowed_channels": "totp, sms, email", "sms_countries": "all", "groups": "none", "sms_disabled": "no",
+		"enforcement": "enforce"} {
 		if got := field(t, r.out, name); got != want {
 			t.Errorf("policy get: %s = %q, want %q", name, got, want)
 		}
@@ -318,11 +319,12 @@ func TestPolicyCommands(t *testing.T) {
 		"--remember-device-days", "14", "--allowed-channels", "TOTP,sms", "--manager-emails", "a@b.example,c@d.example",
 		"--sms-countries", "au,GB", "--thresholds-challenge", "50", "--thresholds-deny", "90",
 		"--blocked-countries", "KP", "--trusted-networks", "10.0.0.0/8,192.0.2.1", "--blocked-networks", "198.51.100.0/24",
-		"--cold-start", "allow").ok(t)
+		"--cold-start", "allow", "--enforcement", "monitor").ok(t)
 	for name, want := range map[string]string{"mode": "required", "grace_logins": "3", "challenge": "every_login",
 		"remember_device_days": "14", "allowed_channels": "totp, sms", "manager_emails": "a@b.example, c@d.example",
 		"sms_countries": "AU, GB", "thresholds.challenge": "50", "thresholds.deny": "90", "blocked_countries": "KP",
-		"trusted_networks": "10.0.0.0/8, 192.0.2.1", "blocked_networks": "198.51.100.0/24", "cold_start": "allow"} {
+		"trusted_networks": "10.0.0.0/8, 192.0.2.1", "blocked_networks": "198.51.100.0/24", "cold_start": "allow",
+		"enforcement": "monitor"} {
 		if got := field(t, r.out, name); got != want {
 			t.Errorf("policy set: %s = %q, want %q", name, got, want)
 		}
@@ -334,7 +336,7 @@ func TestPolicyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Mode != "required" || v.GraceLogins != 0 || len(v.SMSCountries) != 0 || v.Thresholds != (client.Thresholds{Challenge: 40, Deny: 90}) ||
+	if v.Mode != "required" || v.Enforcement != client.EnforcementMonitor || v.GraceLogins != 0 || len(v.SMSCountries) != 0 || v.Thresholds != (client.Thresholds{Challenge: 40, Deny: 90}) ||
 		!slices.Equal(v.ManagerEmails, []string{"a@b.example", "c@d.example"}) {
 		t.Fatalf("after merge: %+v", v)
 	}
@@ -358,7 +360,7 @@ groups:
 		field(t, r.out, "thresholds.challenge") != "30" || field(t, r.out, "thresholds.deny") != "80" {
 		t.Errorf("policy set -f:\n%s", r.out)
 	}
-	if !regexp.MustCompile(`(?m)^GROUP +MODE +OVERRIDES\npatients +optional +\{"mode":"optional","grace_logins":10\}\nstaff +required +\{"mode":"required","allowed_channels":\["totp"\]\}$`).MatchString(r.out) {
+	if !regexp.MustCompile(`(?m)^GROUP +MODE +ENFORCEMENT +OVERRIDES\npatients +optional +monitor +\{"mode":"optional","grace_logins":10\}\nstaff +required +monitor +\{"mode":"required","allowed_channels":\["totp"\]\}$`).MatchString(r.out) {
 		t.Errorf("policy set -f: groups table:\n%s", r.out)
 	}
 

@@ -43,7 +43,7 @@ flags take comma-separated values; an empty value ("") clears the list
 (for --sms-countries that means SMS may go anywhere).
 
 -f reads policy fields from a YAML or JSON file, named as in the API
-(mode, challenge, grace_logins, thresholds: {challenge, deny},
+(mode, enforcement, challenge, grace_logins, thresholds: {challenge, deny},
 remember_device_days, allowed_channels, sms_countries, trusted_networks,
 blocked_networks, blocked_countries, manager_emails, cold_start,
 sms_disabled, sms_per_hour, groups). groups, when present, replaces every group:
@@ -70,6 +70,7 @@ func policySetCmd() command {
 			file := fs.String("f", "", "YAML or JSON `file` of policy fields (groups included)")
 			fs.StringVar(file, "file", "", "same as -f")
 			mode := fs.String("mode", "", "`mode`: off, optional or required")
+			enforcement := fs.String("enforcement", "", "`how`: enforce, or monitor (audit only: every login allowed, what would happen is reported)")
 			challenge := fs.String("challenge", "", "`when` to challenge: risk_based or every_login")
 			grace := fs.Int("grace-logins", 0, "`n` logins a user may make before enrolling, in required mode")
 			tc := fs.Int("thresholds-challenge", 0, "risk `score` (0-100) from which a login is challenged")
@@ -109,6 +110,7 @@ func policySetCmd() command {
 					return splitList(v)
 				}
 				u.Mode = str("mode", *mode)
+				u.Enforcement = str("enforcement", *enforcement)
 				u.Challenge = str("challenge", *challenge)
 				u.GraceLogins = num("grace-logins", *grace)
 				u.RememberDeviceDays = num("remember-device-days", *remember)
@@ -286,6 +288,7 @@ func printPolicy(w io.Writer, v client.PolicyView) error {
 	p := v.Policy
 	pairs := [][2]string{
 		{"mode", p.Mode},
+		{"enforcement", p.Enforcement},
 		{"challenge", p.Challenge},
 		{"grace_logins", fmt.Sprint(p.GraceLogins)},
 		{"thresholds.challenge", fmt.Sprint(p.Thresholds.Challenge)},
@@ -318,8 +321,8 @@ func printPolicy(w io.Writer, v client.PolicyView) error {
 	rows := make([][]string, len(names))
 	for i, g := range names {
 		o, _ := json.Marshal(v.Groups[g])
-		rows[i] = []string{g, v.EffectiveGroups[g].Mode, string(o)}
+		rows[i] = []string{g, v.EffectiveGroups[g].Mode, v.EffectiveGroups[g].Enforcement, string(o)}
 	}
 	fmt.Fprintln(w)
-	return table(w, []string{"GROUP", "MODE", "OVERRIDES"}, rows)
+	return table(w, []string{"GROUP", "MODE", "ENFORCEMENT", "OVERRIDES"}, rows)
 }
