@@ -217,6 +217,13 @@ type Risk struct {
 	// UnseenPenalty is the factor by which risk grows when the user never
 	// had a feature's value at some level (risk.Options.UnseenPenalty).
 	UnseenPenalty float64 `koanf:"unseen_penalty"`
+	// FeedbackDays is how long a login may get a verdict (POST
+	// /v1/logins/{id}/feedback); every evaluated login's record is kept
+	// this long.
+	FeedbackDays int `koanf:"feedback_days"`
+	// ReportHalfLife is how fast a fraud report's weight on its network
+	// decays.
+	ReportHalfLife time.Duration `koanf:"report_half_life"`
 }
 
 // Limits are abuse rate limits, each per rolling hour.
@@ -281,8 +288,9 @@ func Default() Config {
 			ResendCooldown: 30 * time.Second,
 		},
 		Risk: Risk{
-			HistorySize:   50,
-			HistoryDays:   180,
+			HistorySize:  50,
+			HistoryDays:  180,
+			FeedbackDays: 7, ReportHalfLife: 72 * time.Hour,
 			IPv4Prefix:    24,
 			IPv6Prefix:    64,
 			UnseenPenalty: 4.0,

@@ -24,8 +24,11 @@ const (
 	EvReport           EventType = "report_received"
 	EvUserErased       EventType = "user_erased"
 	EvHistoryImported  EventType = "history_imported"
-	EvAlert            EventType = "alert"
-	EvDailyDigest      EventType = "daily_digest"
+	// EvLoginReported is the host app's verdict ("fraud" or "legit", in
+	// Details["verdict"]) on an evaluated login.
+	EvLoginReported EventType = "login_reported"
+	EvAlert         EventType = "alert"
+	EvDailyDigest   EventType = "daily_digest"
 
 	// Alerts to a tenant's managers, at most one of a type per hour.
 	EvAlertSMSLimit        EventType = "alert_sms_limit"
@@ -34,6 +37,7 @@ const (
 	EvAlertKillSwitch      EventType = "alert_kill_switch"
 	EvAlertDeliveryFailing EventType = "alert_delivery_failing"
 	EvAlertLoginSpike      EventType = "alert_login_spike"
+	EvAlertLoginReported   EventType = "alert_login_reported"
 )
 
 // ActorKind is who made a change.

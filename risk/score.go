@@ -50,6 +50,9 @@ type ScoreInput struct {
 	// Trusted, BlockedNetwork and BlockedCountry report the login's
 	// membership in the tenant's lists; the engine decides membership.
 	Trusted, BlockedNetwork, BlockedCountry bool
+	// Reported is the decayed weight of fraud reports on the login's
+	// network (1: one fresh report); see [ReportedTerm].
+	Reported float64
 
 	// Now is the time of the attempt; zero disables impossible travel.
 	Now time.Time
@@ -177,6 +180,11 @@ func Score(in ScoreInput, opts Options) Result {
 			logS += w
 			sig = append(sig, Signal{Name: SignalImpossibleTravel, Detail: t.detail(last.Country, now.Country), Weight: w})
 		}
+	}
+
+	if w := ReportedTerm(in.Reported, o); w > 0 {
+		logS += w
+		sig = append(sig, Signal{Name: SignalReportedNetwork, Detail: asDetail(in.Features.Geo), Weight: w})
 	}
 
 	if in.BlockedCountry {
