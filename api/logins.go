@@ -60,7 +60,7 @@ func (s *Server) loginFeedback(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	res, err := s.eng.Logins.Feedback(c.Request.Context(), principal(c).Tenant, c.Param("id"), engine.Verdict(req.Verdict),
+	res, err := s.eng.Logins.Feedback(c.Request.Context(), principal(c).Tenant, c.Param("login_id"), engine.Verdict(req.Verdict),
 		engine.Actor{Kind: message.ActorSystem, IP: s.clientIP(c)})
 	if err != nil {
 		s.writeError(c, err)
