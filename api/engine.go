@@ -46,6 +46,7 @@ type policyService interface {
 type loginService interface {
 	Evaluate(ctx context.Context, tenant string, in engine.EvaluateInput) (engine.Evaluation, error)
 	RecordFailedLogin(ctx context.Context, tenant string, in engine.FailedInput) error
+	Feedback(ctx context.Context, tenant, loginID string, v engine.Verdict, actor engine.Actor) (engine.FeedbackResult, error)
 	ImportHistory(ctx context.Context, u engine.UserRef, logins []engine.PastLogin, actor engine.Actor) (int, error)
 }
 

@@ -50,6 +50,25 @@ func (s *Server) failedLogin(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+type feedbackReq struct {
+	Verdict string `json:"verdict"`
+}
+
+func (s *Server) loginFeedback(c *gin.Context) {
+	var req feedbackReq
+	if err := decode(c, &req, false); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	res, err := s.eng.Logins.Feedback(c.Request.Context(), principal(c).Tenant, c.Param("login_id"), engine.Verdict(req.Verdict),
+		engine.Actor{Kind: message.ActorSystem, IP: s.clientIP(c)})
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
 func (s *Server) getChallenge(c *gin.Context) {
 	v, err := s.eng.Challenges.GetChallenge(c.Request.Context(), principal(c).Tenant, c.Param("id"))
 	if err != nil {

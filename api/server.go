@@ -105,6 +105,7 @@ func New(eng Engine, opt Options) *Server {
 	app := v1.Group("", s.auth(engine.KeyApp))
 	app.POST("/logins/evaluate", s.evaluate)
 	app.POST("/logins/failed", s.failedLogin)
+	app.POST("/logins/:login_id/feedback", s.loginFeedback)
 	app.GET("/challenges/:id", s.getChallenge)
 	app.POST("/challenges/:id/verify", s.verify)
 	app.POST("/challenges/:id/resend", s.resend)

@@ -93,6 +93,24 @@ func (c *Client) FailedLogin(ctx context.Context, r FailedLoginRequest) error {
 	return c.Do(ctx, http.MethodPost, "/v1/logins/failed", r, nil)
 }
 
+// FeedbackResult is the answer to a verdict on a login.
+type FeedbackResult struct {
+	LoginID          string `json:"login_id"`
+	Verdict          string `json:"verdict"`
+	Repeated         bool   `json:"repeated"`
+	History          string `json:"history"` // learned, unlearned or unchanged
+	DevicesForgotten int    `json:"devices_forgotten"`
+}
+
+// Feedback reports a login evaluated in the last days as "fraud" or
+// "legit" (app key). The same verdict again changes nothing; the other
+// one is refused (409 verdict_conflict).
+func (c *Client) Feedback(ctx context.Context, loginID, verdict string) (FeedbackResult, error) {
+	var res FeedbackResult
+	err := c.Do(ctx, http.MethodPost, "/v1/logins/"+seg(loginID)+"/feedback", map[string]string{"verdict": verdict}, &res)
+	return res, err
+}
+
 // Challenge returns a challenge's state (app key).
 func (c *Client) Challenge(ctx context.Context, id string) (Challenge, error) {
 	var ch Challenge

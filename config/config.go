@@ -226,6 +226,13 @@ type Risk struct {
 	// (modification time and size); a changed file is reloaded without a
 	// restart.
 	IPListsPoll time.Duration `koanf:"ip_lists_poll"`
+	// FeedbackDays is how long a login may get a verdict (POST
+	// /v1/logins/{id}/feedback); every evaluated login's record is kept
+	// this long.
+	FeedbackDays int `koanf:"feedback_days"`
+	// ReportHalfLife is how fast a fraud report's weight on its network
+	// decays.
+	ReportHalfLife time.Duration `koanf:"report_half_life"`
 }
 
 // IPList is one IP reputation list file.
@@ -307,8 +314,9 @@ func Default() Config {
 			ResendCooldown: 30 * time.Second,
 		},
 		Risk: Risk{
-			HistorySize:   50,
-			HistoryDays:   180,
+			HistorySize:  50,
+			HistoryDays:  180,
+			FeedbackDays: 7, ReportHalfLife: 72 * time.Hour,
 			IPv4Prefix:    24,
 			IPv6Prefix:    64,
 			UnseenPenalty: 4.0,

@@ -391,6 +391,8 @@ func (c Config) validateNumbers(v *validator) {
 	r := c.Risk
 	v.intRange("risk.history_size", r.HistorySize, 1, 1000)
 	v.intRange("risk.history_days", r.HistoryDays, 1, 3650)
+	v.intRange("risk.feedback_days", r.FeedbackDays, 1, 90)
+	v.duration("risk.report_half_life", r.ReportHalfLife, time.Hour, 90*24*time.Hour)
 	v.intRange("risk.ipv4_prefix", r.IPv4Prefix, 8, 32)
 	v.intRange("risk.ipv6_prefix", r.IPv6Prefix, 16, 128)
 	if p := r.UnseenPenalty; math.IsNaN(p) || p < 1 || p > 100 {

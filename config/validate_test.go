@@ -276,6 +276,8 @@ func TestValidate(t *testing.T) {
 		}, []string{
 			"risk.history_size: must be between 1 and 1000, got 0",
 			"risk.history_days: must be between 1 and 3650, got 0",
+			"risk.feedback_days: must be between 1 and 90, got 0",
+			"risk.report_half_life: must be positive, got 0s",
 			"risk.ipv4_prefix: must be between 8 and 32, got 33",
 			"risk.ipv6_prefix: must be between 16 and 128, got 8",
 			"risk.unseen_penalty: must be a factor between 1 and 100, got -1",

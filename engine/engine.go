@@ -47,6 +47,12 @@ type Options struct {
 	HistorySize    int           // distinct values per feature level, default 50
 	HistoryDays    int           // default 180
 	LoginTTL       time.Duration // how long a login record waits for its challenge, default 15m
+	// FeedbackDays is how long every evaluated login's record is kept for
+	// a verdict (Logins.Feedback), default 7.
+	FeedbackDays int
+	// ReportHalfLife is how fast a fraud report's weight on its network
+	// decays, default 3 days.
+	ReportHalfLife time.Duration
 	Limits         Limits
 	AuditMaxEvents int // per tenant, default 100000
 }
@@ -88,6 +94,7 @@ func (o *Options) defaults() {
 	def(&o.MaxSends, 3)
 	def(&o.HistorySize, 50)
 	def(&o.HistoryDays, 180)
+	def(&o.FeedbackDays, 7)
 	def(&o.AuditMaxEvents, 100000)
 	def(&o.Limits.SMSPerUser, 10)
 	def(&o.Limits.SMSPerNumber, 5)
@@ -106,6 +113,9 @@ func (o *Options) defaults() {
 	}
 	if o.LoginTTL <= 0 {
 		o.LoginTTL = 15 * time.Minute
+	}
+	if o.ReportHalfLife <= 0 {
+		o.ReportHalfLife = 3 * 24 * time.Hour
 	}
 }
 

@@ -33,6 +33,7 @@ type loginStore interface {
 	// failed challenge (user window).
 	RecordFailure(ctx context.Context, u UserRef, f Failure) error
 	Commit(ctx context.Context, u UserRef, c Commit) error
+	feedbackStore
 }
 
 // Decision is what an evaluation tells the host app to do.
@@ -212,7 +213,8 @@ type loaded struct {
 func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in EvaluateInput) (loaded, error) {
 	now := e.now()
 	feats, vals := e.features(u.Tenant, ip, in.UserAgent, in.DeviceID)
-	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Levels: vals, IPHash: e.ipHash(u.Tenant, ip), Now: now, Window: velocityWindow})
+	st, err := e.store.LoadLogin(ctx, u, LoginQuery{Levels: vals, IPHash: e.ipHash(u.Tenant, ip), Now: now, Window: velocityWindow,
+		Networks: networkLevels(vals)})
 	if err != nil {
 		return loaded{}, Internal(err)
 	}
@@ -226,6 +228,7 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	if e.opt.IPLists != nil {
 		si.IPLists = e.opt.IPLists.Lookup(ip)
 	}
+	si.Reported = e.reportedWeight(st.Reports, now)
 	r := risk.Score(si, e.opt.Risk)
 	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group)}
 	l.rec = LoginRecord{
@@ -365,14 +368,15 @@ func monitored(f facts, v verdict) verdict {
 	return v
 }
 
-// plan builds the one write of an evaluation: the login record (kept only
-// for a challenged login, for its verification to learn it), what an
+// plan builds the one write of an evaluation: the login record (kept for
+// a challenged login's verification to learn it and, for every login, for
+// a verdict within the feedback window), what an
 // allowed login teaches the history, a grace login, and the challenge or
 // the denial's audit event with their messages, which the store applies as
 // one atomic write of the user's. It fills out's challenge.
 func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *Evaluation) (LoginWrite, error) {
 	now := l.rec.At
-	w := LoginWrite{Record: l.rec, LearnOpt: e.learnOptions(), Learn: v.Decision == DecisionAllow,
+	w := LoginWrite{Record: l.rec, RecordTTL: e.recordTTL(), LearnOpt: e.learnOptions(), Learn: v.Decision == DecisionAllow,
 		CountBlocked: v.Decision == DecisionChallenge || v.Decision == DecisionDeny}
 	if v.UseGrace {
 		w.GraceEpoch = l.epoch
@@ -380,7 +384,6 @@ func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *E
 	actor := Actor{Kind: message.ActorUser, IP: l.in.IP, UserAgent: l.in.UserAgent}
 	switch v.Decision {
 	case DecisionChallenge:
-		w.RecordTTL = e.opt.LoginTTL
 		d, err := e.loginChallenge(ctx, t, l.policy, l.user, l.account, actor)
 		if err != nil {
 			return w, err

@@ -95,6 +95,9 @@ type Device struct {
 	Browser    string    `json:"browser,omitempty"`
 	OS         string    `json:"os,omitempty"`
 	Country    string    `json:"country,omitempty"`
+	// LoginID is the login whose verification remembered the device, so a
+	// fraud verdict on that login forgets it.
+	LoginID string `json:"login_id,omitempty"`
 }
 
 // Account is the stored 2FA state of one user, changed only through Commit
@@ -233,8 +236,9 @@ type Commit struct {
 	LearnOpt LearnOptions
 }
 
-// LoginRecord is what evaluate remembers of a login until its challenge is
-// verified.
+// LoginRecord is what evaluate remembers of a login: for its challenge's
+// verification and, for every evaluated login, for a verdict
+// (Logins.Feedback) within the feedback window.
 type LoginRecord struct {
 	ID       string       `json:"id"`
 	Tenant   string       `json:"tenant"`

@@ -291,7 +291,7 @@ func (e *Challenges) rememberDevice(v *verification) string {
 	rec := v.login
 	d := Device{ID: e.newID("dv_", ""), DeviceHash: rec.Device.DeviceHash, TokenHash: e.deviceTokenHash(v.u, tok),
 		FirstSeen: now, LastSeen: now, ExpiresAt: now.Add(days(v.p.RememberDeviceDays)),
-		Browser: rec.Device.Browser, OS: rec.Device.OS, Country: rec.Device.Country}
+		Browser: rec.Device.Browser, OS: rec.Device.OS, Country: rec.Device.Country, LoginID: rec.ID}
 	devs := slices.DeleteFunc(v.next.Devices, func(x Device) bool { return x.DeviceHash == d.DeviceHash || !x.ExpiresAt.After(now) })
 	devs = append(devs, d)
 	if len(devs) > maxDevices {

@@ -56,6 +56,9 @@ type LoginQuery struct {
 	IPHash string
 	Now    time.Time
 	Window time.Duration // velocity window
+	// Networks are the login's network levels (prefix, AS) whose fraud
+	// reports LoginState.Reports returns, read with the tenant's side.
+	Networks []LevelValue
 }
 
 // LoginState is everything evaluate needs from storage.
@@ -73,6 +76,17 @@ type LoginState struct {
 	TenantUsers   int64
 	FailedIPUsers int64
 	Levels        []LevelCount // one per queried level, in the query's order
+	// Reports are the fraud reports on the queried networks (only those
+	// with one), as stored: the engine decays them to now.
+	Reports []NetworkReport
+}
+
+// NetworkReport is the weight fraud reports gave a network level's value
+// at At; it halves every Options.ReportHalfLife after.
+type NetworkReport struct {
+	Level  string
+	Weight float64
+	At     time.Time
 }
 
 // LevelCount is what the history and the tenant's counts say of one
@@ -96,7 +110,7 @@ type LoginWrite struct {
 	// Record is the login; its Decision is counted in the tenant's daily
 	// tally and its levels' buckets in the tenant's counts when learned.
 	Record    LoginRecord
-	RecordTTL time.Duration // > 0: keep the record this long, for its verification
+	RecordTTL time.Duration // > 0: keep the record this long, for its verification and a verdict
 	Learn     bool          // teach the history and the tenant's counts this login
 	LearnOpt  LearnOptions
 	// GraceEpoch, if not empty, counts one grace login in this epoch.

@@ -24,7 +24,10 @@ const (
 	EvReport           EventType = "report_received"
 	EvUserErased       EventType = "user_erased"
 	EvHistoryImported  EventType = "history_imported"
-	EvDailyDigest      EventType = "daily_digest"
+	// EvLoginReported is the host app's verdict ("fraud" or "legit", in
+	// Details["verdict"]) on an evaluated login.
+	EvLoginReported EventType = "login_reported"
+	EvDailyDigest   EventType = "daily_digest"
 
 	// EvLoginMonitored is a login monitor mode allowed that enforcement
 	// would not have: details would_decide, score, signals. Audit only:
@@ -38,6 +41,7 @@ const (
 	EvAlertKillSwitch      EventType = "alert_kill_switch"
 	EvAlertDeliveryFailing EventType = "alert_delivery_failing"
 	EvAlertLoginSpike      EventType = "alert_login_spike"
+	EvAlertLoginReported   EventType = "alert_login_reported"
 )
 
 // ActorKind is who made a change.

@@ -37,6 +37,7 @@ var audiences = []struct {
 	{message.EvAlertKillSwitch, toManagers},
 	{message.EvAlertDeliveryFailing, toManagers},
 	{message.EvAlertLoginSpike, toManagers},
+	{message.EvAlertLoginReported, toManagers},
 	{message.EvDailyDigest, toManagers},
 }
 

@@ -112,6 +112,10 @@ func testEvent(t message.EventType) Event {
 		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 		d["count"], d["window"], d["baseline"], d["country"] = "240", "1 hour", "9", "VN"
+	case message.EvAlertLoginReported:
+		ev.Actor, ev.User = message.ActorSystem, ""
+		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
+		d["user"], d["network"], d["country"], d["at"] = "jdoe", "198.51.100.x", "BR", "2026-01-13T22:41:00Z"
 	case message.EvDailyDigest:
 		ev.Actor, ev.User = message.ActorSystem, ""
 		ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""

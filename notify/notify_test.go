@@ -38,6 +38,7 @@ func TestAudiences(t *testing.T) {
 		{message.EvAlertKillSwitch, false, true},
 		{message.EvAlertDeliveryFailing, false, true},
 		{message.EvAlertLoginSpike, false, true},
+		{message.EvAlertLoginReported, false, true},
 		{message.EvDailyDigest, false, true},
 		{"no_such_type", false, false},
 		{"", false, false},

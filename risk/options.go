@@ -22,6 +22,8 @@ const (
 	DefaultTravelSpeedKmh      = 1000.0
 	DefaultTravelMinDistanceKm = 500.0
 	DefaultTravelFactor        = 1000.0
+
+	DefaultReportedFactor = 100.0
 )
 
 // Options tunes feature extraction and scoring. The zero value means
@@ -86,6 +88,12 @@ type Options struct {
 	// TravelFactor multiplies p(attack | x) on impossible travel (default
 	// 1000). A negative value disables the rule.
 	TravelFactor float64
+
+	// ReportedFactor multiplies p(attack | x) for a login from a network
+	// with a fresh fraud report (weight 1); a decayed weight w multiplies
+	// it by ReportedFactor^w, at most ReportedFactor² (default 100). A
+	// negative value disables the rule.
+	ReportedFactor float64
 }
 
 // Validate reports the first field of o that holds an impossible value.
@@ -153,6 +161,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TravelFactor == 0 || (o.TravelFactor > 0 && o.TravelFactor < 1) {
 		o.TravelFactor = DefaultTravelFactor
+	}
+	if o.ReportedFactor == 0 || (o.ReportedFactor > 0 && o.ReportedFactor < 1) {
+		o.ReportedFactor = DefaultReportedFactor
 	}
 	return o
 }

@@ -50,6 +50,9 @@ type ScoreInput struct {
 	// Trusted, BlockedNetwork and BlockedCountry report the login's
 	// membership in the tenant's lists; the engine decides membership.
 	Trusted, BlockedNetwork, BlockedCountry bool
+	// Reported is the decayed weight of fraud reports on the login's
+	// network (1: one fresh report); see [ReportedTerm].
+	Reported float64
 
 	// IPLists are the operator's IP reputation lists that hold the
 	// login's address (risk/iplist decides membership).
@@ -189,6 +192,10 @@ func Score(in ScoreInput, opts Options) Result {
 	}
 
 	logS, sig = applyIPLists(in.IPLists, logS, sig, &r.Force)
+	if w := ReportedTerm(in.Reported, o); w > 0 {
+		logS += w
+		sig = append(sig, Signal{Name: SignalReportedNetwork, Detail: asDetail(in.Features.Geo), Weight: w})
+	}
 
 	if in.BlockedCountry {
 		sig = append(sig, Signal{Name: SignalBlockedCountry, Detail: countryOrUnknown(in.Features.Country)})

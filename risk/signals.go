@@ -21,6 +21,9 @@ const (
 	SignalBlockedNetwork         = "blocked_network"
 	SignalTrustedNetwork         = "trusted_network"
 	SignalNoHistory              = "no_history"
+	// SignalReportedNetwork: the tenant reported a login from this network
+	// (prefix or AS) as fraud in the last days.
+	SignalReportedNetwork = "reported_network"
 	// SignalRememberedDevice is never produced by [Score]; the engine adds
 	// it when a remembered-device token skips the challenge.
 	SignalRememberedDevice = "remembered_device"

@@ -121,6 +121,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		CodeLength: cfg.Codes.Length, CodeTTL: cfg.Codes.TTL, CodeAttempts: cfg.Codes.MaxAttempts,
 		MaxSends: cfg.Codes.MaxSends, ResendCooldown: cfg.Codes.ResendCooldown,
 		HistorySize: cfg.Risk.HistorySize, HistoryDays: cfg.Risk.HistoryDays,
+		FeedbackDays: cfg.Risk.FeedbackDays, ReportHalfLife: cfg.Risk.ReportHalfLife,
 		Limits: engine.Limits{SMSPerUser: cfg.Limits.SMSPerUserHour, SMSPerNumber: cfg.Limits.SMSPerNumberHour,
 			SMSPerCountry: cfg.Limits.SMSPerCountryHour, ChallengesPerIP: cfg.Limits.ChallengesPerIPHour,
 			SMSPerTenant: cfg.Limits.SMSPerTenantHour, EmailPerUser: cfg.Limits.EmailPerUserHour,

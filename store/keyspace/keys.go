@@ -41,7 +41,7 @@ func Limit(scope, tenant, subject string) string {
 // Challenge is a challenge's hash.
 func Challenge(shard int, id string) string { return prefix + Tag(shard) + ":ch:" + id }
 
-// Login is a login record kept for its challenge.
+// Login is a login record, kept for its challenge and for a verdict.
 func Login(shard int, id string) string { return prefix + Tag(shard) + ":lg:" + id }
 
 // Queue is the shard's job stream.
@@ -96,6 +96,10 @@ func (t Tenant) Counts(level string) string { return t.prefix + "c:" + level }
 
 // FailedIP is the window of failed passwords from one client IP.
 func (t Tenant) FailedIP(ipHash string) string { return t.prefix + "fip:" + ipHash }
+
+// Reports is the tenant's fraud reports on networks: a hash of
+// "<level>:<value hash>" → "<weight>:<unix s>", the weight as of that time.
+func (t Tenant) Reports() string { return t.prefix + "rep" }
 
 // Blocked is the tenant's hourly tally of challenged and denied logins.
 func (t Tenant) Blocked() string { return t.prefix + "blocked" }

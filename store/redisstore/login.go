@@ -39,8 +39,11 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	us, ts := space(u), keyspace.TenantOf(u.Tenant)
 	ukeys := append(make([]string, 0, 4+len(q.Levels)), us.Account(), us.Meta(), us.FailedPw(), us.FailedCh())
 	uargs := append(make([]any, 0, 1+len(q.Levels)), from)
-	tkeys := append(make([]string, 0, 3+len(q.Levels)), ts.Policy(), ts.Stats(), ts.FailedIP(q.IPHash))
-	targs := append(make([]any, 0, 1+len(q.Levels)), from)
+	tkeys := append(make([]string, 0, 4+len(q.Levels)), ts.Policy(), ts.Stats(), ts.FailedIP(q.IPHash), ts.Reports())
+	targs := append(make([]any, 0, 2+len(q.Levels)+len(q.Networks)), from, len(q.Networks))
+	for _, v := range q.Networks {
+		targs = append(targs, reportField(v))
+	}
 	for _, v := range q.Levels {
 		ukeys = append(ukeys, us.History(v.Level))
 		uargs = append(uargs, v.Hash)
@@ -63,7 +66,7 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	if err != nil {
 		return engine.LoginState{}, err
 	}
-	if len(ur) != 8+len(q.Levels) || len(tr) != 4+2*len(q.Levels) {
+	if len(ur) != 8+len(q.Levels) || len(tr) != 4+2*len(q.Levels)+len(q.Networks) {
 		return engine.LoginState{}, fmt.Errorf("redisstore: load login: %d and %d answers for %d levels", len(ur), len(tr), len(q.Levels))
 	}
 	var st engine.LoginState
@@ -94,6 +97,12 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	}
 	for i, v := range q.Levels {
 		st.Levels[i] = engine.LevelCount{Level: v.Level, UserCount: toInt(ur[8+i]), TenantCount: toInt(tr[4+2*i]), TenantDistinct: toInt(tr[5+2*i])}
+	}
+	for i, v := range q.Networks {
+		if r, ok := parseReport(str(tr[4+2*len(q.Levels)+i])); ok {
+			r.Level = v.Level
+			st.Reports = append(st.Reports, r)
+		}
 	}
 	return st, nil
 }

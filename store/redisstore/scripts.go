@@ -199,18 +199,22 @@ return r
 // loadTenantScript reads the tenant's side of a login evaluation.
 //
 // KEYS[1] policy, KEYS[2] stats (N, |U| and per level M, the counters in
-// use, as "m:<level>"), KEYS[3] failed-IP window, KEYS[4..] one count hash
-// per queried bucket, named "…:c:<level>". ARGV[1] window start, ARGV[2..] buckets.
-// Returns {policy, N, U, failedIPUsers, {count, distinct}…}.
+// use, as "m:<level>"), KEYS[3] failed-IP window, KEYS[4] fraud reports,
+// KEYS[5..] one count hash per queried bucket, named "…:c:<level>".
+// ARGV[1] window start, ARGV[2] the number r of report fields, ARGV[3..2+r]
+// the report fields, then one bucket per count hash.
+// Returns {policy, N, U, failedIPUsers, {count, distinct}…, report…}.
 var loadTenantScript = redis.NewScript(`
+local nrep = tonumber(ARGV[2])
 local f = {'n', 'u'}
-for i = 4, #KEYS do f[#f+1] = 'm:' .. string.match(KEYS[i], ':c:(.*)$') end
+for i = 5, #KEYS do f[#f+1] = 'm:' .. string.match(KEYS[i], ':c:(.*)$') end
 local s = redis.call('HMGET', KEYS[2], unpack(f))
 local r = {redis.call('GET', KEYS[1]) or '', s[1] or '0', s[2] or '0', redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf')}
-for i = 4, #KEYS do
-  r[#r+1] = redis.call('HGET', KEYS[i], ARGV[i-2]) or '0'
-  r[#r+1] = s[i-1] or '0'
+for i = 5, #KEYS do
+  r[#r+1] = redis.call('HGET', KEYS[i], ARGV[i-2+nrep]) or '0'
+  r[#r+1] = s[i-2] or '0'
 end
+for i = 3, 2 + nrep do r[#r+1] = redis.call('HGET', KEYS[4], ARGV[i]) or '' end
 return r
 `)
 
@@ -239,7 +243,8 @@ end
 // bounded per-level histories: a known value's count and last-seen grow; a
 // new value evicts the least recently seen one when the level is full.
 // l.once > 0 is the index of the login record whose "learned" flag makes
-// the learning once per login (a record gone teaches nothing); l.meta the
+// the learning once per login (a record gone or reported as fraud teaches
+// nothing); l.meta the
 // meta hash's, l.hist {k, h} the history hashes' and the values' hashes;
 // l.size, l.ttl (ms), l.now (unix s), l.last (the last place's JSON).
 // KEYS[4] is the tenant's user set of the shard. Returns 1 when it learned.
@@ -247,7 +252,8 @@ const learnLua = `
 local function learn(l, user)
   if l.once > 0 then
     local rk = KEYS[l.once]
-    if redis.call('EXISTS', rk) == 0 or redis.call('HGET', rk, 'learned') == '1' then return 0 end
+    if redis.call('EXISTS', rk) == 0 or redis.call('HGET', rk, 'learned') == '1'
+      or redis.call('HGET', rk, 'verdict') == 'fraud' then return 0 end
     redis.call('HSET', rk, 'learned', '1')
   end
   local size, ttl, now, meta = l.size, l.ttl, l.now, KEYS[l.meta]
@@ -283,6 +289,104 @@ local function learn(l, user)
   return 1
 end
 `
+
+// feedbackScript records a verdict on a login in the user's slot, with
+// what it changes, atomically: nothing when the record is gone or already
+// has a verdict, or when the commit's checks fail; else the commit (audit
+// event, an account without the devices remembered from the login), the
+// verdict, and for "legit" the learning of a login not learnt (learn's
+// once) or for "fraud" the unlearning of a learnt one.
+//
+// KEYS as userWriteScript's. ARGV[1] JSON plan: a writePlan with rec (the
+// record's index), verdict, and learn (legit) or unlearn (fraud).
+// Returns {"OK" | "missing" | "verdict:<previous>" | "conflict" |
+// "challenge:<status>", changed (0/1), the user's learnt logins left}.
+var feedbackScript = redis.NewScript(keyspace.EnqueueLua + commitLua + learnLua + unlearnLua + `
+local p = cjson.decode(ARGV[1])
+local rk = KEYS[p.rec]
+if redis.call('EXISTS', rk) == 0 then return {'missing', 0, 0} end
+local prev = redis.call('HGET', rk, 'verdict')
+if prev then return {'verdict:' .. prev, 0, 0} end
+local failed = check(p)
+if failed then return {failed, 0, 0} end
+apply(p)
+redis.call('HSET', rk, 'verdict', p.verdict)
+if p.verdict == 'legit' then return {'OK', learn(p.learn, p.user), 1} end
+local changed, n = unlearn(p.unlearn)
+return {'OK', changed, n}
+`)
+
+// unlearnLua defines unlearn(u), which takes a learnt login back out of
+// the user's histories: each value's count drops by one (a value at zero
+// is removed), and the user's login count by one. u.rec is the login
+// record's index (its "learned" flag makes this once per login), u.meta
+// the meta hash's, u.hist {k, h} the history hashes' and the values'
+// hashes. A value since evicted from a full history stays evicted. The
+// last place is kept. Returns changed (0/1) and the logins left.
+const unlearnLua = `
+local function unlearn(u)
+  local rk = KEYS[u.rec]
+  if redis.call('HGET', rk, 'learned') ~= '1' then return 0, 0 end
+  redis.call('HSET', rk, 'learned', '0')
+  for _, v in ipairs(u.hist) do
+    local h = KEYS[v.k]
+    local c = redis.call('HGET', h, v.h)
+    if c then
+      local n, t = string.match(c, '^(%d+):(%d+)$')
+      n = tonumber(n) - 1
+      if n <= 0 then redis.call('HDEL', h, v.h) else redis.call('HSET', h, v.h, n .. ':' .. t) end
+    end
+  end
+  local n = redis.call('HINCRBY', KEYS[u.meta], 'n', -1)
+  if n <= 0 then
+    redis.call('HDEL', KEYS[u.meta], 'n')
+    n = 0
+  end
+  return 1, n
+end
+`
+
+// reportScript is the tenant's side of a verdict: for fraud, each of the
+// login's networks' report weight decays to now and rises by one (entries
+// decayed below 0.01 are dropped, so the hash holds only live reports),
+// and an unlearnt login leaves the tenant's counts; for legit, nothing
+// here (a learnt login goes through tenantWriteScript).
+//
+// KEYS[1] fraud reports, KEYS[2] stats, KEYS[3..] count hashes of the
+// unlearnt login's levels. ARGV[1] now (unix s), ARGV[2] half-life (s),
+// ARGV[3] the user has no learnt login left (0/1), ARGV[4] the number r
+// of report fields, ARGV[5..4+r] the fields, then one bucket per count hash.
+var reportScript = redis.NewScript(`
+local now, half, nrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local function weight(v)
+  if not v then return 0 end
+  local w, t = string.match(v, '^([%d.e+-]+):(%d+)$')
+  return tonumber(w) * math.pow(2, -math.max(now - tonumber(t), 0) / half)
+end
+local all = redis.call('HGETALL', KEYS[1])
+for j = 1, #all, 2 do
+  if weight(all[j+1]) < 0.01 then redis.call('HDEL', KEYS[1], all[j]) end
+end
+for i = 5, 4 + nrep do
+  local w = weight(redis.call('HGET', KEYS[1], ARGV[i])) + 1
+  redis.call('HSET', KEYS[1], ARGV[i], string.format('%.4f', w) .. ':' .. now)
+end
+if nrep > 0 then redis.call('EXPIRE', KEYS[1], math.ceil(half * 8)) end
+if #KEYS > 2 then
+  redis.call('HINCRBY', KEYS[2], 'n', -1)
+  if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[2], 'u', -1) end
+  for i = 3, #KEYS do
+    local b = ARGV[i + 2 + nrep]
+    local c = redis.call('HINCRBY', KEYS[i], b, -1)
+    if c <= 0 then
+      redis.call('HDEL', KEYS[i], b)
+      -- A counter back at zero is one value fewer in use at its level (M).
+      if c == 0 then redis.call('HINCRBY', KEYS[2], 'm:' .. string.match(KEYS[i], ':c:(.*)$'), -1) end
+    end
+  end
+end
+return 'OK'
+`)
 
 // tenantWriteScript is the tenant's side of an evaluation's write: the
 // daily tally (for the digest), the hourly tally of blocked logins (for
@@ -415,7 +519,7 @@ return {1, 0}
 
 var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript, loadUserScript, loadTenantScript,
 	tenantWriteScript, failureScript, putKeyScript, deleteKeyScript,
-	putPolicyScript, appendEventScript, setDeliveryScript}
+	putPolicyScript, appendEventScript, setDeliveryScript, feedbackScript, reportScript}
 
 // setDeliveryScript records a delivery report on a challenge that still
 // exists. KEYS[1] challenge; ARGV[1] status, ARGV[2] provider error code.

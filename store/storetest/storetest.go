@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) engine.Store) {
 		{"per-level counts come back one per queried level", testLevelCounts},
 		{"a login's record, grace, learning and commit are one write", testLoginWriteAtomic},
 		{"a commit learns its verified login once, and nothing when it fails", testCommitLearn},
+		{"a verdict unlearns or learns its login once, and reports its network", testFeedback},
 		{"failures are windowed", testFailures},
 		{"erase removes everything", testErase},
 		{"events are paged newest first", testEvents},
@@ -671,4 +672,76 @@ func testAttemptBudgetConcurrent(t *testing.T, s engine.Store, tenant string) {
 // does: a commit that only learns.
 func learn(s engine.Store, u engine.UserRef, rec engine.LoginRecord, opt engine.LearnOptions) error {
 	return s.Commit(ctx, u, engine.Commit{Version: -1, Now: rec.At, Learn: &rec, LearnOpt: opt})
+}
+
+// testFeedback: fraud takes a learnt login back out of the user's history
+// and the tenant's counts and reports its network; the same or the other
+// verdict again changes nothing; legit teaches a login that was not learnt.
+func testFeedback(t *testing.T, s engine.Store, tenant string) {
+	u := engine.UserRef{Tenant: tenant, User: "fb"}
+	opt := engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}
+	lv := []engine.LevelValue{{Level: "ip.addr", Hash: "a1", Bucket: "x1"}, {Level: "ip.net", Hash: "n1", Bucket: "y1"}}
+	nets := lv[1:]
+	now := time.Now().Truncate(time.Second)
+	rec := engine.LoginRecord{ID: lgID(s, u, 1), Tenant: tenant, User: u.User, At: now, Decision: engine.DecisionAllow, First: true, Levels: lv}
+	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Hour, Learn: true, LearnOpt: opt})
+	must(t, err)
+	read := func() engine.LoginState {
+		st, err := s.LoadLogin(ctx, u, engine.LoginQuery{Levels: lv, Networks: nets, Now: now, Window: time.Hour})
+		must(t, err)
+		return st
+	}
+	if st := read(); st.UserLogins != 1 || st.Levels[1].UserCount != 1 || st.Levels[1].TenantCount != 1 || len(st.Reports) != 0 {
+		t.Fatalf("before the verdict: %+v", st)
+	}
+	fraud := engine.FeedbackWrite{Record: rec, Verdict: engine.VerdictFraud, Commit: engine.Commit{Version: -1, Now: now},
+		LearnOpt: opt, Networks: nets, HalfLife: 72 * time.Hour}
+	saved, err := s.Feedback(ctx, u, fraud)
+	must(t, err)
+	if !saved.Changed || saved.Previous != "" {
+		t.Fatalf("fraud: %+v", saved)
+	}
+	st := read()
+	if st.UserLogins != 0 || st.Levels[0].UserCount != 0 || st.Levels[1].UserCount != 0 ||
+		st.TenantLogins != 0 || st.Levels[1].TenantCount != 0 || st.Levels[1].TenantDistinct != 0 {
+		t.Fatalf("fraud left the login learnt: %+v", st)
+	}
+	if len(st.Reports) != 1 || st.Reports[0].Level != "ip.net" || st.Reports[0].Weight != 1 || !st.Reports[0].At.Equal(now) {
+		t.Fatalf("reports = %+v, want ip.net weight 1 at %v", st.Reports, now)
+	}
+	for _, v := range []engine.Verdict{engine.VerdictFraud, engine.VerdictLegit} {
+		w := fraud
+		w.Verdict = v
+		saved, err := s.Feedback(ctx, u, w)
+		must(t, err)
+		if saved.Previous != engine.VerdictFraud || saved.Changed {
+			t.Fatalf("%s after fraud: %+v", v, saved)
+		}
+	}
+	if st := read(); st.UserLogins != 0 || len(st.Reports) != 1 || st.Reports[0].Weight != 1 {
+		t.Fatalf("a repeated verdict changed something: %+v", st)
+	}
+	// A denied login (not learnt) judged legit is learnt, once.
+	denied := rec
+	denied.ID, denied.Decision = lgID(s, u, 2), engine.DecisionDeny
+	_, err = s.SaveLogin(ctx, u, engine.LoginWrite{Record: denied, RecordTTL: time.Hour, LearnOpt: opt})
+	must(t, err)
+	legit := engine.FeedbackWrite{Record: denied, Verdict: engine.VerdictLegit, Commit: engine.Commit{Version: -1, Now: now}, LearnOpt: opt}
+	saved, err = s.Feedback(ctx, u, legit)
+	must(t, err)
+	if !saved.Changed {
+		t.Fatalf("legit on a denied login: %+v", saved)
+	}
+	if st := read(); st.UserLogins != 1 || st.Levels[0].UserCount != 1 || st.TenantLogins != 1 || st.Levels[0].TenantCount != 1 {
+		t.Fatalf("legit did not teach the login: %+v", st)
+	}
+	if saved, err := s.Feedback(ctx, u, legit); err != nil || saved.Previous != engine.VerdictLegit || saved.Changed {
+		t.Fatalf("legit again: %+v %v", saved, err)
+	}
+	// A login without a record is not found.
+	gone := legit
+	gone.Record.ID = lgID(s, u, 3)
+	if _, err := s.Feedback(ctx, u, gone); err == nil {
+		t.Fatal("a verdict on a missing login succeeded")
+	}
 }
