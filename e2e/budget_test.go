@@ -235,15 +235,20 @@ func TestSMSPumpingCaps(t *testing.T) {
 		t.Errorf("resend refused by %s, want the ip limit", r.Raw)
 	}
 
-	// Every limit takes its unit (as before), so the refused resend was the
-	// tenant's fourth: the fifth SMS goes out, the sixth is refused, unsent.
+	// The refused resend took nothing from the tenant's cap (the shared
+	// limits are taken only when the caller's allowed): the fourth and
+	// fifth SMS go out, the sixth is refused, unsent.
 	seen = len(e.Twilio.Messages())
 	e.must(t, 201, "POST", "/v1/users/pump1/sms", map[string]any{"phone": "+37120000001"})
 	e.SMSCode(t, "+37120000001", seen)
+	seen = len(e.Twilio.Messages())
+	e.must(t, 201, "POST", "/v1/users/pump3/sms", map[string]any{"phone": "+37120000003"})
+	e.SMSCode(t, "+37120000003", seen)
+	seen = len(e.Twilio.Messages())
 	r = e.do(t, "POST", "/v1/users/pump2/sms", map[string]any{"phone": "+37120000002"})
 	bgWantCapped(t, r, "rate_limited")
 	if lcObj(r.Body, "error")["limit"] != "tenant" {
-		t.Errorf("fifth SMS refused by %s, want the tenant limit", r.Raw)
+		t.Errorf("sixth SMS refused by %s, want the tenant limit", r.Raw)
 	}
 	for _, m := range e.Twilio.Messages()[seen:] {
 		if m.To == "+37120000002" {
