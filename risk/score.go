@@ -16,6 +16,12 @@ type LevelCounts struct {
 	// TenantDistinct is how many distinct values the tenant has seen at this
 	// level (M in the smoothing (c+1)/(N+M)).
 	TenantDistinct int64
+	// UserDistinct is how many values new to the user his learned logins
+	// brought at this level (at least the distinct values his history
+	// holds there): the numerator of his Good–Turing missing mass. Zero
+	// means unknown, and the level's missing mass is the prior,
+	// 1/UnseenPenalty.
+	UserDistinct int64
 }
 
 // ScoreInput is everything [Score] needs about one login. The engine reads
@@ -145,7 +151,7 @@ func Score(in ScoreInput, opts Options) Result {
 			for j < len(lv) && lv[j].Feature == lv[i].Feature {
 				j++
 			}
-			t := featureTerm(lv[i:j], in.Counts, n, N, k, o.UnseenPenalty)
+			t := featureTerm(lv[i:j], in.Counts, n, N, k, o)
 			logS += t
 			sig = appendNovelty(sig, in.Features, lv[i:j], in.Counts, t)
 			i = j
@@ -239,27 +245,52 @@ func Score(in ScoreInput, opts Options) Result {
 //
 // Counts are clamped into their possible ranges so estimates (a
 // count-min sketch overcounts) cannot produce probabilities above one.
-func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior, penalty float64) float64 {
-	logPen := math.Log10(penalty)
-	var t float64
+func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64, o Options) float64 {
+	var t, pen, typ float64 // the known level's ratio, the novelty's cost, τ
 	for i, l := range lv {
 		c := counts[l.Name]
 		if cu := clamp(float64(c.UserCount), 0, n); cu > 0 {
 			if !forgeable(l.Name) {
-				t += math.Log10(tenantShare(c, N, prior)) - math.Log10(cu/n)
+				pa := tenantShare(c, N, prior)
+				if l.Name == LevelIPNet || l.Name == LevelIPBlock {
+					// A targeted attacker rents a line in the victim's ISP.
+					pa = math.Max(pa, o.TargetedShare*cu/n)
+				}
+				t = math.Log10(pa) - math.Log10(cu/n)
 			}
-			return t
+			break
 		}
 		if i == len(lv)-1 || counts[lv[i+1].Name].UserCount > 0 {
-			t += logPen // the most general level the user has not had
+			// The most general level the user has not had: a new value
+			// there is as likely as the user's own rate of new values.
+			pen = -math.Log10(missingMass(c, n, o))
 		}
 		if l.Name == LevelIPNet {
 			m := math.Max(float64(c.TenantDistinct), 0) + prior
-			typ := -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
-			t += math.Max(typ, -logPen)
+			typ = -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
 		}
 	}
-	return t
+	return t + pen + math.Max(typ, -pen)
+}
+
+// missingMass is the user's Good–Turing missing mass at a level: the share
+// of his logins that brought a value new to him there, d/n, smoothed
+// toward the prior 1/UnseenPenalty with the weight of MassPrior logins:
+//
+//	m = (d + a/penalty) / (n + a)
+//
+// and kept within [1/(n+a)/penalty, 1]. A user who always logs in from one
+// device has d = 1 and pays about n for a new one; one whose carrier hands
+// him a new /24 on every login has m near one there and pays little. An
+// unknown d (zero) leaves the prior.
+func missingMass(c LevelCounts, n float64, o Options) float64 {
+	m0 := 1 / o.UnseenPenalty
+	d := clamp(float64(c.UserDistinct), 0, n)
+	if d <= 0 {
+		return m0
+	}
+	a := o.MassPrior
+	return clamp((d+a*m0)/(n+a), m0/(n+a), 1)
 }
 
 // tenantShare is Freeman's smoothed share (c+1)/(N+M) of the tenant's
@@ -301,7 +332,7 @@ func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]Level
 		switch {
 		case unseen(LevelIPCountry):
 			sig = append(sig, Signal{Name: SignalNewCountry, Detail: countryOrUnknown(f.Country), Weight: t})
-		case unseen(LevelIPNet):
+		case unseen(LevelIPBlock) && f.Block != "", unseen(LevelIPNet):
 			d := asDetail(f.Geo)
 			if d == "" {
 				d = countryOrUnknown(f.Country)

@@ -63,7 +63,7 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	if err != nil {
 		return engine.LoginState{}, err
 	}
-	if len(ur) != 8+len(q.Levels) || len(tr) != 4+2*len(q.Levels) {
+	if len(ur) != 8+2*len(q.Levels) || len(tr) != 4+2*len(q.Levels) {
 		return engine.LoginState{}, fmt.Errorf("redisstore: load login: %d and %d answers for %d levels", len(ur), len(tr), len(q.Levels))
 	}
 	var st engine.LoginState
@@ -93,7 +93,7 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		st.Levels = make([]engine.LevelCount, len(q.Levels))
 	}
 	for i, v := range q.Levels {
-		st.Levels[i] = engine.LevelCount{Level: v.Level, UserCount: toInt(ur[8+i]), TenantCount: toInt(tr[4+2*i]), TenantDistinct: toInt(tr[5+2*i])}
+		st.Levels[i] = engine.LevelCount{Level: v.Level, UserCount: toInt(ur[8+2*i]), UserDistinct: toInt(ur[9+2*i]), TenantCount: toInt(tr[4+2*i]), TenantDistinct: toInt(tr[5+2*i])}
 	}
 	return st, nil
 }
