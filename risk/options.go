@@ -12,8 +12,8 @@ const (
 	DefaultIPv4Block     = 16
 	DefaultIPv6Block     = 32
 	DefaultMassPrior     = 2.0
-	DefaultTargetedShare = 0.25
-	DefaultUnseenPenalty = 4.0
+	DefaultTargetedShare = 0.5
+	DefaultUnseenPenalty = 3.0
 	DefaultPriorLogins   = 10
 
 	DefaultFailedPasswordUserThreshold = 5

@@ -151,7 +151,7 @@ func Score(in ScoreInput, opts Options) Result {
 			for j < len(lv) && lv[j].Feature == lv[i].Feature {
 				j++
 			}
-			t := featureTerm(lv[i:j], in.Counts, n, N, k, o)
+			t := featureTerm(lv[i:j], in.Counts, n, N, k, in.Features, o)
 			logS += t
 			sig = appendNovelty(sig, in.Features, lv[i:j], in.Counts, t)
 			i = j
@@ -245,14 +245,14 @@ func Score(in ScoreInput, opts Options) Result {
 //
 // Counts are clamped into their possible ranges so estimates (a
 // count-min sketch overcounts) cannot produce probabilities above one.
-func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64, o Options) float64 {
+func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64, f Features, o Options) float64 {
 	var t, pen, typ float64 // the known level's ratio, the novelty's cost, τ
 	for i, l := range lv {
 		c := counts[l.Name]
 		if cu := clamp(float64(c.UserCount), 0, n); cu > 0 {
 			if !forgeable(l.Name) {
 				pa := tenantShare(c, N, prior)
-				if l.Name == LevelIPNet || l.Name == LevelIPBlock {
+				if reachable(l.Name, f) {
 					// A targeted attacker rents a line in the victim's ISP.
 					pa = math.Max(pa, o.TargetedShare*cu/n)
 				}
@@ -271,6 +271,22 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 		}
 	}
 	return t + pen + math.Max(typ, -pen)
+}
+
+// reachable reports whether a targeted attacker can log in from the
+// user's own value of the level by renting a line in the user's ISP: the
+// operator's block, and an IPv4 /24 (shared by the ISP's customers), but
+// not the address nor an IPv6 /64 (the home's own subnet). There the
+// attacker's share is floored at TargetedShare times the user's, so a
+// familiar network cannot alone vouch for a login. The floor applies only
+// when the login carries a device id, which then tells the two apart;
+// without one, a stranger in the user's /24 with the user's browser is a
+// returning user to any model, and the floor would only challenge users.
+func reachable(level string, f Features) bool {
+	if f.DeviceID == "" {
+		return false
+	}
+	return level == LevelIPBlock || (level == LevelIPNet && f.IP.Is4())
 }
 
 // missingMass is the user's Good–Turing missing mass at a level: the share
