@@ -13,7 +13,7 @@ const (
 	DefaultIPv6Block     = 32
 	DefaultMassPrior     = 2.0
 	DefaultTargetedShare = 0.5
-	DefaultUnseenPenalty = 3.0
+	DefaultUnseenPenalty = 4.0
 	DefaultPriorLogins   = 10
 
 	DefaultFailedPasswordUserThreshold = 5

@@ -144,6 +144,15 @@ func Score(in ScoreInput, opts Options) Result {
 		N := math.Max(float64(in.TenantLogins), n) + k // the user's logins are the tenant's too
 		U := math.Max(float64(in.TenantUsers), 1) + k
 		logS = math.Log10(N) - math.Log10(U) - math.Log10(n)
+		if in.Features.DeviceID == "" {
+			// Without a device id a new user's logins bring new
+			// networks and browsers at once (the first phone login is a
+			// new carrier and a new user agent), and the prior would
+			// count his short history a second time: it is capped at
+			// even odds. With a device id it stays, as the device is
+			// what tells a new user from his attacker.
+			logS = math.Min(logS, 0)
+		}
 
 		lv := in.Features.levels
 		for i := 0; i < len(lv); {
@@ -247,6 +256,7 @@ func Score(in ScoreInput, opts Options) Result {
 // count-min sketch overcounts) cannot produce probabilities above one.
 func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64, f Features, o Options) float64 {
 	var t, pen, typ float64 // the known level's ratio, the novelty's cost, τ
+	penAt := ""
 	for i, l := range lv {
 		c := counts[l.Name]
 		if cu := clamp(float64(c.UserCount), 0, n); cu > 0 {
@@ -263,14 +273,17 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 		if i == len(lv)-1 || counts[lv[i+1].Name].UserCount > 0 {
 			// The most general level the user has not had: a new value
 			// there is as likely as the user's own rate of new values.
-			pen = -math.Log10(missingMass(c, n, o))
+			pen, penAt = -math.Log10(missingMass(c, n, o)), l.Name
 		}
-		if l.Name == LevelIPNet {
+		if l.Name == LevelIPNet || l.Name == LevelIPBlock {
 			m := math.Max(float64(c.TenantDistinct), 0) + prior
 			typ = -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
 		}
 	}
-	return t + pen + math.Max(typ, -pen)
+	if penAt != LevelIPNet && penAt != LevelIPBlock {
+		typ = 0
+	}
+	return t + pen + math.Max(typ, -pen-typicalFloor)
 }
 
 // reachable reports whether a targeted attacker can log in from the
@@ -402,5 +415,11 @@ func asDetail(g GeoInfo) string {
 	}
 	return d
 }
+
+// typicalFloor is how far below one (in log10) a typical network's τ may
+// bring the factor of a new network: a tenth. A carrier's block that much
+// of the tenant uses is less suspicious than an average one, but not
+// evidence for the user.
+const typicalFloor = 1.0
 
 func clamp(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
