@@ -144,7 +144,7 @@ func Score(in ScoreInput, opts Options) Result {
 		N := math.Max(float64(in.TenantLogins), n) + k // the user's logins are the tenant's too
 		U := math.Max(float64(in.TenantUsers), 1) + k
 		logS = math.Log10(N) - math.Log10(U) - math.Log10(n)
-		if in.Features.DeviceID == "" {
+		if !in.Features.hasDevice() {
 			// Without a device id a new user's logins bring new
 			// networks and browsers at once (the first phone login is a
 			// new carrier and a new user agent), and the prior would
@@ -255,8 +255,9 @@ func Score(in ScoreInput, opts Options) Result {
 // Counts are clamped into their possible ranges so estimates (a
 // count-min sketch overcounts) cannot produce probabilities above one.
 func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64, f Features, o Options) float64 {
-	var t, pen, typ float64 // the known level's ratio, the novelty's cost, τ
-	penAt := ""
+	var t, pen float64 // the known level's ratio, the novelty's cost
+	penAt := ""        // the level the novelty is paid at
+	typ := map[string]float64{}
 	for i, l := range lv {
 		c := counts[l.Name]
 		if cu := clamp(float64(c.UserCount), 0, n); cu > 0 {
@@ -275,15 +276,23 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 			// there is as likely as the user's own rate of new values.
 			pen, penAt = -math.Log10(missingMass(c, n, o)), l.Name
 		}
-		if l.Name == LevelIPNet || l.Name == LevelIPBlock {
+		if _, ok := counts[l.Name]; ok && (l.Name == LevelIPNet || l.Name == LevelIPBlock) {
+			// (A level the store did not answer for has no τ.)
 			m := math.Max(float64(c.TenantDistinct), 0) + prior
-			typ = -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
+			typ[l.Name] = -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
 		}
 	}
-	if penAt != LevelIPNet && penAt != LevelIPBlock {
-		typ = 0
+	switch penAt {
+	case LevelIPNet, LevelIPBlock:
+		// A new network or block of a known operator or country: as
+		// typical of the tenant as the level paid for says, down to a
+		// tenth (a carrier's block that much of the tenant uses).
+		return t + pen + math.Max(typ[penAt], -pen-typicalFloor)
+	default:
+		// A new country or AS, or no network novelty: a rare prefix
+		// raises the cost, a common one never lowers it.
+		return t + pen + math.Max(typ[LevelIPNet], -pen)
 	}
-	return t + pen + math.Max(typ, -pen-typicalFloor)
 }
 
 // reachable reports whether a targeted attacker can log in from the
@@ -296,10 +305,20 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 // without one, a stranger in the user's /24 with the user's browser is a
 // returning user to any model, and the floor would only challenge users.
 func reachable(level string, f Features) bool {
-	if f.DeviceID == "" {
+	if !f.hasDevice() {
 		return false
 	}
 	return level == LevelIPBlock || (level == LevelIPNet && f.IP.Is4())
+}
+
+// hasDevice reports whether the login carries a device id level.
+func (f Features) hasDevice() bool {
+	for _, l := range f.levels {
+		if l.Name == LevelDeviceID {
+			return true
+		}
+	}
+	return false
 }
 
 // missingMass is the user's Good–Turing missing mass at a level: the share
