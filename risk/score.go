@@ -287,11 +287,11 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 		// A new network or block of a known operator or country: as
 		// typical of the tenant as the level paid for says, down to a
 		// tenth (a carrier's block that much of the tenant uses).
-		return t + pen + math.Max(typ[penAt], -pen-typicalFloor)
+		return t + pen + clamp(typ[penAt], -pen-typicalFloor, typicalCap)
 	default:
-		// A new country or AS, or no network novelty: a rare prefix
-		// raises the cost, a common one never lowers it.
-		return t + pen + math.Max(typ[LevelIPNet], -pen)
+		// A new country or AS, or no network novelty: a rare prefix or
+		// block raises the cost, a common one never lowers it.
+		return t + pen + clamp(math.Max(typ[LevelIPNet], typ[LevelIPBlock]), -pen, typicalCap)
 	}
 }
 
@@ -440,5 +440,10 @@ func asDetail(g GeoInfo) string {
 // of the tenant uses is less suspicious than an average one, but not
 // evidence for the user.
 const typicalFloor = 1.0
+
+// typicalCap is how far above one (in log10) τ may raise it: tenfold, so
+// that a block no user of a young tenant has had (τ of a thousand) does
+// not outweigh everything else.
+const typicalCap = 1.0
 
 func clamp(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
