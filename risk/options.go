@@ -54,7 +54,7 @@ type Options struct {
 
 	// TargetedShare is ε, the least probability a targeted attacker has
 	// of logging in from the user's own /24 or /16 relative to the user
-	// (p(x|attack) ≥ ε·p(x|u) at ip.net and ip.block; default 0.25): he
+	// (p(x|attack) ≥ ε·p(x|u) at ip.net, ip.block and ip.asn; default 0.5): he
 	// rents a line in the victim's ISP. It caps how much a familiar
 	// network alone can vouch for a login.
 	TargetedShare float64

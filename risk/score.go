@@ -258,7 +258,13 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 	var t, pen float64 // the known level's ratio, the novelty's cost
 	penAt := ""        // the level the novelty is paid at
 	typ := map[string]float64{}
+	floor := typicalFloor
 	for i, l := range lv {
+		if l.Name == LevelIPASN {
+			// The AS already credits a popular operator at its own
+			// ratio: τ does not lower a new prefix of it.
+			floor = 0
+		}
 		c := counts[l.Name]
 		if cu := clamp(float64(c.UserCount), 0, n); cu > 0 {
 			if !forgeable(l.Name) {
@@ -287,7 +293,7 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 		// A new network or block of a known operator or country: as
 		// typical of the tenant as the level paid for says, down to a
 		// tenth (a carrier's block that much of the tenant uses).
-		return t + pen + clamp(typ[penAt], -pen-typicalFloor, typicalCap)
+		return t + pen + clamp(typ[penAt], -pen-floor, typicalCap)
 	default:
 		// A new country or AS, or no network novelty: a rare prefix or
 		// block raises the cost, a common one never lowers it.
@@ -297,7 +303,7 @@ func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64,
 
 // reachable reports whether a targeted attacker can log in from the
 // user's own value of the level by renting a line in the user's ISP: the
-// operator's block, and an IPv4 /24 (shared by the ISP's customers), but
+// operator's AS and block, and an IPv4 /24 (shared by the ISP's customers), but
 // not the address nor an IPv6 /64 (the home's own subnet). There the
 // attacker's share is floored at TargetedShare times the user's, so a
 // familiar network cannot alone vouch for a login. The floor applies only
@@ -308,7 +314,7 @@ func reachable(level string, f Features) bool {
 	if !f.hasDevice() {
 		return false
 	}
-	return level == LevelIPBlock || (level == LevelIPNet && f.IP.Is4())
+	return level == LevelIPASN || level == LevelIPBlock || (level == LevelIPNet && f.IP.Is4())
 }
 
 // hasDevice reports whether the login carries a device id level.

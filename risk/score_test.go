@@ -451,8 +451,10 @@ func TestScoreFormula(t *testing.T) {
 		LevelIPCountry: {UserCount: 10, TenantCount: 600, TenantDistinct: 10},
 		LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
 	}
-	// At the known AS: p(x)/p(x|u) = ((300+1)/(1000+20)) / (10/10).
-	knownAS := math.Log10(301.0 / 1020)
+	// At the known AS: p(x)/p(x|u) = ((300+1)/(1000+20)) / (10/10), but a
+	// targeted attacker in the user's ISP has at least TargetedShare of
+	// the user's share of it when a device id can tell them apart.
+	knownAS := math.Log10(math.Max(301.0/1020, DefaultTargetedShare))
 	if got, want := Score(in, Options{PriorLogins: -1}).LogScore, prior+math.Log10(4)+typ+knownAS+knownDevice; math.Abs(got-want) > 1e-12 {
 		t.Errorf("new prefix in the user's AS: LogScore = %.15f, want %.15f", got, want)
 	}
