@@ -113,19 +113,23 @@ type Result struct {
 // from the most specific to the least (see [featureTerm]):
 //
 //	F_k = p(x_l*|attack) / p(x_l*|u, legit)     at l*, the most specific level the user has had
-//	    · penalty · τ                           if l* is not the feature's most specific level
+//	    · τ / m_g                               if l* is not the feature's most specific level
 //
 // p(x_l*|u, legit) = c_{u,l*}/n_u. p(x_l*|attack) is Freeman's tenant-wide
 // share (c+1)/(N+M) for the levels an attacker cannot choose (address,
 // network, device id) and equals p(x_l*|u, legit) for those he can (the
 // country, everything in the user agent), which then weigh only when new.
-// The UnseenPenalty is paid once per feature, for the most general level
-// the user has not had (F_k = penalty · τ when he has had none). τ = 1
-// except for a network prefix the user has not had: (1/M)/p(x), how much
-// rarer it is in the tenant than an average prefix, floored at
-// 1/penalty. p(attack|x) is 1 times the velocity and impossible-travel
-// factors that fire. Everything is summed in log10. Score is pure: it
-// reads nothing but its arguments.
+// When the login carries a device id, the user's IPv4 /24, block and AS
+// are ones a targeted attacker can rent a line in: there p(x|attack) is
+// at least TargetedShare · p(x|u). The novelty below l* is paid once, at
+// g, the most general level the user has not had, as 1/m_g: m_g is the
+// user's Good–Turing missing mass there, the share of his logins that
+// brought a value new to him at g, smoothed toward 1/UnseenPenalty (see
+// [missingMass]). τ = (1/M)/p(x), how much rarer a new network or block
+// is in the tenant than an average one, is bounded to a tenfold change.
+// Without a device id the user prior is capped at 1. p(attack|x) is 1
+// times the velocity and impossible-travel factors that fire. Everything
+// is summed in log10. Score is pure: it reads nothing but its arguments.
 func Score(in ScoreInput, opts Options) Result {
 	o := opts.withDefaults()
 	r := Result{NoHistory: in.UserLogins <= 0}
