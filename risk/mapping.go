@@ -19,7 +19,7 @@ const (
 	// DefaultChallengeThreshold: scores at or above it are challenged. It
 	// is even odds, S ≥ 1: an attacker at least as likely as the user to
 	// produce the login. On the evaluation set (cmd/stepup-eval, seeds 2
-	// to 4) it challenges 1–1.5 % of the logins of users with 12 or more
+	// to 4) it challenges 2–4 % of the logins of users with 12 or more
 	// past logins without device ids and under 1 % with them (RISK.md
 	// section 2 asks for under 10 %), and blocks 99.4 % or more of every
 	// attacker kind with device ids.
