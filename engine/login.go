@@ -265,7 +265,7 @@ func scoreInput(st LoginState, feats risk.Features, pol *compiled, p Policy, gro
 		BlockedCountry: feats.Country != "" && slices.Contains(p.BlockedCountries, feats.Country),
 	}
 	for _, c := range st.Levels {
-		si.Counts[c.Level] = risk.LevelCounts{UserCount: c.UserCount, TenantCount: c.TenantCount, TenantDistinct: c.TenantDistinct}
+		si.Counts[c.Level] = risk.LevelCounts{UserCount: c.UserCount, UserDistinct: c.UserDistinct, TenantCount: c.TenantCount, TenantDistinct: c.TenantDistinct}
 	}
 	if st.Last != nil && st.Last.HasLoc {
 		si.LastLogin = &risk.Place{At: st.Last.At, Lat: st.Last.Lat, Lon: st.Last.Lon, Country: st.Last.Country}

@@ -95,6 +95,10 @@ type LevelCount struct {
 	Level string
 	// UserCount is how many of the user's learned logins had the value.
 	UserCount int64
+	// UserDistinct is how many new values the user's learned logins
+	// brought at the level (at least the distinct values his history
+	// holds): the numerator of his missing mass there.
+	UserDistinct int64
 	// TenantCount is the count of the value's bucket among the tenant's
 	// learned logins.
 	TenantCount int64

@@ -20,6 +20,7 @@ const (
 const (
 	LevelIPAddr    = "ip.addr"    // the address itself
 	LevelIPNet     = "ip.net"     // the /24 or /64 prefix (configurable)
+	LevelIPBlock   = "ip.block"   // the /16 or /32 block: the operator's, without an ASN database
 	LevelIPASN     = "ip.asn"     // "AS<n>", only with an ASN database
 	LevelIPCountry = "ip.cc"      // ISO country code, "??" when unknown
 	LevelUAFull    = "ua.full"    // the whole User-Agent string
@@ -30,7 +31,7 @@ const (
 )
 
 // levelNames are every level name, in a fixed order.
-var levelNames = []string{LevelIPAddr, LevelIPNet, LevelIPASN, LevelIPCountry,
+var levelNames = []string{LevelIPAddr, LevelIPNet, LevelIPBlock, LevelIPASN, LevelIPCountry,
 	LevelUAFull, LevelUABrowser, LevelUAOS, LevelUADevice, LevelDeviceID}
 
 // LevelNames returns every level name [Features] may produce, in a fixed
@@ -47,6 +48,7 @@ func LevelNames() []string { return slices.Clone(levelNames) }
 const (
 	WeightIPAddr    = 0.6
 	WeightIPNet     = 0.3
+	WeightIPBlock   = 0.3 // stands in for the operator's network, as the AS does
 	WeightIPASN     = 0.3 // shares the network's weight: the reference code had one network level
 	WeightIPCountry = 0.1
 	WeightUAFull    = 0.5386653840551359
@@ -97,6 +99,9 @@ type Features struct {
 	// Network is the "ip.net" value, the address's prefix, such as
 	// "192.0.2.0/24".
 	Network string
+	// Block is the "ip.block" value, the address's wider block (the /16 or
+	// /32 an operator's customers hop within), such as "192.0.0.0/16".
+	Block string
 	// Country is the upper-case ISO code, "" when unknown.
 	Country string
 	// Geo is the GeoIP answer the features were extracted from.
@@ -138,6 +143,9 @@ func Extract(in Input, opts Options) Features {
 	f.levels = make([]Level, 0, 8)
 	if f.IP.IsValid() {
 		f.Network = network(f.IP, o)
+		if netBits, blockBits := bitsOf(f.IP, o.IPv4Prefix, o.IPv6Prefix), bitsOf(f.IP, o.IPv4BlockPrefix, o.IPv6BlockPrefix); blockBits < netBits {
+			f.Block = prefix(f.IP, o.IPv4BlockPrefix, o.IPv6BlockPrefix)
+		}
 		cc := f.Country
 		if cc == "" {
 			cc = UnknownCountry
@@ -146,6 +154,14 @@ func Extract(in Input, opts Options) Features {
 			Level{LevelIPAddr, FeatureIP, WeightIPAddr, f.IP.String()},
 			Level{LevelIPNet, FeatureIP, WeightIPNet, f.Network},
 		)
+		// The wider block stands in for the operator without an ASN
+		// database: a carrier's NAT hands out a new /24 of its /15 on
+		// every login, a home's DHCP lease moves within its ISP's /16;
+		// neither is a new network operator. (Absent when the network
+		// level is configured as wide.)
+		if f.Block != "" {
+			f.levels = append(f.levels, Level{LevelIPBlock, FeatureIP, WeightIPBlock, f.Block})
+		}
 		// With an ASN database the AS is a level of its own between the
 		// prefix and the country: a new prefix of the user's own ISP (an
 		// IPv6 privacy range, a DHCP move) is not a new ISP, and a new
@@ -170,10 +186,20 @@ func Extract(in Input, opts Options) Features {
 
 // network returns the "ip.net" value: the AS when known, because one ISP's
 // customers hop between its prefixes, else the configured prefix.
-func network(ip netip.Addr, o Options) string {
-	bits := o.IPv6Prefix
+func network(ip netip.Addr, o Options) string { return prefix(ip, o.IPv4Prefix, o.IPv6Prefix) }
+
+func bitsOf(ip netip.Addr, v4, v6 int) int {
 	if ip.Is4() {
-		bits = o.IPv4Prefix
+		return v4
+	}
+	return v6
+}
+
+// prefix returns the address's prefix of v4 or v6 bits, by family.
+func prefix(ip netip.Addr, v4, v6 int) string {
+	bits := v6
+	if ip.Is4() {
+		bits = v4
 	}
 	p, err := ip.Prefix(bits)
 	if err != nil { // unreachable: bits are within range for the family

@@ -19,7 +19,7 @@ func TestExtractLevels(t *testing.T) {
 			name: "ipv4 /24 with device",
 			in:   Input{IP: netip.MustParseAddr("198.51.100.7"), UserAgent: uaChromeWin, DeviceID: "d1", Geo: gb},
 			want: map[string]string{
-				LevelIPAddr: "198.51.100.7", LevelIPNet: "198.51.100.0/24", LevelIPCountry: "GB",
+				LevelIPAddr: "198.51.100.7", LevelIPNet: "198.51.100.0/24", LevelIPBlock: "198.51.0.0/16", LevelIPCountry: "GB",
 				LevelUAFull: uaChromeWin, LevelUABrowser: "Chrome 125", LevelUAOS: "Windows 10", LevelUADevice: DeviceDesktop,
 				LevelDeviceID: "d1",
 			},
@@ -28,7 +28,7 @@ func TestExtractLevels(t *testing.T) {
 			name: "ipv6 /64, unknown country, no device",
 			in:   Input{IP: netip.MustParseAddr("2001:db8:1:2:3:4:5:6"), UserAgent: uaIPhone},
 			want: map[string]string{
-				LevelIPAddr: "2001:db8:1:2:3:4:5:6", LevelIPNet: "2001:db8:1:2::/64", LevelIPCountry: UnknownCountry,
+				LevelIPAddr: "2001:db8:1:2:3:4:5:6", LevelIPNet: "2001:db8:1:2::/64", LevelIPBlock: "2001:db8::/32", LevelIPCountry: UnknownCountry,
 				LevelUAFull: uaIPhone, LevelUABrowser: "Mobile Safari 17", LevelUAOS: "iOS 17", LevelUADevice: DeviceMobile,
 			},
 		},
@@ -36,7 +36,7 @@ func TestExtractLevels(t *testing.T) {
 			name: "asn is a level between the prefix and the country",
 			in:   Input{IP: netip.MustParseAddr("203.0.113.9"), Geo: GeoInfo{Country: "US", ASN: 64500, ASNOrg: "Example"}},
 			want: map[string]string{
-				LevelIPAddr: "203.0.113.9", LevelIPNet: "203.0.113.0/24", LevelIPASN: "AS64500", LevelIPCountry: "US",
+				LevelIPAddr: "203.0.113.9", LevelIPNet: "203.0.113.0/24", LevelIPBlock: "203.0.0.0/16", LevelIPASN: "AS64500", LevelIPCountry: "US",
 				LevelUAFull: "", LevelUABrowser: "Other", LevelUAOS: "Other", LevelUADevice: DeviceOther,
 			},
 		},
@@ -44,7 +44,7 @@ func TestExtractLevels(t *testing.T) {
 			name: "mapped ipv4 and zone are normalised",
 			in:   Input{IP: netip.MustParseAddr("::ffff:192.0.2.1"), UserAgent: uaCurl},
 			want: map[string]string{
-				LevelIPAddr: "192.0.2.1", LevelIPNet: "192.0.2.0/24", LevelIPCountry: UnknownCountry,
+				LevelIPAddr: "192.0.2.1", LevelIPNet: "192.0.2.0/24", LevelIPBlock: "192.0.0.0/16", LevelIPCountry: UnknownCountry,
 				LevelUAFull: uaCurl, LevelUABrowser: "curl 8", LevelUAOS: "Other", LevelUADevice: DeviceBot,
 			},
 		},
@@ -53,12 +53,12 @@ func TestExtractLevels(t *testing.T) {
 			in:   Input{IP: netip.MustParseAddr("fe80::1%eth0")},
 			opts: Options{IPv6Prefix: 48},
 			want: map[string]string{
-				LevelIPAddr: "fe80::1", LevelIPNet: "fe80::/48", LevelIPCountry: UnknownCountry,
+				LevelIPAddr: "fe80::1", LevelIPNet: "fe80::/48", LevelIPBlock: "fe80::/32", LevelIPCountry: UnknownCountry,
 				LevelUAFull: "", LevelUABrowser: "Other", LevelUAOS: "Other", LevelUADevice: DeviceOther,
 			},
 		},
 		{
-			name: "ignored device, /16",
+			name: "ignored device, /16 network: no narrower block level",
 			in:   Input{IP: netip.MustParseAddr("192.0.2.1"), DeviceID: "d1"},
 			opts: Options{IPv4Prefix: 16, IgnoreDevice: true},
 			want: map[string]string{
@@ -97,14 +97,16 @@ func TestExtractLevels(t *testing.T) {
 
 func TestExtractLevelOrderAndWeights(t *testing.T) {
 	f := Extract(Input{IP: netip.MustParseAddr("192.0.2.1"), UserAgent: uaChromeWin, DeviceID: "d"}, Options{})
-	wantOrder := []string{LevelIPAddr, LevelIPNet, LevelIPCountry, LevelUAFull, LevelUABrowser, LevelUAOS, LevelUADevice, LevelDeviceID}
+	wantOrder := []string{LevelIPAddr, LevelIPNet, LevelIPBlock, LevelIPCountry, LevelUAFull, LevelUABrowser, LevelUAOS, LevelUADevice, LevelDeviceID}
 	sums := map[string]float64{}
 	levels := f.Levels()
 	for i, l := range levels {
 		if l.Name != wantOrder[i] {
 			t.Errorf("level %d = %s, want %s", i, l.Name, wantOrder[i])
 		}
-		sums[l.Feature] += l.Weight
+		if l.Name != LevelIPBlock { // shares the network's weight, as the AS does
+			sums[l.Feature] += l.Weight
+		}
 	}
 	for feature, s := range sums {
 		if math.Abs(s-1) > 1e-9 {

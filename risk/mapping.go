@@ -18,11 +18,11 @@ const (
 const (
 	// DefaultChallengeThreshold: scores at or above it are challenged. It
 	// is even odds, S ≥ 1: an attacker at least as likely as the user to
-	// produce the login. On the evaluation set (cmd/stepup-eval, seeds 1
-	// to 3) it challenges 5–6 % of the logins of users with 12 or more
-	// past logins without device ids and under 0.1 % with them (RISK.md
-	// section 2 asks for under 10 %), and sits within a few points of the
-	// threshold that blocks 99.5 % of naive and targeted attackers.
+	// produce the login. On the evaluation set (cmd/stepup-eval, seeds 2
+	// to 4) it challenges 2–4 % of the logins of users with 12 or more
+	// past logins without device ids and under 1 % with them (RISK.md
+	// section 2 asks for under 10 %), and blocks 99.4 % or more of every
+	// attacker kind with device ids.
 	DefaultChallengeThreshold = 50
 	// DefaultDenyThreshold is above the highest score: never deny on score
 	// alone; tenants opt in by lowering it.

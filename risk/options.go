@@ -9,6 +9,10 @@ import (
 const (
 	DefaultIPv4Prefix    = 24
 	DefaultIPv6Prefix    = 64
+	DefaultIPv4Block     = 16
+	DefaultIPv6Block     = 32
+	DefaultMassPrior     = 2.0
+	DefaultTargetedShare = 0.5
 	DefaultUnseenPenalty = 4.0
 	DefaultPriorLogins   = 10
 
@@ -38,15 +42,36 @@ type Options struct {
 	// subnet, so privacy addresses stay in the user's network).
 	IPv6Prefix int
 
+	// IPv4BlockPrefix and IPv6BlockPrefix are the prefix lengths of the
+	// "ip.block" level (defaults 16 and 32), the operator's block a
+	// carrier's NAT or a home's DHCP leases move within.
+	IPv4BlockPrefix int
+	IPv6BlockPrefix int
+
+	// MassPrior is the weight a, in logins, of the prior in each level's
+	// missing mass (m = (d + a/UnseenPenalty)/(n + a), default 2): how
+	// many logins' worth of evidence a user needs before his own rate of
+	// new values outweighs the default 1/UnseenPenalty.
+	MassPrior float64
+
+	// TargetedShare is ε, the least probability a targeted attacker has
+	// of logging in from the user's own /24 or /16 relative to the user
+	// (p(x|attack) ≥ ε·p(x|u) at ip.net, ip.block and ip.asn; default 0.5): he
+	// rents a line in the victim's ISP. It caps how much a familiar
+	// network alone can vouch for a login.
+	TargetedShare float64
+
 	// IgnoreDevice drops the "dev" feature even when a device id is given,
 	// scoring on IP and user agent only (as Wiefling et al. measured).
 	IgnoreDevice bool
 
-	// UnseenPenalty is the factor a feature pays, once, for the most
-	// general of its levels whose value the user has never had: a new
-	// address in a known network, a new network in a known country, or a
-	// feature entirely new to the user (default 4, the reference code's).
-	// Values below 1 are invalid.
+	// UnseenPenalty is the prior of the factor a feature pays, once, for
+	// the most general of its levels whose value the user has never had
+	// (a new address in a known network, a new network in a known country,
+	// or a feature entirely new to the user): 1/m, where m is the user's
+	// missing mass at that level, starts at this value and moves to the
+	// user's own rate of new values as his history grows (default 4, the
+	// reference code's fixed penalty). Values below 1 are invalid.
 	UnseenPenalty float64
 
 	// PriorLogins is the size K of the prior population added to every
@@ -104,6 +129,14 @@ func (o Options) Validate() error {
 		return fmt.Errorf("risk: IPv4Prefix %d out of range 1–32", o.IPv4Prefix)
 	case o.IPv6Prefix < 0 || o.IPv6Prefix > 128:
 		return fmt.Errorf("risk: IPv6Prefix %d out of range 1–128", o.IPv6Prefix)
+	case o.IPv4BlockPrefix < 0 || o.IPv4BlockPrefix > 32:
+		return fmt.Errorf("risk: IPv4BlockPrefix %d out of range 1–32", o.IPv4BlockPrefix)
+	case o.IPv6BlockPrefix < 0 || o.IPv6BlockPrefix > 128:
+		return fmt.Errorf("risk: IPv6BlockPrefix %d out of range 1–128", o.IPv6BlockPrefix)
+	case o.MassPrior < 0:
+		return errors.New("risk: MassPrior must not be negative")
+	case o.TargetedShare < 0 || o.TargetedShare > 1:
+		return fmt.Errorf("risk: TargetedShare %g out of range 0–1", o.TargetedShare)
 	case o.UnseenPenalty != 0 && o.UnseenPenalty < 1:
 		return fmt.Errorf("risk: UnseenPenalty %g below 1 would make unseen values lower the risk", o.UnseenPenalty)
 	case o.TravelSpeedKmh < 0:
@@ -137,6 +170,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IPv6Prefix <= 0 || o.IPv6Prefix > 128 {
 		o.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if o.IPv4BlockPrefix <= 0 || o.IPv4BlockPrefix > 32 {
+		o.IPv4BlockPrefix = DefaultIPv4Block
+	}
+	if o.IPv6BlockPrefix <= 0 || o.IPv6BlockPrefix > 128 {
+		o.IPv6BlockPrefix = DefaultIPv6Block
+	}
+	if o.MassPrior <= 0 {
+		o.MassPrior = DefaultMassPrior
+	}
+	if o.TargetedShare <= 0 || o.TargetedShare > 1 {
+		o.TargetedShare = DefaultTargetedShare
 	}
 	if o.UnseenPenalty < 1 {
 		o.UnseenPenalty = DefaultUnseenPenalty

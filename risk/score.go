@@ -16,6 +16,12 @@ type LevelCounts struct {
 	// TenantDistinct is how many distinct values the tenant has seen at this
 	// level (M in the smoothing (c+1)/(N+M)).
 	TenantDistinct int64
+	// UserDistinct is how many values new to the user his learned logins
+	// brought at this level (at least the distinct values his history
+	// holds there): the numerator of his Good–Turing missing mass. Zero
+	// means unknown, and the level's missing mass is the prior,
+	// 1/UnseenPenalty.
+	UserDistinct int64
 }
 
 // ScoreInput is everything [Score] needs about one login. The engine reads
@@ -119,19 +125,23 @@ type Result struct {
 // from the most specific to the least (see [featureTerm]):
 //
 //	F_k = p(x_l*|attack) / p(x_l*|u, legit)     at l*, the most specific level the user has had
-//	    · penalty · τ                           if l* is not the feature's most specific level
+//	    · τ / m_g                               if l* is not the feature's most specific level
 //
 // p(x_l*|u, legit) = c_{u,l*}/n_u. p(x_l*|attack) is Freeman's tenant-wide
 // share (c+1)/(N+M) for the levels an attacker cannot choose (address,
 // network, device id) and equals p(x_l*|u, legit) for those he can (the
 // country, everything in the user agent), which then weigh only when new.
-// The UnseenPenalty is paid once per feature, for the most general level
-// the user has not had (F_k = penalty · τ when he has had none). τ = 1
-// except for a network prefix the user has not had: (1/M)/p(x), how much
-// rarer it is in the tenant than an average prefix, floored at
-// 1/penalty. p(attack|x) is 1 times the velocity and impossible-travel
-// factors that fire. Everything is summed in log10. Score is pure: it
-// reads nothing but its arguments.
+// When the login carries a device id, the user's IPv4 /24, block and AS
+// are ones a targeted attacker can rent a line in: there p(x|attack) is
+// at least TargetedShare · p(x|u). The novelty below l* is paid once, at
+// g, the most general level the user has not had, as 1/m_g: m_g is the
+// user's Good–Turing missing mass there, the share of his logins that
+// brought a value new to him at g, smoothed toward 1/UnseenPenalty (see
+// [missingMass]). τ = (1/M)/p(x), how much rarer a new network or block
+// is in the tenant than an average one, is bounded to a tenfold change.
+// Without a device id the user prior is capped at 1. p(attack|x) is 1
+// times the velocity and impossible-travel factors that fire. Everything
+// is summed in log10. Score is pure: it reads nothing but its arguments.
 func Score(in ScoreInput, opts Options) Result {
 	o := opts.withDefaults()
 	r := Result{NoHistory: in.UserLogins <= 0}
@@ -150,6 +160,15 @@ func Score(in ScoreInput, opts Options) Result {
 		N := math.Max(float64(in.TenantLogins), n) + k // the user's logins are the tenant's too
 		U := math.Max(float64(in.TenantUsers), 1) + k
 		logS = math.Log10(N) - math.Log10(U) - math.Log10(n)
+		if !in.Features.hasDevice() {
+			// Without a device id a new user's logins bring new
+			// networks and browsers at once (the first phone login is a
+			// new carrier and a new user agent), and the prior would
+			// count his short history a second time: it is capped at
+			// even odds. With a device id it stays, as the device is
+			// what tells a new user from his attacker.
+			logS = math.Min(logS, 0)
+		}
 
 		lv := in.Features.levels
 		for i := 0; i < len(lv); {
@@ -157,7 +176,7 @@ func Score(in ScoreInput, opts Options) Result {
 			for j < len(lv) && lv[j].Feature == lv[i].Feature {
 				j++
 			}
-			t := featureTerm(lv[i:j], in.Counts, n, N, k, o.UnseenPenalty)
+			t := featureTerm(lv[i:j], in.Counts, n, N, k, in.Features, o)
 			logS += t
 			sig = appendNovelty(sig, in.Features, lv[i:j], in.Counts, t)
 			i = j
@@ -257,27 +276,97 @@ func Score(in ScoreInput, opts Options) Result {
 //
 // Counts are clamped into their possible ranges so estimates (a
 // count-min sketch overcounts) cannot produce probabilities above one.
-func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior, penalty float64) float64 {
-	logPen := math.Log10(penalty)
-	var t float64
+func featureTerm(lv []Level, counts map[string]LevelCounts, n, N, prior float64, f Features, o Options) float64 {
+	var t, pen float64 // the known level's ratio, the novelty's cost
+	penAt := ""        // the level the novelty is paid at
+	typ := map[string]float64{}
+	floor := typicalFloor
 	for i, l := range lv {
+		if l.Name == LevelIPASN {
+			// The AS already credits a popular operator at its own
+			// ratio: τ does not lower a new prefix of it.
+			floor = 0
+		}
 		c := counts[l.Name]
 		if cu := clamp(float64(c.UserCount), 0, n); cu > 0 {
 			if !forgeable(l.Name) {
-				t += math.Log10(tenantShare(c, N, prior)) - math.Log10(cu/n)
+				pa := tenantShare(c, N, prior)
+				if reachable(l.Name, f) {
+					// A targeted attacker rents a line in the victim's ISP.
+					pa = math.Max(pa, o.TargetedShare*cu/n)
+				}
+				t = math.Log10(pa) - math.Log10(cu/n)
 			}
-			return t
+			break
 		}
 		if i == len(lv)-1 || counts[lv[i+1].Name].UserCount > 0 {
-			t += logPen // the most general level the user has not had
+			// The most general level the user has not had: a new value
+			// there is as likely as the user's own rate of new values.
+			pen, penAt = -math.Log10(missingMass(c, n, o)), l.Name
 		}
-		if l.Name == LevelIPNet {
+		if _, ok := counts[l.Name]; ok && (l.Name == LevelIPNet || l.Name == LevelIPBlock) {
+			// (A level the store did not answer for has no τ.)
 			m := math.Max(float64(c.TenantDistinct), 0) + prior
-			typ := -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
-			t += math.Max(typ, -logPen)
+			typ[l.Name] = -math.Log10(math.Max(m, 1) * tenantShare(c, N, prior)) // log10 (1/M)/p(x)
 		}
 	}
-	return t
+	switch penAt {
+	case LevelIPNet, LevelIPBlock:
+		// A new network or block of a known operator or country: as
+		// typical of the tenant as the level paid for says, down to a
+		// tenth (a carrier's block that much of the tenant uses).
+		return t + pen + clamp(typ[penAt], -pen-floor, typicalCap)
+	default:
+		// A new country or AS, or no network novelty: a rare prefix or
+		// block raises the cost, a common one never lowers it.
+		return t + pen + clamp(math.Max(typ[LevelIPNet], typ[LevelIPBlock]), -pen, typicalCap)
+	}
+}
+
+// reachable reports whether a targeted attacker can log in from the
+// user's own value of the level by renting a line in the user's ISP: the
+// operator's AS and block, and an IPv4 /24 (shared by the ISP's customers), but
+// not the address nor an IPv6 /64 (the home's own subnet). There the
+// attacker's share is floored at TargetedShare times the user's, so a
+// familiar network cannot alone vouch for a login. The floor applies only
+// when the login carries a device id, which then tells the two apart;
+// without one, a stranger in the user's /24 with the user's browser is a
+// returning user to any model, and the floor would only challenge users.
+func reachable(level string, f Features) bool {
+	if !f.hasDevice() {
+		return false
+	}
+	return level == LevelIPASN || level == LevelIPBlock || (level == LevelIPNet && f.IP.Is4())
+}
+
+// hasDevice reports whether the login carries a device id level.
+func (f Features) hasDevice() bool {
+	for _, l := range f.levels {
+		if l.Name == LevelDeviceID {
+			return true
+		}
+	}
+	return false
+}
+
+// missingMass is the user's Good–Turing missing mass at a level: the share
+// of his logins that brought a value new to him there, d/n, smoothed
+// toward the prior 1/UnseenPenalty with the weight of MassPrior logins:
+//
+//	m = (d + a/penalty) / (n + a)
+//
+// and kept within [1/(n+a)/penalty, 1]. A user who always logs in from one
+// device has d = 1 and pays about n for a new one; one whose carrier hands
+// him a new /24 on every login has m near one there and pays little. An
+// unknown d (zero) leaves the prior.
+func missingMass(c LevelCounts, n float64, o Options) float64 {
+	m0 := 1 / o.UnseenPenalty
+	d := clamp(float64(c.UserDistinct), 0, n)
+	if d <= 0 {
+		return m0
+	}
+	a := o.MassPrior
+	return clamp((d+a*m0)/(n+a), m0/(n+a), 1)
 }
 
 // tenantShare is Freeman's smoothed share (c+1)/(N+M) of the tenant's
@@ -319,7 +408,7 @@ func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]Level
 		switch {
 		case unseen(LevelIPCountry):
 			sig = append(sig, Signal{Name: SignalNewCountry, Detail: countryOrUnknown(f.Country), Weight: t})
-		case unseen(LevelIPNet):
+		case unseen(LevelIPBlock) && f.Block != "", unseen(LevelIPNet):
 			d := asDetail(f.Geo)
 			if d == "" {
 				d = countryOrUnknown(f.Country)
@@ -373,5 +462,16 @@ func asDetail(g GeoInfo) string {
 	}
 	return d
 }
+
+// typicalFloor is how far below one (in log10) a typical network's τ may
+// bring the factor of a new network: a tenth. A carrier's block that much
+// of the tenant uses is less suspicious than an average one, but not
+// evidence for the user.
+const typicalFloor = 1.0
+
+// typicalCap is how far above one (in log10) τ may raise it: tenfold, so
+// that a block no user of a young tenant has had (τ of a thousand) does
+// not outweigh everything else.
+const typicalCap = 1.0
 
 func clamp(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }

@@ -84,8 +84,12 @@ func TestScoreScenarios(t *testing.T) {
 			in:   aliceInput(netip.MustParseAddr("2001:db8:1:2:a:b:c:d"), uaChromeWin, "alice-laptop", geoGB), min: 0, max: 9,
 		},
 		{
+			// A stranger in Alice's ISP could have rented an address in
+			// her /24, so the /24 no longer vouches for her (new_ip); her
+			// laptop does.
 			name: "new IPv4 address in known /24",
 			in:   aliceInput(netip.MustParseAddr("81.2.69.200"), uaChromeWin, "alice-laptop", geoGB), min: 0, max: 9,
+			signals: []string{SignalNewIP},
 		},
 		{
 			name: "new country and new device",
@@ -368,10 +372,11 @@ func TestScoreFormula(t *testing.T) {
 				LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
 			},
 			// The penalty once, for the network (the address is new because
-			// the network is), times its typicality (1/100)/(1/1100) = 11;
+			// the network is), times its typicality (1/100)/(1/1100) = 11,
+			// capped at 10;
 			// the known country is forgeable: p(x|attack) = p(x|u), no
 			// evidence either way.
-			want: prior + math.Log10(4*11) + knownDevice,
+			want: prior + math.Log10(4*10) + knownDevice,
 		},
 		{
 			name: "new network that many users come from",
@@ -381,9 +386,10 @@ func TestScoreFormula(t *testing.T) {
 				LevelIPCountry: {UserCount: 10, TenantCount: 600, TenantDistinct: 10},
 				LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
 			},
-			// Typicality (1/100)/(501/1100) is floored at 1/penalty: the
-			// new network costs nothing, but never lowers the score.
-			want: prior + knownDevice,
+			// Typicality (1/100)/(501/1100) = 0.022 is floored at a tenth
+			// of 1/penalty: a network much of the tenant uses lowers the
+			// score tenfold at most.
+			want: prior + knownDevice - 1,
 		},
 		{
 			name: "everything unseen pays the penalty once per feature",
@@ -392,8 +398,9 @@ func TestScoreFormula(t *testing.T) {
 				LevelIPNet:     {TenantDistinct: 100},
 				LevelIPCountry: {TenantCount: 3, TenantDistinct: 10},
 			},
-			// The IP's penalty still carries the new prefix's typicality.
-			want: prior + math.Log10(4*11) + math.Log10(4),
+			// The IP's penalty still carries the new prefix's typicality
+			// (capped at 10).
+			want: prior + math.Log10(4*10) + math.Log10(4),
 		},
 		{
 			name: "overcounted estimates are clamped",
@@ -444,8 +451,10 @@ func TestScoreFormula(t *testing.T) {
 		LevelIPCountry: {UserCount: 10, TenantCount: 600, TenantDistinct: 10},
 		LevelDeviceID:  {UserCount: 5, TenantCount: 5, TenantDistinct: 200},
 	}
-	// At the known AS: p(x)/p(x|u) = ((300+1)/(1000+20)) / (10/10).
-	knownAS := math.Log10(301.0 / 1020)
+	// At the known AS: p(x)/p(x|u) = ((300+1)/(1000+20)) / (10/10), but a
+	// targeted attacker in the user's ISP has at least TargetedShare of
+	// the user's share of it when a device id can tell them apart.
+	knownAS := math.Log10(math.Max(301.0/1020, DefaultTargetedShare))
 	if got, want := Score(in, Options{PriorLogins: -1}).LogScore, prior+math.Log10(4)+typ+knownAS+knownDevice; math.Abs(got-want) > 1e-12 {
 		t.Errorf("new prefix in the user's AS: LogScore = %.15f, want %.15f", got, want)
 	}
@@ -691,5 +700,34 @@ func TestScoreTargetedAboveFamiliar(t *testing.T) {
 	si.Counts[LevelUAFull] = c
 	if after := Score(si, opts).LogScore; math.Abs(after-before) > 1e-12 {
 		t.Errorf("a copied user agent's tenant count moved log10 S from %.3f to %.3f", before, after)
+	}
+}
+
+// TestMissingMass: the cost of a value new to the user follows his own
+// rate of new values at that level (Good–Turing), smoothed toward the
+// prior 1/UnseenPenalty.
+func TestMissingMass(t *testing.T) {
+	f := Features{levels: []Level{{LevelDeviceID, FeatureDevice, WeightDeviceID, "d"}}}
+	// p(u|attack)/p(u|legit) = (1/50)/(40/2000) = 1
+	in := ScoreInput{Features: f, UserLogins: 40, TenantLogins: 2000, TenantUsers: 50}
+	cost := func(distinct int64) float64 {
+		in.Counts = map[string]LevelCounts{LevelDeviceID: {UserDistinct: distinct}}
+		return Score(in, Options{PriorLogins: -1}).LogScore
+	}
+	// One device in 40 logins: m = (1 + 2/4)/(40 + 2), a new one costs 28.
+	if got, want := cost(1), math.Log10(42/1.5); math.Abs(got-want) > 1e-12 {
+		t.Errorf("one device: log10 S = %v, want %v", got, want)
+	}
+	// A new value on 30 of 40 logins: m = 30.5/42, it costs 1.4.
+	if got, want := cost(30), math.Log10(42/30.5); math.Abs(got-want) > 1e-12 {
+		t.Errorf("hopping user: log10 S = %v, want %v", got, want)
+	}
+	// Unknown (0): the prior, the fixed penalty.
+	if got, want := cost(0), math.Log10(DefaultUnseenPenalty); math.Abs(got-want) > 1e-12 {
+		t.Errorf("unknown: log10 S = %v, want %v", got, want)
+	}
+	// Never above one: a new value cannot make the login likelier.
+	if got := cost(400); got < 0 {
+		t.Errorf("overcounted: log10 S = %v, want ≥ 0", got)
 	}
 }

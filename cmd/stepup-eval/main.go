@@ -136,9 +136,9 @@ func evaluate(ctx context.Context, c config) (report, error) {
 	if c.asn {
 		network = "autonomous system (Country and ASN databases)"
 	}
-	rep := report{head: fmt.Sprintf("stepup-eval: seed %d, %d users, %d days from %s; %d legitimate logins, %d naive, %d VPN and %d targeted attempts; network level: %s; replayed in %s.",
+	rep := report{head: fmt.Sprintf("stepup-eval: seed %d, %d users, %d days from %s; %d legitimate logins, %d naive, %d VPN, %d targeted and %d targeted-in-the-ISP attempts; network level: %s; replayed in %s.",
 		c.seed, c.users, c.days, set.Options.Start.Format("2006-01-02"),
-		set.Count(evalset.Legit), set.Count(evalset.Naive), set.Count(evalset.VPNAttacker), set.Count(evalset.Targeted),
+		set.Count(evalset.Legit), set.Count(evalset.Naive), set.Count(evalset.VPNAttacker), set.Count(evalset.Targeted), set.Count(evalset.TargetedISP),
 		network, time.Since(began).Round(100*time.Millisecond))}
 	def := engine.DefaultPolicy().Thresholds.Challenge
 	for i, v := range variants {

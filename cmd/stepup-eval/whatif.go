@@ -182,6 +182,7 @@ func shadowReplay(set *evalset.Set, geo engine.GeoLookup, ignoreDevice bool) []s
 		for _, lv := range levels {
 			si.Counts[lv.Name] = risk.LevelCounts{
 				UserCount:      u.values[lv.Name][lv.Value],
+				UserDistinct:   int64(len(u.values[lv.Name])),
 				TenantCount:    tenant.values[lv.Name][lv.Value],
 				TenantDistinct: int64(len(tenant.values[lv.Name])),
 			}

@@ -26,13 +26,18 @@ const (
 	// OS: the reduced user agent makes that the whole string), logs in from
 	// a residential address in that country and sends a new device id.
 	Targeted
+	// TargetedISP sits in the victim's own ISP block (a third of the time
+	// in a /24 the victim has used), runs an up-to-date browser of the
+	// victim's family on the victim's OS, on a device of his own (a new
+	// device id).
+	TargetedISP
 )
 
 // Kinds lists every label in order.
-var Kinds = []Kind{Legit, Naive, VPNAttacker, Targeted}
+var Kinds = []Kind{Legit, Naive, VPNAttacker, Targeted, TargetedISP}
 
 // Attackers lists the attacker labels in order.
-var Attackers = []Kind{Naive, VPNAttacker, Targeted}
+var Attackers = []Kind{Naive, VPNAttacker, Targeted, TargetedISP}
 
 // String names the label.
 func (k Kind) String() string {
@@ -45,6 +50,8 @@ func (k Kind) String() string {
 		return "vpn"
 	case Targeted:
 		return "targeted"
+	case TargetedISP:
+		return "targeted-isp"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -31,9 +32,14 @@ const (
 	// for ipv6Share of home logins.
 	dualStackShare = 0.45
 	ipv6Share      = 0.9
-	// dhcpChurn is the mean time between two changes of a home's IPv4
-	// address (within its /24).
-	dhcpChurn = 45 * day
+	// A home's IPv4 lease lasts minLease to maxLease (log-uniform per
+	// home, exponential per lease); a new lease lands anywhere in the
+	// home's DHCP scope, a block of /16 to /24 of its ISP (per home).
+	minLease = 3 * day
+	maxLease = 30 * day
+	// replaceEvery is the mean life of a device: a replaced device comes
+	// back with a new id and an up-to-date browser of the same kind.
+	replaceEvery = 540 * day
 	// workShare of the users log in from an employer's network on
 	// weekdays.
 	workShare = 0.55
@@ -60,8 +66,12 @@ type user struct {
 	rate    float64   // logins per day
 	join    time.Time // first possible login
 
-	home4     netip.Prefix // the home's /24
-	host4     byte         // the home's current address in it
+	isp       *Network
+	scope4    netip.Prefix   // the block of the ISP the home's leases come from
+	lease     float64        // mean lease in days
+	home4     netip.Prefix   // the home's current /24
+	host4     byte           // the home's current address in it
+	used4     []netip.Prefix // the /24s the home has had
 	nextChurn time.Time
 	home6     netip.Prefix // the home's /64; invalid when IPv4 only
 	carrier   *Network
@@ -83,6 +93,7 @@ type device struct {
 	weight   float64       // share of the home logins
 	portable bool          // travels with the user
 	iidSeed  uint64        // derives the daily IPv6 privacy addresses
+	replace  time.Time     // when the device is replaced
 }
 
 func (d *device) phone() bool { return d.platform == IPhone || d.platform == Android }
@@ -146,9 +157,13 @@ func newUser(r *rand.Rand, w *World, home []weighted[*Country], i int, start, en
 		u.join = start.Add(time.Duration(r.Int64N(int64(period))))
 	}
 	isp := c.Residential[pickIndex(r, ispShare)]
+	u.isp = isp
 	u.home4 = randomSlash24(r, isp.V4)
+	u.scope4 = netip.PrefixFrom(u.home4.Addr(), 16+2*r.IntN(5)).Masked()
+	u.used4 = []netip.Prefix{u.home4}
 	u.host4 = byte(2 + r.IntN(252))
-	u.nextChurn = start.Add(time.Duration(r.ExpFloat64() * float64(dhcpChurn)))
+	u.lease = float64(minLease) * math.Pow(float64(maxLease)/float64(minLease), r.Float64())
+	u.nextChurn = start.Add(time.Duration(r.ExpFloat64() * u.lease))
 	if r.Float64() < dualStackShare {
 		b := isp.V6.Addr().As16()
 		for k := 4; k < 8; k++ {
@@ -167,6 +182,9 @@ func newUser(r *rand.Rand, w *World, home []weighted[*Country], i int, start, en
 		u.pWork = 0.15 + 0.35*r.Float64()
 	}
 	u.devices = newDevices(r)
+	for _, d := range u.devices {
+		d.replace = start.Add(time.Duration(r.ExpFloat64() * float64(replaceEvery)))
+	}
 	for _, d := range u.devices {
 		if d.phone() {
 			u.pMobile = 0.05 + 0.3*r.Float64()
@@ -279,15 +297,41 @@ func (u *user) login(r *rand.Rand, t time.Time) Login {
 				l.IP, l.Context = v6Addr(u.home6, splitmix(d.iidSeed^uint64(t.Unix()/86400))), Home6
 			} else {
 				for !t.Before(u.nextChurn) {
+					u.home4 = randomSlash24(r, u.scope4)
 					u.host4 = byte(2 + r.IntN(252))
-					u.nextChurn = u.nextChurn.Add(time.Duration(r.ExpFloat64() * float64(dhcpChurn)))
+					if !slices.Contains(u.used4, u.home4) {
+						u.used4 = append(u.used4, u.home4)
+					}
+					u.nextChurn = u.nextChurn.Add(time.Duration(r.ExpFloat64() * u.lease))
 				}
 				l.IP, l.Context = hostIn(u.home4, u.host4), Home
 			}
 		}
 	}
+	for !t.Before(d.replace) {
+		// A new device of the same kind, on an up-to-date browser.
+		d.id, d.iidSeed = fmt.Sprintf("dv_%016x", r.Uint64()), r.Uint64()
+		if r.Float64() < 0.3 {
+			d.platform = samePlatformKind(r, d.platform)
+			d.browser = pick(r, platformBrowsers[d.platform])
+		}
+		d.lag = time.Duration(r.Int64N(int64(10 * day)))
+		d.replace = d.replace.Add(time.Duration(r.ExpFloat64() * float64(replaceEvery)))
+	}
 	l.UserAgent, l.DeviceID = d.userAgent(t), d.id
 	return l
+}
+
+// samePlatformKind draws a platform of the same kind as p (a phone for a
+// phone, a computer for a computer).
+func samePlatformKind(r *rand.Rand, p Platform) Platform {
+	switch p {
+	case IPhone, Android:
+		return pick(r, []weighted[Platform]{{IPhone, 55}, {Android, 45}})
+	case Windows, Mac, Linux:
+		return pick(r, []weighted[Platform]{{Windows, 60}, {Mac, 32}, {Linux, 8}})
+	}
+	return p
 }
 
 // pickDevice draws a device by weight among those ok accepts (all when ok
@@ -327,7 +371,7 @@ func (u *user) tripAt(t time.Time) *trip {
 
 // carrierAddr is an address of the user's carrier's NAT pool.
 func (u *user) carrierAddr(r *rand.Rand) netip.Addr {
-	return hostIn(u.carrier.Pool[r.IntN(len(u.carrier.Pool))], byte(1+r.IntN(254)))
+	return hostIn(randomSlash24(r, u.carrier.V4), byte(1+r.IntN(254)))
 }
 
 // attacks returns n attempts of each attacker kind against the user, at
@@ -353,7 +397,7 @@ func (u *user) attacks(r *rand.Rand, w *World, first, end time.Time, n int) []Lo
 					p = randomSlash24(r, c.Residential[r.IntN(len(c.Residential))].V4)
 				default:
 					m := c.Mobile[r.IntN(len(c.Mobile))]
-					p = m.Pool[r.IntN(len(m.Pool))]
+					p = randomSlash24(r, m.V4)
 				}
 				l.IP, l.UserAgent = hostIn(p, byte(1+r.IntN(254))), randomUserAgent(r, t)
 			case VPNAttacker:
@@ -368,6 +412,16 @@ func (u *user) attacks(r *rand.Rand, w *World, first, end time.Time, n int) []Lo
 				}
 				l.IP = hostIn(p, byte(2+r.IntN(252)))
 				l.UserAgent = u.primary().guessedUserAgent(t)
+			case TargetedISP:
+				// The victim's ISP block; a third of the time a /24 the
+				// victim has had (another host in it).
+				p := randomSlash24(r, u.scope4)
+				if r.Float64() < 1.0/3 {
+					p = u.used4[r.IntN(len(u.used4))]
+				}
+				l.IP = hostIn(p, byte(2+r.IntN(252)))
+				d := u.primary()
+				l.UserAgent = userAgent(d.platform, d.browser, installed(d.platform, d.browser, t, 0, d.android))
 			}
 			out = append(out, l)
 		}

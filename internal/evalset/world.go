@@ -88,8 +88,10 @@ type World struct {
 var (
 	ispShare     = []float64{0.5, 0.3, 0.2}
 	carrierShare = []float64{0.6, 0.4}
-	// natPoolSize is the number of /24s in each carrier's NAT pool.
-	natPoolSize = []int{8, 24}
+	// natBits are the sizes of the carriers' NAT blocks: a carrier hands
+	// out a fresh address, usually in a fresh /24, anywhere in its block
+	// on every mobile login.
+	natBits = []int{15, 17}
 	// vpnProviders run exits in every country, each under its own AS.
 	vpnProviders = []string{"SwiftTunnel VPN", "Cloakline", "Burrow Networks", "PrivaNet"}
 )
@@ -112,14 +114,18 @@ var countryTable = []struct {
 // Address plan. Country i owns the IPv4 /12 at v4Base + i·2²⁰:
 //
 //	/14 × 3   residential ISPs (offsets 0, 4, 8 in /16 units)
-//	/16 × 2   mobile carriers (12, 13)
+//	/16 × 2   unused (12, 13)
 //	/16       business ISP (14)
 //	/16       hosting (15); its first /20 holds the VPN providers' /22s
 //
-// and the IPv6 /24 at 2a0c:i00::/24, one /32 per residential ISP. The
+// and the mobile carriers' NAT blocks (a /15 and a /17) in the /12 at
+// mobileBase + i·2²⁰, and the IPv6 /24 at 2a0c:i00::/24, one /32 per residential ISP. The
 // blocks are public unicast space that no real database is consulted for:
 // the run's own GeoIP databases define what they mean.
-var v4Base = netip.AddrFrom4([4]byte{24, 0, 0, 0})
+var (
+	v4Base     = netip.AddrFrom4([4]byte{24, 0, 0, 0})
+	mobileBase = netip.AddrFrom4([4]byte{72, 0, 0, 0})
+)
 
 const (
 	asnBase    = 64512 // private-use ASNs, one per operator
@@ -146,16 +152,12 @@ func NewWorld() *World {
 				V6: netip.PrefixFrom(v6Block(i, j), 32),
 			}))
 		}
-		for j, size := range natPoolSize {
-			n := &Network{
+		mbase := addV4(mobileBase, uint32(i)<<20)
+		for j, bits := range natBits {
+			c.Mobile = append(c.Mobile, add(&Network{
 				Name: fmt.Sprintf("%s Mobile %c", row.code, 'A'+j), Kind: Mobile, Country: row.code,
-				V4: netip.PrefixFrom(addV4(base, uint32(12+j)<<16), 16),
-			}
-			for k := range size {
-				// Spread the pool over the carrier's /16.
-				n.Pool = append(n.Pool, netip.PrefixFrom(addV4(n.V4.Addr(), uint32(k*37%256)<<8), 24))
-			}
-			c.Mobile = append(c.Mobile, add(n))
+				V4: netip.PrefixFrom(addV4(mbase, uint32(4*j)<<16), bits),
+			}))
 		}
 		c.Business = add(&Network{
 			Name: row.code + " Business Net", Kind: Business, Country: row.code,

@@ -66,7 +66,7 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	if err != nil {
 		return engine.LoginState{}, err
 	}
-	if len(ur) != 8+len(q.Levels) || len(tr) != 4+2*len(q.Levels)+len(q.Networks) {
+	if len(ur) != 8+2*len(q.Levels) || len(tr) != 4+2*len(q.Levels)+len(q.Networks) {
 		return engine.LoginState{}, fmt.Errorf("redisstore: load login: %d and %d answers for %d levels", len(ur), len(tr), len(q.Levels))
 	}
 	var st engine.LoginState
@@ -81,9 +81,10 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		}
 	}
 	if g := str(ur[4]); g != "" {
-		i := strings.LastIndexByte(g, ':')
-		st.GraceEpoch = g[:i]
-		st.GraceUsed = int(toInt(g[i+1:]))
+		if i := strings.LastIndexByte(g, ':'); i >= 0 { // "epoch:used"; anything else counts as none
+			st.GraceEpoch = g[:i]
+			st.GraceUsed = int(toInt(g[i+1:]))
+		}
 	}
 	st.Force = str(ur[5]) == "1"
 	st.FailedPwUser, st.FailedChUser = toInt(ur[6]), toInt(ur[7])
@@ -96,7 +97,7 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		st.Levels = make([]engine.LevelCount, len(q.Levels))
 	}
 	for i, v := range q.Levels {
-		st.Levels[i] = engine.LevelCount{Level: v.Level, UserCount: toInt(ur[8+i]), TenantCount: toInt(tr[4+2*i]), TenantDistinct: toInt(tr[5+2*i])}
+		st.Levels[i] = engine.LevelCount{Level: v.Level, UserCount: toInt(ur[8+2*i]), UserDistinct: toInt(ur[9+2*i]), TenantCount: toInt(tr[4+2*i]), TenantDistinct: toInt(tr[5+2*i])}
 	}
 	for i, v := range q.Networks {
 		if r, ok := parseReport(str(tr[4+2*len(q.Levels)+i])); ok {

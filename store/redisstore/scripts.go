@@ -183,15 +183,21 @@ return {'ok'}
 // KEYS[1] account, KEYS[2] meta, KEYS[3] failed passwords, KEYS[4] failed
 // challenges, KEYS[5..] one history hash per queried value.
 // ARGV[1] window start (unix ms), ARGV[2..] the values' hashes.
-// Returns {doc, v, n, last, grace, force, fp, fc, count…}.
+// Returns {doc, v, n, last, grace, force, fp, fc, {count, distinct}…}:
+// per level the value's count and how many new values the user's logins
+// brought there (the meta hash's "nv:<level>", at least the history
+// hash's HLEN), for the missing mass.
 var loadUserScript = redis.NewScript(`
+local f = {'n', 'last'}
+for i = 5, #KEYS do f[#f+1] = 'nv:' .. string.match(KEYS[i], ':h:([^:]*)$') end
 local a = redis.call('HMGET', KEYS[1], 'doc', 'v', 'grace', 'force')
-local m = redis.call('HMGET', KEYS[2], 'n', 'last')
+local m = redis.call('HMGET', KEYS[2], unpack(f))
 local r = {a[1] or '', a[2] or '0', m[1] or '0', m[2] or '', a[3] or '', a[4] or '',
   redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf'), redis.call('ZCOUNT', KEYS[4], ARGV[1], '+inf')}
 for i = 5, #KEYS do
   local c = redis.call('HGET', KEYS[i], ARGV[i-3])
   if c then r[#r+1] = string.match(c, '^(%d+)') else r[#r+1] = '0' end
+  r[#r+1] = math.max(redis.call('HLEN', KEYS[i]), tonumber(m[i-2] or '0'))
 end
 return r
 `)
@@ -280,6 +286,7 @@ local function learn(l, user)
       end
     end
     redis.call('HSET', h, f, c .. ':' .. now)
+    if new then redis.call('HINCRBY', meta, 'nv:' .. string.match(h, ':h:([^:]*)$'), 1) end
     if refresh or new then redis.call('PEXPIRE', h, ttl) end
   end
   local n = redis.call('HINCRBY', meta, 'n', 1)

@@ -298,12 +298,21 @@ func testLevelCounts(t *testing.T, s engine.Store, tenant string) {
 	st, err := s.LoadLogin(ctx, u, engine.LoginQuery{Levels: q, Now: time.Now(), Window: time.Hour})
 	must(t, err)
 	want := []engine.LevelCount{
-		{Level: "ip.addr", UserCount: 1, TenantCount: 1, TenantDistinct: 3},
-		{Level: "ua.browser", UserCount: 0, TenantCount: 1, TenantDistinct: 2},
-		{Level: "geo.country", UserCount: 2, TenantCount: 3, TenantDistinct: 1},
+		{Level: "ip.addr", UserCount: 1, UserDistinct: 2, TenantCount: 1, TenantDistinct: 3},
+		{Level: "ua.browser", UserCount: 0, UserDistinct: 1, TenantCount: 1, TenantDistinct: 2},
+		{Level: "geo.country", UserCount: 2, UserDistinct: 1, TenantCount: 3, TenantDistinct: 1},
 	}
 	if fmt.Sprint(st.Levels) != fmt.Sprint(want) {
 		t.Fatalf("levels = %+v, want %+v", st.Levels, want)
+	}
+	// UserDistinct counts every value that was new when learned, beyond
+	// the history's bound (HistorySize 5): the missing mass's numerator.
+	v := engine.UserRef{Tenant: tenant, User: "lev3"}
+	for i := range 7 {
+		learn(v, 10+i, i == 0, levels(fmt.Sprintf("j%d", i), "firefox", "au"))
+	}
+	if st, _ := s.LoadLogin(ctx, v, engine.LoginQuery{Levels: q, Now: time.Now(), Window: time.Hour}); st.Levels[0].UserDistinct != 7 || st.Levels[1].UserDistinct != 1 {
+		t.Fatalf("after 7 addresses with a history of 5: %+v", st.Levels)
 	}
 	if st.UserLogins != 2 || st.TenantLogins != 3 || st.TenantUsers != 2 {
 		t.Fatalf("n_u %d N %d U %d", st.UserLogins, st.TenantLogins, st.TenantUsers)
