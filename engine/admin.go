@@ -246,28 +246,23 @@ func (e *Policies) Report(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	for try := 0; try < 5; try++ {
+	err = retryConflicts(func() error {
 		a, err := e.store.Account(ctx, u)
 		if err != nil {
 			return Internal(err)
 		}
-		ver := a.Version
 		ev := e.event(tenant, user, message.EvReport, Actor{Kind: message.ActorUser})
 		ev.Details["devices_forgotten"] = itoa(len(a.Devices))
-		a.Devices = nil
 		force := true
-		c := Commit{Version: ver, Account: &a, Events: []Event{ev}, Jobs: e.managerJobs(t, pol.Effective(a.Group), ev), ForceChallenge: &force, Now: e.now()}
+		c := Commit{Version: a.Version, Account: &a, Events: []Event{ev}, Jobs: e.managerJobs(t, pol.Effective(a.Group), ev), ForceChallenge: &force, Now: e.now()}
+		a.Devices = nil
 		if !a.Exists {
 			c.Version, c.Account = -1, nil
 		}
-		err = e.store.Commit(ctx, u, c)
-		if err == nil {
-			e.count(ctx, tenant, map[string]int64{"reports": 1})
-			return nil
-		}
-		if err != ErrConflict {
-			return AsError(err)
-		}
+		return AsErrorOrNil(e.store.Commit(ctx, u, c))
+	})
+	if err == nil {
+		e.count(ctx, tenant, map[string]int64{"reports": 1})
 	}
-	return ErrConflict
+	return err
 }

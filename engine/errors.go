@@ -74,6 +74,25 @@ func AsError(err error) *Error {
 	return Internal(err)
 }
 
+// AsErrorOrNil is AsError that leaves nil as it is.
+func AsErrorOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return AsError(err)
+}
+
+// retryConflicts runs try again while it loses a race with another change
+// (ErrConflict), at most five times: optimistic concurrency's loop.
+func retryConflicts(try func() error) error {
+	for range 5 {
+		if err := try(); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return ErrConflict
+}
+
 // Errors every caller may see.
 var (
 	ErrUnauthenticated   = E(KindUnauthenticated, "unauthenticated", "missing or unknown API key")

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -99,56 +98,59 @@ func (e *Lifecycle) PutUser(ctx context.Context, u UserRef, in ProfileInput) (Pu
 	if err != nil {
 		return PutUserResult{}, err
 	}
-	for try := 0; try < 5; try++ {
-		a, err := e.store.Account(ctx, u)
-		if err != nil {
-			return PutUserResult{}, Internal(err)
-		}
-		now := e.now()
-		if !a.Exists {
-			a.CreatedAt = now
-		}
-		set := func(dst *string, src *string) {
-			if src != nil {
-				*dst = *src
-			}
-		}
-		set(&a.Profile.DisplayName, in.DisplayName)
-		set(&a.Profile.Locale, in.Locale)
-		set(&a.Profile.TimeZone, in.TimeZone)
-		set(&a.Group, in.Group)
-		c := Commit{Version: a.Version, Account: &a, Now: now}
-		var pending *ChallengeView
-		// The security address of a user with a factor changes only
-		// through the confirmed flow; everything else applies at once.
-		if in.Email != nil && *in.Email != a.Profile.Email {
-			switch {
-			case !a.Factors.Any():
-				if err := e.changeEmailNow(ctx, t, u, &a, *in.Email, &c); err != nil {
-					return PutUserResult{}, err
-				}
-			case *in.Email == "":
-				return PutUserResult{}, ErrEmailRequired
-			default:
-				v, err := e.startEmailChange(ctx, t, pol.Effective(a.Group), u, &a, *in.Email, &c)
-				if err != nil {
-					return PutUserResult{}, err
-				}
-				pending = &v
-			}
-		}
-		a.Exists, a.UpdatedAt = true, now
-		err = e.store.Commit(ctx, u, c)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return PutUserResult{}, AsError(err)
-		}
-		v, err := e.GetUser(ctx, u)
-		return PutUserResult{User: v, EmailChange: pending}, err
+	var pending *ChallengeView
+	err = retryConflicts(func() (err error) {
+		pending, err = e.putProfile(ctx, t, pol, u, in)
+		return err
+	})
+	if err != nil {
+		return PutUserResult{}, err
 	}
-	return PutUserResult{}, ErrConflict
+	v, err := e.GetUser(ctx, u)
+	return PutUserResult{User: v, EmailChange: pending}, err
+}
+
+// putProfile applies one try of a profile update to the stored account:
+// every field at once, but the security address of a user with a factor,
+// which only starts its confirmed change (the challenge returned).
+func (e *Lifecycle) putProfile(ctx context.Context, t Tenant, pol *compiled, u UserRef, in ProfileInput) (*ChallengeView, error) {
+	a, err := e.store.Account(ctx, u)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	now := e.now()
+	if !a.Exists {
+		a.CreatedAt = now
+	}
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&a.Profile.DisplayName, in.DisplayName)
+	set(&a.Profile.Locale, in.Locale)
+	set(&a.Profile.TimeZone, in.TimeZone)
+	set(&a.Group, in.Group)
+	c := Commit{Version: a.Version, Account: &a, Now: now}
+	var pending *ChallengeView
+	if in.Email != nil && *in.Email != a.Profile.Email {
+		switch {
+		case !a.Factors.Any():
+			if err := e.changeEmailNow(ctx, t, u, &a, *in.Email, &c); err != nil {
+				return nil, err
+			}
+		case *in.Email == "":
+			return nil, ErrEmailRequired
+		default:
+			v, err := e.startEmailChange(ctx, t, pol.Effective(a.Group), u, &a, *in.Email, &c)
+			if err != nil {
+				return nil, err
+			}
+			pending = &v
+		}
+	}
+	a.Exists, a.UpdatedAt = true, now
+	return pending, AsErrorOrNil(e.store.Commit(ctx, u, c))
 }
 
 // update applies fn to the user's account with optimistic concurrency; fn
@@ -159,7 +161,7 @@ func (e *Lifecycle) update(ctx context.Context, u UserRef, fn func(a *Account) (
 
 // updateCancel is update that also cancels the challenges cancel.
 func (e *Lifecycle) updateCancel(ctx context.Context, u UserRef, cancel []string, fn func(a *Account) ([]Event, []Job, error)) error {
-	for try := 0; try < 5; try++ {
+	return retryConflicts(func() error {
 		a, err := e.store.Account(ctx, u)
 		if err != nil {
 			return Internal(err)
@@ -174,16 +176,8 @@ func (e *Lifecycle) updateCancel(ctx context.Context, u UserRef, cancel []string
 			return err
 		}
 		a.Exists, a.UpdatedAt = true, now
-		err = e.store.Commit(ctx, u, Commit{Version: ver, Account: &a, Events: evs, Jobs: jobs, Now: now, CancelChallenges: cancel})
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return AsError(err)
-		}
-		return nil
-	}
-	return ErrConflict
+		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: ver, Account: &a, Events: evs, Jobs: jobs, Now: now, CancelChallenges: cancel}))
+	})
 }
 
 // GetUser returns a user's 2FA status.
@@ -328,20 +322,11 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 	// Every challenge still open dies with the user, so none can bring
 	// the account back; the store refuses the erasure (a conflict) when a
 	// challenge was opened after the listing, and it is listed again.
-	for try := 0; try < 5; try++ {
+	return retryConflicts(func() error {
 		open, err := e.store.OpenChallenges(ctx, u, e.now())
 		if err != nil {
 			return Internal(err)
 		}
-		c := Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(), CancelChallenges: open}
-		err = e.store.Commit(ctx, u, c)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return AsError(err)
-		}
-		return nil
-	}
-	return ErrConflict
+		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(), CancelChallenges: open}))
+	})
 }

@@ -137,7 +137,7 @@ echo "Redis memory (MEMORY USAGE ... SAMPLES 0):"
 report "typical user ($typical)" "su:*:u:$tenant:$(b64url "$typical"):*"
 report "user with a full 50-value history" "su:*:u:$tenant:$(b64url "$full_user"):*"
 report "tenant-wide counts and stats" "su:*:t:$tenant:*"
-report "login records (15 min TTL)" "su:*:lg:*"
+report "login records (kept for feedback)" "su:*:lg:*"
 echo "  per key of the full-history user:"
 rcli --scan --pattern "su:*:u:$tenant:$(b64url "$full_user"):*" | sort | while read -r key; do
 	printf '    %-70s %8s bytes\n' "${key##*:$(b64url "$full_user"):}" "$(rcli MEMORY USAGE "$key" SAMPLES 0)"
