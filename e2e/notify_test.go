@@ -671,6 +671,39 @@ func TestNotifyTenantModeOff(t *testing.T) {
 	}
 }
 
+// Monitor mode asks nobody for a code, so switching it on is, for an
+// enrolled user, 2FA switched off: a stolen manager key cannot disarm
+// everyone unnoticed. A group's override counts for that group's users.
+func TestNotifyMonitorModeIsModeOff(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	for _, u := range []string{"alice", "carol"} {
+		e.putUser(t, u, u+"@example.test")
+	}
+	e.enrollSMS(t, "alice", ntfPhone1)
+	e.enrollSMS(t, "carol", ntfPhone2)
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.MgrKey, map[string]any{"groups": map[string]any{"staff": map[string]any{"enforcement": "monitor"}}})
+	e.Must(t, 200, "PUT", "/v1/users/carol", e.AppKey, map[string]any{"group": "staff"})
+	// carol joined a monitored group, which is no policy change: only a
+	// change of the policy tells. Now the whole tenant goes to monitor.
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.MgrKey, map[string]any{"enforcement": "monitor"})
+	const subj = "acme switched off two-factor authentication"
+	m := e.waitMail(t, "alice@example.test", subj)
+	ntfWantPhrase(t, m, "Hi User alice")
+	if ev := e.event(t, "alice", "tenant_mode_off"); ntfObj(ev, "details")["enforcement"] != "monitor" {
+		t.Errorf("tenant_mode_off event of alice: %v", ev)
+	}
+	// The same policy again, and carol's group, already monitored: no mail.
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.MgrKey, map[string]any{"enforcement": "monitor"})
+	e.queueIdle(t)
+	if n := ntfCount(e.SMTP, "alice@example.test", subj); n != 1 {
+		t.Errorf("%d mode-off mails to alice, want 1", n)
+	}
+	if n := ntfCount(e.SMTP, "carol@example.test", subj); n != 0 {
+		t.Errorf("%d mode-off mails to carol, whose group was monitored already, want 0", n)
+	}
+}
+
 func TestNotifyLoginDenied(t *testing.T) {
 	t.Parallel()
 	e := ntfStart(t, nil)

@@ -141,23 +141,49 @@ func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string,
 	return res, nil
 }
 
-// afterModeOff mails every enrolled user that 2FA was switched off for the
-// organisation. Each user's event and mail are one commit in the user's
-// shard, so the queue takes them in batches as the shards are walked.
-func (e *Policies) afterModeOff(ctx context.Context, t Tenant, actor Actor) {
+// afterModeOff mails every enrolled user whose policy (the tenant's or the
+// group's) newly asks for no code — 2FA switched off, or monitor mode.
+// Each user's event and mail are one commit in the user's shard, so the
+// queue takes them in batches as the shards are walked; the walk happens
+// only when some policy became unprotected.
+func (e *Policies) afterModeOff(ctx context.Context, t Tenant, actor Actor, before, next TenantPolicy) {
+	disarmed := unprotected(next.Policy) && !unprotected(before.Policy)
+	for g := range next.Groups {
+		disarmed = disarmed || unprotected(next.Effective(g)) && !unprotected(before.Effective(g))
+	}
+	if !disarmed {
+		return
+	}
 	err := e.store.Users(ctx, t.ID, func(user string) error {
 		u := UserRef{Tenant: t.ID, User: user}
 		a, err := e.store.Account(ctx, u)
 		if err != nil || !a.Factors.Any() {
 			return err
 		}
+		was, now := before.Effective(a.Group), next.Effective(a.Group)
+		if !unprotected(now) || unprotected(was) {
+			return nil
+		}
 		ev := e.event(t.ID, user, message.EvModeOff, actor)
+		if now.Mode != ModeOff {
+			// Monitor mode asks for no code either: the user hears of it
+			// as of 2FA switched off, so a stolen manager key cannot
+			// disarm everyone unnoticed.
+			ev.Details["enforcement"] = string(now.Enforcement)
+		}
+		if a.Group != "" {
+			ev.Details["group"] = a.Group
+		}
 		return e.store.Commit(ctx, u, Commit{Version: -1, Events: []Event{ev}, Jobs: e.userNotice(t, a, &ev), Now: e.now()})
 	})
 	if err != nil {
 		e.log.Error("mode-off mails incomplete", "tenant", t.ID, "err", err)
 	}
 }
+
+// unprotected reports whether a policy asks an enrolled user for no code:
+// 2FA off, or monitor mode.
+func unprotected(p Policy) bool { return p.Mode == ModeOff || p.Enforcement == EnforcementMonitor }
 
 // Events pages through the tenant's audit log.
 func (e *Policies) Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error) {

@@ -468,9 +468,7 @@ func (e *Policies) PutPolicy(ctx context.Context, tenant string, u PolicyUpdate,
 		if err != nil {
 			return PolicyView{}, Internal(err)
 		}
-		if next.Mode == ModeOff && before.Mode != ModeOff {
-			e.afterModeOff(ctx, t, actor)
-		}
+		e.afterModeOff(ctx, t, actor, before, next)
 		return view(next), nil
 	}
 	return PolicyView{}, ErrConflict
