@@ -17,6 +17,7 @@ type feedbackStore interface {
 	// Login reads a login record; false when it is gone.
 	Login(ctx context.Context, id string) (LoginRecord, bool, error)
 	Account(ctx context.Context, u UserRef) (Account, error)
+	openLister
 	// Feedback records a verdict on a login with what it changes, as one
 	// atomic write of the user's (see FeedbackWrite): nothing is written
 	// when the login already has a verdict (FeedbackSaved.Previous) or the
@@ -145,11 +146,21 @@ func (e *Logins) feedbackWrite(ctx context.Context, u UserRef, rec LoginRecord, 
 		if err != nil {
 			return w, 0, Internal(err)
 		}
-		kept := slices.DeleteFunc(slices.Clone(a.Devices), func(d Device) bool { return d.LoginID == rec.ID })
+		// Devices remembered from the login, and the login's own device
+		// wherever it was remembered (an attacker's device may have been
+		// remembered at an earlier login and used for this one).
+		kept := slices.DeleteFunc(slices.Clone(a.Devices), func(d Device) bool {
+			return d.LoginID == rec.ID || rec.Device.DeviceHash != "" && d.DeviceHash == rec.Device.DeviceHash
+		})
 		if forgotten = len(a.Devices) - len(kept); forgotten > 0 {
 			next := a
 			next.Devices, next.UpdatedAt = kept, now
 			w.Commit.Version, w.Commit.Account = a.Version, &next
+		}
+		// Every open challenge of the user is closed: one may be the
+		// reported login's, which must not be verified and learnt after.
+		if w.Commit.CancelChallenges, err = e.openOthers(ctx, e.store, u, ""); err != nil {
+			return w, 0, err
 		}
 	}
 	ev := e.event(u.Tenant, u.User, message.EvLoginReported, actor)
