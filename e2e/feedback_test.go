@@ -129,4 +129,9 @@ func TestLoginFeedbackFraudAndLegit(t *testing.T) {
 	if next := e.evaluate(t, "erin", lcDevice{IP: "198.51.100.4", UA: lcLaptop.UA}, ""); slices.Contains(lcSignals(next), "no_history") || slices.Contains(lcSignals(next), "new_ip") {
 		t.Errorf("erin after legit: signals %v, want the learned login known", lcSignals(next))
 	}
+
+	// An erasure takes the kept login records with it: no verdict can
+	// bring the user back.
+	e.must(t, 204, "DELETE", "/v1/users/erin", nil)
+	lcWantErr(t, e.do(t, "POST", "/v1/logins/"+lcStr(denied, "login_id")+"/feedback", map[string]any{"verdict": "legit"}), 404, "login_not_found")
 }

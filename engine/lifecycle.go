@@ -22,6 +22,8 @@ type lifecycleStore interface {
 	LoadLogin(ctx context.Context, u UserRef, q LoginQuery) (LoginState, error)
 	Challenge(ctx context.Context, tenant, id string) (Challenge, bool, error)
 	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
+	// KeptLogins lists the ids of the user's kept login records.
+	KeptLogins(ctx context.Context, u UserRef, now time.Time) ([]string, error)
 }
 
 // Lifecycle errors.

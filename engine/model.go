@@ -224,7 +224,11 @@ type Commit struct {
 	// Erase removes the user's account, history and devices. It fails with
 	// ErrConflict when a challenge is open that CancelChallenges does not
 	// name, so an erasure always closes every open challenge.
-	Erase          bool
+	Erase bool
+	// EraseLogins, with Erase, are the user's kept login records to delete;
+	// like CancelChallenges it must name them all, or the erasure is a
+	// conflict.
+	EraseLogins    []string
 	ForceChallenge *bool
 	GraceReset     bool
 

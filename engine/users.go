@@ -327,6 +327,11 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 		if err != nil {
 			return Internal(err)
 		}
-		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(), CancelChallenges: open}))
+		logins, err := e.store.KeptLogins(ctx, u, e.now())
+		if err != nil {
+			return Internal(err)
+		}
+		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(),
+			CancelChallenges: open, EraseLogins: logins}))
 	})
 }

@@ -148,6 +148,10 @@ func (u User) FailedCh() string { return u.prefix + "fc" }
 // OpenChallenges is the user's open challenges, a zset of ids by expiry.
 func (u User) OpenChallenges() string { return u.prefix + "ch" }
 
+// Logins indexes the user's kept login records (id → expiry), so an
+// erasure can name them all.
+func (u User) Logins() string { return u.prefix + "lgs" }
+
 // Attempts is the user's window of code attempts (the wrong-code budget).
 func (u User) Attempts() string { return u.prefix + "at" }
 
@@ -169,7 +173,7 @@ func (u User) Users() string { return Users(u.shard, u.tenant) }
 // DataKeys are every key holding the user's own data, for erasure: one
 // history hash per level risk knows.
 func (u User) DataKeys() []string {
-	ks := []string{u.Account(), u.Meta(), u.FailedPw(), u.FailedCh(), u.OpenChallenges(), u.Attempts()}
+	ks := []string{u.Account(), u.Meta(), u.FailedPw(), u.FailedCh(), u.OpenChallenges(), u.Attempts(), u.Logins()}
 	for _, l := range risk.LevelNames() {
 		ks = append(ks, u.History(l))
 	}

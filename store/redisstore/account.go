@@ -45,25 +45,30 @@ func str(v any) string {
 // writePlan is the JSON argument of userWriteScript: a commit and, for an
 // evaluation or a verification, a login's part. Keys are indexes into KEYS.
 type writePlan struct {
-	Ver       int64      `json:"ver"`
-	Doc       *string    `json:"doc"`
-	Ch        int        `json:"ch"`
-	ChSt      string     `json:"chst"`
-	Now       int64      `json:"now"`
-	New       []planNew  `json:"new"`
-	Cancel    []int      `json:"cancel"`
-	Ev        []string   `json:"ev"`
-	EvMax     int        `json:"evmax"`
-	Jobs      []planJob  `json:"jobs"`
-	Erase     bool       `json:"erase"`
-	EraseKeys []int      `json:"erasekeys"`
-	Closing   []string   `json:"closing"` // with Erase: the ids of Cancel`
-	Force     string     `json:"force"`
-	Grace     bool       `json:"grace_reset"`
-	User      string     `json:"user"`
-	Login     *planLogin `json:"login,omitempty"`
-	Epoch     string     `json:"grace"` // count one grace login in this epoch ("": none)
-	Learn     *planLearn `json:"learn,omitempty"`
+	Ver       int64     `json:"ver"`
+	Doc       *string   `json:"doc"`
+	Ch        int       `json:"ch"`
+	ChSt      string    `json:"chst"`
+	Now       int64     `json:"now"`
+	New       []planNew `json:"new"`
+	Cancel    []int     `json:"cancel"`
+	Ev        []string  `json:"ev"`
+	EvMax     int       `json:"evmax"`
+	Jobs      []planJob `json:"jobs"`
+	Erase     bool      `json:"erase"`
+	EraseKeys []int     `json:"erasekeys"`
+	Closing   []string  `json:"closing"` // with Erase: the ids of Cancel
+	// With Erase: the user's kept login records (key indexes and ids),
+	// and the key of their index.
+	EraseLogins   []int      `json:"erase_logins"`
+	ClosingLogins []string   `json:"closing_logins"`
+	LoginIndex    int        `json:"login_index"`
+	Force         string     `json:"force"`
+	Grace         bool       `json:"grace_reset"`
+	User          string     `json:"user"`
+	Login         *planLogin `json:"login,omitempty"`
+	Epoch         string     `json:"grace"` // count one grace login in this epoch ("": none)
+	Learn         *planLearn `json:"learn,omitempty"`
 }
 
 type planNew struct {
@@ -83,6 +88,9 @@ type planJob struct {
 // planLogin is a login record kept for its verification.
 type planLogin struct {
 	K       int    `json:"k"`
+	Index   int    `json:"ix"` // the user's index of kept records
+	ID      string `json:"id"`
+	Now     int64  `json:"now"`
 	Rec     string `json:"rec"`
 	TTL     int64  `json:"ttl"`
 	Learned string `json:"learned"`
@@ -161,7 +169,8 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 			if err != nil {
 				return nil, err
 			}
-			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Rec: string(b), TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
+			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Index: add(us.Logins()), ID: w.Record.ID, Now: ms(w.Record.At),
+				Rec: string(b), TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
 		}
 		p.Epoch = w.GraceEpoch
 		if w.Learn {
@@ -182,7 +191,7 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Commit) (writePlan, error) {
 	us := space(u)
 	p := writePlan{Ver: c.Version, Now: ms(c.Now), EvMax: s.evmax, User: u.User,
-		New: []planNew{}, Cancel: []int{}, Ev: []string{}, Jobs: []planJob{}, EraseKeys: []int{}, Grace: c.GraceReset}
+		New: []planNew{}, Cancel: []int{}, Ev: []string{}, Jobs: []planJob{}, EraseKeys: []int{}, EraseLogins: []int{}, ClosingLogins: []string{}, Closing: []string{}, Grace: c.GraceReset}
 	if c.Account != nil {
 		b, err := json.Marshal(c.Account)
 		if err != nil {
@@ -214,6 +223,10 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 	}
 	if c.Erase {
 		p.Erase, p.Closing = true, append([]string{}, c.CancelChallenges...)
+		p.ClosingLogins, p.LoginIndex = append([]string{}, c.EraseLogins...), add(us.Logins())
+		for _, id := range c.EraseLogins {
+			p.EraseLogins = append(p.EraseLogins, add(us.Login(id)))
+		}
 		for _, key := range us.DataKeys() {
 			p.EraseKeys = append(p.EraseKeys, add(key))
 		}

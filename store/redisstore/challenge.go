@@ -149,6 +149,11 @@ func (s *Store) Rekey(ctx context.Context, tenant, id, codeHash string, now time
 	return errors.New("redisstore: send: unexpected answer " + res[0])
 }
 
+// KeptLogins lists the ids of the user's kept login records.
+func (s *Store) KeptLogins(ctx context.Context, u engine.UserRef, now time.Time) ([]string, error) {
+	return s.rdb.ZRangeByScore(ctx, space(u).Logins(), &redis.ZRangeBy{Min: strconv.FormatInt(ms(now), 10), Max: "+inf"}).Result()
+}
+
 // OpenChallenges lists the ids of a user's challenges that have not
 // expired (in whatever status).
 func (s *Store) OpenChallenges(ctx context.Context, u engine.UserRef, now time.Time) ([]string, error) {

@@ -52,6 +52,12 @@ local function check(p)
     for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], p.now, '+inf')) do
       if not closing[id] then return 'conflict' end
     end
+    -- Likewise for the user's kept login records.
+    local gone = {}
+    for _, id in ipairs(p.closing_logins) do gone[id] = true end
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[p.login_index], p.now, '+inf')) do
+      if not gone[id] then return 'conflict' end
+    end
   end
   if p.ch > 0 then
     local ck = KEYS[p.ch]
@@ -72,6 +78,7 @@ local function apply(p)
   if p.erase then
     redis.call('SREM', KEYS[4], p.user)
     for _, i in ipairs(p.erasekeys) do redis.call('DEL', KEYS[i]) end
+    for _, i in ipairs(p.erase_logins) do redis.call('DEL', KEYS[i]) end
     -- The audit log keeps only that an erasure happened.
     for _, m in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
       local ok, e = pcall(cjson.decode, m[2][2])
@@ -232,6 +239,10 @@ const loginLua = `
 local function keep_login(l)
   redis.call('HSET', KEYS[l.k], 'rec', l.rec, 'learned', l.learned)
   redis.call('PEXPIRE', KEYS[l.k], l.ttl)
+  -- The user's index of kept records, so an erasure can name them all.
+  redis.call('ZADD', KEYS[l.ix], l.now + l.ttl, l.id)
+  redis.call('ZREMRANGEBYSCORE', KEYS[l.ix], '-inf', l.now)
+  redis.call('PEXPIRE', KEYS[l.ix], l.ttl)
 end
 
 local function count_grace(epoch)

@@ -451,7 +451,7 @@ func testFailures(t *testing.T, s engine.Store, tenant string) {
 func testErase(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "hank"}
 	must(t, s.Commit(ctx, u, engine.Commit{Version: 0, Account: account("h@x"), Now: t0}))
-	rec := record(u, lgID(s, u, 1), t0, "a")
+	rec := record(u, lgID(s, u, 1), time.Now(), "a") // kept a minute from now
 	rec.First = true
 	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Minute, Learn: true,
 		LearnOpt: engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}})
@@ -465,9 +465,22 @@ func testErase(t *testing.T, s engine.Store, tenant string) {
 		t.Fatalf("erasure not naming an open challenge: %v, want conflict", err)
 	}
 	erase.CancelChallenges = []string{late}
+	// The kept login record must be named too: an erasure leaves none.
+	if err := s.Commit(ctx, u, erase); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("erasure not naming a kept login: %v, want conflict", err)
+	}
+	kept, err := s.KeptLogins(ctx, u, time.Now())
+	must(t, err)
+	if len(kept) != 1 || kept[0] != rec.ID {
+		t.Fatalf("kept logins = %v, want [%s]", kept, rec.ID)
+	}
+	erase.EraseLogins = kept
 	must(t, s.Commit(ctx, u, erase))
 	if c, _, _ := s.Challenge(ctx, tenant, late); c.Status != engine.StatusCancelled {
 		t.Fatalf("open challenge after erasure: %s", c.Status)
+	}
+	if _, ok, _ := s.Login(ctx, rec.ID); ok {
+		t.Fatal("a login record outlived the erasure")
 	}
 	a, _ := s.Account(ctx, u)
 	st := load(t, s, u, rec)
