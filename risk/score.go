@@ -268,8 +268,8 @@ func Score(in ScoreInput, opts Options) Result {
 // typical it is of the tenant, τ = (1/M)/p(x): the share of an average
 // prefix over this one's. A user who roams goes where other users go (a
 // carrier's NAT pool); an attacker's proxy sits where none of them has
-// been. τ is floored so that the scaled penalty stays at least one: an
-// unseen value never lowers the score. It is not applied to an AS, which
+// been. τ is bounded to a factor of ten either way, and the scaled cost
+// stays at least one: an unseen value never lowers the score. It is not applied to an AS, which
 // many users and attackers share alike (a residential proxy can be rented
 // in any large ISP). With a saturated count-min sketch every counter nears
 // the average, τ nears one and the plain penalty remains.
