@@ -3,7 +3,8 @@ package delivery
 import (
 	"regexp"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/stepup-auth/stepup/internal/mask"
 )
 
 // longNumber matches digit runs, optionally with a leading + and inner
@@ -20,17 +21,7 @@ var emailAddress = regexp.MustCompile(`[^\s<>()\[\]:;@,"]+@[^\s<>()\[\]:;@,"]+`)
 // MaskAddresses replaces every e-mail address in s by its first character
 // and domain, as in "g•••@example.test".
 func MaskAddresses(s string) string {
-	return emailAddress.ReplaceAllStringFunc(s, MaskAddress)
-}
-
-// MaskAddress shows an e-mail address's first character and its domain.
-func MaskAddress(addr string) string {
-	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || local == "" {
-		return "•••"
-	}
-	first, _ := utf8.DecodeRuneInString(local)
-	return string(first) + "•••@" + domain
+	return emailAddress.ReplaceAllStringFunc(s, mask.Email)
 }
 
 // maxErrorText bounds error texts stored with a job.

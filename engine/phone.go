@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/stepup-auth/stepup/internal/mask"
 )
 
 // Phone errors.
@@ -58,13 +60,7 @@ func MaskPhone(e164 string) string {
 }
 
 // MaskEmail keeps the first letter and the domain: "a•••@example.com".
-func MaskEmail(addr string) string {
-	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || local == "" {
-		return "•••"
-	}
-	return local[:1] + "•••@" + domain
-}
+func MaskEmail(addr string) string { return mask.Email(addr) }
 
 func itoa(n int) string {
 	if n == 0 {

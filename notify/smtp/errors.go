@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/stepup-auth/stepup/delivery"
+	"github.com/stepup-auth/stepup/internal/mask"
 	"github.com/stepup-auth/stepup/notify"
 )
 
@@ -39,7 +40,7 @@ func (f Failure) String() string {
 	}
 	to := "(no recipient)"
 	if f.To != "" {
-		to = delivery.MaskAddress(f.To)
+		to = mask.Email(f.To)
 	}
 	// The error's text may quote the address too (go-mail's "affected
 	// recipient(s)", a server's 550 reply): it goes to logs and the

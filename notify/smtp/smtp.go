@@ -11,7 +11,7 @@ import (
 
 	"github.com/wneessen/go-mail"
 
-	"github.com/stepup-auth/stepup/delivery"
+	"github.com/stepup-auth/stepup/internal/mask"
 	"github.com/stepup-auth/stepup/notify"
 )
 
@@ -200,7 +200,7 @@ func (s *Sender) message(m notify.Mail, to string) (*mail.Msg, error) {
 		return nil, fmt.Errorf("from %q: %w", from, err)
 	}
 	if err := msg.To(to); err != nil {
-		return nil, fmt.Errorf("to %s: invalid address", delivery.MaskAddress(to))
+		return nil, fmt.Errorf("to %s: invalid address", mask.Email(to))
 	}
 	msg.Subject(m.Subject)
 	// RFC 3834: an automatic notice; auto-responders should not answer it.
