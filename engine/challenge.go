@@ -142,15 +142,10 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
 	}
 	u := UserRef{tenant, c.User}
-	pol, err := e.loadPolicy(ctx, tenant)
+	t, p, _, err := e.start(ctx, e.store, u) // the user's policy, for the send limits
 	if err != nil {
 		return ChallengeView{}, err
 	}
-	a, err := e.store.Account(ctx, u)
-	if err != nil {
-		return ChallengeView{}, Internal(err)
-	}
-	p := pol.Effective(a.Group) // the user's policy, for the send limits
 	if c.Channel == ChannelSMS && p.SMSDisabled {
 		return ChallengeView{}, ErrSMSDisabled
 	}
@@ -166,10 +161,6 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 		return ChallengeView{}, ErrTooManySends
 	case !c.LastSentAt.IsZero() && now.Sub(c.LastSentAt) < e.opt.ResendCooldown:
 		return ChallengeView{}, ErrResendTooSoon(e.opt.ResendCooldown - now.Sub(c.LastSentAt))
-	}
-	t, err := e.tenant(ctx, tenant)
-	if err != nil {
-		return ChallengeView{}, err
 	}
 	to, err := e.openString(c.Data.To)
 	if err != nil {
