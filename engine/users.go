@@ -204,19 +204,11 @@ func (e *Lifecycle) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 	v := UserView{UserID: u.User, Profile: a.Profile, Group: a.Group, Enrolled: a.Factors.Any(),
 		Factors: []FactorView{}, BackupCodesLeft: len(a.BackupCodes), Mode: p.Mode,
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
-	if a.PhoneChange != "" {
-		c, ok, err := e.store.Challenge(ctx, u.Tenant, a.PhoneChange)
-		if err != nil {
-			return UserView{}, Internal(err)
-		}
-		v.PhoneChangePending = ok && c.Status == StatusPending && c.ExpiresAt.After(e.now())
+	if v.PhoneChangePending, err = e.changePending(ctx, u, a.PhoneChange); err != nil {
+		return UserView{}, err
 	}
-	if a.EmailChange != "" {
-		c, ok, err := e.store.Challenge(ctx, u.Tenant, a.EmailChange)
-		if err != nil {
-			return UserView{}, Internal(err)
-		}
-		v.EmailChangePending = ok && c.Status == StatusPending && c.ExpiresAt.After(e.now())
+	if v.EmailChangePending, err = e.changePending(ctx, u, a.EmailChange); err != nil {
+		return UserView{}, err
 	}
 	for _, d := range a.Devices {
 		if now.Before(deviceExpiry(d, p)) {
@@ -240,6 +232,19 @@ func (e *Lifecycle) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 		v.GraceLoginsLeft = &left
 	}
 	return v, nil
+}
+
+// changePending reports whether the change whose current challenge is id (""
+// for none) is still waiting for its code.
+func (e *Lifecycle) changePending(ctx context.Context, u UserRef, id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	c, ok, err := e.store.Challenge(ctx, u.Tenant, id)
+	if err != nil {
+		return false, Internal(err)
+	}
+	return ok && c.viewStatus(e.now()) == StatusPending, nil
 }
 
 // Devices lists a user's remembered devices.
