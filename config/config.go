@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"reflect"
 	"time"
+
+	"github.com/stepup-auth/stepup/risk"
 )
 
 // Config is the whole of stepupd's configuration. The koanf tags are the YAML
@@ -217,6 +219,21 @@ type Risk struct {
 	// UnseenPenalty is the factor by which risk grows when the user never
 	// had a feature's value at some level (risk.Options.UnseenPenalty).
 	UnseenPenalty float64 `koanf:"unseen_penalty"`
+	// IPv4BlockPrefix and IPv6BlockPrefix are the prefix lengths of the
+	// operator's block (risk.Options.IPv4BlockPrefix): the scope a
+	// carrier's NAT or a home's DHCP leases move within, standing in for
+	// the AS without an ASN database. Shorter than the network prefixes.
+	IPv4BlockPrefix int `koanf:"ipv4_block_prefix"`
+	IPv6BlockPrefix int `koanf:"ipv6_block_prefix"`
+	// MassPrior is the weight, in logins, of the prior in each user's
+	// missing mass (risk.Options.MassPrior).
+	MassPrior float64 `koanf:"mass_prior"`
+	// TargetedShare is the least share of a user's own network a targeted
+	// attacker is assumed to reach (risk.Options.TargetedShare).
+	TargetedShare float64 `koanf:"targeted_share"`
+	// ReportedFactor multiplies the risk of logins from a network with a
+	// fresh fraud report (risk.Options.ReportedFactor).
+	ReportedFactor float64 `koanf:"reported_factor"`
 	// IPLists are IP reputation lists (a Tor exit list, a hosting
 	// provider's ranges, a FireHOL .netset): files of one IP or CIDR a
 	// line whose addresses raise the risk, force a challenge or are
@@ -317,10 +334,15 @@ func Default() Config {
 			HistorySize:  50,
 			HistoryDays:  180,
 			FeedbackDays: 7, ReportHalfLife: 72 * time.Hour,
-			IPv4Prefix:    24,
-			IPv6Prefix:    64,
-			UnseenPenalty: 4.0,
-			IPListsPoll:   5 * time.Second,
+			IPv4Prefix:      24,
+			IPv6Prefix:      64,
+			UnseenPenalty:   risk.DefaultUnseenPenalty,
+			IPv4BlockPrefix: risk.DefaultIPv4Block,
+			IPv6BlockPrefix: risk.DefaultIPv6Block,
+			MassPrior:       risk.DefaultMassPrior,
+			TargetedShare:   risk.DefaultTargetedShare,
+			ReportedFactor:  risk.DefaultReportedFactor,
+			IPListsPoll:     5 * time.Second,
 		},
 		Limits: Limits{
 			SMSPerUserHour:          10,

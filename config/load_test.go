@@ -50,6 +50,9 @@ func TestLoadDefaults(t *testing.T) {
 		"delivery.backoff_max":    got.Delivery.BackoffMax == 5*time.Minute,
 		"codes.length":            got.Codes.Length == 6,
 		"risk.unseen_penalty":     got.Risk.UnseenPenalty == 4.0,
+		"risk.ipv4_block_prefix":  got.Risk.IPv4BlockPrefix == 16,
+		"risk.mass_prior":         got.Risk.MassPrior == 2,
+		"risk.targeted_share":     got.Risk.TargetedShare == 0.5,
 		"audit.max_events":        got.Audit.MaxEvents == 100000,
 	} {
 		if !ok {
@@ -144,6 +147,7 @@ codes:
 		"STEPUP_CODES_MAX_SENDS=7",
 		"STEPUP_REDIS_TLS=true",
 		"STEPUP_RISK_UNSEEN_PENALTY=2.5",
+		"STEPUP_RISK_TARGETED_SHARE=0.25",
 		"STEPUP_TRUSTED_PROXIES=", // empty list overrides the file's
 		"STEPUP_OPERATOR_KEY=a=b", // only the first = separates
 		"PATH=/bin",
@@ -163,6 +167,7 @@ codes:
 		{"codes.max_sends", got.Codes.MaxSends, 7},
 		{"redis.tls", got.Redis.TLS, true},
 		{"risk.unseen_penalty", got.Risk.UnseenPenalty, 2.5},
+		{"risk.targeted_share", got.Risk.TargetedShare, 0.25},
 		{"trusted_proxies", len(got.TrustedProxies), 0},
 		{"operator_key", got.OperatorKey, "a=b"},
 	} {

@@ -398,6 +398,23 @@ func (c Config) validateNumbers(v *validator) {
 	if p := r.UnseenPenalty; math.IsNaN(p) || p < 1 || p > 100 {
 		v.add("risk.unseen_penalty", "must be a factor between 1 and 100, got %g", p)
 	}
+	v.intRange("risk.ipv4_block_prefix", r.IPv4BlockPrefix, 8, 32)
+	v.intRange("risk.ipv6_block_prefix", r.IPv6BlockPrefix, 16, 128)
+	if r.IPv4BlockPrefix >= r.IPv4Prefix && r.IPv4Prefix > 0 {
+		v.add("risk.ipv4_block_prefix", "must be shorter than risk.ipv4_prefix (%d), got %d", r.IPv4Prefix, r.IPv4BlockPrefix)
+	}
+	if r.IPv6BlockPrefix >= r.IPv6Prefix && r.IPv6Prefix > 0 {
+		v.add("risk.ipv6_block_prefix", "must be shorter than risk.ipv6_prefix (%d), got %d", r.IPv6Prefix, r.IPv6BlockPrefix)
+	}
+	if m := r.MassPrior; math.IsNaN(m) || m < 0.1 || m > 1000 {
+		v.add("risk.mass_prior", "must be a number of logins between 0.1 and 1000, got %g", m)
+	}
+	if ts := r.TargetedShare; math.IsNaN(ts) || ts <= 0 || ts > 1 {
+		v.add("risk.targeted_share", "must be a share above 0 and at most 1, got %g", ts)
+	}
+	if f := r.ReportedFactor; math.IsNaN(f) || f < 1 || f > 10000 {
+		v.add("risk.reported_factor", "must be a factor between 1 and 10000, got %g", f)
+	}
 
 	const maxLimit = 10_000_000
 	l := c.Limits

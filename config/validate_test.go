@@ -281,7 +281,26 @@ func TestValidate(t *testing.T) {
 			"risk.ipv4_prefix: must be between 8 and 32, got 33",
 			"risk.ipv6_prefix: must be between 16 and 128, got 8",
 			"risk.unseen_penalty: must be a factor between 1 and 100, got -1",
+			"risk.ipv4_block_prefix: must be between 8 and 32, got 0",
+			"risk.ipv6_block_prefix: must be between 16 and 128, got 0",
+			"risk.mass_prior: must be a number of logins between 0.1 and 1000, got 0",
+			"risk.targeted_share: must be a share above 0 and at most 1, got 0",
+			"risk.reported_factor: must be a factor between 1 and 10000, got 0",
 			"risk.ip_lists_poll: must be positive, got 0s",
+		}},
+		{"risk block not shorter than network", func(c *Config) {
+			c.Risk.IPv4Prefix, c.Risk.IPv4BlockPrefix = 16, 16
+			c.Risk.IPv6Prefix, c.Risk.IPv6BlockPrefix = 48, 56
+		}, []string{
+			"risk.ipv4_block_prefix: must be shorter than risk.ipv4_prefix (16), got 16",
+			"risk.ipv6_block_prefix: must be shorter than risk.ipv6_prefix (48), got 56",
+		}},
+		{"risk model constants out of range", func(c *Config) {
+			c.Risk.MassPrior, c.Risk.TargetedShare, c.Risk.ReportedFactor = math.Inf(1), 1.5, 0.5
+		}, []string{
+			"risk.mass_prior: must be a number of logins between 0.1 and 1000, got +Inf",
+			"risk.targeted_share: must be a share above 0 and at most 1, got 1.5",
+			"risk.reported_factor: must be a factor between 1 and 10000, got 0.5",
 		}},
 		{"ip lists", func(c *Config) {
 			c.Risk.IPLists = []IPList{

@@ -45,6 +45,8 @@ type config struct {
 	redis    string
 	markdown bool
 	whatIf   bool
+	// shadowOnly skips the engine replay: only the what-if tables.
+	shadowOnly bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -59,9 +61,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.redis, "redis", "", "address of a Redis server to use instead of an in-process miniredis")
 	fs.BoolVar(&c.markdown, "markdown", false, "print the tables as Markdown")
 	fs.BoolVar(&c.whatIf, "whatif", false, "also score the set with changed scorers (exact in-memory counts) and compare their curves")
+	fs.BoolVar(&c.shadowOnly, "whatif-only", false, "print only the what-if tables, skipping the replay through the engine (seconds instead of minutes)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.whatIf = c.whatIf || c.shadowOnly
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -119,9 +123,11 @@ func evaluate(ctx context.Context, c config) (report, error) {
 	var wg sync.WaitGroup
 	for i, v := range variants {
 		wg.Go(func() {
-			results[i], errs[i] = replay(ctx, set, replayOptions{
-				IgnoreDevice: v.ignoreDevice, RedisAddr: c.redis, Geo: geo, Seed: c.seed,
-			})
+			if !c.shadowOnly {
+				results[i], errs[i] = replay(ctx, set, replayOptions{
+					IgnoreDevice: v.ignoreDevice, RedisAddr: c.redis, Geo: geo, Seed: c.seed,
+				})
+			}
 			if c.whatIf && errs[i] == nil {
 				shadows[i] = shadowReplay(set, geo, v.ignoreDevice)
 			}
@@ -151,6 +157,7 @@ func evaluate(ctx context.Context, c config) (report, error) {
 			mismatches: results[i].Mismatches,
 			noDevice:   v.ignoreDevice,
 			shadow:     shadows[i],
+			shadowOnly: c.shadowOnly,
 		})
 	}
 	return rep, nil

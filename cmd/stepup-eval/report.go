@@ -128,6 +128,8 @@ type runReport struct {
 	// noDevice: the run scored without device ids.
 	noDevice bool
 	shadow   []shadowLogin // nil unless -whatif
+	// shadowOnly: there was no replay, only the what-if tables.
+	shadowOnly bool
 }
 
 // table is a titled table printed as aligned text or as Markdown.
@@ -193,6 +195,12 @@ func (r runReport) write(w io.Writer, markdown bool) {
 	} else {
 		fmt.Fprintf(w, "== %s ==\n\n", r.title)
 	}
+	if r.shadowOnly {
+		for _, t := range whatIfTables(titleWhatIf, r.shadow, d) {
+			t.write(w, markdown)
+		}
+		return
+	}
 	fmt.Fprintf(w, "Highest threshold blocking %.1f %% of naive and of targeted attackers: %d (the default is %d).\n\n", 100*blockTarget, b, d)
 	if r.mismatches > 0 {
 		fmt.Fprintf(w, "WARNING: %d engine decisions differ from \"no history or score ≥ threshold\"; the tables do not reproduce the engine.\n\n", r.mismatches)
@@ -230,8 +238,11 @@ func (r runReport) write(w io.Writer, markdown bool) {
 	r.sweep().write(w, markdown)
 	r.calibration().write(w, markdown)
 	if r.shadow != nil {
-		whatIfTable(fmt.Sprintf("%s, at %.1f %% of naive and targeted attackers blocked (the in-memory shadow scores %.1f %% of logins within one point of the engine)",
-			titleWhatIf, 100*blockTarget, 100*agreement(r.shadow, r.outcomes)), r.shadow).write(w, markdown)
+		title := fmt.Sprintf("%s (the in-memory shadow scores %.1f %% of logins within one point of the engine)",
+			titleWhatIf, 100*agreement(r.shadow, r.outcomes))
+		for _, t := range whatIfTables(title, r.shadow, d) {
+			t.write(w, markdown)
+		}
 	}
 }
 

@@ -117,7 +117,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	eng, err := engine.New(st, engine.Options{
 		Clock:  o.Clock,
 		Secret: secret, OperatorKey: cfg.OperatorKey, PublicURL: cfg.PublicURL, Logger: log, Geo: geo, IPLists: lists,
-		Risk:       risk.Options{IPv4Prefix: cfg.Risk.IPv4Prefix, IPv6Prefix: cfg.Risk.IPv6Prefix, UnseenPenalty: cfg.Risk.UnseenPenalty},
+		Risk:       riskOptions(cfg.Risk),
 		CodeLength: cfg.Codes.Length, CodeTTL: cfg.Codes.TTL, CodeAttempts: cfg.Codes.MaxAttempts,
 		MaxSends: cfg.Codes.MaxSends, ResendCooldown: cfg.Codes.ResendCooldown,
 		HistorySize: cfg.Risk.HistorySize, HistoryDays: cfg.Risk.HistoryDays,
@@ -360,5 +360,15 @@ func (h errorHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 			h.c.Inc()
 		}
 		return err
+	}
+}
+
+// riskOptions are the scorer's options from the configuration.
+func riskOptions(r config.Risk) risk.Options {
+	return risk.Options{
+		IPv4Prefix: r.IPv4Prefix, IPv6Prefix: r.IPv6Prefix,
+		IPv4BlockPrefix: r.IPv4BlockPrefix, IPv6BlockPrefix: r.IPv6BlockPrefix,
+		UnseenPenalty: r.UnseenPenalty, MassPrior: r.MassPrior,
+		TargetedShare: r.TargetedShare, ReportedFactor: r.ReportedFactor,
 	}
 }
