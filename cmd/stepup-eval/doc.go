@@ -9,7 +9,7 @@
 // Usage:
 //
 //	go run ./cmd/stepup-eval [-seed 1] [-users 1500] [-days 180] [-attacks 1]
-//	    [-asn] [-whatif] [-redis host:port] [-markdown]
+//	    [-asn] [-whatif | -whatif-only] [-redis host:port] [-markdown]
 //
 // The replay is what production does, through the engine's own code
 // paths: every user enrols an authenticator app before the first login
@@ -29,8 +29,12 @@
 // challenged after 4 logins, a quarter after 12 and 5–7 % after 40. The
 // harness checks that the engine's own decisions are exactly "no history,
 // or a score at or above the default threshold", so the sweep reproduces
-// the engine. -whatif adds the same curve for changed scorers, computed
-// in memory with risk.Score (see whatif.go).
+// the engine. -whatif adds, for the model with one option changed (a part
+// taken away, or a constant halved or doubled), the share of each attacker
+// kind blocked and of legitimate logins challenged at the default
+// threshold, and the curve at the blocking threshold, computed in memory
+// with risk.Score itself (see whatif.go); -whatif-only prints just those
+// tables, in seconds, without the replay.
 //
 // By default the store runs on an in-process miniredis whose keys expire on
 // the replay's clock; -redis uses a real server instead (a new tenant on

@@ -150,3 +150,54 @@ func TestTableWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestWhatIfOnly: -whatif-only prints the what-if tables for both runs,
+// one row per variant, and the first variant (the engine's own options)
+// scores exactly as risk.Score does with the default options, without a
+// replay.
+func TestWhatIfOnly(t *testing.T) {
+	c, err := parseFlags([]string{"-users", "40", "-seed", "3", "-whatif-only"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := evaluate(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range rep.runs {
+		if run.outcomes != nil {
+			t.Errorf("%s: replayed through the engine under -whatif-only", run.title)
+		}
+		if len(run.shadow) == 0 {
+			t.Fatalf("%s: no shadow scores", run.title)
+		}
+	}
+	var buf bytes.Buffer
+	rep.write(&buf, false)
+	out := buf.String()
+	if n := strings.Count(out, titleWhatIf); n != 2*len(variants) {
+		t.Errorf("%q appears %d times, want %d", titleWhatIf, n, 2*len(variants))
+	}
+	for _, v := range scorerVariants {
+		if n := strings.Count(out, v.name); n != 2*len(variants) {
+			t.Errorf("variant %q printed %d times, want %d", v.name, n, 2*len(variants))
+		}
+	}
+	if strings.Contains(out, titleLegit) {
+		t.Errorf("-whatif-only printed the replay's tables")
+	}
+	// Variants differ from the engine's scores somewhere, or they show
+	// nothing.
+	for i := 1; i < len(scorerVariants); i++ {
+		same := true
+		for _, l := range rep.runs[0].shadow {
+			if l.logS[i] != l.logS[0] {
+				same = false
+				break
+			}
+		}
+		if same {
+			t.Errorf("variant %q scores every login exactly as the engine", scorerVariants[i].name)
+		}
+	}
+}
