@@ -242,16 +242,27 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 
 // learnPlan is the history learning of rec; add names a key.
 func learnPlan(us keyspace.User, add func(string) int, rec engine.LoginRecord, opt engine.LearnOptions) *planLearn {
-	l := &planLearn{Meta: add(us.Meta()), Hist: make([]planHist, 0, len(rec.Levels)),
-		Size: opt.HistorySize, TTL: opt.HistoryTTL.Milliseconds(), Now: rec.At.Unix()}
-	if rec.Place != nil {
-		b, _ := json.Marshal(rec.Place)
-		l.Last = string(b)
-	}
+	return &planLearn{Meta: add(us.Meta()), Hist: histPlan(us, add, rec),
+		Size: opt.HistorySize, TTL: opt.HistoryTTL.Milliseconds(), Now: rec.At.Unix(), Last: lastPlace(rec)}
+}
+
+// histPlan names the history hash and value hash of each of rec's levels.
+func histPlan(us keyspace.User, add func(string) int, rec engine.LoginRecord) []planHist {
+	h := make([]planHist, 0, len(rec.Levels))
 	for _, v := range rec.Levels {
-		l.Hist = append(l.Hist, planHist{K: add(us.History(v.Level)), H: v.Hash})
+		h = append(h, planHist{K: add(us.History(v.Level)), H: v.Hash})
 	}
-	return l
+	return h
+}
+
+// lastPlace is the user's last place as rec leaves it (stored verbatim,
+// so that unlearning rec can tell whether it still is), "" without one.
+func lastPlace(rec engine.LoginRecord) string {
+	if rec.Place == nil {
+		return ""
+	}
+	b, _ := json.Marshal(rec.Place)
+	return string(b)
 }
 
 // space is u's key space.

@@ -29,6 +29,7 @@ type planUnlearn struct {
 	Rec  int        `json:"rec"`
 	Meta int        `json:"meta"`
 	Hist []planHist `json:"hist"`
+	Last string     `json:"last"` // the place the login left as the user's last, "" for none
 }
 
 // Feedback records a verdict on a login: feedbackScript in the user's
@@ -48,11 +49,7 @@ func (s *Store) Feedback(ctx context.Context, u engine.UserRef, w engine.Feedbac
 		p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
 		p.Learn.Once = p.Rec
 	case engine.VerdictFraud:
-		un := &planUnlearn{Rec: p.Rec, Meta: add(us.Meta())}
-		for _, v := range w.Record.Levels {
-			un.Hist = append(un.Hist, planHist{K: add(us.History(v.Level)), H: v.Hash})
-		}
-		p.Unlearn = un
+		p.Unlearn = &planUnlearn{Rec: p.Rec, Meta: add(us.Meta()), Hist: histPlan(us, add, w.Record), Last: lastPlace(w.Record)}
 	default:
 		return engine.FeedbackSaved{}, fmt.Errorf("redisstore: feedback: unknown verdict %q", w.Verdict)
 	}

@@ -335,29 +335,43 @@ return {'OK', changed, n}
 `)
 
 // unlearnLua defines unlearn(u), which takes a learnt login back out of
-// the user's histories: each value's count drops by one (a value at zero
-// is removed), and the user's login count by one. u.rec is the login
+// the user's histories: each value's count drops by one, and the user's
+// login count by one. A value no other login has (its count drops to
+// zero) was new when the login taught it: it is removed and the level's
+// count of new values (nv, the missing mass's numerator) drops by one too.
+// The user's last place goes when it is still the login's (the one before
+// it is not kept: impossible travel then waits for the next learnt login
+// rather than measure from the attacker's place). u.rec is the login
 // record's index (its "learned" flag makes this once per login), u.meta
 // the meta hash's, u.hist {k, h} the history hashes' and the values'
-// hashes. A value since evicted from a full history stays evicted. The
-// last place is kept. Returns changed (0/1) and the logins left.
+// hashes, u.last the place the login left. A value since evicted from a
+// full history stays evicted (and its nv stays counted). Returns changed
+// (0/1) and the logins left.
 const unlearnLua = `
 local function unlearn(u)
   local rk = KEYS[u.rec]
   if redis.call('HGET', rk, 'learned') ~= '1' then return 0, 0 end
   redis.call('HSET', rk, 'learned', '0')
+  local meta = KEYS[u.meta]
   for _, v in ipairs(u.hist) do
     local h = KEYS[v.k]
     local c = redis.call('HGET', h, v.h)
     if c then
       local n, t = string.match(c, '^(%d+):(%d+)$')
       n = tonumber(n) - 1
-      if n <= 0 then redis.call('HDEL', h, v.h) else redis.call('HSET', h, v.h, n .. ':' .. t) end
+      if n <= 0 then
+        redis.call('HDEL', h, v.h)
+        local nv = 'nv:' .. string.match(h, ':h:([^:]*)$')
+        if redis.call('HINCRBY', meta, nv, -1) <= 0 then redis.call('HDEL', meta, nv) end
+      else
+        redis.call('HSET', h, v.h, n .. ':' .. t)
+      end
     end
   end
-  local n = redis.call('HINCRBY', KEYS[u.meta], 'n', -1)
+  if u.last ~= '' and redis.call('HGET', meta, 'last') == u.last then redis.call('HDEL', meta, 'last') end
+  local n = redis.call('HINCRBY', meta, 'n', -1)
   if n <= 0 then
-    redis.call('HDEL', KEYS[u.meta], 'n')
+    redis.call('HDEL', meta, 'n')
     n = 0
   end
   return 1, n

@@ -697,23 +697,35 @@ func learn(s engine.Store, u engine.UserRef, rec engine.LoginRecord, opt engine.
 }
 
 // testFeedback: fraud takes a learnt login back out of the user's history
-// and the tenant's counts and reports its network; the same or the other
-// verdict again changes nothing; legit teaches a login that was not learnt.
+// (its counts, the new values it brought, the last place it left) and the
+// tenant's counts, and reports its network; the same or the other verdict
+// again changes nothing; legit teaches a login that was not learnt.
 func testFeedback(t *testing.T, s engine.Store, tenant string) {
 	u := engine.UserRef{Tenant: tenant, User: "fb"}
 	opt := engine.LearnOptions{HistorySize: 5, HistoryTTL: time.Hour}
+	// The user's own login from home (address a0 in network n1), then the
+	// attacker's from a new address a1 of the same network, far away.
+	home := []engine.LevelValue{{Level: "ip.addr", Hash: "a0", Bucket: "x0"}, {Level: "ip.net", Hash: "n1", Bucket: "y1"}}
 	lv := []engine.LevelValue{{Level: "ip.addr", Hash: "a1", Bucket: "x1"}, {Level: "ip.net", Hash: "n1", Bucket: "y1"}}
 	nets := lv[1:]
 	now := time.Now().Truncate(time.Second)
-	rec := engine.LoginRecord{ID: lgID(s, u, 1), Tenant: tenant, User: u.User, At: now, Decision: engine.DecisionAllow, First: true, Levels: lv}
-	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Hour, Learn: true, LearnOpt: opt})
+	homePlace := &engine.Place{At: now.Add(-time.Hour), Country: "DE", Lat: 52.5, Lon: 13.4, HasLoc: true}
+	own := engine.LoginRecord{ID: lgID(s, u, 4), Tenant: tenant, User: u.User, At: now.Add(-time.Hour), Decision: engine.DecisionAllow,
+		First: true, Levels: home, Place: homePlace}
+	_, err := s.SaveLogin(ctx, u, engine.LoginWrite{Record: own, RecordTTL: time.Hour, Learn: true, LearnOpt: opt})
+	must(t, err)
+	rec := engine.LoginRecord{ID: lgID(s, u, 1), Tenant: tenant, User: u.User, At: now, Decision: engine.DecisionAllow, Levels: lv,
+		Place: &engine.Place{At: now, Country: "BR", Lat: -23.5, Lon: -46.6, HasLoc: true}}
+	_, err = s.SaveLogin(ctx, u, engine.LoginWrite{Record: rec, RecordTTL: time.Hour, Learn: true, LearnOpt: opt})
 	must(t, err)
 	read := func() engine.LoginState {
 		st, err := s.LoadLogin(ctx, u, engine.LoginQuery{Levels: lv, Networks: nets, Now: now, Window: time.Hour})
 		must(t, err)
 		return st
 	}
-	if st := read(); st.UserLogins != 1 || st.Levels[1].UserCount != 1 || st.Levels[1].TenantCount != 1 || len(st.Reports) != 0 {
+	if st := read(); st.UserLogins != 2 || st.Levels[0].UserCount != 1 || st.Levels[0].UserDistinct != 2 ||
+		st.Levels[1].UserCount != 2 || st.Levels[1].UserDistinct != 1 || st.Levels[1].TenantCount != 2 ||
+		st.Last == nil || st.Last.Country != "BR" || len(st.Reports) != 0 {
 		t.Fatalf("before the verdict: %+v", st)
 	}
 	fraud := engine.FeedbackWrite{Record: rec, Verdict: engine.VerdictFraud, Commit: engine.Commit{Version: -1, Now: now},
@@ -724,9 +736,17 @@ func testFeedback(t *testing.T, s engine.Store, tenant string) {
 		t.Fatalf("fraud: %+v", saved)
 	}
 	st := read()
-	if st.UserLogins != 0 || st.Levels[0].UserCount != 0 || st.Levels[1].UserCount != 0 ||
-		st.TenantLogins != 0 || st.Levels[1].TenantCount != 0 || st.Levels[1].TenantDistinct != 0 {
+	if st.UserLogins != 1 || st.Levels[0].UserCount != 0 || st.Levels[1].UserCount != 1 ||
+		st.TenantLogins != 1 || st.Levels[1].TenantCount != 1 || st.Levels[1].TenantDistinct != 1 {
 		t.Fatalf("fraud left the login learnt: %+v", st)
+	}
+	// The address the attacker brought is no longer a new value the user
+	// had; the network, which the user's own login brought, still is.
+	if st.Levels[0].UserDistinct != 1 || st.Levels[1].UserDistinct != 1 {
+		t.Errorf("new values after fraud: addr %d, net %d; want 1 and 1", st.Levels[0].UserDistinct, st.Levels[1].UserDistinct)
+	}
+	if st.Last != nil {
+		t.Errorf("the attacker's place is still the user's last: %+v", st.Last)
 	}
 	if len(st.Reports) != 1 || st.Reports[0].Level != "ip.net" || st.Reports[0].Weight != 1 || !st.Reports[0].At.Equal(now) {
 		t.Fatalf("reports = %+v, want ip.net weight 1 at %v", st.Reports, now)
@@ -740,7 +760,7 @@ func testFeedback(t *testing.T, s engine.Store, tenant string) {
 			t.Fatalf("%s after fraud: %+v", v, saved)
 		}
 	}
-	if st := read(); st.UserLogins != 0 || len(st.Reports) != 1 || st.Reports[0].Weight != 1 {
+	if st := read(); st.UserLogins != 1 || len(st.Reports) != 1 || st.Reports[0].Weight != 1 {
 		t.Fatalf("a repeated verdict changed something: %+v", st)
 	}
 	// A denied login (not learnt) judged legit is learnt, once.
@@ -754,7 +774,7 @@ func testFeedback(t *testing.T, s engine.Store, tenant string) {
 	if !saved.Changed {
 		t.Fatalf("legit on a denied login: %+v", saved)
 	}
-	if st := read(); st.UserLogins != 1 || st.Levels[0].UserCount != 1 || st.TenantLogins != 1 || st.Levels[0].TenantCount != 1 {
+	if st := read(); st.UserLogins != 2 || st.Levels[0].UserCount != 1 || st.TenantLogins != 2 || st.Levels[0].TenantCount != 1 {
 		t.Fatalf("legit did not teach the login: %+v", st)
 	}
 	if saved, err := s.Feedback(ctx, u, legit); err != nil || saved.Previous != engine.VerdictLegit || saved.Changed {
