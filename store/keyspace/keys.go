@@ -91,6 +91,11 @@ func (t Tenant) Policy() string { return t.prefix + "policy" }
 // Stats is the tenant's login and user totals and distinct values per level.
 func (t Tenant) Stats() string { return t.prefix + "stats" }
 
+// StatsStream is the tenant's stream of statistics batches: what each
+// process's flush added to Stats, Counts and Blocked, numbered, so every
+// process keeps its copy current without reading them per login.
+func (t Tenant) StatsStream() string { return t.prefix + "sx" }
+
 // Counts is the tenant's count hash of a history level.
 func (t Tenant) Counts(level string) string { return t.prefix + "c:" + level }
 

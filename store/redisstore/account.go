@@ -113,7 +113,7 @@ type planHist struct {
 }
 
 // Commit applies c in one script on the user's shard. A commit that
-// learned a verified login then adds it to the tenant's counts.
+// learned a verified login then counts it in the tenant's statistics.
 func (s *Store) Commit(ctx context.Context, u engine.UserRef, c engine.Commit) error {
 	cmd, err := s.writeUser(ctx, s.rdb, u, c, nil)
 	if err != nil {
@@ -123,9 +123,8 @@ func (s *Store) Commit(ctx context.Context, u engine.UserRef, c engine.Commit) e
 	if err != nil || !learned {
 		return err
 	}
-	return s.pipelined(ctx, func(pipe redis.Pipeliner) {
-		s.tenantWrite(ctx, pipe, u, *c.Learn, tenantSide{learn: true})
-	})
+	_, err = s.countLogin(ctx, u, *c.Learn, tenantSide{learn: true})
+	return err
 }
 
 // writeResult reads userWriteScript's answer: the commit's error, and

@@ -15,15 +15,17 @@
 // (commitLua's check and apply, loginLua, learnLua): an engine.Commit and,
 // for an evaluation, the login's record, grace count and history learning,
 // or, for a verification, the verified login's learning, all or nothing.
-// An evaluation is two pipelined round trips of two scripts each: the read
-// (loadUserScript in the user's slot, loadTenantScript in the tenant's
-// home slot) and the write (userWriteScript, then tenantWriteScript with
-// the tenant's tallies and counts). The tenant's side is statistics in
-// another slot on a cluster: it is never atomic with the user's write, it
-// is applied whatever the commit's outcome in SaveLogin, and after the
-// commit (only when it learned) for a Commit that teaches a
-// verified login. A pipeline that meets NOSCRIPT loads the scripts and runs
-// again only the scripts Redis did not know, never a write twice.
+// An evaluation is two round trips: the read (loadUserScript in the
+// user's slot, pipelined with plain reads of the tenant's policy,
+// failed-IP window and fraud reports) and the write (userWriteScript). The
+// tenant-wide statistics (counts, N, |U|, M, tallies) are not read or
+// written per login: each process keeps them in memory, counts its own
+// logins there at once and exchanges batches with the other processes
+// through the tenant's statistics stream every FlushEvery (stats.go), so
+// no slot is touched by every evaluation of a tenant. A tenant's side is
+// counted only after the user's write succeeded. A pipeline that meets
+// NOSCRIPT loads the scripts and runs again only the scripts Redis did not
+// know, never a write twice.
 //
 // The package must not build a key or a job entry itself (keyspace does),
 // nor decide anything: the engine computes every change and the store

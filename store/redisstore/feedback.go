@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/stepup-auth/stepup/engine"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
@@ -33,8 +31,9 @@ type planUnlearn struct {
 }
 
 // Feedback records a verdict on a login: feedbackScript in the user's
-// slot, then, when it applied, the tenant's side as a statistics write
-// (reportScript for fraud, tenantWriteScript for a learnt legit login).
+// slot, then, when it applied, the tenant's side: reportScript for fraud,
+// and the login's counts taken out of (fraud) or added to (a learnt legit
+// login) the tenant's statistics.
 func (s *Store) Feedback(ctx context.Context, u engine.UserRef, w engine.FeedbackWrite) (engine.FeedbackSaved, error) {
 	us := space(u)
 	keys := []string{us.Account(), us.Queue(), us.Events(), us.Users(), us.OpenChallenges()}
@@ -77,38 +76,35 @@ func (s *Store) Feedback(ctx context.Context, u engine.UserRef, w engine.Feedbac
 		return engine.FeedbackSaved{}, errors.New("redisstore: feedback: unexpected answer " + status)
 	}
 	saved := engine.FeedbackSaved{Changed: toInt(res[1]) == 1}
-	err = s.pipelined(ctx, func(pipe redis.Pipeliner) {
-		switch {
-		case w.Verdict == engine.VerdictFraud:
-			s.reportWrite(ctx, pipe, u, w, saved.Changed, toInt(res[2]) == 0)
-		case saved.Changed:
-			s.tenantWrite(ctx, pipe, u, w.Record, tenantSide{learn: true})
+	switch {
+	case w.Verdict == engine.VerdictFraud:
+		if err := s.report(ctx, u, w); err != nil {
+			return saved, err
 		}
-	})
+		if saved.Changed {
+			_, err = s.countLogin(ctx, u, w.Record, tenantSide{unlearn: true, lastOne: toInt(res[2]) == 0})
+		}
+	case saved.Changed:
+		_, err = s.countLogin(ctx, u, w.Record, tenantSide{learn: true})
+	}
 	return saved, err
 }
 
-// reportWrite queues the tenant's side of a fraud verdict: its networks'
-// reports and, when the login was unlearnt, its counts.
-func (s *Store) reportWrite(ctx context.Context, pipe redis.Pipeliner, u engine.UserRef, w engine.FeedbackWrite, unlearnt, lastLogin bool) {
-	ts := keyspace.TenantOf(u.Tenant)
+// report raises the fraud reports of a login's networks.
+func (s *Store) report(ctx context.Context, u engine.UserRef, w engine.FeedbackWrite) error {
+	if len(w.Networks) == 0 {
+		return nil
+	}
 	now := w.Commit.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
 	half := max(int64(w.HalfLife/time.Second), 1)
-	keys := []string{ts.Reports(), ts.Stats()}
-	args := []any{now.Unix(), half, flag(unlearnt && lastLogin), len(w.Networks)}
+	args := []any{now.Unix(), half}
 	for _, v := range w.Networks {
 		args = append(args, reportField(v))
 	}
-	if unlearnt {
-		for _, v := range w.Record.Levels {
-			keys = append(keys, ts.Counts(v.Level))
-			args = append(args, v.Bucket)
-		}
-	}
-	reportScript.Run(ctx, pipe, keys, args...)
+	return reportScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(u.Tenant).Reports()}, args...).Err()
 }
 
 // reportField names a network level's value in the tenant's reports.

@@ -32,42 +32,48 @@ func (s *Store) RecordFailure(ctx context.Context, u engine.UserRef, f engine.Fa
 	})
 }
 
-// LoadLogin reads the user's and the tenant's side of an evaluation in one
-// pipelined round trip (two scripts, one per slot).
+// LoadLogin reads the user's side of an evaluation with one script in the
+// user's slot and the tenant's policy, failed-IP window and fraud reports
+// with plain reads, pipelined as one round trip; the tenant-wide counts
+// come from the process's copy (stats.go), not from Redis.
 func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQuery) (engine.LoginState, error) {
+	tv, err := s.stats.read(ctx, u.Tenant, q.Levels)
+	if err != nil {
+		return engine.LoginState{}, err
+	}
 	from := ms(q.Now.Add(-q.Window))
 	us, ts := space(u), keyspace.TenantOf(u.Tenant)
 	ukeys := append(make([]string, 0, 4+len(q.Levels)), us.Account(), us.Meta(), us.FailedPw(), us.FailedCh())
 	uargs := append(make([]any, 0, 1+len(q.Levels)), from)
-	tkeys := append(make([]string, 0, 4+len(q.Levels)), ts.Policy(), ts.Stats(), ts.FailedIP(q.IPHash), ts.Reports())
-	targs := append(make([]any, 0, 2+len(q.Levels)+len(q.Networks)), from, len(q.Networks))
-	for _, v := range q.Networks {
-		targs = append(targs, reportField(v))
-	}
 	for _, v := range q.Levels {
 		ukeys = append(ukeys, us.History(v.Level))
 		uargs = append(uargs, v.Hash)
-		tkeys = append(tkeys, ts.Counts(v.Level))
-		targs = append(targs, v.Bucket)
 	}
-	var ucmd, tcmd *redis.Cmd
-	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+	reports := make([]string, len(q.Networks))
+	for i, v := range q.Networks {
+		reports[i] = reportField(v)
+	}
+	var ucmd *redis.Cmd
+	var policy *redis.StringCmd
+	var failedIP *redis.IntCmd
+	var reported *redis.SliceCmd
+	err = s.pipelined(ctx, func(pipe redis.Pipeliner) {
 		ucmd = loadUserScript.Run(ctx, pipe, ukeys, uargs...)
-		tcmd = loadTenantScript.Run(ctx, pipe, tkeys, targs...)
+		policy = pipe.Get(ctx, ts.Policy())
+		failedIP = pipe.ZCount(ctx, ts.FailedIP(q.IPHash), strconv.FormatInt(from, 10), "+inf")
+		if len(reports) > 0 {
+			reported = pipe.HMGet(ctx, ts.Reports(), reports...)
+		}
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return engine.LoginState{}, err
 	}
 	ur, err := ucmd.Slice()
 	if err != nil {
 		return engine.LoginState{}, err
 	}
-	tr, err := tcmd.Slice()
-	if err != nil {
-		return engine.LoginState{}, err
-	}
-	if len(ur) != 8+2*len(q.Levels) || len(tr) != 4+2*len(q.Levels)+len(q.Networks) {
-		return engine.LoginState{}, fmt.Errorf("redisstore: load login: %d and %d answers for %d levels", len(ur), len(tr), len(q.Levels))
+	if len(ur) != 8+2*len(q.Levels) {
+		return engine.LoginState{}, fmt.Errorf("redisstore: load login: %d answers for %d levels", len(ur), len(q.Levels))
 	}
 	var st engine.LoginState
 	if st.Account, err = decodeAccount(str(ur[0]), str(ur[1])); err != nil {
@@ -88,21 +94,33 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	}
 	st.Force = str(ur[5]) == "1"
 	st.FailedPwUser, st.FailedChUser = toInt(ur[6]), toInt(ur[7])
-	st.Policy = []byte(str(tr[0]))
-	if len(st.Policy) == 0 {
-		st.Policy = nil
+	switch doc, err := policy.Bytes(); {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return st, err
+	default:
+		st.Policy = doc
 	}
-	st.TenantLogins, st.TenantUsers, st.FailedIPUsers = toInt(tr[1]), toInt(tr[2]), toInt(tr[3])
+	if st.FailedIPUsers, err = failedIP.Result(); err != nil {
+		return st, err
+	}
+	st.TenantLogins, st.TenantUsers = tv.n, tv.u
 	if len(q.Levels) > 0 {
-		st.Levels = make([]engine.LevelCount, len(q.Levels))
+		st.Levels = tv.levels
 	}
-	for i, v := range q.Levels {
-		st.Levels[i] = engine.LevelCount{Level: v.Level, UserCount: toInt(ur[8+2*i]), UserDistinct: toInt(ur[9+2*i]), TenantCount: toInt(tr[4+2*i]), TenantDistinct: toInt(tr[5+2*i])}
+	for i := range q.Levels {
+		st.Levels[i].UserCount, st.Levels[i].UserDistinct = toInt(ur[8+2*i]), toInt(ur[9+2*i])
 	}
-	for i, v := range q.Networks {
-		if r, ok := parseReport(str(tr[4+2*len(q.Levels)+i])); ok {
-			r.Level = v.Level
-			st.Reports = append(st.Reports, r)
+	if reported != nil {
+		vals, err := reported.Result()
+		if err != nil {
+			return st, err
+		}
+		for i, v := range q.Networks {
+			if r, ok := parseReport(str(vals[i])); ok {
+				r.Level = v.Level
+				st.Reports = append(st.Reports, r)
+			}
 		}
 	}
 	return st, nil
@@ -119,62 +137,74 @@ func toInt(v any) int64 {
 	return 0
 }
 
-// SaveLogin writes an evaluation in one pipelined round trip of two
-// scripts: userWriteScript in the user's slot (the login record, grace
-// count, learning and the commit, atomically) and tenantWriteScript in the
-// tenant's (tallies and, for a learned login, the tenant-wide counts).
+// SaveLogin writes an evaluation with one script in the user's slot (the
+// login record, grace count, learning and the commit, atomically); its
+// tenant-wide side (the day's tally, the hour's blocked logins, the counts
+// of a learnt login) is counted in the process's copy and sent with the
+// next flush (stats.go).
 func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginWrite) (engine.LoginSaved, error) {
 	c := engine.Commit{Version: -1, Now: w.Record.At}
 	if w.Commit != nil {
 		c = *w.Commit
 	}
-	var user, tenant *redis.Cmd
-	var buildErr error
-	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
-		if user, buildErr = s.writeUser(ctx, pipe, u, c, &w); buildErr != nil {
-			return
-		}
-		tenant = s.tenantWrite(ctx, pipe, u, w.Record, tenantSide{tally: true, blocked: w.CountBlocked, learn: w.Learn})
-	})
-	if buildErr != nil {
-		return engine.LoginSaved{}, buildErr
+	cmd, err := s.writeUser(ctx, s.rdb, u, c, &w)
+	if err != nil {
+		return engine.LoginSaved{}, err
 	}
+	if _, err := writeResult(cmd); err != nil {
+		return engine.LoginSaved{}, err
+	}
+	t, err := s.countLogin(ctx, u, w.Record, tenantSide{tally: true, blocked: w.CountBlocked, learn: w.Learn})
 	if err != nil {
 		return engine.LoginSaved{}, err
 	}
 	var saved engine.LoginSaved
 	if w.CountBlocked {
-		if res, err := tenant.Int64Slice(); err == nil && len(res) == 2 {
-			saved.Blocked, saved.Baseline = res[0], float64(res[1])/24
-		}
+		cur, before := t.blockedAt(w.Record.At.Unix() / 3600)
+		saved.Blocked, saved.Baseline = cur, float64(before)/24
 	}
-	_, err = writeResult(user)
-	return saved, err
+	return saved, nil
 }
 
-// tenantSide says what a login's tenant write counts.
+// tenantSide says what a login counts in the tenant's statistics.
 type tenantSide struct {
 	tally   bool // count the login's decision in the day's tally
 	blocked bool // count it in the hour's blocked logins
 	learn   bool // add it to the tenant-wide counts
+	unlearn bool // take a learnt login back out of them
+	lastOne bool // (unlearn) the user has no learnt login left
 }
 
-// tenantWrite queues the tenant's side of a login's write.
-func (s *Store) tenantWrite(ctx context.Context, pipe redis.Pipeliner, u engine.UserRef, rec engine.LoginRecord, side tenantSide) *redis.Cmd {
-	ts := keyspace.TenantOf(u.Tenant)
-	decision := ""
+// countLogin counts a login's tenant-wide side in the process's copy.
+func (s *Store) countLogin(ctx context.Context, u engine.UserRef, rec engine.LoginRecord, side tenantSide) (*tenantStats, error) {
+	var d delta
 	if side.tally {
-		decision = string(rec.Decision)
+		day := engine.Day(rec.At)
+		d.tally(day, "logins", 1)
+		d.tally(day, string(rec.Decision), 1)
 	}
-	keys := []string{ts.Tally(engine.Day(rec.At)), ts.Blocked(), ts.Stats()}
-	args := []any{decision, rec.At.Unix() / 3600, flag(side.blocked), flag(side.learn), flag(rec.First)}
-	if side.learn {
+	if side.blocked {
+		d.block(rec.At.Unix() / 3600)
+	}
+	switch {
+	case side.learn:
+		d.N = 1
+		if rec.First {
+			d.U = 1
+		}
 		for _, v := range rec.Levels {
-			keys = append(keys, ts.Counts(v.Level))
-			args = append(args, v.Bucket)
+			d.count(v.Level, v.Bucket, 1)
+		}
+	case side.unlearn:
+		d.N = -1
+		if side.lastOne {
+			d.U = -1
+		}
+		for _, v := range rec.Levels {
+			d.count(v.Level, v.Bucket, -1)
 		}
 	}
-	return tenantWriteScript.Run(ctx, pipe, keys, args...)
+	return s.stats.add(ctx, u.Tenant, &d)
 }
 
 func flag(b bool) string {

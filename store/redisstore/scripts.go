@@ -209,28 +209,6 @@ end
 return r
 `)
 
-// loadTenantScript reads the tenant's side of a login evaluation.
-//
-// KEYS[1] policy, KEYS[2] stats (N, |U| and per level M, the counters in
-// use, as "m:<level>"), KEYS[3] failed-IP window, KEYS[4] fraud reports,
-// KEYS[5..] one count hash per queried bucket, named "…:c:<level>".
-// ARGV[1] window start, ARGV[2] the number r of report fields, ARGV[3..2+r]
-// the report fields, then one bucket per count hash.
-// Returns {policy, N, U, failedIPUsers, {count, distinct}…, report…}.
-var loadTenantScript = redis.NewScript(`
-local nrep = tonumber(ARGV[2])
-local f = {'n', 'u'}
-for i = 5, #KEYS do f[#f+1] = 'm:' .. string.match(KEYS[i], ':c:(.*)$') end
-local s = redis.call('HMGET', KEYS[2], unpack(f))
-local r = {redis.call('GET', KEYS[1]) or '', s[1] or '0', s[2] or '0', redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf')}
-for i = 5, #KEYS do
-  r[#r+1] = redis.call('HGET', KEYS[i], ARGV[i-2+nrep]) or '0'
-  r[#r+1] = s[i-2] or '0'
-end
-for i = 3, 2 + nrep do r[#r+1] = redis.call('HGET', KEYS[4], ARGV[i]) or '' end
-return r
-`)
-
 // loginLua defines keep_login(l), which keeps a login's record for its
 // verification (l.k its key's index, l.rec its JSON, l.ttl ms, l.learned
 // "0" or "1"), and count_grace(epoch), which counts one grace login of the
@@ -378,18 +356,14 @@ local function unlearn(u)
 end
 `
 
-// reportScript is the tenant's side of a verdict: for fraud, each of the
-// login's networks' report weight decays to now and rises by one (entries
-// decayed below 0.01 are dropped, so the hash holds only live reports),
-// and an unlearnt login leaves the tenant's counts; for legit, nothing
-// here (a learnt login goes through tenantWriteScript).
+// reportScript raises fraud reports: each named network's report weight
+// decays to now and rises by one (entries decayed below 0.01 are dropped,
+// so the hash holds only live reports).
 //
-// KEYS[1] fraud reports, KEYS[2] stats, KEYS[3..] count hashes of the
-// unlearnt login's levels. ARGV[1] now (unix s), ARGV[2] half-life (s),
-// ARGV[3] the user has no learnt login left (0/1), ARGV[4] the number r
-// of report fields, ARGV[5..4+r] the fields, then one bucket per count hash.
+// KEYS[1] fraud reports. ARGV[1] now (unix s), ARGV[2] half-life (s),
+// ARGV[3..] the report fields.
 var reportScript = redis.NewScript(`
-local now, half, nrep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local now, half = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function weight(v)
   if not v then return 0 end
   local w, t = string.match(v, '^([%d.e+-]+):(%d+)$')
@@ -399,64 +373,87 @@ local all = redis.call('HGETALL', KEYS[1])
 for j = 1, #all, 2 do
   if weight(all[j+1]) < 0.01 then redis.call('HDEL', KEYS[1], all[j]) end
 end
-for i = 5, 4 + nrep do
+for i = 3, #ARGV do
   local w = weight(redis.call('HGET', KEYS[1], ARGV[i])) + 1
   redis.call('HSET', KEYS[1], ARGV[i], string.format('%.4f', w) .. ':' .. now)
 end
-if nrep > 0 then redis.call('EXPIRE', KEYS[1], math.ceil(half * 8)) end
-if #KEYS > 2 then
-  redis.call('HINCRBY', KEYS[2], 'n', -1)
-  if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[2], 'u', -1) end
-  for i = 3, #KEYS do
-    local b = ARGV[i + 2 + nrep]
-    local c = redis.call('HINCRBY', KEYS[i], b, -1)
-    if c <= 0 then
-      redis.call('HDEL', KEYS[i], b)
-      -- A counter back at zero is one value fewer in use at its level (M).
-      if c == 0 then redis.call('HINCRBY', KEYS[2], 'm:' .. string.match(KEYS[i], ':c:(.*)$'), -1) end
-    end
-  end
-end
+redis.call('EXPIRE', KEYS[1], math.ceil(half * 8))
 return 'OK'
 `)
 
-// tenantWriteScript is the tenant's side of an evaluation's write: the
-// daily tally (for the digest), the hourly tally of blocked logins (for
-// spike alerts) and, for a learned login, the tenant-wide counts.
+// statsLoadScript reads a tenant's statistics with the position of its
+// statistics stream, atomically (see stats.go).
 //
-// KEYS[1] day tally, KEYS[2] hourly blocked tally, KEYS[3] stats,
-// KEYS[4..] count hashes, one per learned level. ARGV[1] decision ("" counts
-// nothing: a verified login was counted when it was evaluated), ARGV[2] hour
-// number, ARGV[3] blocked (0/1), ARGV[4] learn (0/1), ARGV[5] new user (0/1),
-// ARGV[6..] each count hash's bucket (ARGV[i+2] is KEYS[i]'s).
-// Returns {this hour's blocked logins, sum of the 24 hours before}.
-var tenantWriteScript = redis.NewScript(`
-if ARGV[4] == '1' then
-  redis.call('HINCRBY', KEYS[3], 'n', 1)
-  if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[3], 'u', 1) end
-  for i = 4, #KEYS do
-    -- A counter leaving zero is one more value in use at its level (M).
-    if redis.call('HINCRBY', KEYS[i], ARGV[i+2], 1) == 1 then
-      redis.call('HINCRBY', KEYS[3], 'm:' .. string.match(KEYS[i], ':c:(.*)$'), 1)
-    end
+// KEYS[1] stats, KEYS[2] statistics stream, KEYS[3] hourly blocked tally,
+// KEYS[4..] one count hash per level.
+// Returns {stats HGETALL, the stream's last id or "", blocked HGETALL,
+// one HGETALL per count hash}.
+var statsLoadScript = redis.NewScript(`
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local r = {redis.call('HGETALL', KEYS[1]), (last[1] and last[1][1]) or '', redis.call('HGETALL', KEYS[3])}
+for i = 4, #KEYS do r[#r+1] = redis.call('HGETALL', KEYS[i]) end
+return r
+`)
+
+// statsFlushScript applies one process's batch of increments to a
+// tenant's statistics and appends what it changed, numbered, to the
+// tenant's statistics stream (see stats.go): logins n and users u, each
+// count hash's buckets (a counter leaving zero is one more value in use at
+// its level, M, as "m:<level>" in stats; one reaching zero one fewer, and
+// is removed), the hourly blocked tally (hours older than a day before the
+// newest dropped) and the daily tallies (kept three days).
+//
+// KEYS[1] stats, KEYS[2] statistics stream, KEYS[3] hourly blocked tally,
+// KEYS[4..] the count hashes and day tallies the batch names. ARGV[1] JSON
+// {p: process, n, u, c: [{k, b: {bucket: increment}}], b: {hour:
+// increment}, t: [{k, f: {field: increment}}], len: the stream's bound}.
+// Returns the stream entry's JSON {p, s: its number, n, u, m: {level:
+// change}, c: {level: {bucket: increment}}, b}.
+var statsFlushScript = redis.NewScript(`
+local a = cjson.decode(ARGV[1])
+local e = {p = a.p, n = a.n, u = a.u, m = {}, c = {}, b = {}}
+if a.n ~= 0 then redis.call('HINCRBY', KEYS[1], 'n', a.n) end
+if a.u ~= 0 then redis.call('HINCRBY', KEYS[1], 'u', a.u) end
+for _, c in ipairs(a.c) do
+  local k = KEYS[c.k]
+  local level = string.match(k, ':c:(.*)$')
+  local dm, applied = 0, {}
+  for b, inc in pairs(c.b) do
+    local after = redis.call('HINCRBY', k, b, inc)
+    local before = after - inc
+    if after <= 0 then redis.call('HDEL', k, b) end
+    if before <= 0 and after > 0 then dm = dm + 1 elseif before > 0 and after <= 0 then dm = dm - 1 end
+    applied[b] = inc
   end
+  if dm ~= 0 then
+    redis.call('HINCRBY', KEYS[1], 'm:' .. level, dm)
+    e.m[level] = dm
+  end
+  e.c[level] = applied
 end
-if ARGV[1] ~= '' then
-  redis.call('HINCRBY', KEYS[1], 'logins', 1)
-  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-  redis.call('EXPIRE', KEYS[1], 259200)
+local newest
+for h, inc in pairs(a.b) do
+  redis.call('HINCRBY', KEYS[3], h, inc)
+  e.b[h] = inc
+  if not newest or tonumber(h) > newest then newest = tonumber(h) end
 end
-if ARGV[3] ~= '1' then return {0, 0} end
-local h = tonumber(ARGV[2])
-local cur = redis.call('HINCRBY', KEYS[2], h, 1)
-local sum = 0
-for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
-  local n = tonumber(f)
-  if n < h - 24 then redis.call('HDEL', KEYS[2], f)
-  elseif n < h then sum = sum + tonumber(redis.call('HGET', KEYS[2], f)) end
+if newest then
+  for _, f in ipairs(redis.call('HKEYS', KEYS[3])) do
+    if tonumber(f) < newest - 24 then redis.call('HDEL', KEYS[3], f) end
+  end
+  redis.call('EXPIRE', KEYS[3], 90000)
 end
-redis.call('EXPIRE', KEYS[2], 90000)
-return {cur, sum}
+for _, t in ipairs(a.t) do
+  for f, inc in pairs(t.f) do redis.call('HINCRBY', KEYS[t.k], f, inc) end
+  redis.call('EXPIRE', KEYS[t.k], 259200)
+end
+e.s = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+-- An empty table may encode as [] rather than {}: leave it out.
+for l, c in pairs(e.c) do if next(c) == nil then e.c[l] = nil end end
+for _, f in ipairs({'m', 'c', 'b'}) do if next(e[f]) == nil then e[f] = nil end end
+local doc = cjson.encode(e)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.len, '*', 'e', doc)
+return doc
 `)
 
 // failureScript adds one event to a sliding window set and trims it.
@@ -549,8 +546,8 @@ redis.call('SET', KEYS[1], string.format('%d', math.ceil(next)), 'PX', math.ceil
 return {1, 0}
 `)
 
-var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript, loadUserScript, loadTenantScript,
-	tenantWriteScript, failureScript, putKeyScript, deleteKeyScript,
+var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript, loadUserScript,
+	statsLoadScript, statsFlushScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript, feedbackScript, reportScript}
 
 // setDeliveryScript records a delivery report on a challenge that still

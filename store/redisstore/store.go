@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"time"
@@ -19,6 +20,11 @@ import (
 // Options configure a Store. The zero value means defaults.
 type Options struct {
 	AuditMaxEvents int // per tenant, trimmed approximately; default 100000
+	// FlushEvery is how often the process sends its tenant-wide
+	// statistics and reads the other processes' (default
+	// DefaultFlushEvery; see stats.go).
+	FlushEvery time.Duration
+	Logger     *slog.Logger // default: discard
 }
 
 // Store is engine.Store on Redis.
@@ -27,8 +33,12 @@ type Store struct {
 	evmax int // per shard stream
 	opt   Options
 	keys  *keyCache
+	stats *stats
 	stop  context.CancelFunc
 	done  chan struct{}
+	// statsDone is closed when the statistics loop has made its last
+	// flush.
+	statsDone chan struct{}
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -39,18 +49,35 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.AuditMaxEvents <= 0 {
 		opt.AuditMaxEvents = 100000
 	}
+	if opt.FlushEvery <= 0 {
+		opt.FlushEvery = DefaultFlushEvery
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Store{rdb: rdb, evmax: max(opt.AuditMaxEvents/keyspace.Shards, 100), opt: opt,
-		keys: newKeyCache(), stop: stop, done: make(chan struct{})}
+		keys: newKeyCache(), stats: newStats(rdb, opt.FlushEvery, opt.Logger), stop: stop,
+		done: make(chan struct{}), statsDone: make(chan struct{})}
 	go s.watchRevocations(ctx)
+	go func() {
+		defer close(s.statsDone)
+		s.stats.run(ctx)
+	}()
 	return s
 }
 
-// Close stops the store's revocation listener; the client stays open.
+// Close stops the store's revocation listener and statistics loop, whose
+// last flush sends what the process counted; the client stays open.
 func (s *Store) Close() {
 	s.stop()
 	<-s.done
+	<-s.statsDone
 }
+
+// SyncStats sends this process's pending tenant-wide statistics and reads
+// the other processes' now, rather than at the next tick (see stats.go).
+func (s *Store) SyncStats(ctx context.Context) { s.stats.sync(ctx) }
 
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
@@ -295,8 +322,12 @@ func (s *Store) Count(ctx context.Context, tenant, day string, fields map[string
 	return countScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(tenant).Tally(day)}, args...).Err()
 }
 
-// Tally reads a tenant's daily tally.
+// Tally reads a tenant's daily tally, with what this process counted and
+// had not sent yet.
 func (s *Store) Tally(ctx context.Context, tenant, day string) (map[string]int64, error) {
+	if err := s.stats.Flush(ctx, tenant); err != nil {
+		return nil, err
+	}
 	m, err := s.rdb.HGetAll(ctx, keyspace.TenantOf(tenant).Tally(day)).Result()
 	if err != nil {
 		return nil, err
