@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Load test of one tenant on a real, throwaway 3-master Redis Cluster, and
+# how evenly the masters share the work.
+#
+# Builds stepupd and stepup-load, starts three redis-server masters in
+# cluster mode (no persistence, no replicas) and forms the cluster, starts
+# stepupd on it, creates one tenant and an app key, runs stepup-load
+# (extra arguments are passed to it, e.g. scripts/cluster-load.sh -users
+# 2000 -d 10s -c 16), then prints per master the Lua time (EVALSHA/EVAL
+# microseconds from INFO commandstats), all command time and keys, with
+# max/mean of the Lua time: 1.0 is a perfect spread, 3.0 one master doing
+# everything. Everything it started is stopped and removed on exit.
+#
+# Needs go, redis-server, redis-cli and curl.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+for tool in go redis-server redis-cli curl; do
+	command -v "$tool" >/dev/null || { echo "cluster-load.sh: $tool not found" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/stepup-cluster-load.XXXXXX")
+pids=()
+cleanup() {
+	local status=$?
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [[ $status -ne 0 && -s $work/stepupd.log ]]; then
+		echo "--- stepupd log (last 20 lines) ---" >&2
+		tail -n 20 "$work/stepupd.log" >&2
+	fi
+	rm -rf "$work"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+wait_for() {
+	local i
+	for i in $(seq 1 300); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "cluster-load.sh: timed out waiting for: $*" >&2
+	return 1
+}
+json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
+random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
+
+echo "building stepupd and stepup-load"
+go build -o "$work/stepupd" ./cmd/stepupd
+go build -o "$work/stepup-load" ./cmd/stepup-load
+
+ports=()
+for i in 0 1 2; do
+	port=$(free_port)
+	ports+=("$port")
+	mkdir -p "$work/n$i"
+	redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes --cluster-config-file "$work/n$i/nodes.conf" \
+		--cluster-node-timeout 5000 --save "" --appendonly no --dir "$work/n$i" --logfile "$work/n$i/redis.log" &
+	pids+=($!)
+	wait_for redis-cli -h 127.0.0.1 -p "$port" ping
+done
+addrs=$(printf '127.0.0.1:%s ' "${ports[@]}")
+redis-cli --cluster create $addrs --cluster-yes >/dev/null
+wait_for bash -c "redis-cli -h 127.0.0.1 -p ${ports[0]} cluster info | grep -q 'cluster_state:ok'"
+
+api_port=$(free_port)
+api="http://127.0.0.1:$api_port"
+operator_key=$(random_secret)
+env -i PATH="$PATH" HOME="$HOME" ${GOGC:+GOGC="$GOGC"} \
+	STEPUP_REDIS_CLUSTER_ADDRS="$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')" \
+	STEPUP_SECRET="$(random_secret)" \
+	STEPUP_OPERATOR_KEY="$operator_key" \
+	STEPUP_LISTEN="127.0.0.1:$api_port" \
+	STEPUP_LOG_LEVEL=warn \
+	STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
+	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
+pids+=($!)
+wait_for curl -sf "$api/readyz"
+
+operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }
+tenant=$(operator /v1/tenants '{"name":"cluster load test"}' | json_field id)
+app_key=$(operator "/v1/tenants/$tenant/keys" '{"kind":"app","label":"stepup-load"}' | json_field secret)
+[[ -n $tenant && -n $app_key ]] || { echo "cluster-load.sh: could not create the tenant and its key" >&2; exit 1; }
+echo "stepupd on $api, a 3-master cluster on ports ${ports[*]}, tenant $tenant"
+
+for port in "${ports[@]}"; do redis-cli -h 127.0.0.1 -p "$port" config resetstat >/dev/null; done
+"$work/stepup-load" -url "$api" -key "$app_key" -prefix "cl-" "$@"
+
+echo
+echo "Per master during the run (seeding and load; INFO commandstats):"
+lua=()
+for port in "${ports[@]}"; do
+	stats=$(redis-cli -h 127.0.0.1 -p "$port" info commandstats)
+	l=$(awk -F'[:,=]' '/^cmdstat_(evalsha|eval):/ {s += $5} END {print s + 0}' <<<"$stats")
+	all=$(awk -F'[:,=]' '/^cmdstat_/ {s += $5} END {print s + 0}' <<<"$stats")
+	keys=$(redis-cli -h 127.0.0.1 -p "$port" dbsize)
+	lua+=("$l")
+	printf '  master :%s  Lua %8.2f s   all commands %8.2f s   %8d keys\n' "$port" "$(awk -v u="$l" 'BEGIN {print u / 1e6}')" "$(awk -v u="$all" 'BEGIN {print u / 1e6}')" "$keys"
+done
+printf '  Lua time max/mean: %s\n' "$(printf '%s\n' "${lua[@]}" | awk '{s += $1; if ($1 > m) m = $1} END {printf "%.2f", m / (s / NR)}')"
