@@ -60,6 +60,9 @@ type Principal struct {
 	Kind   KeyKind
 	Tenant string // empty for the operator
 	KeyID  string
+	// Label is the key's label, named as the actor of the changes made
+	// with it (empty for the operator).
+	Label string
 }
 
 // NewKey is a key with its secret, returned once at creation.
@@ -187,7 +190,7 @@ func (e *Tenants) Authenticate(ctx context.Context, secret string) (Principal, e
 	if !ok {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{Kind: k.Kind, Tenant: k.Tenant, KeyID: k.ID}, nil
+	return Principal{Kind: k.Kind, Tenant: k.Tenant, KeyID: k.ID, Label: k.Label}, nil
 }
 
 func printable(s string) bool {

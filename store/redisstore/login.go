@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -167,7 +168,11 @@ func (s *Store) tenantWrite(ctx context.Context, pipe redis.Pipeliner, u engine.
 		decision = string(rec.Decision)
 	}
 	keys := []string{ts.Tally(engine.Day(rec.At)), ts.Blocked(), ts.Stats()}
-	args := []any{decision, rec.At.Unix() / 3600, flag(side.blocked), flag(side.learn), flag(rec.First)}
+	fields := ""
+	if side.tally {
+		fields = strings.Join(engine.TallyFields(rec), " ")
+	}
+	args := []any{decision, rec.At.Unix() / 3600, flag(side.blocked), flag(side.learn), flag(rec.First), fields}
 	if side.learn {
 		for _, v := range rec.Levels {
 			keys = append(keys, ts.Counts(v.Level))
@@ -182,6 +187,37 @@ func flag(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// RecentLogins returns up to n of the user's kept login records, newest
+// first. A read: the index, then the records in one pipeline.
+func (s *Store) RecentLogins(ctx context.Context, u engine.UserRef, now time.Time, n int) ([]engine.LoginRecord, error) {
+	us := space(u)
+	ids, err := s.rdb.ZRevRangeByScore(ctx, us.Logins(), &redis.ZRangeBy{Min: strconv.FormatInt(ms(now), 10), Max: "+inf", Count: int64(n)}).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGet(ctx, us.Login(id), "rec")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]engine.LoginRecord, 0, len(ids))
+	for _, c := range cmds {
+		b, err := c.Bytes()
+		if err != nil {
+			continue // expired between the two reads
+		}
+		rec, err := decodeLogin(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // Login reads a login record.

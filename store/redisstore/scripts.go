@@ -414,7 +414,8 @@ return 'OK'
 // KEYS[4..] count hashes, one per learned level. ARGV[1] decision ("" counts
 // nothing: a verified login was counted when it was evaluated), ARGV[2] hour
 // number, ARGV[3] blocked (0/1), ARGV[4] learn (0/1), ARGV[5] new user (0/1),
-// ARGV[6..] each count hash's bucket (ARGV[i+2] is KEYS[i]'s).
+// ARGV[6] the login's other tally fields (engine.TallyFields) joined by
+// spaces, ARGV[7..] each count hash's bucket (ARGV[i+3] is KEYS[i]'s).
 // Returns {this hour's blocked logins, sum of the 24 hours before}.
 var tenantWriteScript = redis.NewScript(`
 if ARGV[4] == '1' then
@@ -422,7 +423,7 @@ if ARGV[4] == '1' then
   if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[3], 'u', 1) end
   for i = 4, #KEYS do
     -- A counter leaving zero is one more value in use at its level (M).
-    if redis.call('HINCRBY', KEYS[i], ARGV[i+2], 1) == 1 then
+    if redis.call('HINCRBY', KEYS[i], ARGV[i+3], 1) == 1 then
       redis.call('HINCRBY', KEYS[3], 'm:' .. string.match(KEYS[i], ':c:(.*)$'), 1)
     end
   end
@@ -430,7 +431,9 @@ end
 if ARGV[1] ~= '' then
   redis.call('HINCRBY', KEYS[1], 'logins', 1)
   redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-  redis.call('EXPIRE', KEYS[1], 259200)
+  for f in string.gmatch(ARGV[6], '%S+') do redis.call('HINCRBY', KEYS[1], f, 1) end
+  -- Kept a month for the console's overview (and the digest's yesterday).
+  redis.call('EXPIRE', KEYS[1], 2764800)
 end
 if ARGV[3] ~= '1' then return {0, 0} end
 local h = tonumber(ARGV[2])
@@ -504,7 +507,7 @@ return 'OK'
 // hash; ARGV field, increment pairs.
 var countScript = redis.NewScript(`
 for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i+1]) end
-redis.call('EXPIRE', KEYS[1], 259200)
+redis.call('EXPIRE', KEYS[1], 2764800)
 return 'OK'
 `)
 
