@@ -549,3 +549,30 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'delivery', ARGV[1], 'delivery_error', ARGV[2])
 return 1
 `)
+
+// putSessionScript stores a console session. KEYS[1] the session hash;
+// ARGV[1] the session's data, ARGV[2] now ms, ARGV[3] idle ms, ARGV[4] the
+// absolute deadline ms.
+var putSessionScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'seen', ARGV[2], 'abs', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[3]), tonumber(ARGV[4]) - tonumber(ARGV[2])))
+return 'OK'
+`)
+
+// touchSessionScript reads a console session and extends its idle expiry;
+// a session idle too long or past its absolute deadline is deleted.
+// KEYS[1] the session hash; ARGV[1] now ms, ARGV[2] idle ms. Returns the
+// session's data, or nil.
+var touchSessionScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'd', 'seen', 'abs')
+if not v[1] then return nil end
+local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local abs = tonumber(v[3])
+if now >= abs or now - tonumber(v[2]) >= idle then
+  redis.call('DEL', KEYS[1])
+  return nil
+end
+redis.call('HSET', KEYS[1], 'seen', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.min(idle, abs - now))
+return v[1]
+`)
