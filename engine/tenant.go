@@ -183,7 +183,14 @@ func (e *Tenants) Authenticate(ctx context.Context, secret string) (Principal, e
 	if e.operatorHash != "" && constantEqual(HashSecret(secret), e.operatorHash) {
 		return Principal{Kind: KeyOperator, KeyID: "operator"}, nil
 	}
-	k, ok, err := e.store.KeyByHash(ctx, HashSecret(secret))
+	return e.AuthenticateHash(ctx, HashSecret(secret))
+}
+
+// AuthenticateHash resolves the hash of a tenant key's secret (HashSecret)
+// to its principal, for a caller that kept the hash and not the secret
+// (the console's sessions): a revoked key no longer resolves.
+func (e *Tenants) AuthenticateHash(ctx context.Context, hash string) (Principal, error) {
+	k, ok, err := e.store.KeyByHash(ctx, hash)
 	if err != nil {
 		return Principal{}, Internal(err)
 	}
