@@ -82,6 +82,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // A manager's whole session, as the newcomer of the README does it.
 func TestBrowserSession(t *testing.T) {
 	e := newEnv(t, nil)
+	seedLogins(t, e)
 	ctx := chromium(t)
 
 	step(t, ctx, "a page without a session goes to sign in",
@@ -129,10 +130,10 @@ func TestBrowserSession(t *testing.T) {
 
 	step(t, ctx, "find a user",
 		chromedp.Click(link("Users")),
-		chromedp.SendKeys(field("User ID"), "alice"),
+		chromedp.SendKeys(field("User ID"), "user0"),
 		chromedp.Click(button("Find")),
-		chromedp.WaitVisible(chromedp.Search(`//h2[.="alice"]`)),
-		chromedp.WaitVisible(text("no login history yet")))
+		chromedp.WaitVisible(chromedp.Search(`//h2[.="user0"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h2[.="Recent logins"]/following-sibling::table//td[.="allow" or .="challenge"]`)))
 
 	step(t, ctx, "reset the user's 2FA",
 		chromedp.SendKeys(field("Reason"), "lost her phone, called the front desk"),
@@ -177,4 +178,23 @@ func TestBrowserSession(t *testing.T) {
 		chromedp.WaitVisible(field("Manager key")),
 		chromedp.Navigate(e.URL+"/console/users"),
 		chromedp.WaitVisible(field("Manager key")))
+}
+
+// seedLogins evaluates logins over the ten days before now, so the
+// overview has something to draw.
+func seedLogins(t *testing.T, e *env) {
+	t.Helper()
+	// The audit log's stream ids are Redis's time: the clock must end
+	// where it started.
+	e.clock.Add(-10 * 24 * time.Hour)
+	uas := []string{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/126.0 Safari/537.36",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15"}
+	for day := range 10 {
+		for n := range 3 + day%4 {
+			user := fmt.Sprintf("user%d", n)
+			e.Must(t, 200, "POST", "/v1/logins/evaluate", e.appKey, map[string]any{"user_id": user,
+				"ip": fmt.Sprintf("198.51.100.%d", 1+(day*n)%7), "user_agent": uas[(day+n)%2], "device_id": fmt.Sprintf("d%d", (day+n)%3)})
+		}
+		e.clock.Add(24 * time.Hour)
+	}
 }

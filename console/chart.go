@@ -13,7 +13,7 @@ import (
 // Chart geometry, in SVG user units.
 const (
 	chartW, chartH = 600.0, 180.0
-	padL, padB     = 44.0, 22.0
+	padL, padB     = 56.0, 22.0
 	barRowH        = 22.0
 )
 
@@ -50,7 +50,9 @@ type chart struct {
 }
 
 // dayBars stacks one value per series for each day, oldest left.
-func dayBars(id, title string, days []engine.DayStats, ss []series, val func(engine.DayStats, int) int64, ceiling int64) chart {
+// ceiling raises the scale to at least it; a positive capLine draws it as
+// a line (the SMS cap).
+func dayBars(id, title string, days []engine.DayStats, ss []series, val func(engine.DayStats, int) int64, ceiling int64, capLine bool) chart {
 	c := chart{ID: id, Title: title, W: chartW, H: chartH, Legend: ss, Head: []string{"Day"}}
 	for _, s := range ss {
 		c.Head = append(c.Head, s.Name)
@@ -81,15 +83,15 @@ func dayBars(id, title string, days []engine.DayStats, ss []series, val func(eng
 			c.Bars = append(c.Bars, rect{X: x, Y: y, W: slot - 2, H: h, Class: s.Class, Title: fmt.Sprintf("%s: %s %d", d.Day, s.Name, n)})
 		}
 		c.Rows = append(c.Rows, row)
-		if i%7 == 0 || i == len(days)-1 {
+		if (i%7 == 0 && i < len(days)-4) || i == len(days)-1 {
 			c.Labels = append(c.Labels, axisLabel{X: x + slot/2, Y: chartH - 6, Text: d.Day[5:], Anchor: "middle"})
 		}
 	}
 	c.Labels = append(c.Labels, axisLabel{X: padL - 6, Y: 14, Text: strconv.FormatInt(top, 10), Anchor: "end"},
 		axisLabel{X: padL - 6, Y: chartH - padB, Text: "0", Anchor: "end"})
-	if ceiling > 0 {
+	if capLine && ceiling > 0 {
 		y := chartH - padB - plotH*float64(ceiling)/float64(top)
-		c.Line = &axisLabel{X: chartW, Y: y, Text: "cap " + strconv.FormatInt(ceiling, 10), Anchor: "end"}
+		c.Line = &axisLabel{X: chartW, Y: y, Text: "cap " + strconv.FormatInt(ceiling, 10) + " a day", Anchor: "end"}
 	}
 	return c
 }

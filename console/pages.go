@@ -39,13 +39,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s session) {
 	d.Charts = append(d.Charts,
 		dayBars("logins", "Logins per day by decision", ov.Days, decisions, func(x engine.DayStats, i int) int64 {
 			return [...]int64{x.Allowed, x.Challenged, x.Denied, x.Enrol}[i]
-		}, 0),
+		}, 0, false),
 		dayBars("share", "Share of logins challenged (%)", ov.Days, []series{{"Challenged %", "s2"}}, func(x engine.DayStats, _ int) int64 {
 			if x.Logins == 0 {
 				return 0
 			}
 			return (100*x.Challenged + x.Logins/2) / x.Logins
-		}, 100),
+		}, 100, false),
 	)
 	if !d.SignalsEmpty {
 		d.Charts = append(d.Charts, rankBars("signals", "Top risk signals", "Signal", ov.Signals, signalWords))
@@ -56,10 +56,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s session) {
 	d.Charts = append(d.Charts,
 		dayBars("sms", "SMS sent per day against the cap", ov.Days, []series{{"SMS sent", "s1"}}, func(x engine.DayStats, _ int) int64 {
 			return x.SMSSent
-		}, 24*int64(ov.SMSPerHour)),
+		}, 24*int64(ov.SMSPerHour), true),
 		dayBars("failures", "Delivery failures per day", ov.Days, []series{{"SMS failed", "s3"}, {"E-mails failed", "s2"}}, func(x engine.DayStats, i int) int64 {
 			return [...]int64{x.SMSFailed, x.MailErr}[i]
-		}, 0),
+		}, 0, false),
 	)
 	v := c.base(r, s, "overview", "Overview")
 	v.Data = d
