@@ -1,7 +1,7 @@
 # stepup — build and test entry points. `make` runs the tests.
 
 .DEFAULT_GOAL := test
-.PHONY: test redis-server build vet bench
+.PHONY: test redis-server chromium build vet bench
 
 GO ?= go
 
@@ -9,12 +9,16 @@ GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Tests run against a real redis-server (internal/redistest), never an
-# emulation, so make sure one is installed first.
-test: redis-server
+# emulation, and the console's in a real browser (headless chromium), so
+# make sure both are installed first.
+test: redis-server chromium
 	$(GO) test -race ./...
 
 redis-server:
 	@command -v redis-server >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
+
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 build:
 	$(GO) build ./...

@@ -34,7 +34,7 @@ func (s *Server) putPolicy(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.Policies.PutPolicy(c.Request.Context(), principal(c).Tenant, u, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
+	v, err := s.eng.Policies.PutPolicy(c.Request.Context(), principal(c).Tenant, u, s.managerActor(c))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -61,7 +61,7 @@ func (s *Server) adminReset(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	v, err := s.eng.Policies.AdminReset(c.Request.Context(), userRef(c), req.Reason, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
+	v, err := s.eng.Policies.AdminReset(c.Request.Context(), userRef(c), req.Reason, s.managerActor(c))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -80,7 +80,7 @@ func (s *Server) disableAll(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	res, err := s.eng.Policies.DisableAll(c.Request.Context(), principal(c).Tenant, req.Reason, req.Group, engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c)})
+	res, err := s.eng.Policies.DisableAll(c.Request.Context(), principal(c).Tenant, req.Reason, req.Group, s.managerActor(c))
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -186,6 +186,12 @@ func (s *Server) report(c *gin.Context) {
 		return
 	}
 	_ = reportTmpl.Execute(c.Writer, map[string]any{"Done": true})
+}
+
+// managerActor is the audit actor of a manager key's request: the key's
+// label names who made the change.
+func (s *Server) managerActor(c *gin.Context) engine.Actor {
+	return engine.Actor{Kind: message.ActorManager, IP: s.clientIP(c), Label: principal(c).Label}
 }
 
 func engineStatus(err error) int { return statusOf[engine.AsError(err).Kind] }

@@ -180,17 +180,22 @@ func (s *Server) observe(c *gin.Context) {
 
 // clientIP is the caller's address; X-Forwarded-For is believed only from
 // trusted proxies. (A login's IP always comes from the request body.)
-func (s *Server) clientIP(c *gin.Context) string {
-	host, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+func (s *Server) clientIP(c *gin.Context) string { return s.ClientIP(c.Request) }
+
+// ClientIP is the address of r's caller, believing X-Forwarded-For only
+// from Options.TrustedProxies: the address failed authentications are
+// throttled by, for the console as for the API.
+func (s *Server) ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = c.Request.RemoteAddr
+		host = r.RemoteAddr
 	}
 	ip := net.ParseIP(host)
 	for ip != nil && s.trusted(ip) {
 		// A header sent several times is one list (RFC 9110 5.3): a proxy
 		// that adds its own line must not hide the ones before it, so all
 		// lines are walked, in order.
-		xff := strings.Join(c.Request.Header.Values("X-Forwarded-For"), ",")
+		xff := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
 		if strings.TrimSpace(xff) == "" {
 			break
 		}

@@ -44,12 +44,17 @@ func (e *Policies) CountDelivery(ctx context.Context, tenant string, kind messag
 	if kind == message.KindSMS {
 		field = "sms_"
 	}
+	fields := map[string]int64{}
 	if ok {
 		field += "sent"
+		if kind == message.KindSMS {
+			fields[smsHourField(e.now())] = 1
+		}
 	} else {
 		field += "failed"
 	}
-	e.count(ctx, tenant, map[string]int64{field: 1})
+	fields[field] = 1
+	e.count(ctx, tenant, fields)
 }
 
 // SendDigests queues yesterday's digest for every tenant whose policy asks

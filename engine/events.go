@@ -17,11 +17,14 @@ type Actor struct {
 	Kind      message.ActorKind
 	IP        string // the end user's IP as the host app reports it, or the caller's
 	UserAgent string
+	// Label names the manager key a change was made with (Principal.Label),
+	// recorded on the audit event.
+	Label string
 }
 
 // event builds an audit event for a user (user may be "").
 func (e *core) event(tenant, user string, typ message.EventType, a Actor) Event {
-	ev := Event{Tenant: tenant, User: user, Type: typ, At: e.now(), Actor: a.Kind, Details: map[string]string{}}
+	ev := Event{Tenant: tenant, User: user, Type: typ, At: e.now(), Actor: a.Kind, ActorLabel: a.Label, Details: map[string]string{}}
 	if ev.Actor == "" {
 		ev.Actor = message.ActorUser
 	}

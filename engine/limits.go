@@ -28,10 +28,7 @@ func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to
 		return err
 	}
 	num := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "phone", to)[:8])
-	perTenant := e.opt.Limits.SMSPerTenant
-	if p.SMSPerHour > 0 && p.SMSPerHour < perTenant {
-		perTenant = p.SMSPerHour
-	}
+	perTenant := e.smsCap(p)
 	limits := []Limit{
 		{Scope: "sms:u", Tenant: u.Tenant, Subject: hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
 		{Scope: "sms:n", Tenant: u.Tenant, Subject: num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},

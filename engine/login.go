@@ -248,6 +248,10 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	if remembered {
 		l.view.Signals = append(l.view.Signals, risk.Signal{Name: "remembered_device"})
 	}
+	l.rec.Level = l.view.Level
+	for _, s := range l.view.Signals {
+		l.rec.Signals = append(l.rec.Signals, s.Name)
+	}
 	l.facts = facts{Risk: r, Policy: p, Enrolled: a.Factors.Any(), GraceLeft: graceLeft(p, a, st, l.epoch),
 		Forced: st.Force, Remembered: remembered}
 	return l, nil

@@ -255,6 +255,11 @@ type LoginRecord struct {
 	IP       string       `json:"ip_masked"`
 	Score    int          `json:"score"`
 	First    bool         `json:"first"` // the user had no history
+	// Level is the score's risk level under the thresholds of the time,
+	// Signals the names of the signals that scored (risk.Signal*): what
+	// the console shows of a user's recent logins.
+	Level   string   `json:"lvl,omitempty"`
+	Signals []string `json:"sig,omitempty"`
 }
 
 // LevelValue is one feature level of a login: its value's keyed hash, as

@@ -60,6 +60,9 @@ type Principal struct {
 	Kind   KeyKind
 	Tenant string // empty for the operator
 	KeyID  string
+	// Label is the key's label, named as the actor of the changes made
+	// with it (empty for the operator).
+	Label string
 }
 
 // NewKey is a key with its secret, returned once at creation.
@@ -180,14 +183,21 @@ func (e *Tenants) Authenticate(ctx context.Context, secret string) (Principal, e
 	if e.operatorHash != "" && constantEqual(HashSecret(secret), e.operatorHash) {
 		return Principal{Kind: KeyOperator, KeyID: "operator"}, nil
 	}
-	k, ok, err := e.store.KeyByHash(ctx, HashSecret(secret))
+	return e.AuthenticateHash(ctx, HashSecret(secret))
+}
+
+// AuthenticateHash resolves the hash of a tenant key's secret (HashSecret)
+// to its principal, for a caller that kept the hash and not the secret
+// (the console's sessions): a revoked key no longer resolves.
+func (e *Tenants) AuthenticateHash(ctx context.Context, hash string) (Principal, error) {
+	k, ok, err := e.store.KeyByHash(ctx, hash)
 	if err != nil {
 		return Principal{}, Internal(err)
 	}
 	if !ok {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{Kind: k.Kind, Tenant: k.Tenant, KeyID: k.ID}, nil
+	return Principal{Kind: k.Kind, Tenant: k.Tenant, KeyID: k.ID, Label: k.Label}, nil
 }
 
 func printable(s string) bool {

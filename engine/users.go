@@ -340,3 +340,39 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 			CancelChallenges: open, EraseLogins: logins}))
 	})
 }
+
+// LoginView is one of a user's recent logins as the console shows it.
+type LoginView struct {
+	ID       string    `json:"id"`
+	At       time.Time `json:"at"`
+	Decision Decision  `json:"decision"`
+	Score    int       `json:"score"`
+	Level    string    `json:"level,omitempty"`
+	Signals  []string  `json:"signals"`
+	Country  string    `json:"country,omitempty"`
+	Browser  string    `json:"browser,omitempty"`
+	OS       string    `json:"os,omitempty"`
+	IP       string    `json:"ip,omitempty"` // masked
+}
+
+// RecentLogins returns up to n of the user's logins still kept for
+// feedback (Options.FeedbackDays), newest first.
+func (e *Lifecycle) RecentLogins(ctx context.Context, u UserRef, n int) ([]LoginView, error) {
+	if err := ValidUserID(u.User); err != nil {
+		return nil, err
+	}
+	recs, err := e.store.RecentLogins(ctx, u, e.now(), n)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	out := make([]LoginView, 0, len(recs))
+	for _, r := range recs {
+		v := LoginView{ID: r.ID, At: r.At, Decision: r.Decision, Score: r.Score, Level: r.Level, Signals: r.Signals,
+			Browser: r.Device.Browser, OS: r.Device.OS, Country: r.Device.Country, IP: r.IP}
+		if v.Signals == nil {
+			v.Signals = []string{}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -79,6 +79,9 @@ type Event struct {
 	Type   EventType `json:"type"`
 	At     time.Time `json:"at"`
 	Actor  ActorKind `json:"actor"`
+	// ActorLabel is the label of the manager key the change was made with,
+	// through the API or the console.
+	ActorLabel string `json:"actor_label,omitempty"`
 	// Where the change came from: IP is masked (203.0.113.x), Country an
 	// ISO 3166-1 alpha-2 code. Browser and OS are labels of the safe
 	// vocabulary (internal/uafamily, "Chrome 124"); anything else renders as

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"strings"
 
 	"github.com/stepup-auth/stepup/config"
 	"github.com/stepup-auth/stepup/engine"
@@ -37,12 +39,29 @@ lost when it stops. SMS codes and e-mails are printed to this log.
   manager key   %s
   operator key  %s
 
-Try it:
+Web console: open %s and sign in with the manager key.
+
+Try the API:
 
   curl -s http://%s/v1/logins/evaluate \
     -H 'Authorization: Bearer %s' \
     -d '{"user_id":"alice","ip":"192.0.2.10","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/126.0 Safari/537.36","device_id":"laptop-1"}'
 
-`, t.ID, app.Secret, mgr.Secret, op, cfg.Listen, app.Secret)
+`, t.ID, app.Secret, mgr.Secret, op, consoleURL(cfg), cfg.Listen, app.Secret)
 	return nil
+}
+
+// consoleURL is where the web console of this stepupd is.
+func consoleURL(cfg config.Config) string {
+	if cfg.PublicURL != "" {
+		return strings.TrimRight(cfg.PublicURL, "/") + "/console/"
+	}
+	scheme, host := "http", cfg.Listen
+	if cfg.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	if h, port, err := net.SplitHostPort(host); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+		host = net.JoinHostPort("localhost", port)
+	}
+	return scheme + "://" + host + "/console/"
 }

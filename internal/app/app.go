@@ -22,6 +22,7 @@ import (
 
 	"github.com/stepup-auth/stepup/api"
 	"github.com/stepup-auth/stepup/config"
+	"github.com/stepup-auth/stepup/console"
 	"github.com/stepup-auth/stepup/delivery"
 	smsconsole "github.com/stepup-auth/stepup/delivery/console"
 	"github.com/stepup-auth/stepup/delivery/twilio"
@@ -158,8 +159,45 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		ValidateTwilio: twilio.ValidateSignature,
 		MetricsToken:   cfg.Metrics.Token,
 	})
-	a.Handler = srv.Handler()
+	con, err := console.New(console.FromEngine(eng), st, console.Options{
+		Logger: log.With("component", "console"), Clock: o.Clock, ClientIP: srv.ClientIP,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+		DeadLetters: func(ctx context.Context, tenant string) ([]console.DeadLetter, error) {
+			return deadLetters(ctx, rdb, tenant)
+		},
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	// The console and the API share one listener: /console is the web
+	// console's, everything else the API's.
+	mux := http.NewServeMux()
+	mux.Handle(console.Path, con)
+	mux.Handle(console.Path+"/", con)
+	mux.Handle("/", srv.Handler())
+	a.Handler = mux
 	return a, nil
+}
+
+// deadLetterScan bounds the dead letters read for the console's
+// operations page, newest first across the shards.
+const deadLetterScan = 1000
+
+// deadLetters lists a tenant's dead letters among the newest of the
+// installation.
+func deadLetters(ctx context.Context, rdb redis.UniversalClient, tenant string) ([]console.DeadLetter, error) {
+	all, err := delivery.DeadLetters(ctx, rdb, keyspace.Shards, deadLetterScan)
+	if err != nil {
+		return nil, err
+	}
+	var out []console.DeadLetter
+	for _, d := range all {
+		if d.Tenant == tenant {
+			out = append(out, console.DeadLetter{Kind: string(d.Kind), Error: d.Error, At: d.At})
+		}
+	}
+	return out, nil
 }
 
 // RunWorkers runs the delivery workers until ctx ends, finishing in-flight

@@ -17,6 +17,7 @@
 //	su:{sNN}:ev:<tenant>  su:{sNN}:users:<tenant> a tenant's audit stream and user set in the shard
 //	su:{g}:…                                      tenants, API keys, single-use tokens, provider ids
 //	su:{rl:<scope>:<tenant>:<subject>}            a rate limit
+//	su:{cs:<sha256 of a session id>}              a console session
 //
 // The history's level names come from risk, so erasure follows the model.
 //

@@ -36,6 +36,11 @@ func Limit(scope, tenant, subject string) string {
 	return prefix + "{rl:" + scope + ":" + tenant + ":" + subject + "}"
 }
 
+// ConsoleSession is a web console session's hash, named by the hash of
+// its id (never the id itself). Each session is its own slot: one is read
+// per console request, by nobody else.
+func ConsoleSession(idHash string) string { return prefix + "{cs:" + idHash + "}" }
+
 // Keys of one shard.
 
 // Challenge is a challenge's hash.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -182,6 +183,9 @@ func (s *Store) countLogin(ctx context.Context, u engine.UserRef, rec engine.Log
 		day := engine.Day(rec.At)
 		d.tally(day, "logins", 1)
 		d.tally(day, string(rec.Decision), 1)
+		for _, f := range engine.TallyFields(rec) {
+			d.tally(day, f, 1)
+		}
 	}
 	if side.blocked {
 		d.block(rec.At.Unix() / 3600)
@@ -212,6 +216,37 @@ func flag(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// RecentLogins returns up to n of the user's kept login records, newest
+// first. A read: the index, then the records in one pipeline.
+func (s *Store) RecentLogins(ctx context.Context, u engine.UserRef, now time.Time, n int) ([]engine.LoginRecord, error) {
+	us := space(u)
+	ids, err := s.rdb.ZRevRangeByScore(ctx, us.Logins(), &redis.ZRangeBy{Min: strconv.FormatInt(ms(now), 10), Max: "+inf", Count: int64(n)}).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGet(ctx, us.Login(id), "rec")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]engine.LoginRecord, 0, len(ids))
+	for _, c := range cmds {
+		b, err := c.Bytes()
+		if err != nil {
+			continue // expired between the two reads
+		}
+		rec, err := decodeLogin(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // Login reads a login record.

@@ -401,7 +401,7 @@ return r
 // count hash's buckets (a counter leaving zero is one more value in use at
 // its level, M, as "m:<level>" in stats; one reaching zero one fewer, and
 // is removed), the hourly blocked tally (hours older than a day before the
-// newest dropped) and the daily tallies (kept three days).
+// newest dropped) and the daily tallies (kept a month).
 //
 // KEYS[1] stats, KEYS[2] statistics stream, KEYS[3] hourly blocked tally,
 // KEYS[4..] the count hashes and day tallies the batch names. ARGV[1] JSON
@@ -445,7 +445,8 @@ if newest then
 end
 for _, t in ipairs(a.t) do
   for f, inc in pairs(t.f) do redis.call('HINCRBY', KEYS[t.k], f, inc) end
-  redis.call('EXPIRE', KEYS[t.k], 259200)
+  -- Kept a month for the console's overview (and the digest's yesterday).
+  redis.call('EXPIRE', KEYS[t.k], 2764800)
 end
 e.s = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 -- An empty table may encode as [] rather than {}: leave it out.
@@ -515,7 +516,7 @@ return 'OK'
 // hash; ARGV field, increment pairs.
 var countScript = redis.NewScript(`
 for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i+1]) end
-redis.call('EXPIRE', KEYS[1], 259200)
+redis.call('EXPIRE', KEYS[1], 2764800)
 return 'OK'
 `)
 
@@ -556,4 +557,31 @@ var setDeliveryScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'delivery', ARGV[1], 'delivery_error', ARGV[2])
 return 1
+`)
+
+// putSessionScript stores a console session. KEYS[1] the session hash;
+// ARGV[1] the session's data, ARGV[2] now ms, ARGV[3] idle ms, ARGV[4] the
+// absolute deadline ms.
+var putSessionScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'seen', ARGV[2], 'abs', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[3]), tonumber(ARGV[4]) - tonumber(ARGV[2])))
+return 'OK'
+`)
+
+// touchSessionScript reads a console session and extends its idle expiry;
+// a session idle too long or past its absolute deadline is deleted.
+// KEYS[1] the session hash; ARGV[1] now ms, ARGV[2] idle ms. Returns the
+// session's data, or nil.
+var touchSessionScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'd', 'seen', 'abs')
+if not v[1] then return nil end
+local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local abs = tonumber(v[3])
+if now >= abs or now - tonumber(v[2]) >= idle then
+  redis.call('DEL', KEYS[1])
+  return nil
+end
+redis.call('HSET', KEYS[1], 'seen', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.min(idle, abs - now))
+return v[1]
 `)

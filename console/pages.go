@@ -1,0 +1,376 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
+)
+
+// overviewData is the overview page: its charts and a few totals.
+type overviewData struct {
+	Charts                  []chart
+	Logins, Challenged      int64
+	SharePct                string
+	SMSThisHour, SMSPerHour int64
+	FromDay, ToDay          string
+	SignalsEmpty, NoCountry bool
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, s session) {
+	ov, err := c.eng.Policies.Overview(r.Context(), s.Tenant)
+	if err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	d := overviewData{SMSThisHour: ov.SMSThisHour, SMSPerHour: int64(ov.SMSPerHour),
+		FromDay: ov.Days[0].Day, ToDay: ov.Days[len(ov.Days)-1].Day, SignalsEmpty: len(ov.Signals) == 0, NoCountry: len(ov.Countries) == 0}
+	for _, day := range ov.Days {
+		d.Logins += day.Logins
+		d.Challenged += day.Challenged
+	}
+	d.SharePct = percent(d.Challenged, d.Logins)
+	decisions := []series{{"Allowed", "s1"}, {"Challenged", "s2"}, {"Denied", "s3"}, {"Asked to enrol", "s4"}}
+	d.Charts = append(d.Charts,
+		dayBars("logins", "Logins per day by decision", ov.Days, decisions, func(x engine.DayStats, i int) int64 {
+			return [...]int64{x.Allowed, x.Challenged, x.Denied, x.Enrol}[i]
+		}, 0, false),
+		dayBars("share", "Share of logins challenged (%)", ov.Days, []series{{"Challenged %", "s2"}}, func(x engine.DayStats, _ int) int64 {
+			if x.Logins == 0 {
+				return 0
+			}
+			return (100*x.Challenged + x.Logins/2) / x.Logins
+		}, 100, false),
+	)
+	if !d.SignalsEmpty {
+		d.Charts = append(d.Charts, rankBars("signals", "Top risk signals", "Signal", ov.Signals, signalWords))
+	}
+	if !d.NoCountry {
+		d.Charts = append(d.Charts, rankBars("countries", "Countries of logins", "Country", ov.Countries, func(s string) string { return s }))
+	}
+	d.Charts = append(d.Charts,
+		dayBars("sms", "SMS sent per day against the cap", ov.Days, []series{{"SMS sent", "s1"}}, func(x engine.DayStats, _ int) int64 {
+			return x.SMSSent
+		}, 24*int64(ov.SMSPerHour), true),
+		dayBars("failures", "Delivery failures per day", ov.Days, []series{{"SMS failed", "s3"}, {"E-mails failed", "s2"}}, func(x engine.DayStats, i int) int64 {
+			return [...]int64{x.SMSFailed, x.MailErr}[i]
+		}, 0, false),
+	)
+	v := c.base(r, s, "overview", "Overview")
+	v.Data = d
+	c.render(w, http.StatusOK, "overview", v)
+}
+
+func percent(n, of int64) string {
+	if of == 0 {
+		return "0%"
+	}
+	return strconv.FormatFloat(100*float64(n)/float64(of), 'f', 1, 64) + "%"
+}
+
+func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, s session) {
+	p, err := c.eng.Policies.GetPolicy(r.Context(), s.Tenant)
+	if err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	v := c.base(r, s, "policy", "Policy")
+	v.Data = formOf(p)
+	c.render(w, http.StatusOK, "policy", v)
+}
+
+// savePolicy saves the whole form; the engine's validation error is shown
+// beside the field it names, with the values as typed.
+func (c *Console) savePolicy(w http.ResponseWriter, r *http.Request, s session) {
+	f := formFrom(r.PostForm)
+	v := c.base(r, s, "policy", "Policy")
+	u, err := f.update()
+	if err == nil {
+		var p engine.PolicyView
+		p, err = c.eng.Policies.PutPolicy(r.Context(), s.Tenant, u, c.actor(r, s))
+		if err == nil {
+			v.Flash = "Policy saved"
+			v.Data = formOf(p)
+			c.render(w, http.StatusOK, "policy", v)
+			return
+		}
+	}
+	e := engine.AsError(err)
+	field, _ := e.Meta["field"].(string)
+	if e.Kind == engine.KindInternal || field == "" {
+		if e.Kind == engine.KindInternal {
+			c.internal(w, r, err)
+			return
+		}
+		v.Error = "The policy was not saved: " + e.Msg
+		v.Data = f
+		c.render(w, http.StatusUnprocessableEntity, "policy", v)
+		return
+	}
+	f.Errors = map[string]string{formField(field): e.Msg}
+	v.Error = "The policy was not saved: correct the field marked below."
+	v.Data = f
+	c.render(w, http.StatusUnprocessableEntity, "policy", v)
+}
+
+// userData is the users page.
+type userData struct {
+	Query    string
+	Found    bool
+	User     engine.UserView
+	Devices  []engine.DeviceView
+	Logins   []engine.LoginView
+	NotFound bool
+	Reason   string
+	Errors   map[string]string
+}
+
+// recentLogins is how many of a user's logins the users page shows.
+const recentLogins = 10
+
+func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, s session) {
+	v := c.base(r, s, "users", "Users")
+	d := userData{Query: strings.TrimSpace(r.URL.Query().Get("user"))}
+	status := http.StatusOK
+	if d.Query != "" {
+		status = c.lookUp(r, s, &d)
+		if status == http.StatusInternalServerError {
+			c.internal(w, r, errors.New("console: user lookup failed"))
+			return
+		}
+		if status == http.StatusBadRequest {
+			d.Errors = map[string]string{"user": "A user ID is 1-256 printable characters."}
+		}
+	}
+	v.Data = d
+	c.render(w, status, "users", v)
+}
+
+// lookUp fills d with the user d.Query names; it returns the page's status.
+func (c *Console) lookUp(r *http.Request, s session, d *userData) int {
+	u := engine.UserRef{Tenant: s.Tenant, User: d.Query}
+	uv, err := c.eng.Lifecycle.GetUser(r.Context(), u)
+	switch engine.AsError(err).Kind {
+	case engine.KindNotFound:
+		d.NotFound = true
+		return http.StatusNotFound
+	case engine.KindInvalid:
+		return http.StatusBadRequest
+	}
+	if err != nil {
+		c.log.ErrorContext(r.Context(), "console: get user", "err", err)
+		return http.StatusInternalServerError
+	}
+	d.Found, d.User = true, uv
+	if d.Devices, err = c.eng.Lifecycle.Devices(r.Context(), u); err != nil && engine.AsError(err).Kind != engine.KindNotFound {
+		c.log.ErrorContext(r.Context(), "console: devices", "err", err)
+		return http.StatusInternalServerError
+	}
+	if d.Logins, err = c.eng.Lifecycle.RecentLogins(r.Context(), u, recentLogins); err != nil {
+		c.log.ErrorContext(r.Context(), "console: recent logins", "err", err)
+		return http.StatusInternalServerError
+	}
+	return http.StatusOK
+}
+
+// resetUser turns a user's 2FA off, with the manager's reason.
+func (c *Console) resetUser(w http.ResponseWriter, r *http.Request, s session) {
+	v := c.base(r, s, "users", "Users")
+	d := userData{Query: strings.TrimSpace(r.PostFormValue("user")), Reason: r.PostFormValue("reason")}
+	_, err := c.eng.Policies.AdminReset(r.Context(), engine.UserRef{Tenant: s.Tenant, User: d.Query}, d.Reason, c.actor(r, s))
+	status := http.StatusOK
+	if e := engine.AsError(err); err != nil {
+		if e.Kind == engine.KindInternal {
+			c.internal(w, r, err)
+			return
+		}
+		status = http.StatusUnprocessableEntity
+		if f, _ := e.Meta["field"].(string); f == "reason" {
+			d.Errors = map[string]string{"reason": "Say why you reset this user's 2FA: the reason is audited and mailed."}
+		} else {
+			v.Error = "2FA was not reset: " + e.Msg
+		}
+	} else {
+		v.Flash = "2FA was reset"
+		d.Reason = ""
+	}
+	if st := c.lookUp(r, s, &d); st == http.StatusInternalServerError {
+		c.internal(w, r, errors.New("console: user lookup failed"))
+		return
+	}
+	v.Data = d
+	c.render(w, status, "users", v)
+}
+
+// auditData is the audit log page.
+type auditData struct {
+	User, Type, Since string
+	Types             []typeOption
+	Events            []engine.Event
+	Next              string // query of the next (older) page
+	Newest            string // the newest event's time, where the live tail starts
+	TailQuery         string // the filters, as the live tail's query
+	Errors            map[string]string
+}
+
+type typeOption struct {
+	Value, Label string
+	Selected     bool
+}
+
+// auditPageSize is how many events a page of the audit log shows.
+const auditPageSize = 50
+
+func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s session) {
+	v := c.base(r, s, "audit", "Audit log")
+	d, q, err := auditQuery(r.URL.Query())
+	if err == nil {
+		q.Limit = auditPageSize
+		var next string
+		d.Events, next, err = c.eng.Policies.Events(r.Context(), s.Tenant, q)
+		if next != "" {
+			nq := url.Values{"user": {d.User}, "type": {d.Type}, "since": {d.Since}, "cursor": {next}}
+			d.Next = nq.Encode()
+		}
+	}
+	status := http.StatusOK
+	if e := engine.AsError(err); err != nil {
+		if e.Kind == engine.KindInternal {
+			c.internal(w, r, err)
+			return
+		}
+		f, _ := e.Meta["field"].(string)
+		if f == "user_id" {
+			f = "user"
+		}
+		d.Errors = map[string]string{f: e.Msg}
+		status = http.StatusBadRequest
+	}
+	if len(d.Events) > 0 && r.URL.Query().Get("cursor") == "" {
+		d.Newest = d.Events[0].At.UTC().Format(time.RFC3339Nano)
+	}
+	v.Data = d
+	c.render(w, status, "audit", v)
+}
+
+// auditQuery reads the audit log's filters.
+func auditQuery(q url.Values) (auditData, engine.EventQuery, error) {
+	d := auditData{User: strings.TrimSpace(q.Get("user")), Type: q.Get("type"), Since: q.Get("since")}
+	d.TailQuery = url.Values{"user": {d.User}, "type": {d.Type}}.Encode()
+	for _, t := range eventTypes() {
+		d.Types = append(d.Types, typeOption{Value: string(t), Label: eventWords(t), Selected: string(t) == d.Type})
+	}
+	eq := engine.EventQuery{User: d.User, Type: message.EventType(d.Type), Cursor: q.Get("cursor")}
+	if d.Since != "" {
+		// datetime-local sends 2006-01-02T15:04, read as UTC like the page's times.
+		t, err := time.Parse("2006-01-02T15:04", d.Since)
+		if err != nil {
+			return d, eq, engine.Invalid("since", "a date and time, e.g. 2026-01-02T15:04")
+		}
+		eq.Since = t
+	}
+	return d, eq, nil
+}
+
+// auditRows answers the live tail: the rows of events after the time
+// `after`, newest first.
+func (c *Console) auditRows(w http.ResponseWriter, r *http.Request, s session) {
+	d, q, err := auditQuery(r.URL.Query())
+	after, perr := time.Parse(time.RFC3339Nano, r.URL.Query().Get("after"))
+	if err != nil || perr != nil {
+		http.Error(w, "bad query", http.StatusBadRequest)
+		return
+	}
+	q.Cursor, q.Since, q.Limit = "", after, auditPageSize
+	evs, _, err := c.eng.Policies.Events(r.Context(), s.Tenant, q)
+	if err != nil {
+		http.Error(w, "bad query", engineStatus(err))
+		return
+	}
+	for _, ev := range evs {
+		if ev.At.After(after) {
+			d.Events = append(d.Events, ev)
+		}
+	}
+	c.fragment(w, "audit", "rows", d.Events)
+}
+
+func engineStatus(err error) int {
+	if engine.AsError(err).Kind == engine.KindInternal {
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+// operationsData is the operations page.
+type operationsData struct {
+	SMSDisabled             bool
+	DeadLetters             []DeadLetter
+	DeadCount               int
+	SMSThisHour, SMSPerHour int64
+	CapPct                  string
+	Week                    []engine.DayStats // the last 7 days, newest first
+	SMSFailedWeek, MailWeek int64
+}
+
+// deadLetterRows bounds the dead letters listed.
+const deadLetterRows = 20
+
+func (c *Console) operationsPage(w http.ResponseWriter, r *http.Request, s session) {
+	v := c.base(r, s, "operations", "Operations")
+	if err := c.operations(r, s, &v); err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	c.render(w, http.StatusOK, "operations", v)
+}
+
+func (c *Console) operations(r *http.Request, s session, v *view) error {
+	p, err := c.eng.Policies.GetPolicy(r.Context(), s.Tenant)
+	if err != nil {
+		return err
+	}
+	ov, err := c.eng.Policies.Overview(r.Context(), s.Tenant)
+	if err != nil {
+		return err
+	}
+	d := operationsData{SMSDisabled: p.SMSDisabled, SMSThisHour: ov.SMSThisHour, SMSPerHour: int64(ov.SMSPerHour)}
+	d.CapPct = percent(d.SMSThisHour, d.SMSPerHour)
+	for i := len(ov.Days) - 1; i >= 0 && len(d.Week) < 7; i-- {
+		d.Week = append(d.Week, ov.Days[i])
+		d.SMSFailedWeek += ov.Days[i].SMSFailed
+		d.MailWeek += ov.Days[i].MailErr
+	}
+	if c.opt.DeadLetters != nil {
+		dl, err := c.opt.DeadLetters(r.Context(), s.Tenant)
+		if err != nil {
+			return err
+		}
+		d.DeadCount = len(dl)
+		d.DeadLetters = dl[:min(len(dl), deadLetterRows)]
+	}
+	v.Data = d
+	return nil
+}
+
+// setSMS flips the tenant's SMS kill switch.
+func (c *Console) setSMS(w http.ResponseWriter, r *http.Request, s session) {
+	off := r.PostFormValue("sms") == "off"
+	_, err := c.eng.Policies.PutPolicy(r.Context(), s.Tenant, engine.PolicyUpdate{Policy: engine.PolicyPatch{SMSDisabled: &off}}, c.actor(r, s))
+	if err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	v := c.base(r, s, "operations", "Operations")
+	v.Flash = map[bool]string{true: "SMS switched off: no text messages are sent.", false: "SMS switched on."}[off]
+	if err := c.operations(r, s, &v); err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	c.render(w, http.StatusOK, "operations", v)
+}
