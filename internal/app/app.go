@@ -31,6 +31,7 @@ import (
 	"github.com/stepup-auth/stepup/notify"
 	mailconsole "github.com/stepup-auth/stepup/notify/console"
 	"github.com/stepup-auth/stepup/notify/smtp"
+	"github.com/stepup-auth/stepup/prompt"
 	"github.com/stepup-auth/stepup/risk"
 	"github.com/stepup-auth/stepup/risk/geoip"
 	"github.com/stepup-auth/stepup/store/keyspace"
@@ -158,7 +159,12 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		ValidateTwilio: twilio.ValidateSignature,
 		MetricsToken:   cfg.Metrics.Token,
 	})
-	a.Handler = srv.Handler()
+	pages := prompt.New(eng.Prompts, prompt.Options{Logger: log.With("component", "prompt"),
+		Secure: strings.HasPrefix(cfg.PublicURL, "https://")})
+	mux := http.NewServeMux()
+	mux.Handle("/prompt/", pages)
+	mux.Handle("/", srv.Handler())
+	a.Handler = mux
 	return a, nil
 }
 
