@@ -1,7 +1,7 @@
 # stepup — build and test entry points. `make` runs the tests.
 
 .DEFAULT_GOAL := test
-.PHONY: test redis-server build vet bench
+.PHONY: test redis-server chromium build vet bench
 
 GO ?= go
 
@@ -10,11 +10,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Tests run against a real redis-server (internal/redistest), never an
 # emulation, so make sure one is installed first.
-test: redis-server
+test: redis-server chromium
 	$(GO) test -race ./...
 
 redis-server:
 	@command -v redis-server >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
+
+# The hosted prompt's browser tests (prompt/) drive Debian's headless chromium.
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# Screenshots of the hosted prompt's pages for the README (docs/prompt/).
+screenshots: chromium
+	STEPUP_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestPrompt' ./prompt/
 
 build:
 	$(GO) build ./...
