@@ -17,8 +17,14 @@ test: redis-server chromium
 redis-server:
 	@command -v redis-server >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)
 
+# The console's and the hosted prompt's browser tests (console/, prompt/)
+# drive Debian's headless chromium.
 chromium:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# Screenshots of the hosted prompt's pages for the README (docs/prompt/).
+screenshots: chromium
+	STEPUP_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestPrompt' ./prompt/
 
 build:
 	$(GO) build ./...

@@ -174,6 +174,7 @@ func namedNulls(p *engine.PolicyPatch, probe map[string]json.RawMessage) {
 		"blocked_networks":  &p.BlockedNetworks,
 		"blocked_countries": &p.BlockedCountries,
 		"manager_emails":    &p.ManagerEmails,
+		"return_urls":       &p.ReturnURLs,
 	} {
 		if _, ok := probe[key]; ok && *l == nil {
 			*l = new([]string)

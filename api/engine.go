@@ -17,11 +17,12 @@ type Engine struct {
 	Logins     loginService
 	Challenges challengeService
 	Lifecycle  lifecycleService
+	Prompts    promptService
 }
 
 // FromEngine returns the API's view of an engine.
 func FromEngine(e *engine.Engine) Engine {
-	return Engine{Tenants: e.Tenants, Policies: e.Policies, Logins: e.Logins, Challenges: e.Challenges, Lifecycle: e.Lifecycle}
+	return Engine{Tenants: e.Tenants, Policies: e.Policies, Logins: e.Logins, Challenges: e.Challenges, Lifecycle: e.Lifecycle, Prompts: e.Prompts}
 }
 
 type tenantService interface {
@@ -70,4 +71,10 @@ type lifecycleService interface {
 	Devices(ctx context.Context, u engine.UserRef) ([]engine.DeviceView, error)
 	ForgetDevices(ctx context.Context, u engine.UserRef, deviceID string, reason message.Reason, actor engine.Actor) (int, error)
 	EraseUser(ctx context.Context, u engine.UserRef, actor engine.Actor) error
+	RemovePasskey(ctx context.Context, u engine.UserRef, id string, actor engine.Actor) error
+}
+
+type promptService interface {
+	Create(ctx context.Context, tenant string, in engine.PromptInput, actor engine.Actor) (engine.PromptCreated, error)
+	Exchange(ctx context.Context, tenant, code string) (engine.ExchangeResult, error)
 }

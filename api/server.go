@@ -125,6 +125,9 @@ func New(eng Engine, opt Options) *Server {
 	app.POST("/users/:user/events/password-changed", s.sessionEvent(message.ReasonPasswordChanged))
 	app.POST("/users/:user/events/signed-out-everywhere", s.sessionEvent(message.ReasonSignedOutEverywhere))
 	app.POST("/users/:user/history", s.importHistory)
+	app.DELETE("/users/:user/passkeys/:passkey", s.removePasskey)
+	app.POST("/prompts", s.createPrompt)
+	app.POST("/prompts/exchange", s.exchangePrompt)
 
 	mgr := v1.Group("/admin", s.auth(engine.KeyManager))
 	mgr.GET("/policy", s.getPolicy)

@@ -250,7 +250,7 @@ func TestPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Mode != client.ModeOptional || v.GraceLogins != 5 || len(v.AllowedChannels) != 3 || v.Thresholds.Deny <= v.Thresholds.Challenge {
+	if v.Mode != client.ModeOptional || v.GraceLogins != 5 || len(v.AllowedChannels) != 4 || v.Thresholds.Deny <= v.Thresholds.Challenge {
 		t.Fatalf("default policy = %+v", v)
 	}
 

@@ -14,6 +14,8 @@ const (
 	ChannelSMS   Channel = "sms"
 	ChannelTOTP  Channel = "totp"
 	ChannelEmail Channel = "email"
+	// ChannelPasskey is a WebAuthn passkey, used on the hosted prompt.
+	ChannelPasskey Channel = "passkey"
 )
 
 // Policy modes and challenge policies.
@@ -54,6 +56,9 @@ type Policy struct {
 	ColdStart          string     `json:"cold_start"`
 	SMSDisabled        bool       `json:"sms_disabled"`
 	SMSPerHour         int        `json:"sms_per_hour"`
+	ReturnURLs         []string   `json:"return_urls"` // where a hosted prompt may return the browser
+	LogoURL            string     `json:"logo_url"`
+	AccentColor        string     `json:"accent_color"`
 }
 
 // PolicyView is GET /v1/admin/policy's answer: the tenant's base policy,
@@ -90,6 +95,9 @@ type PolicyOverrides struct {
 	ColdStart          *string           `json:"cold_start,omitempty"`
 	SMSDisabled        *bool             `json:"sms_disabled,omitempty"`
 	SMSPerHour         *int              `json:"sms_per_hour,omitempty"`
+	ReturnURLs         []string          `json:"return_urls,omitzero"`
+	LogoURL            *string           `json:"logo_url,omitempty"`
+	AccentColor        *string           `json:"accent_color,omitempty"`
 }
 
 // PolicyUpdate is the body of PUT /v1/admin/policy, which merges: the

@@ -249,8 +249,8 @@ func TestPolicyDefaults(t *testing.T) {
 		chans = append(chans, c.(string))
 	}
 	slices.Sort(chans)
-	if !slices.Equal(chans, []string{"email", "sms", "totp"}) {
-		t.Errorf("allowed_channels %v, want all three", p["allowed_channels"])
+	if !slices.Equal(chans, []string{"email", "passkey", "sms", "totp"}) {
+		t.Errorf("allowed_channels %v, want all four", p["allowed_channels"])
 	}
 	for _, f := range []string{"sms_countries", "trusted_networks", "blocked_networks", "blocked_countries", "manager_emails"} {
 		if l, ok := p[f].([]any); !ok || len(l) != 0 {

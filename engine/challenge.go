@@ -138,8 +138,8 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 	if err != nil {
 		return ChallengeView{}, err
 	}
-	if c.Channel == ChannelTOTP {
-		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app challenge has no message to send")
+	if c.Channel == ChannelTOTP || c.Channel == ChannelPasskey {
+		return ChallengeView{}, E(KindUnprocessable, "nothing_to_send", "an authenticator-app or passkey challenge has no message to send")
 	}
 	u := UserRef{tenant, c.User}
 	t, p, _, err := e.start(ctx, e.store, u) // the user's policy, for the send limits

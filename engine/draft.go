@@ -54,6 +54,8 @@ func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channe
 		d.jobs = []Job{e.codeJob(t, channel, c.ID, to, d.code)}
 	case ChannelTOTP:
 		d.ch.Destination = "authenticator app"
+	case ChannelPasskey:
+		d.ch.Destination = "passkey"
 	}
 	return d
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/stepup-auth/stepup/internal/seal"
 	"github.com/stepup-auth/stepup/risk"
 )
@@ -133,6 +135,7 @@ type core struct {
 	totpBox  *seal.Box
 	tenants  *cache[Tenant]
 	policies *cache[*compiled]
+	wa       *webauthn.WebAuthn // the passkey relying party; nil without a public URL
 	log      *slog.Logger
 }
 
@@ -146,6 +149,7 @@ type Engine struct {
 	Logins     *Logins     // evaluate, failed passwords, history import
 	Challenges *Challenges // verify, resend, switch, delivery reports
 	Lifecycle  *Lifecycle  // enrolment, phone change, disable, backup codes, users, devices
+	Prompts    *Prompts    // the hosted verification pages and their exchange codes
 	core       *core
 }
 
@@ -158,6 +162,7 @@ type Store interface {
 	loginStore
 	challengeStore
 	lifecycleStore
+	promptStore
 }
 
 // New returns an Engine over store.
@@ -179,6 +184,11 @@ func New(store Store, opt Options) (*Engine, error) {
 		policies: newCache[*compiled](time.Hour, opt.Clock),
 		log:      opt.Logger,
 	}
+	wa, err := newWebAuthn(opt.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	c.wa = wa
 	e := &Engine{
 		Tenants:    &Tenants{core: c, store: store, authBlocks: &authBlocks{m: map[string]time.Time{}}},
 		Logins:     &Logins{core: c, store: store},
@@ -187,6 +197,7 @@ func New(store Store, opt Options) (*Engine, error) {
 		core:       c,
 	}
 	e.Policies = &Policies{core: c, store: store, users: e.Lifecycle}
+	e.Prompts = &Prompts{core: c, store: store, challenges: e.Challenges, lifecycle: e.Lifecycle}
 	if opt.OperatorKey != "" {
 		e.Tenants.operatorHash = HashSecret(opt.OperatorKey)
 	}

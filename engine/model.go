@@ -20,6 +20,9 @@ const (
 	ChannelSMS   Channel = "sms"
 	ChannelTOTP  Channel = "totp"
 	ChannelEmail Channel = "email"
+	// ChannelPasskey is a WebAuthn credential: no code, an assertion made
+	// on the hosted prompt pages (passkey.go).
+	ChannelPasskey Channel = "passkey"
 )
 
 // Profile is what the host app tells us about a user, for notifications.
@@ -55,10 +58,14 @@ type Factors struct {
 	SMS   *PhoneFactor `json:"sms,omitempty"`
 	TOTP  *TOTPFactor  `json:"totp,omitempty"`
 	Email *EmailFactor `json:"email,omitempty"`
+	// Passkeys are the user's WebAuthn credentials (passkey.go).
+	Passkeys []Passkey `json:"passkeys,omitempty"`
 }
 
 // Any reports whether the user has any factor.
-func (f Factors) Any() bool { return f.SMS != nil || f.TOTP != nil || f.Email != nil }
+func (f Factors) Any() bool {
+	return f.SMS != nil || f.TOTP != nil || f.Email != nil || len(f.Passkeys) > 0
+}
 
 // Has reports whether the factor of channel c is enrolled.
 func (f Factors) Has(c Channel) bool {
@@ -69,6 +76,8 @@ func (f Factors) Has(c Channel) bool {
 		return f.TOTP != nil
 	case ChannelEmail:
 		return f.Email != nil
+	case ChannelPasskey:
+		return len(f.Passkeys) > 0
 	}
 	return false
 }
@@ -76,7 +85,7 @@ func (f Factors) Has(c Channel) bool {
 // Channels lists the enrolled channels.
 func (f Factors) Channels() []Channel {
 	var cs []Channel
-	for _, c := range []Channel{ChannelTOTP, ChannelSMS, ChannelEmail} {
+	for _, c := range []Channel{ChannelTOTP, ChannelSMS, ChannelEmail, ChannelPasskey} {
 		if f.Has(c) {
 			cs = append(cs, c)
 		}
@@ -132,6 +141,9 @@ const (
 	PurposeEmailNew    Purpose = "email_change_new" // step two: a code to the new address
 	PurposeDisable     Purpose = "disable"
 	PurposeBackupCodes Purpose = "backup_codes"
+	// PurposeManage proves a current factor before the hosted settings
+	// page (prompt.go) shows and changes the user's factors.
+	PurposeManage Purpose = "manage"
 )
 
 // Status is where a challenge is in its life.

@@ -85,6 +85,12 @@ type Policy struct {
 	// hour (0: the installation's cap).
 	SMSPerHour  int  `json:"sms_per_hour"`
 	DailyDigest bool `json:"daily_digest"` // mail the managers a summary each day
+	// ReturnURLs are where a hosted prompt may send the browser back to
+	// (prompt.go): scheme, host and port exactly, the path as a prefix.
+	ReturnURLs []string `json:"return_urls"`
+	// LogoURL and AccentColor brand the hosted prompt pages.
+	LogoURL     string `json:"logo_url"`
+	AccentColor string `json:"accent_color"`
 }
 
 // TenantPolicy is the stored policy: the base, the named groups' overrides
@@ -107,12 +113,13 @@ func DefaultPolicy() Policy {
 		GraceLogins:        5,
 		Thresholds:         Thresholds{Challenge: risk.DefaultChallengeThreshold, Deny: risk.DefaultDenyThreshold},
 		RememberDeviceDays: 30,
-		AllowedChannels:    []Channel{ChannelTOTP, ChannelSMS, ChannelEmail},
+		AllowedChannels:    []Channel{ChannelTOTP, ChannelSMS, ChannelEmail, ChannelPasskey},
 		SMSCountries:       []string{},
 		TrustedNetworks:    []string{},
 		BlockedNetworks:    []string{},
 		BlockedCountries:   []string{},
 		ManagerEmails:      []string{},
+		ReturnURLs:         []string{},
 		ColdStart:          ColdStartChallenge,
 	}
 }
@@ -268,12 +275,12 @@ func (p Policy) validate(prefix string) error {
 		return Invalid(f("sms_per_hour"), "must be between 0 (the installation's cap) and 10000000")
 	}
 	if len(p.AllowedChannels) == 0 {
-		return Invalid(f("allowed_channels"), "must name at least one of sms, totp, email")
+		return Invalid(f("allowed_channels"), "must name at least one of sms, totp, email, passkey")
 	}
 	seen := map[Channel]bool{}
 	for _, c := range p.AllowedChannels {
-		if c != ChannelSMS && c != ChannelTOTP && c != ChannelEmail || seen[c] {
-			return Invalid(f("allowed_channels"), fmt.Sprintf("%q is not sms, totp or email, or is repeated", c))
+		if c != ChannelSMS && c != ChannelTOTP && c != ChannelEmail && c != ChannelPasskey || seen[c] {
+			return Invalid(f("allowed_channels"), fmt.Sprintf("%q is not sms, totp, email or passkey, or is repeated", c))
 		}
 		seen[c] = true
 	}
@@ -307,7 +314,7 @@ func (p Policy) validate(prefix string) error {
 	default:
 		return Invalid(f("cold_start"), "must be challenge or allow")
 	}
-	return nil
+	return p.validateBranding(f)
 }
 
 // PolicyView is what GET /v1/admin/policy answers.
@@ -378,6 +385,9 @@ type PolicyPatch struct {
 	SMSDisabled        *bool            `json:"sms_disabled,omitempty"`
 	SMSPerHour         *int             `json:"sms_per_hour,omitempty"`
 	DailyDigest        *bool            `json:"daily_digest,omitempty"`
+	ReturnURLs         *[]string        `json:"return_urls,omitempty"`
+	LogoURL            *string          `json:"logo_url,omitempty"`
+	AccentColor        *string          `json:"accent_color,omitempty"`
 }
 
 // ThresholdsPatch changes either threshold, or both.
@@ -415,6 +425,9 @@ func (pp PolicyPatch) apply(p *Policy) {
 	set(&p.SMSDisabled, pp.SMSDisabled)
 	set(&p.SMSPerHour, pp.SMSPerHour)
 	set(&p.DailyDigest, pp.DailyDigest)
+	set(&p.ReturnURLs, pp.ReturnURLs)
+	set(&p.LogoURL, pp.LogoURL)
+	set(&p.AccentColor, pp.AccentColor)
 }
 
 func set[T any](dst *T, v *T) {

@@ -81,7 +81,7 @@ func TestPolicyDefaults(t *testing.T) {
 	p := DefaultPolicy()
 	if p.Mode != ModeOptional || p.Challenge != ChallengeRiskBased || p.GraceLogins != 5 || p.RememberDeviceDays != 30 ||
 		p.Thresholds != (Thresholds{Challenge: 50, Deny: 101}) || p.ColdStart != ColdStartChallenge ||
-		!slices.Equal(p.AllowedChannels, []Channel{ChannelTOTP, ChannelSMS, ChannelEmail}) {
+		!slices.Equal(p.AllowedChannels, []Channel{ChannelTOTP, ChannelSMS, ChannelEmail, ChannelPasskey}) {
 		t.Errorf("default policy %+v", p)
 	}
 	if err := p.validate(""); err != nil {
@@ -289,7 +289,7 @@ func TestPutPolicyMerge(t *testing.T) {
 		staff.GraceLogins != 3 || !slices.Equal(staff.SMSCountries, []string{"AU"}) {
 		t.Errorf("effective staff policy %+v", staff)
 	}
-	if p := v.EffectiveGroups["patients"]; p.Mode != ModeOptional || p.Challenge != ChallengeRiskBased || len(p.AllowedChannels) != 3 {
+	if p := v.EffectiveGroups["patients"]; p.Mode != ModeOptional || p.Challenge != ChallengeRiskBased || len(p.AllowedChannels) != 4 {
 		t.Errorf("effective patients policy %+v", p)
 	}
 	if v.Enforcement != EnforcementEnforce || staff.Enforcement != EnforcementEnforce {

@@ -35,6 +35,7 @@ var purposes = map[Purpose]purpose{
 	PurposeEmailNew:    {act: (*Challenges).emailNew},
 	PurposeDisable:     {act: (*Challenges).disable, backup: true},
 	PurposeBackupCodes: {act: (*Challenges).backupCodes, backup: true},
+	PurposeManage:      {act: (*Challenges).manage, backup: true},
 }
 
 // backupAllowed reports whether a backup code may answer a challenge of p.
@@ -268,6 +269,13 @@ func (e *Challenges) disable(ctx context.Context, v *verification) error {
 		return err
 	}
 	e.event(v, message.EvDisabled, nil)
+	return nil
+}
+
+// manage only proves the account holder: the hosted settings page that
+// asked for it opens (Prompts.Verify).
+func (e *Challenges) manage(_ context.Context, v *verification) error {
+	v.result["user_id"] = v.u.User
 	return nil
 }
 

@@ -31,6 +31,9 @@ func (e *core) fingerprint(a Account) string {
 	if f := a.Factors.Email; f != nil {
 		parts = append(parts, "email_factor="+strconv.FormatInt(f.AddedAt.UnixNano(), 10))
 	}
+	for _, k := range a.Factors.Passkeys {
+		parts = append(parts, "passkey="+k.ID)
+	}
 	return hex.EncodeToString(e.codeMAC.Sum(append([]string{"state"}, parts...)...)[:16])
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -39,19 +40,22 @@ type DeviceView struct {
 
 // UserView is a user's 2FA status.
 type UserView struct {
-	UserID             string       `json:"user_id"`
-	Profile            Profile      `json:"profile"`
-	Group              string       `json:"group,omitempty"`
-	Enrolled           bool         `json:"enrolled"`
-	Factors            []FactorView `json:"factors"`
-	BackupCodesLeft    int          `json:"backup_codes_left"`
-	RememberedDevices  int          `json:"remembered_devices"`
-	GraceLoginsLeft    *int         `json:"grace_logins_left,omitempty"`
-	PhoneChangePending bool         `json:"phone_change_pending"`
-	EmailChangePending bool         `json:"email_change_pending"`
-	Mode               Mode         `json:"mode"`
-	CreatedAt          time.Time    `json:"created_at,omitzero"`
-	UpdatedAt          time.Time    `json:"updated_at,omitzero"`
+	UserID   string       `json:"user_id"`
+	Profile  Profile      `json:"profile"`
+	Group    string       `json:"group,omitempty"`
+	Enrolled bool         `json:"enrolled"`
+	Factors  []FactorView `json:"factors"`
+	// Passkeys are the user's WebAuthn credentials (also one "passkey"
+	// entry of Factors).
+	Passkeys           []PasskeyView `json:"passkeys,omitempty"`
+	BackupCodesLeft    int           `json:"backup_codes_left"`
+	RememberedDevices  int           `json:"remembered_devices"`
+	GraceLoginsLeft    *int          `json:"grace_logins_left,omitempty"`
+	PhoneChangePending bool          `json:"phone_change_pending"`
+	EmailChangePending bool          `json:"email_change_pending"`
+	Mode               Mode          `json:"mode"`
+	CreatedAt          time.Time     `json:"created_at,omitzero"`
+	UpdatedAt          time.Time     `json:"updated_at,omitzero"`
 }
 
 // PutUserResult is the answer of PutUser: the user as stored and, when a
@@ -215,14 +219,9 @@ func (e *Lifecycle) GetUser(ctx context.Context, u UserRef) (UserView, error) {
 			v.RememberedDevices++
 		}
 	}
-	if f := a.Factors.TOTP; f != nil {
-		v.Factors = append(v.Factors, FactorView{Channel: ChannelTOTP, Destination: "authenticator app", AddedAt: f.AddedAt})
-	}
-	if f := a.Factors.SMS; f != nil {
-		v.Factors = append(v.Factors, FactorView{Channel: ChannelSMS, Destination: f.Masked, AddedAt: f.AddedAt})
-	}
-	if f := a.Factors.Email; f != nil {
-		v.Factors = append(v.Factors, FactorView{Channel: ChannelEmail, Destination: MaskEmail(a.Profile.Email), AddedAt: f.AddedAt})
+	v.Factors = factorViews(a)
+	for _, k := range a.Factors.Passkeys {
+		v.Passkeys = append(v.Passkeys, k.view())
 	}
 	if p.Mode == ModeRequired && !v.Enrolled {
 		left := p.GraceLogins
@@ -375,4 +374,56 @@ func (e *Lifecycle) RecentLogins(ctx context.Context, u UserRef, n int) ([]Login
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// factorViews lists a user's enrolled factors, masked.
+func factorViews(a Account) []FactorView {
+	fs := []FactorView{}
+	if f := a.Factors.TOTP; f != nil {
+		fs = append(fs, FactorView{Channel: ChannelTOTP, Destination: "authenticator app", AddedAt: f.AddedAt})
+	}
+	if f := a.Factors.SMS; f != nil {
+		fs = append(fs, FactorView{Channel: ChannelSMS, Destination: f.Masked, AddedAt: f.AddedAt})
+	}
+	if f := a.Factors.Email; f != nil {
+		fs = append(fs, FactorView{Channel: ChannelEmail, Destination: MaskEmail(a.Profile.Email), AddedAt: f.AddedAt})
+	}
+	if ks := a.Factors.Passkeys; len(ks) > 0 {
+		dest := "1 passkey"
+		if len(ks) > 1 {
+			dest = itoa(len(ks)) + " passkeys"
+		}
+		fs = append(fs, FactorView{Channel: ChannelPasskey, Destination: dest, AddedAt: ks[0].AddedAt})
+	}
+	return fs
+}
+
+// RemovePasskey removes one of a user's passkeys (its id as listed by
+// GetUser), with the same audit event and mail as any factor change. The
+// last factor of a user whose policy requires 2FA cannot go.
+func (e *Lifecycle) RemovePasskey(ctx context.Context, u UserRef, id string, actor Actor) error {
+	for try := 0; try < 5; try++ {
+		t, p, a, err := e.start(ctx, e.store, u)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(a.Factors.Passkeys, func(k Passkey) bool { return k.ID == id })
+		if i < 0 {
+			return ErrNoPasskey
+		}
+		next := a
+		next.Factors.Passkeys = slices.Delete(slices.Clone(a.Factors.Passkeys), i, i+1)
+		if !next.Factors.Any() {
+			if p.Mode == ModeRequired {
+				return ErrPolicyRequires2FA
+			}
+			next.BackupCodes, next.Devices = nil, nil
+		}
+		err = e.commitChange(ctx, e.store, t, u, a, next, message.EvPasskeyRemoved, map[string]string{"passkey": a.Factors.Passkeys[i].Name}, actor)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		return err
+	}
+	return ErrConflict
 }

@@ -33,6 +33,7 @@ const (
 	codeMatch
 	totpMatch
 	backupMatch
+	passkeyMatch
 )
 
 // Verify checks a code and, when it is right, performs the challenge's
@@ -44,6 +45,24 @@ func (e *Challenges) Verify(ctx context.Context, tenant, id string, in VerifyInp
 	if code == "" || len(code) > 32 {
 		return VerifyResult{}, Invalid("code", "required, the digits of the code or a backup code")
 	}
+	return e.verify(ctx, tenant, id, in, func(c Challenge, a Account) (proof, error) {
+		how, step := e.match(c, a, code)
+		return proof{how: how, step: step, code: code}, nil
+	})
+}
+
+// proof is what proved the account holder on one try of a verification.
+type proof struct {
+	how     match
+	step    int64  // the TOTP step that matched
+	code    string // the code typed (a backup code is spent)
+	passkey *Passkey
+	index   int // of the passkey among the user's
+}
+
+// verify is Verify with the proof left to prove: a code's match, or a
+// passkey's assertion (VerifyPasskey).
+func (e *Challenges) verify(ctx context.Context, tenant, id string, in VerifyInput, prove func(Challenge, Account) (proof, error)) (VerifyResult, error) {
 	c, err := e.store.AttemptChallenge(ctx, tenant, id, e.now(), e.attemptBudget())
 	if err != nil {
 		return VerifyResult{}, e.attemptRefused(ctx, tenant, err)
@@ -61,15 +80,18 @@ func (e *Challenges) Verify(ctx context.Context, tenant, id string, in VerifyInp
 		if err != nil {
 			return VerifyResult{}, Internal(err)
 		}
-		how, step := e.match(c, a, code)
-		if how == noMatch {
+		pr, err := prove(c, a)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		if pr.how == noMatch {
 			return VerifyResult{}, e.wrongCode(ctx, base.u, c)
 		}
 		if e.stale(c, a) {
 			return VerifyResult{}, e.closeStale(ctx, base.u, c)
 		}
-		v := base.on(a, pol.Effective(a.Group), how, step, e.now())
-		e.spend(v, code)
+		v := base.on(a, pol.Effective(a.Group), pr.how, pr.step, e.now())
+		e.spend(v, pr)
 		if err := pur.act(e, ctx, v); err != nil {
 			return VerifyResult{}, err
 		}
@@ -133,10 +155,15 @@ func (v verification) on(a Account, p Policy, how match, step int64, now time.Ti
 
 // spend uses up what proved the code: a backup code is gone, a TOTP step
 // may not be used again.
-func (e *Challenges) spend(v *verification, code string) {
+func (e *Challenges) spend(v *verification, pr proof) {
 	switch v.how {
+	case passkeyMatch:
+		// The passkey's new signature counter (and last use) is kept.
+		v.next.Factors.Passkeys = slices.Clone(v.next.Factors.Passkeys)
+		v.next.Factors.Passkeys[pr.index] = *pr.passkey
+		v.result["method"] = string(ChannelPasskey)
 	case backupMatch:
-		h := e.backupHash(v.u, code)
+		h := e.backupHash(v.u, pr.code)
 		v.next.BackupCodes = slices.DeleteFunc(v.next.BackupCodes, func(b string) bool { return b == h })
 		e.event(v, message.EvBackupUsed, map[string]string{"remaining": itoa(len(v.next.BackupCodes))})
 		v.result["backup_codes_left"] = len(v.next.BackupCodes)

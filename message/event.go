@@ -24,6 +24,11 @@ const (
 	EvReport           EventType = "report_received"
 	EvUserErased       EventType = "user_erased"
 	EvHistoryImported  EventType = "history_imported"
+	EvPasskeyAdded     EventType = "passkey_added"
+	EvPasskeyRemoved   EventType = "passkey_removed"
+	// EvPasskeyCounter is a passkey refused because its signature counter
+	// went backwards (a copied credential): audit only.
+	EvPasskeyCounter EventType = "passkey_counter_regressed"
 	// EvLoginReported is the host app's verdict ("fraud" or "legit", in
 	// Details["verdict"]) on an evaluated login.
 	EvLoginReported EventType = "login_reported"

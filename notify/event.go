@@ -20,6 +20,8 @@ var audiences = []struct {
 	{message.EvTOTPEnabled, toUser},
 	{message.EvTOTPReset, toUser},
 	{message.EvEmailEnabled, toUser},
+	{message.EvPasskeyAdded, toUser},
+	{message.EvPasskeyRemoved, toUser},
 	{message.EvDisabled, toUser | toManagers},
 	{message.EvPhoneChanged, toUser},
 	{message.EvEmailChanged, toUser},

@@ -21,6 +21,8 @@ func TestAudiences(t *testing.T) {
 		{message.EvTOTPEnabled, true, false},
 		{message.EvTOTPReset, true, false},
 		{message.EvEmailEnabled, true, false},
+		{message.EvPasskeyAdded, true, false},
+		{message.EvPasskeyRemoved, true, false},
 		{message.EvDisabled, true, true},
 		{message.EvPhoneChanged, true, false},
 		{message.EvEmailChanged, true, false},

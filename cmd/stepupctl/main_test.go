@@ -308,7 +308,7 @@ func TestPolicyCommands(t *testing.T) {
 
 	r := s.mgr("policy", "get").ok(t)
 	for name, want := range map[string]string{"mode": "optional", "challenge": "risk_based", "grace_logins": "5",
-		"allowed_channels": "totp, sms, email", "sms_countries": "all", "groups": "none", "sms_disabled": "no",
+		"allowed_channels": "totp, sms, email, passkey", "sms_countries": "all", "groups": "none", "sms_disabled": "no",
 		"enforcement": "enforce"} {
 		if got := field(t, r.out, name); got != want {
 			t.Errorf("policy get: %s = %q, want %q", name, got, want)

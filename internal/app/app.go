@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/mail"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +35,7 @@ import (
 	"github.com/stepup-auth/stepup/notify"
 	mailconsole "github.com/stepup-auth/stepup/notify/console"
 	"github.com/stepup-auth/stepup/notify/smtp"
+	"github.com/stepup-auth/stepup/prompt"
 	"github.com/stepup-auth/stepup/risk"
 	"github.com/stepup-auth/stepup/risk/geoip"
 	"github.com/stepup-auth/stepup/store/keyspace"
@@ -66,8 +70,20 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		log = NewLogger(cfg.Log.Level, stdout)
 	}
 	if cfg.Embedded() && cfg.PublicURL == "" {
-		// The demo's mail links ("this wasn't me") point at this server.
+		// The demo's mail links ("this wasn't me") and hosted pages point at
+		// this server; a loopback listener is named localhost, which
+		// WebAuthn takes as a relying party (an IP address it does not).
 		cfg.PublicURL = "http://" + cfg.Listen
+		if host, port, err := net.SplitHostPort(cfg.Listen); err == nil {
+			if ip, err := netip.ParseAddr(host); host == "localhost" || err == nil && ip.IsLoopback() {
+				cfg.PublicURL = "http://localhost:" + port
+			}
+		}
+	}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
+		if _, err := netip.ParseAddr(u.Hostname()); err == nil {
+			log.Warn("passkeys are off: public_url's host is an IP address, which WebAuthn does not accept; use a domain name (or localhost)")
+		}
 	}
 	// Repeated from Config.Validate for callers that skip it: with Redis,
 	// console drivers would print codes to a production log by default.
@@ -170,11 +186,15 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	// The console and the API share one listener: /console is the web
-	// console's, everything else the API's.
+	// The console, the hosted pages and the API share one listener:
+	// /console is the web console's, /prompt/ the hosted pages', everything
+	// else the API's.
 	mux := http.NewServeMux()
 	mux.Handle(console.Path, con)
 	mux.Handle(console.Path+"/", con)
+	// The hosted verification pages (issue 15) under /prompt/.
+	mux.Handle("/prompt/", prompt.New(eng.Prompts, prompt.Options{Logger: log.With("component", "prompt"),
+		Secure: strings.HasPrefix(cfg.PublicURL, "https://")}))
 	mux.Handle("/", srv.Handler())
 	a.Handler = mux
 	return a, nil

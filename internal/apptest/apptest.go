@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +51,10 @@ type Options struct {
 	// Clock is the engine's clock, for tests that move time (rate limit
 	// windows, cooldowns) without sleeping; default time.Now.
 	Clock func() time.Time
+	// Localhost serves on a port chosen first and sets public_url to
+	// http://localhost:<port>, as a browser test needs (WebAuthn's relying
+	// party id is public_url's host; localhost is a secure context).
+	Localhost bool
 }
 
 // Env is a running stepupd.
@@ -122,6 +128,14 @@ func New(t testing.TB, o Options) *Env {
 		}
 		cfg.Redis.ClusterAddrs = e.Addrs
 	}
+	var ln net.Listener
+	if o.Localhost {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("apptest: %v", err)
+		}
+		cfg.PublicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
@@ -131,8 +145,16 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatalf("apptest: %v", err)
 	}
 	e.App = a
-	srv := httptest.NewServer(a.Handler)
+	srv := httptest.NewUnstartedServer(a.Handler)
+	if ln != nil {
+		_ = srv.Listener.Close()
+		srv.Listener = ln
+	}
+	srv.Start()
 	e.URL = srv.URL
+	if ln != nil {
+		e.URL = cfg.PublicURL
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	if o.NoWorkers {

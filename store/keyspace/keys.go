@@ -189,3 +189,11 @@ func (u User) DataKeys() []string {
 	}
 	return ks
 }
+
+// Prompt is a hosted prompt's hash (engine.Prompt), in its user's shard.
+func Prompt(shard int, id string) string { return prefix + Tag(shard) + ":pr:" + id }
+
+// Exchange is a prompt's exchange code: the tenant and the verified
+// result, in the prompt's shard so one script closes the prompt and
+// writes it.
+func Exchange(shard int, code string) string { return prefix + Tag(shard) + ":px:" + code }

@@ -585,3 +585,69 @@ redis.call('HSET', KEYS[1], 'seen', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.min(idle, abs - now))
 return v[1]
 `)
+
+// createPromptScript stores a new prompt. KEYS[1] prompt hash; ARGV[1] ttl
+// ms, ARGV[2..] field/value pairs.
+var createPromptScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 'OK'
+`)
+
+// promptOpenLua defines usable(now, session): whether KEYS[1] is an open
+// prompt of that browser session, unexpired at now.
+const promptOpenLua = `
+local function usable(now, session)
+  local f = redis.call('HMGET', KEYS[1], 'status', 'session', 'expires_at')
+  return f[1] == 'open' and f[2] == session and tonumber(f[3]) > tonumber(now)
+end
+`
+
+// openPromptScript claims a new, unexpired prompt for a browser session.
+// KEYS[1] prompt hash; ARGV[1] now ms, ARGV[2] session hash. Returns
+// {claimed (0/1), the hash's fields} ({0} when there is no prompt).
+var openPromptScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'expires_at')
+if not f[1] then return {0} end
+local claimed = 0
+if f[1] == 'new' and tonumber(f[2]) > tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'status', 'open', 'session', ARGV[2])
+  claimed = 1
+end
+return {claimed, redis.call('HGETALL', KEYS[1])}
+`)
+
+// updatePromptScript sets fields of an open prompt of the session.
+// KEYS[1] prompt hash; ARGV[1] now ms, ARGV[2] session hash, ARGV[3..]
+// field/value pairs. Returns 'OK' or 'closed'.
+var updatePromptScript = redis.NewScript(promptOpenLua + `
+if not usable(ARGV[1], ARGV[2]) then return 'closed' end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+return 'OK'
+`)
+
+// finishPromptScript closes an open prompt of the session and, with a
+// code, stores its exchange result: both at once, so a prompt yields one
+// code. KEYS[1] prompt hash, KEYS[2] exchange key; ARGV[1] now ms, ARGV[2]
+// session hash, ARGV[3] tenant, ARGV[4] result JSON ("" for none), ARGV[5]
+// ttl ms. Returns 'OK' or 'closed'.
+var finishPromptScript = redis.NewScript(promptOpenLua + `
+if not usable(ARGV[1], ARGV[2]) then return 'closed' end
+redis.call('HSET', KEYS[1], 'status', 'done', 'ceremony', '')
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3] .. '\n' .. ARGV[4], 'PX', ARGV[5])
+end
+return 'OK'
+`)
+
+// takeExchangeScript returns and deletes an exchange result of a tenant
+// (GETDEL, guarded by the tenant: another tenant's code is left alone).
+// KEYS[1] exchange key; ARGV[1] tenant. Returns the result or false.
+var takeExchangeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local nl = string.find(v, '\n', 1, true)
+if not nl or string.sub(v, 1, nl - 1) ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return string.sub(v, nl + 1)
+`)
