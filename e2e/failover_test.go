@@ -210,9 +210,11 @@ func TestFailoverUnderTraffic(t *testing.T) {
 	}
 	t.Logf("slowest evaluation took %v", slowest.Round(time.Millisecond))
 	// The clients learn the new master within a second of the cluster's
-	// being ok again (internal/app reloads the slot map on errors).
-	if slack := failedOver.Add(2 * time.Second); lastErr.After(slack) {
-		t.Errorf("last error at +%v, more than 2s after the failover ended (+%v)",
+	// being ok again (internal/app reloads the slot map on errors; without
+	// that, go-redis would keep the dead master for a minute). The slack
+	// is for a loaded CI machine.
+	if slack := failedOver.Add(5 * time.Second); lastErr.After(slack) {
+		t.Errorf("last error at +%v, more than 5s after the failover ended (+%v)",
 			lastErr.Sub(killed).Round(time.Millisecond), failedOver.Sub(killed).Round(time.Millisecond))
 	}
 
