@@ -68,9 +68,10 @@ func clusterArgs(dir string, _, busPort int) []string {
 	}
 }
 
-// formCluster gives each of the first three nodes its slot range and a distinct config epoch
-// (as redis-cli --cluster create does, so no epoch collision has to be
-// resolved), then introduces the others to the first node.
+// formCluster gives each of the first three nodes its slot range and a
+// distinct config epoch (as redis-cli --cluster create does, so no epoch
+// collision has to be resolved), then introduces the others to the first
+// node.
 func formCluster(ctx context.Context, nodes []*node) error {
 	clients := make([]*redis.Client, len(nodes))
 	for i, n := range nodes {
