@@ -6,13 +6,31 @@ import (
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
-// Each script is one atomic step of a job's life. Every script that ends a
-// job's stay in the stream starts with XACK and does nothing more when the
-// entry was no longer pending, so two workers that both processed a job
-// (one of them after reclaiming it) record one outcome. All keys a script
+// Each script is one atomic step of a job's life. All keys a script
 // touches are passed in KEYS and share the shard's hash tag. Scripts that
 // add a job use keyspace.EnqueueLua's enqueue, the one place a job entry's
 // shape is written.
+//
+// Every script that ends a job's stay in the stream starts with settleLua's
+// settle, which acknowledges and deletes the entry and does nothing more
+// when the job was already finished, so two workers that both processed a
+// job (one of them after reclaiming it) record one outcome. A job is
+// finished exactly when its entry is gone: each outcome deletes it in the
+// same script as the XACK. Being pending to this consumer is not the test:
+// after a failover the promoted replica may not have received the
+// XREADGROUP that gave the job to its worker (replication is
+// asynchronous), so the entry is in the stream but in nobody's pending
+// list, and the group would hand it out again as new. A worker that sent
+// it must still record it, or the code goes out twice.
+const settleLua = `
+local function settle(q, group, id)
+  if redis.call('XACK', q, group, id) == 0 and #redis.call('XRANGE', q, id, id) == 0 then
+    return false
+  end
+  redis.call('XDEL', q, id)
+  return true
+end
+`
 
 // enqueueScript adds a job and marks its challenge queued.
 //
@@ -76,10 +94,9 @@ return {n, 1, h[1] or '', h[2] or ''}
 //
 //	KEYS[1] stream, KEYS[2] challenge hash (optional)
 //	ARGV group, id, outcome ('sent' or 'dropped'), provider id
-//	returns 1, or 0 when the entry was no longer pending
-var finishScript = redis.NewScript(`
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('XDEL', KEYS[1], ARGV[2])
+//	returns 1, or 0 when the job was already finished
+var finishScript = redis.NewScript(settleLua + `
+if not settle(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
   -- A provider's delivery report may have arrived first: "sent" never
   -- overwrites "delivered" or "undelivered".
@@ -99,10 +116,9 @@ return 1
 //
 //	KEYS[1] stream, KEYS[2] delay set
 //	ARGV group, id, due (unix ms), member (JSON of the job, attempt counted up)
-//	returns 1, or 0 when the entry was no longer pending
-var retryScript = redis.NewScript(`
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('XDEL', KEYS[1], ARGV[2])
+//	returns 1, or 0 when the job was already finished
+var retryScript = redis.NewScript(settleLua + `
+if not settle(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
 `)
@@ -112,10 +128,9 @@ return 1
 //
 //	KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] challenge hash (optional)
 //	ARGV group, id, max length, kind, tenant, challenge key, data, attempt, error, at (unix ms)
-//	returns 1, or 0 when the entry was no longer pending
-var deadScript = redis.NewScript(`
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('XDEL', KEYS[1], ARGV[2])
+//	returns 1, or 0 when the job was already finished
+var deadScript = redis.NewScript(settleLua + `
+if not settle(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
   'origin', ARGV[2], 'kind', ARGV[4], 'tenant', ARGV[5], 'ch', ARGV[6],
   'data', ARGV[7], 'attempt', ARGV[8], 'error', ARGV[9], 'at', ARGV[10])

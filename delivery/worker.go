@@ -41,7 +41,12 @@ type Options struct {
 	BackoffBase, BackoffMax time.Duration
 	// ClaimIdle is how long a job may stay unacknowledged before another
 	// worker takes it over, 30s. It is also how often a worker looks for
-	// such jobs (every ClaimIdle/2).
+	// such jobs (every ClaimIdle/2), how long a worker holds back from
+	// taking jobs over after it saw Redis fail, and how long it keeps
+	// trying to record a job's outcome while Redis does not answer. On a
+	// Redis Cluster it must exceed the failover time (cluster-node-timeout
+	// plus a few seconds), or a code sent just before a master died is
+	// sent again.
 	ClaimIdle time.Duration
 	// SendTimeout bounds one Handler call, ClaimIdle/2. It must stay below
 	// ClaimIdle so a job still being sent is never claimed by another
@@ -69,14 +74,14 @@ type Options struct {
 
 // Timings of housekeeping that need no tuning.
 const (
-	opTimeout       = 5 * time.Second // one Redis step of a job
-	promoteLimit    = 100             // delayed jobs moved per shard and poll
-	reapEvery       = time.Hour       // how often dead consumers are looked for
-	reapIdle        = 24 * time.Hour  // idle time after which a consumer is dead
-	errorLogEvery   = 10 * time.Second
-	finishTries     = 3
-	finishRetryWait = 200 * time.Millisecond
-	idleFactor      = 4 // an idle worker polls every PollInterval·idleFactor at the slowest
+	opTimeout     = 5 * time.Second // one Redis step of a job
+	promoteLimit  = 100             // delayed jobs moved per shard and poll
+	reapEvery     = time.Hour       // how often dead consumers are looked for
+	reapIdle      = 24 * time.Hour  // idle time after which a consumer is dead
+	errorLogEvery = 10 * time.Second
+	settleWaitMin = 50 * time.Millisecond // between tries of an outcome script, doubling…
+	settleWaitMax = time.Second           // …up to this
+	idleFactor    = 4                     // an idle worker polls every PollInterval·idleFactor at the slowest
 )
 
 func (o *Options) defaults() error {
@@ -162,7 +167,8 @@ type Worker struct {
 	inflight map[entryKey]struct{} // entries taken by this process
 
 	// owned by the polling goroutine
-	cursors   []string // XAUTOCLAIM cursor per shard
+	cursors   []string    // XAUTOCLAIM cursor per shard
+	faults    []time.Time // last Redis error seen on each shard
 	lastClaim time.Time
 	lastReap  time.Time
 	lastErr   time.Time
@@ -184,6 +190,7 @@ func New(rdb redis.UniversalClient, h Handler, opts Options) (*Worker, error) {
 		m:        newMetrics(opts.Registerer),
 		inflight: make(map[entryKey]struct{}),
 		cursors:  make([]string, opts.Shards),
+		faults:   make([]time.Time, opts.Shards),
 	}
 	for i := range w.cursors {
 		w.cursors[i] = "0-0"
@@ -359,8 +366,9 @@ func (w *Worker) read(ctx context.Context) (got []entry, full, ok bool) {
 		}
 	}
 	_, _ = pipe.Exec(ctx)
-	for _, c := range retryNoScript(ctx, w.rdb, promoteScript, calls, promotes) {
+	for s, c := range retryNoScript(ctx, w.rdb, promoteScript, calls, promotes) {
 		if err := c.Err(); err != nil {
+			w.fault(s)
 			w.pollError("promote delayed jobs", err)
 		}
 	}
@@ -373,6 +381,7 @@ func (w *Worker) read(ctx context.Context) (got []entry, full, ok bool) {
 			if redis.HasErrorPrefix(err, "NOGROUP") {
 				ok = false
 			}
+			w.fault(s)
 			w.pollError("read jobs", err)
 			continue
 		}
@@ -401,6 +410,9 @@ func (w *Worker) claim(ctx context.Context) (got []entry, ok bool) {
 	pipe := w.rdb.Pipeline()
 	cmds := make([]*redis.XAutoClaimCmd, w.o.Shards)
 	for s := range w.o.Shards {
+		if !w.claimable(s) {
+			continue
+		}
 		cmds[s] = pipe.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 			Stream:   keyspace.Queue(s),
 			Group:    w.o.Group,
@@ -417,11 +429,16 @@ func (w *Worker) claim(ctx context.Context) (got []entry, ok bool) {
 	_, _ = pipe.Exec(ctx)
 	var dead int64
 	for s, c := range cmds {
+		dead += lens[s].Val()
+		if c == nil {
+			continue
+		}
 		msgs, next, err := c.Result()
 		if err != nil {
 			if redis.HasErrorPrefix(err, "NOGROUP") {
 				ok = false
 			}
+			w.fault(s)
 			w.pollError("claim idle jobs", err)
 			continue
 		}
@@ -429,10 +446,22 @@ func (w *Worker) claim(ctx context.Context) (got []entry, ok bool) {
 		for _, m := range msgs {
 			got = append(got, entry{shard: s, msg: m})
 		}
-		dead += lens[s].Val()
 	}
 	w.m.dead.Set(float64(dead))
 	return got, ok
+}
+
+// fault notes a Redis error on shard s.
+func (w *Worker) fault(s int) { w.faults[s] = time.Now() }
+
+// claimable reports whether jobs of shard s may be taken over from other
+// workers: not until ClaimIdle has passed since this worker last saw
+// Redis fail on the shard. A job's idle time counts on while its master
+// is down or failing over, and the worker that sent it may be waiting to
+// record the outcome (step keeps trying for ClaimIdle); taking the job
+// over as soon as Redis answers again would send it a second time.
+func (w *Worker) claimable(s int) bool {
+	return time.Since(w.faults[s]) >= w.o.ClaimIdle
 }
 
 // reap deletes long-idle consumers without pending entries.
@@ -713,23 +742,45 @@ func (w *Worker) settle(ctx context.Context, log *slog.Logger, f fields, outcome
 	return true
 }
 
-// step runs an outcome script, trying again a few times: until it succeeds
-// the entry stays pending and would be sent again after ClaimIdle.
+// step runs an outcome script until it succeeds: until then the job
+// stays in the stream and would be sent again once another worker takes
+// it over. Redis not answering — a master that died, while its replica is
+// promoted — is waited for, with tries at most settleWaitMax apart, for
+// ClaimIdle: no worker that saw the outage takes the job over sooner (see
+// claimable), so an outcome recorded within that time is recorded once.
+// An error of Redis about the script itself is not retried.
 func (w *Worker) step(ctx context.Context, s *redis.Script, keys []string, args ...any) (bool, error) {
-	var err error
-	for try := range finishTries {
-		if try > 0 {
-			time.Sleep(finishRetryWait * time.Duration(try))
-		}
-		var n int64
+	deadline := time.Now().Add(w.o.ClaimIdle)
+	wait := settleWaitMin
+	for {
 		c, cancel := context.WithTimeout(ctx, opTimeout)
-		n, err = s.Run(c, w.rdb, keys, args...).Int64()
+		n, err := s.Run(c, w.rdb, keys, args...).Int64()
 		cancel()
 		if err == nil {
 			return n == 1, nil
 		}
+		if !transient(err) || time.Now().Add(wait).After(deadline) {
+			return false, err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, settleWaitMax)
 	}
-	return false, err
+}
+
+// transient reports whether a failed Redis call may succeed when tried
+// again: the connection failed, or the cluster is down, failing over or
+// loading.
+func transient(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return true // network, timeout, closed connection
+	}
+	for _, p := range []string{"CLUSTERDOWN", "TRYAGAIN", "LOADING", "READONLY", "MASTERDOWN", "MOVED", "ASK"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // scriptCall is one script invocation in a pipeline.

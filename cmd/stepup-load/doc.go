@@ -23,6 +23,14 @@
 // every login: the read script, the scoring and the write script with the
 // history update, which is the path every login takes.
 //
+// With -populate it measures nothing itself: after seeding it gives every
+// user a profile, an SMS factor (enrolment challenge and verify, the code
+// read from a fake Twilio Messages API it serves on -twilio-listen, which
+// stepupd's sms.twilio.api_base_url must name) and, for a share -remember
+// of them, a device remembered after a challenged login from a new address
+// and device; then it stops. scripts/memory.sh uses it to fill Redis with
+// typical users before reading its memory.
+//
 // scripts/load.sh builds stepupd and this command, starts a throwaway
 // redis-server and stepupd, and runs it.
 package main

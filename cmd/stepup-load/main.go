@@ -42,6 +42,9 @@ type config struct {
 	prefix      string
 	seed        uint64
 	skipSeed    bool
+	populate    bool
+	remember    float64
+	twilio      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -60,6 +63,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.prefix, "prefix", "", "user id prefix (default: load-<unix time>-, so that runs never share users)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the users and the request mix")
 	fs.BoolVar(&c.skipSeed, "skip-seed", false, "do not import histories (the users of -prefix were seeded before)")
+	fs.BoolVar(&c.populate, "populate", false, "after seeding, enrol every user with SMS (and remember a device for -remember of them), then stop without driving load")
+	fs.Float64Var(&c.remember, "remember", 0.3, "with -populate, share of users who remember a device after a challenged login")
+	fs.StringVar(&c.twilio, "twilio-listen", "127.0.0.1:18099", "with -populate, loopback address of the fake Twilio API stepupd sends to (sms.twilio.api_base_url)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -74,6 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-d must be positive and -warmup not negative")
 	case c.familiar < 0 || c.familiar > 1:
 		return c, errors.New("-familiar must be between 0 and 1")
+	case c.remember < 0 || c.remember > 1:
+		return c, errors.New("-remember must be between 0 and 1")
 	case c.users > 1<<20:
 		return c, errors.New("-users is at most 1048576 (one home /24 each)")
 	}
@@ -125,6 +133,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i := range users {
 		users[i] = newLoadUser(c.seed, c.prefix, i)
 	}
+	var sms *fakeTwilio
+	if c.populate {
+		if sms, err = startFakeTwilio(c.twilio); err != nil {
+			return err
+		}
+		defer sms.close()
+	}
 	if !c.skipSeed {
 		began := time.Now()
 		s := seeder{client: client, base: c.url, key: c.key, concurrency: c.concurrency, logins: c.history, seed: c.seed, now: time.Now()}
@@ -134,6 +149,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		took := time.Since(began)
 		fmt.Fprintf(stdout, "seeded %d users with %d past logins each in %s (%.0f users/s)\n",
 			c.users, c.history, took.Round(10*time.Millisecond), float64(c.users)/took.Seconds())
+	}
+	if c.populate {
+		began := time.Now()
+		p := populator{client: client, base: c.url, key: c.key, concurrency: c.concurrency, remember: c.remember, seed: c.seed, sms: sms}
+		remembered, err := p.run(ctx, users)
+		if err != nil {
+			return err
+		}
+		took := time.Since(began)
+		fmt.Fprintf(stdout, "enrolled %d users with SMS, %d of them with a remembered device, in %s (%.0f users/s)\n",
+			c.users, remembered, took.Round(10*time.Millisecond), float64(c.users)/took.Seconds())
+		return nil
 	}
 
 	baseURL := c.baseline

@@ -308,6 +308,9 @@ func openRedis(cfg config.Config) (redis.UniversalClient, func(), error) {
 			opt.TLSConfig = tc
 		}
 		rdb := redis.NewClusterClient(opt)
+		// Per node: the ClusterClient's own hooks do not see the dial and
+		// connection errors of its node clients.
+		rdb.OnNewNode(func(n *redis.Client) { n.AddHook(reloadOnNetError{rdb}) })
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
 }

@@ -32,17 +32,7 @@ func Cluster(t testing.TB) (addrs []string) {
 
 	nodes := make([]*node, len(slotRanges))
 	for i := range nodes {
-		nodes[i] = startNode(t, t.TempDir(), true, func(dir string, _, busPort int) []string {
-			return []string{
-				"--cluster-enabled", "yes",
-				"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-				"--cluster-node-timeout", "2000",
-				// The bus port is chosen like the client port: port+10000
-				// may not exist for a port from the ephemeral range.
-				"--cluster-port", strconv.Itoa(busPort),
-				"--cluster-announce-ip", "127.0.0.1",
-			}
-		})
+		nodes[i] = startNode(t, t.TempDir(), true, clusterArgs)
 		addrs = append(addrs, nodes[i].addr)
 	}
 
@@ -57,16 +47,38 @@ func Cluster(t testing.TB) (addrs []string) {
 	return addrs
 }
 
-// formCluster gives each node its slot range and a distinct config epoch
-// (as redis-cli --cluster create does, so no epoch collision has to be
-// resolved), then introduces the others to the first node.
+// NodeTimeout is every cluster node's cluster-node-timeout: a master that
+// does not answer for this long is marked failing, and its replica is
+// promoted shortly after.
+const NodeTimeout = 2 * time.Second
+
+// clusterArgs are the redis-server arguments of a cluster node.
+func clusterArgs(dir string, _, busPort int) []string {
+	return []string{
+		"--cluster-enabled", "yes",
+		"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+		"--cluster-node-timeout", strconv.Itoa(int(NodeTimeout.Milliseconds())),
+		// The bus port is chosen like the client port: port+10000
+		// may not exist for a port from the ephemeral range.
+		"--cluster-port", strconv.Itoa(busPort),
+		"--cluster-announce-ip", "127.0.0.1",
+		// A replica's first full sync starts at once instead of
+		// waiting 5s for more replicas to share it.
+		"--repl-diskless-sync-delay", "0",
+	}
+}
+
+// formCluster gives each of the first three nodes its slot range and a
+// distinct config epoch (as redis-cli --cluster create does, so no epoch
+// collision has to be resolved), then introduces the others to the first
+// node.
 func formCluster(ctx context.Context, nodes []*node) error {
 	clients := make([]*redis.Client, len(nodes))
 	for i, n := range nodes {
 		clients[i] = nodeClient(n.addr)
 		defer clients[i].Close()
 	}
-	for i, c := range clients {
+	for i, c := range clients[:len(slotRanges)] { // the rest join empty, as replicas
 		lo, hi := slotRanges[i][0], slotRanges[i][1]
 		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
 			return fmt.Errorf("%s: CLUSTER ADDSLOTSRANGE %d %d: %w", nodes[i].addr, lo, hi, err)
@@ -105,10 +117,16 @@ func waitClusterReady(ctx context.Context, addrs []string) error {
 // ClusterClient finds and reaches all three masters.
 func clusterReady(ctx context.Context, addrs []string) error {
 	for _, addr := range addrs {
-		if err := nodeReady(ctx, addr, len(addrs)); err != nil {
+		if err := nodeReady(ctx, addr, len(addrs), len(addrs)); err != nil {
 			return err
 		}
 	}
+	return mastersReachable(ctx, addrs, len(addrs))
+}
+
+// mastersReachable checks that a ClusterClient seeded with addrs finds
+// and reaches masters masters.
+func mastersReachable(ctx context.Context, addrs []string, masters int) error {
 
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:           addrs,
@@ -119,7 +137,7 @@ func clusterReady(ctx context.Context, addrs []string) error {
 		MaxRedirects:    1,
 	})
 	defer cc.Close()
-	var masters []string
+	var seen []string
 	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 		if err := c.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("cluster client PING %s: %w", c.Options().Addr, err)
@@ -137,17 +155,19 @@ func clusterReady(ctx context.Context, addrs []string) error {
 	}
 	for _, s := range slots {
 		if len(s.Nodes) > 0 {
-			masters = append(masters, s.Nodes[0].Addr)
+			seen = append(seen, s.Nodes[0].Addr)
 		}
 	}
-	if len(masters) != len(addrs) {
-		return fmt.Errorf("cluster client sees masters %v, want %d", masters, len(addrs))
+	if len(seen) != masters {
+		return fmt.Errorf("cluster client sees masters %v, want %d", seen, masters)
 	}
 	return nil
 }
 
-// nodeReady checks one node's CLUSTER INFO and CLUSTER SLOTS.
-func nodeReady(ctx context.Context, addr string, size int) error {
+// nodeReady checks one node's CLUSTER INFO and CLUSTER SLOTS: the cluster
+// is ok, the node knows known nodes and size masters with slots, and every
+// slot has a master address.
+func nodeReady(ctx context.Context, addr string, known, size int) error {
 	c := nodeClient(addr)
 	defer c.Close()
 	raw, err := c.ClusterInfo(ctx).Result()
@@ -159,7 +179,7 @@ func nodeReady(ctx context.Context, addr string, size int) error {
 		"cluster_state":          "ok",
 		"cluster_slots_assigned": "16384",
 		"cluster_slots_ok":       "16384",
-		"cluster_known_nodes":    strconv.Itoa(size),
+		"cluster_known_nodes":    strconv.Itoa(known),
 		"cluster_size":           strconv.Itoa(size),
 	}
 	for k, v := range want {

@@ -152,3 +152,60 @@ func TestClusterSpreadsKeysOverAllMasters(t *testing.T) {
 		t.Errorf("masters hold %d keys in all, want %d (per master: %v)", total, want, perMaster)
 	}
 }
+
+// TestClusterFailover kills a master of a replicated cluster: its replica
+// takes over its slots, and what was written before a Sync is still there.
+func TestClusterFailover(t *testing.T) {
+	t.Parallel()
+	c := ClusterWithReplicas(t)
+	if len(c.Addrs) != 6 || len(c.Masters()) != 3 {
+		t.Fatalf("Addrs %v, Masters %v; want 6 nodes, 3 masters", c.Addrs, c.Masters())
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	t.Cleanup(func() { cc.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	const keys = 100
+	for i := range keys {
+		if err := cc.Set(ctx, fmt.Sprintf("key:%d", i), i, 0).Err(); err != nil {
+			t.Fatalf("SET key:%d: %v", i, err)
+		}
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	victim, err := cc.MasterForKey(ctx, "key:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := victim.Options().Addr
+	killed := time.Now()
+	if err := c.Kill(dead); err != nil {
+		t.Fatal(err)
+	}
+	promoted, err := c.WaitFailover(ctx, dead)
+	if err != nil {
+		t.Fatalf("failover of %s: %v", dead, err)
+	}
+	t.Logf("failover of %s to %s took %v", dead, promoted, time.Since(killed).Round(time.Millisecond))
+	if promoted != c.ReplicaOf(dead) {
+		t.Errorf("promoted %s, want %s", promoted, c.ReplicaOf(dead))
+	}
+	for i := range keys {
+		var got int
+		var err error
+		// go-redis reloads its slot map on MOVED, not when a master stops
+		// answering (stepupd's client does, see internal/app).
+		for try := 0; try < 200; try++ {
+			if got, err = cc.Get(ctx, fmt.Sprintf("key:%d", i)).Int(); err == nil {
+				break
+			}
+			cc.ReloadState(ctx)
+			time.Sleep(pollInterval)
+		}
+		if err != nil || got != i {
+			t.Errorf("GET key:%d after failover = %d, %v", i, got, err)
+		}
+	}
+}
