@@ -454,6 +454,8 @@ for l, c in pairs(e.c) do if next(c) == nil then e.c[l] = nil end end
 for _, f in ipairs({'m', 'c', 'b'}) do if next(e[f]) == nil then e[f] = nil end end
 local doc = cjson.encode(e)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.len, '*', 'e', doc)
+-- An idle tenant's stream goes; its numbering lives on in stats.
+redis.call('EXPIRE', KEYS[2], 86400)
 return doc
 `)
 

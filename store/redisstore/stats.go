@@ -54,7 +54,7 @@ const statsIdle = 10 * time.Minute
 
 // statsStreamLen bounds a tenant's statistics stream (approximately): a
 // process more than this many flushes behind reloads.
-const statsStreamLen = 10000
+const statsStreamLen = 1000
 
 // delta is a batch of increments to a tenant's statistics.
 type delta struct {
