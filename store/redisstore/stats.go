@@ -121,7 +121,7 @@ type tenantStats struct {
 	lastID  string // its id
 	n, u    int64
 	m       map[string]int64
-	counts  map[string]map[string]int64
+	counts  map[string]*countRow
 	blocked map[int64]int64
 	pending delta
 	// localM is the change of M this process applied to its own copy for
@@ -135,7 +135,7 @@ type tenantStats struct {
 }
 
 func newTenantStats() *tenantStats {
-	return &tenantStats{m: map[string]int64{}, counts: map[string]map[string]int64{}, blocked: map[int64]int64{}, localM: map[string]int64{}}
+	return &tenantStats{m: map[string]int64{}, counts: map[string]*countRow{}, blocked: map[int64]int64{}, localM: map[string]int64{}}
 }
 
 // stats is the process's copy of its tenants' statistics.
@@ -244,11 +244,12 @@ func (s *stats) load(ctx context.Context, tenant string, t *tenantStats) error {
 		if len(c) == 0 {
 			continue
 		}
-		m := make(map[string]int64, len(c)/2)
+		r := &countRow{}
 		for f, v := range pairs(c) {
-			m[f], _ = strconv.ParseInt(v, 10, 64)
+			n, _ := strconv.ParseInt(v, 10, 64)
+			r.add(f, n)
 		}
-		next.counts[l] = m
+		next.counts[l] = r
 	}
 
 	t.mu.Lock()
@@ -263,6 +264,16 @@ func (s *stats) load(ctx context.Context, tenant string, t *tenantStats) error {
 	return nil
 }
 
+// row returns a level's count row, made on first use (callers hold t.mu).
+func (t *tenantStats) row(level string) *countRow {
+	r := t.counts[level]
+	if r == nil {
+		r = &countRow{}
+		t.counts[level] = r
+	}
+	return r
+}
+
 // addCounts applies d's login, user, count and blocked increments to t's
 // copy (callers hold t.mu); M moves with counters leaving or reaching zero
 // and the change is kept in t.localM.
@@ -270,19 +281,8 @@ func addCounts(t *tenantStats, d *delta) {
 	t.n += d.N
 	t.u += d.U
 	for l, bs := range d.Counts {
-		m := t.counts[l]
-		if m == nil {
-			m = map[string]int64{}
-			t.counts[l] = m
-		}
 		for b, inc := range bs {
-			before := m[b]
-			after := before + inc
-			if after <= 0 {
-				delete(m, b)
-			} else {
-				m[b] = after
-			}
+			before, after := t.row(l).add(b, inc)
 			switch {
 			case before <= 0 && after > 0:
 				t.m[l]++
@@ -351,7 +351,7 @@ func (s *stats) read(ctx context.Context, tenant string, q []engine.LevelValue) 
 	t.mu.Lock()
 	v.n, v.u = max(t.n, 0), max(t.u, 0)
 	for i, lv := range q {
-		v.levels[i] = engine.LevelCount{Level: lv.Level, TenantCount: max(t.counts[lv.Level][lv.Bucket], 0), TenantDistinct: max(t.m[lv.Level], 0)}
+		v.levels[i] = engine.LevelCount{Level: lv.Level, TenantCount: t.row(lv.Level).get(lv.Bucket), TenantDistinct: max(t.m[lv.Level], 0)}
 	}
 	t.used = s.now()
 	t.mu.Unlock()
@@ -571,17 +571,8 @@ func (s *stats) poll(ctx context.Context, tenant string, t *tenantStats) error {
 				t.m[l] += dm
 			}
 			for l, bs := range e.Counts {
-				m := t.counts[l]
-				if m == nil {
-					m = map[string]int64{}
-					t.counts[l] = m
-				}
 				for b, inc := range bs {
-					if v := m[b] + inc; v > 0 {
-						m[b] = v
-					} else {
-						delete(m, b)
-					}
+					t.row(l).add(b, inc)
 				}
 			}
 			for h, inc := range e.Blocked {
