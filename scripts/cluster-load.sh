@@ -15,47 +15,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-for tool in go redis-server redis-cli curl; do
-	command -v "$tool" >/dev/null || { echo "cluster-load.sh: $tool not found" >&2; exit 1; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/stepup-cluster-load.XXXXXX")
-pids=()
-cleanup() {
-	local status=$?
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [[ $status -ne 0 && -s $work/stepupd.log ]]; then
-		echo "--- stepupd log (last 20 lines) ---" >&2
-		tail -n 20 "$work/stepupd.log" >&2
-	fi
-	rm -rf "$work"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-wait_for() {
-	local i
-	for i in $(seq 1 300); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "cluster-load.sh: timed out waiting for: $*" >&2
-	return 1
-}
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
-random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
+source scripts/lib.sh
+need_tools go redis-server redis-cli curl
 
 echo "building stepupd and stepup-load"
 go build -o "$work/stepupd" ./cmd/stepupd
@@ -86,7 +47,8 @@ env -i PATH="$PATH" HOME="$HOME" ${GOGC:+GOGC="$GOGC"} \
 	STEPUP_LOG_LEVEL=warn \
 	STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
 	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
-pids+=($!)
+stepupd_pid=$!
+pids+=("$stepupd_pid")
 wait_for curl -sf "$api/readyz"
 
 operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }

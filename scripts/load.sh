@@ -13,58 +13,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-for tool in go redis-server redis-cli curl; do
-	command -v "$tool" >/dev/null || { echo "load.sh: $tool not found" >&2; exit 1; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/stepup-load.XXXXXX")
-redis_pid=""
-stepupd_pid=""
-cleanup() {
-	local status=$?
-	if [[ -n $stepupd_pid ]]; then kill "$stepupd_pid" 2>/dev/null || true; wait "$stepupd_pid" 2>/dev/null || true; fi
-	if [[ -n $redis_pid ]]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
-	if [[ $status -ne 0 && -s $work/stepupd.log ]]; then
-		echo "--- stepupd log (last 20 lines) ---" >&2
-		tail -n 20 "$work/stepupd.log" >&2
-	fi
-	rm -rf "$work"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port prints a loopback TCP port nobody listens on.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# wait_for runs its arguments until they succeed, for at most 20 seconds.
-wait_for() {
-	local i
-	for i in $(seq 1 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "load.sh: timed out waiting for: $*" >&2
-	return 1
-}
-
-# json_field prints the string value of a top-level field of a JSON object.
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
-
-# b64url prints the unpadded base64url encoding of its argument, as the
-# store's keys name users.
-b64url() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
-
-random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
+source scripts/lib.sh
+need_tools go redis-server redis-cli curl
 
 echo "building stepupd and stepup-load"
 go build ${STEPUPD_TAGS:+-tags "$STEPUPD_TAGS"} -o "$work/stepupd" ./cmd/stepupd
@@ -73,7 +23,7 @@ go build -o "$work/stepup-load" ./cmd/stepup-load
 redis_port=$(free_port)
 redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
 	--dir "$work" --logfile "$work/redis.log" &
-redis_pid=$!
+pids+=($!)
 rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
 wait_for rcli ping
 
@@ -91,6 +41,7 @@ env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEP
 	STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
 	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
 stepupd_pid=$!
+pids+=("$stepupd_pid")
 wait_for curl -sf "$api/readyz"
 
 operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }

@@ -35,52 +35,8 @@ while [[ $# -gt 0 ]]; do
 	shift
 done
 
-for tool in go redis-server redis-cli curl; do
-	command -v "$tool" >/dev/null || { echo "memory.sh: $tool not found" >&2; exit 1; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/stepup-memory.XXXXXX")
-pids=()
-cleanup() {
-	local status=$?
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [[ $status -ne 0 && -s $work/stepupd.log ]]; then
-		echo "--- stepupd log (last 20 lines) ---" >&2
-		tail -n 20 "$work/stepupd.log" >&2
-	fi
-	rm -rf "$work"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port prints a loopback TCP port nobody listens on.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-wait_for() {
-	local i
-	for i in $(seq 1 300); do
-		if [[ -n ${stepupd_pid:-} ]] && ! kill -0 "$stepupd_pid" 2>/dev/null; then break; fi
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "memory.sh: timed out waiting for: $*" >&2
-	return 1
-}
-
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
-random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
+source scripts/lib.sh
+need_tools go redis-server redis-cli curl
 
 echo "building stepupd and stepup-load"
 go build -o "$work/stepupd" ./cmd/stepupd
