@@ -238,7 +238,8 @@ func openRedis(cfg config.Config) (redis.UniversalClient, func(), error) {
 			tc.ServerName = opt.TLSConfig.ServerName
 			opt.TLSConfig = tc
 		}
-		rdb := redis.NewClient(opt)
+		rdb := redis.NewClient(withTimeouts(opt))
+		rdb.AddHook(downHook{})
 		return rdb, func() { _ = rdb.Close() }, nil
 	default:
 		opt := &redis.ClusterOptions{Addrs: cfg.Redis.ClusterAddrs, Username: cfg.Redis.Username, Password: cfg.Redis.Password}
@@ -249,7 +250,8 @@ func openRedis(cfg config.Config) (redis.UniversalClient, func(), error) {
 			}
 			opt.TLSConfig = tc
 		}
-		rdb := redis.NewClusterClient(opt)
+		rdb := redis.NewClusterClient(clusterTimeouts(opt))
+		rdb.AddHook(downHook{})
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
 }
