@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stepup-auth/stepup/config"
 	"github.com/stepup-auth/stepup/internal/app"
 	"github.com/stepup-auth/stepup/internal/redistest"
@@ -49,6 +51,8 @@ type Options struct {
 	// Clock is the engine's clock, for tests that move time (rate limit
 	// windows, cooldowns) without sleeping; default time.Now.
 	Clock func() time.Time
+	// TracerProvider receives the spans (a tracetest recorder's).
+	TracerProvider trace.TracerProvider
 }
 
 // Env is a running stepupd.
@@ -126,7 +130,7 @@ func New(t testing.TB, o Options) *Env {
 		o.Configure(&cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(cfg, io.Discard, app.Options{Logger: log, Clock: o.Clock})
+	a, err := app.New(cfg, io.Discard, app.Options{Logger: log, Clock: o.Clock, TracerProvider: o.TracerProvider})
 	if err != nil {
 		t.Fatalf("apptest: %v", err)
 	}
