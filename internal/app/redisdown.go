@@ -12,18 +12,20 @@ import (
 // into 503 store_unavailable within seconds, not hang every request until
 // the HTTP server's write timeout. go-redis' defaults (5 s dial, 3 s read,
 // 3 retries with backoff) let one call wait over ten seconds; ours bound
-// it to about dial or read timeout times two. A value set in redis.url's
-// query (dial_timeout, read_timeout, write_timeout, pool_timeout,
-// max_retries) wins. Every command of stepup takes milliseconds.
+// it to about one dial or read timeout. A value set in redis.url's query
+// (dial_timeout, read_timeout, write_timeout, pool_timeout, max_retries)
+// wins. Every command of stepup takes milliseconds.
 const (
 	redisDialTimeout = 2 * time.Second
 	redisIOTimeout   = 2 * time.Second // read and write
 	// redisPoolTimeout is how long a request waits for a free connection
 	// while all are busy, as they are when Redis hangs.
 	redisPoolTimeout = 3 * time.Second
-	// redisMaxRetries is one retry: enough for a connection Redis closed
-	// while it sat in the pool, without multiplying the wait.
-	redisMaxRetries = 1
+	// redisMaxRetries is none (go-redis spells it -1). A command that timed
+	// out may have run: retrying a script would count a code attempt or
+	// spend a limit twice. A connection Redis closed while it sat in the
+	// pool is found by the pool's own health check, not by a retry.
+	redisMaxRetries = -1
 )
 
 // withTimeouts fills the timeouts of a single-node client that the URL

@@ -11,8 +11,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// RedisHook gives each Redis round trip a client span named for its
-// command ("redis EVALSHA"; a pipeline is "redis pipeline" with its size).
+// RedisHook gives each Redis round trip made under a span (an HTTP
+// request's, a send's) a child span named for its command ("redis
+// EVALSHA"; a pipeline is "redis pipeline" with its size). Round trips
+// outside any span — the delivery workers polling their streams, many
+// times a second — are not traced: they would bury the requests' traces.
 // Only command names are recorded: keys hold user ids and arguments hold
 // secrets. redis.Nil is no failure.
 func RedisHook(tp trace.TracerProvider) redis.Hook { return redisHook{Tracer(tp)} }
@@ -25,6 +28,9 @@ func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !trace.SpanContextFromContext(ctx).IsValid() {
+			return next(ctx, cmd)
+		}
 		name := strings.ToUpper(cmd.Name())
 		ctx, span := h.tr.Start(ctx, "redis "+name, trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(dbSystem, attribute.String("db.operation.name", name)))
@@ -37,6 +43,9 @@ func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !trace.SpanContextFromContext(ctx).IsValid() {
+			return next(ctx, cmds)
+		}
 		ctx, span := h.tr.Start(ctx, "redis pipeline", trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(dbSystem, attribute.String("db.operation.name", "pipeline"),
 				attribute.Int("db.operation.batch.size", len(cmds))))

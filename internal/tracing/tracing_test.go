@@ -50,7 +50,11 @@ func TestRedisHook(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Server(t)})
 	defer rdb.Close()
 	rdb.AddHook(tracing.RedisHook(tp))
-	ctx := context.Background()
+	// Outside any span: not traced (the workers' polling).
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
 	const key, value = "su:u:tn_1:alice-secret", "+61491570156"
 
 	if err := rdb.Set(ctx, key, value, 0).Err(); err != nil {
@@ -68,10 +72,17 @@ func TestRedisHook(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// go-redis' own handshake (HELLO, CLIENT SETINFO) is traced too; look
-	// at ours.
+	parent.End()
+	// go-redis' own handshake (HELLO, CLIENT SETINFO) is traced too when a
+	// traced command opens the connection; look at ours.
 	found := map[string]bool{}
 	for _, s := range rec.Ended() {
+		if s.Name() == "request" {
+			continue
+		}
+		if s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+			t.Errorf("span %q is not in the request's trace", s.Name())
+		}
 		for _, kv := range s.Attributes() {
 			if v := kv.Value.Emit(); strings.Contains(v, "alice") || strings.Contains(v, "61491570156") {
 				t.Errorf("span %q: %s = %q", s.Name(), kv.Key, v)
@@ -91,6 +102,9 @@ func TestRedisHook(t *testing.T) {
 			t.Errorf("span %q failed: %v", name, s.Status())
 		}
 		found[name] = true
+	}
+	if found["redis PING"] {
+		t.Error("a command outside any span was traced")
 	}
 	for _, want := range []string{"redis SET", "redis GET", "redis pipeline of 3"} {
 		if !found[want] {
