@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -40,12 +39,11 @@ type errorBody struct {
 }
 
 // writeError answers err as JSON. Internal errors are logged with the
-// request id and never shown.
+// request id and never shown; a store that cannot be reached answers 503
+// store_unavailable with Retry-After (engine.AsError decides which errors
+// mean that), logged as a warning.
 func (s *Server) writeError(c *gin.Context, err error) {
-	var e *engine.Error
-	if !errors.As(err, &e) {
-		e = engine.Internal(err)
-	}
+	e := engine.AsError(err) // store failures become store_unavailable here
 	status := statusOf[e.Kind]
 	body := map[string]any{"code": e.Code, "message": e.Msg}
 	if e.Kind == engine.KindInternal {
@@ -53,6 +51,9 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		body["message"] = "internal error; quote request id " + requestID(c)
 		body["request_id"] = requestID(c)
 	} else {
+		if e.Code == engine.ErrStoreUnavailable.Code {
+			s.log.WarnContext(c.Request.Context(), "store unavailable", "request_id", requestID(c), "err", e.Err)
+		}
 		for k, v := range e.Meta {
 			body[k] = v
 		}

@@ -15,8 +15,13 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/internal/tracing"
 	"github.com/stepup-auth/stepup/message"
 )
 
@@ -39,6 +44,11 @@ type Options struct {
 	// MetricsToken, when set, is the bearer token GET /metrics requires;
 	// empty leaves /metrics open.
 	MetricsToken string
+	// TracerProvider traces each request: a server span named for the
+	// method and route pattern (never the path, which can hold a user id),
+	// with the status and the caller's tenant, continuing a W3C
+	// traceparent sent by the host app. nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the HTTP API.
@@ -50,6 +60,7 @@ type Server struct {
 	proxies []*net.IPNet
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	tracer  trace.Tracer
 }
 
 // New returns the API over eng.
@@ -60,7 +71,7 @@ func New(eng Engine, opt Options) *Server {
 	if opt.Registry == nil {
 		opt.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{eng: eng, opt: opt, log: opt.Logger}
+	s := &Server{eng: eng, opt: opt, log: opt.Logger, tracer: tracing.Tracer(opt.TracerProvider)}
 	for _, p := range opt.TrustedProxies {
 		if !strings.Contains(p, "/") {
 			if strings.Contains(p, ":") {
@@ -166,12 +177,21 @@ func (s *Server) observe(c *gin.Context) {
 	}
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
-	c.Next()
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"
 	}
+	ctx := propagation.TraceContext{}.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+	ctx, span := s.tracer.Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", c.Request.Method), attribute.String("http.route", route)))
+	defer span.End()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 	status := c.Writer.Status()
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
 	d := time.Since(start)
 	s.reqs.WithLabelValues(route, c.Request.Method, fmt.Sprint(status)).Inc()
 	s.latency.WithLabelValues(route).Observe(d.Seconds())
@@ -251,6 +271,9 @@ func (s *Server) auth(kind engine.KeyKind) gin.HandlerFunc {
 		if err != nil {
 			s.writeError(c, err)
 			return
+		}
+		if p.Tenant != "" {
+			trace.SpanFromContext(c.Request.Context()).SetAttributes(tracing.TenantKey.String(p.Tenant))
 		}
 		if p.Kind != kind {
 			s.writeError(c, engine.ErrForbidden)

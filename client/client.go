@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // DefaultUserAgent is sent unless WithUserAgent says otherwise.
@@ -25,6 +26,9 @@ type Client struct {
 	key  string
 	hc   *http.Client
 	ua   string
+
+	failMode FailMode
+	timeout  time.Duration // per call; 0 = the context's
 }
 
 // Option configures a Client.
@@ -51,7 +55,8 @@ func WithUserAgent(ua string) Option {
 // is kept) that authenticates with key, an app, manager or operator key.
 // A malformed baseURL is reported by the first call.
 func New(baseURL, key string, opts ...Option) *Client {
-	c := &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: http.DefaultClient, ua: DefaultUserAgent}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: http.DefaultClient, ua: DefaultUserAgent,
+		failMode: FailSecure, timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(c)
 	}
@@ -67,7 +72,9 @@ func (c *Client) BaseURL() string { return c.base }
 // in, when not nil, is sent as the JSON body: a json.RawMessage or []byte
 // as is, anything else marshalled. out, when not nil, receives the answer's
 // JSON (a *json.RawMessage receives it verbatim). A non-2xx answer is an
-// *APIError.
+// *APIError. The call is bounded by the client's timeout (DefaultTimeout
+// unless WithTimeout); when stepup gave no answer the error matches
+// ErrUnavailable.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	u, err := url.Parse(c.base + path)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -87,7 +94,13 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(j)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	callCtx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(callCtx, method, u.String(), body)
 	if err != nil {
 		return fmt.Errorf("stepup client: %w", err)
 	}
@@ -105,12 +118,12 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		// err names the method and URL already; the key is in a header,
 		// never in the URL, so it cannot leak here.
-		return fmt.Errorf("stepup client: %w", err)
+		return unavailable(ctx, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
 	if err != nil {
-		return fmt.Errorf("stepup client: reading the answer to %s %s: %w", method, path, err)
+		return unavailable(ctx, fmt.Errorf("reading the answer to %s %s: %w", method, path, err))
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return parseError(res, raw)

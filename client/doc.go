@@ -13,4 +13,10 @@
 //	ev, err := c.Evaluate(ctx, client.EvaluateRequest{UserID: "u1", IP: ip, UserAgent: ua})
 //	var apiErr *client.APIError
 //	if errors.As(err, &apiErr) && apiErr.Code == "unauthenticated" { … }
+//
+// Every call is bounded by a timeout (DefaultTimeout, or WithTimeout). A
+// call that got no answer from stepup — unreachable, timed out, a 5xx —
+// fails with an error matching ErrUnavailable, and Evaluate then applies
+// the client's FailMode (WithFailMode): FailSecure, the default, denies;
+// FailSafe allows and marks the Evaluation FailOpen.
 package client

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -56,6 +57,15 @@ type Evaluation struct {
 	// WouldDecide is, under a policy in monitor mode, what enforcing it
 	// would have decided (challenge, deny or enroll); "" when allow.
 	WouldDecide string `json:"would_decide,omitempty"`
+
+	// FailOpen is set when stepup was unavailable and the client's fail
+	// mode is FailSafe: Decision is allow although nothing was evaluated.
+	// The host app should log it (with Failure) and may, say, keep the
+	// session short.
+	FailOpen bool `json:"-"`
+	// Failure is why stepup was unavailable (it matches ErrUnavailable:
+	// unreachable, timed out or a 5xx answer); nil when stepup answered.
+	Failure error `json:"-"`
 }
 
 // Challenge is one request for a code.
@@ -74,10 +84,22 @@ type Challenge struct {
 
 // Evaluate scores a login and says whether to allow it, challenge it, deny
 // it or ask the user to enrol (app key).
+//
+// When stepup is unavailable (the error matches ErrUnavailable) the
+// client's FailMode decides: FailSecure returns the error with Decision
+// deny, FailSafe returns Decision allow with FailOpen and Failure set and
+// no error. Any other error (a 4xx answer, the caller's ctx ending) is
+// returned as it is, with a zero Evaluation.
 func (c *Client) Evaluate(ctx context.Context, r EvaluateRequest) (Evaluation, error) {
 	var ev Evaluation
 	err := c.Do(ctx, http.MethodPost, "/v1/logins/evaluate", r, &ev)
-	return ev, err
+	switch {
+	case err == nil:
+		return ev, nil
+	case errors.Is(err, ErrUnavailable):
+		return c.failEvaluation(err)
+	}
+	return Evaluation{}, err
 }
 
 // FailedLoginRequest is a failed password attempt.

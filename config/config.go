@@ -55,6 +55,16 @@ type Config struct {
 	Audit Audit `koanf:"audit"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `koanf:"metrics"`
+	// Tracing configures OpenTelemetry tracing; off by default.
+	Tracing Tracing `koanf:"tracing"`
+}
+
+// Tracing configures OpenTelemetry tracing.
+type Tracing struct {
+	// Endpoint is the OTLP/HTTP collector spans are exported to, such as
+	// "http://otel-collector:4318" (the path defaults to /v1/traces).
+	// Empty turns tracing off.
+	Endpoint string `koanf:"endpoint" redact:"url"`
 }
 
 // Metrics configures GET /metrics.

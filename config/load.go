@@ -23,9 +23,11 @@ import (
 // variable sets its key to the empty value. A YAML key with no value (null)
 // keeps the default.
 //
-// Unknown YAML keys, unknown STEPUP_* variables and values of the wrong
-// type are errors naming the key or variable; a file that is not valid YAML
-// is an error naming the file and the line.
+// The variables Kubernetes injects for a Service named "stepup"
+// (STEPUP_SERVICE_HOST, STEPUP_PORT=tcp://…, see [ServiceLinkVariables])
+// are skipped. Unknown YAML keys, other unknown STEPUP_* variables and
+// values of the wrong type are errors naming the key or variable; a file
+// that is not valid YAML is an error naming the file and the line.
 func Load(path string, environ []string) (Config, error) {
 	fields, err := fieldsOf(reflect.TypeFor[Config]())
 	if err != nil {
@@ -54,6 +56,9 @@ func Load(path string, environ []string) (Config, error) {
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
 			f, ok := fields.byEnv[name]
+			if !ok && isServiceLink(name, value) {
+				return "", nil // Kubernetes' variables for a Service named stepup
+			}
 			if !ok {
 				unknown = append(unknown, name)
 				return "", nil

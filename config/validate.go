@@ -166,6 +166,9 @@ func (c Config) validateTop(v *validator) {
 	if c.PublicURL != "" {
 		v.httpURL("public_url", c.PublicURL)
 	}
+	if c.Tracing.Endpoint != "" {
+		v.httpURL("tracing.endpoint", c.Tracing.Endpoint)
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
 			continue

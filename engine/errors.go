@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 )
 
 // Kind classifies an Error; package api maps each Kind to one HTTP status.
@@ -65,14 +68,54 @@ func Invalid(field, msg string) *Error {
 	return (&Error{Kind: KindInvalid, Code: "validation_failed", Msg: field + ": " + msg}).With("field", field)
 }
 
-// AsError returns err as *Error, wrapping unknown errors as internal.
+// AsError returns err as *Error: an *Error it is or wraps as it is, an
+// error meaning the store cannot be reached (an internal one wrapping
+// such an error too) as [ErrStoreUnavailable], and anything else as
+// internal. It is where store failures become the API's error: package
+// api calls it on every error it answers.
 func AsError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
+	e, ok := errors.AsType[*Error](err)
+	switch {
+	case ok && e.Kind != KindInternal:
+		return e
+	case storeUnavailable(err):
+		su := *ErrStoreUnavailable
+		su.Err = err
+		return &su
+	case ok:
 		return e
 	}
 	return Internal(err)
 }
+
+// StoreUnavailable is implemented by errors a store returns when it cannot
+// reach its server for a reason the standard library has no error for
+// (the store's own client gave up waiting for a connection, the server is
+// loading or its cluster is down); the store's adapter marks them so.
+type StoreUnavailable interface {
+	StoreUnavailable() bool
+}
+
+// storeUnavailable reports whether err means the store could not be
+// reached or did not answer in time: a network error (refused, reset,
+// timed out: net.Error), a connection closed mid-answer, a deadline, or an
+// error marked [StoreUnavailable]. A cancelled context is not one: the
+// caller went away.
+func storeUnavailable(err error) bool {
+	var su StoreUnavailable
+	if errors.As(err, &su) && su.StoreUnavailable() {
+		return true
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// storeRetryAfter is the Retry-After of [ErrStoreUnavailable], in seconds:
+// soon, since a restarted Redis or a failed-over primary is back in
+// seconds, and a 503 costs stepupd nothing.
+const storeRetryAfter = 2
 
 // AsErrorOrNil is AsError that leaves nil as it is.
 func AsErrorOrNil(err error) error {
@@ -106,4 +149,10 @@ var (
 
 	// ErrConflict is returned by a Store when an optimistic write lost a race.
 	ErrConflict = E(KindConflict, "conflict", "the state changed meanwhile, retry")
+
+	// ErrStoreUnavailable is every error meaning the store could not be
+	// reached or did not answer in time (see AsError): the request did
+	// not happen as a whole or in part, and may be retried.
+	ErrStoreUnavailable = E(KindUnavailable, "store_unavailable",
+		"the data store cannot be reached; retry shortly").With("retry_after", storeRetryAfter)
 )

@@ -254,6 +254,7 @@ func (c *cli) connect(cm *command) error {
 	c.rec = &recorder{next: http.DefaultTransport}
 	c.api = client.New(c.url, c.key,
 		client.WithHTTPClient(&http.Client{Transport: c.rec, Timeout: 30 * time.Second}),
+		client.WithTimeout(30*time.Second), // an operator's export may take longer than a login's call
 		client.WithUserAgent("stepupctl/1"))
 	return nil
 }

@@ -47,6 +47,11 @@ func run(args, environ []string, stdout io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	// A Service named stepup makes Kubernetes set STEPUP_SERVICE_HOST,
+	// STEPUP_PORT and the like; config.Load skips them.
+	for _, kv := range config.ServiceLinkVariables(environ) {
+		a.Log.Debug("ignoring a Kubernetes service variable", "variable", kv)
+	}
 	if cfg.Embedded() {
 		if err := demo(ctx, a.Engine, cfg, stdout); err != nil {
 			return err

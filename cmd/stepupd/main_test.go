@@ -139,6 +139,30 @@ func TestEmbeddedDefaultPrintsWorkingKeys(t *testing.T) {
 	}
 }
 
+// TestStartsBesideKubernetesServiceVariables: a Service named stepup
+// gives the pod STEPUP_* variables that are no settings; stepupd starts
+// and names them in its debug log.
+func TestStartsBesideKubernetesServiceVariables(t *testing.T) {
+	addr := freeAddr(t)
+	kube := []string{
+		"STEPUP_SERVICE_HOST=10.0.0.1", "STEPUP_SERVICE_PORT=8080", "STEPUP_SERVICE_PORT_HTTP=8080",
+		"STEPUP_PORT=tcp://10.0.0.1:8080", "STEPUP_PORT_8080_TCP=tcp://10.0.0.1:8080",
+		"STEPUP_PORT_8080_TCP_PROTO=tcp", "STEPUP_PORT_8080_TCP_PORT=8080", "STEPUP_PORT_8080_TCP_ADDR=10.0.0.1",
+	}
+	out := start(t, append(kube, "STEPUP_LISTEN="+addr, "STEPUP_LOG_LEVEL=debug"), func() error {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	})
+	for _, kv := range kube {
+		if !strings.Contains(out.String(), `"variable":"`+kv+`"`) {
+			t.Errorf("debug log does not name %s:\n%s", kv, out.String())
+		}
+	}
+}
+
 func TestServesTLS(t *testing.T) {
 	certFile, keyFile, pool := certtest.Write(t, t.TempDir())
 	addr := freeAddr(t)

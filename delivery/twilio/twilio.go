@@ -12,8 +12,10 @@ import (
 
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stepup-auth/stepup/delivery"
+	"github.com/stepup-auth/stepup/internal/tracing"
 )
 
 // DefaultAPIBaseURL is Twilio's API endpoint.
@@ -39,13 +41,17 @@ type Options struct {
 	// HTTPClient carries the requests; a client with a 10s timeout that
 	// does not follow redirects when nil.
 	HTTPClient *http.Client
+	// TracerProvider traces each send (span "twilio.send" with the tenant,
+	// never the number or body); nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Client sends SMS through Twilio. It is safe for concurrent use.
 type Client struct {
-	opts Options
-	base *url.URL // nil: Twilio's own host
-	http *http.Client
+	opts   Options
+	base   *url.URL // nil: Twilio's own host
+	http   *http.Client
+	tracer trace.Tracer
 }
 
 // New returns a Client.
@@ -56,7 +62,7 @@ func New(opts Options) (*Client, error) {
 	if opts.From == "" && opts.MessagingServiceSID == "" {
 		return nil, errors.New("twilio: From or MessagingServiceSID is required")
 	}
-	c := &Client{opts: opts, http: opts.HTTPClient}
+	c := &Client{opts: opts, http: opts.HTTPClient, tracer: tracing.Tracer(opts.TracerProvider)}
 	if c.http == nil {
 		c.http = &http.Client{
 			Timeout: 10 * time.Second,
@@ -76,7 +82,9 @@ func New(opts Options) (*Client, error) {
 }
 
 // Send sends body to the E.164 number to and returns the message SID.
-func (c *Client) Send(ctx context.Context, to, body string) (string, error) {
+func (c *Client) Send(ctx context.Context, to, body string) (sid string, err error) {
+	ctx, span := tracing.StartSend(ctx, c.tracer, "twilio")
+	defer func() { tracing.EndSend(span, err) }()
 	// twilio-go builds its requests without a context, so each Send gets a
 	// client whose transport attaches ctx (and redirects to APIBaseURL). It
 	// also notes the HTTP status, which twilio-go drops when an error body

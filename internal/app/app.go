@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stepup-auth/stepup/api"
 	"github.com/stepup-auth/stepup/config"
@@ -32,6 +33,7 @@ import (
 	"github.com/stepup-auth/stepup/engine"
 	"github.com/stepup-auth/stepup/internal/dispatch"
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/internal/tracing"
 	"github.com/stepup-auth/stepup/notify"
 	mailconsole "github.com/stepup-auth/stepup/notify/console"
 	"github.com/stepup-auth/stepup/notify/smtp"
@@ -61,6 +63,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Clock is the engine's clock (tests move it; default time.Now).
 	Clock func() time.Time
+	// TracerProvider replaces the one tracing.endpoint configures (tests
+	// record spans with it).
+	TracerProvider trace.TracerProvider
 }
 
 // New wires an App from a validated configuration. Close releases it.
@@ -103,6 +108,21 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	}
 	a.Redis = rdb
 	a.closers = append(a.closers, closeRedis)
+	tp := o.TracerProvider
+	if tp == nil {
+		var shutdown func(context.Context) error
+		if tp, shutdown, err = tracing.Start(cfg.Tracing.Endpoint); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.closers = append(a.closers, func() {
+			// Flush the last spans, but never hold up a stop for long.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = shutdown(ctx)
+		})
+	}
+	rdb.AddHook(tracing.RedisHook(tp))
 	secret := []byte(cfg.Secret)
 	if cfg.Embedded() && len(secret) == 0 {
 		secret = make([]byte, 32)
@@ -152,7 +172,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	}
 	a.Engine = eng
 
-	handler, err := newDispatcher(cfg, log, st, eng, o.HTTPClient)
+	handler, err := newDispatcher(cfg, log, st, eng, o.HTTPClient, tp)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -174,6 +194,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 		TwilioAuthToken: cfg.SMS.Twilio.AuthToken, PublicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		ValidateTwilio: twilio.ValidateSignature,
 		MetricsToken:   cfg.Metrics.Token,
+		TracerProvider: tp,
 	})
 	con, err := console.New(console.FromEngine(eng), st, console.Options{
 		Logger: log.With("component", "console"), Clock: o.Clock, ClientIP: srv.ClientIP,
@@ -296,7 +317,8 @@ func openRedis(cfg config.Config) (redis.UniversalClient, func(), error) {
 			tc.ServerName = opt.TLSConfig.ServerName
 			opt.TLSConfig = tc
 		}
-		rdb := redis.NewClient(opt)
+		rdb := redis.NewClient(withTimeouts(opt))
+		rdb.AddHook(downHook{})
 		return rdb, func() { _ = rdb.Close() }, nil
 	default:
 		opt := &redis.ClusterOptions{Addrs: cfg.Redis.ClusterAddrs, Username: cfg.Redis.Username, Password: cfg.Redis.Password}
@@ -307,7 +329,8 @@ func openRedis(cfg config.Config) (redis.UniversalClient, func(), error) {
 			}
 			opt.TLSConfig = tc
 		}
-		rdb := redis.NewClusterClient(opt)
+		rdb := redis.NewClusterClient(clusterTimeouts(opt))
+		rdb.AddHook(downHook{})
 		// Per node: the ClusterClient's own hooks do not see the dial and
 		// connection errors of its node clients.
 		rdb.OnNewNode(func(n *redis.Client) { n.AddHook(reloadOnNetError{rdb}) })
@@ -342,13 +365,13 @@ func openGeo(cfg config.Config) (*geoip.Reader, error) {
 }
 
 // newDispatcher wires the SMS and mail drivers behind the delivery worker.
-func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, eng *engine.Engine, hc *http.Client) (delivery.Handler, error) {
+func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, eng *engine.Engine, hc *http.Client, tp trace.TracerProvider) (delivery.Handler, error) {
 	o := dispatch.Options{FromAddress: senderAddress(cfg.Mail.From), Links: st, Alerts: eng.Policies, SMSProvider: cfg.SMSDriver()}
 	switch cfg.SMSDriver() {
 	case "twilio":
 		tw, err := twilio.New(twilio.Options{AccountSID: cfg.SMS.Twilio.AccountSID, AuthToken: cfg.SMS.Twilio.AuthToken,
 			From: cfg.SMS.Twilio.From, MessagingServiceSID: cfg.SMS.Twilio.MessagingServiceSID,
-			APIBaseURL: cfg.SMS.Twilio.APIBaseURL, StatusCallbackURL: statusCallback(cfg), HTTPClient: hc})
+			APIBaseURL: cfg.SMS.Twilio.APIBaseURL, StatusCallbackURL: statusCallback(cfg), HTTPClient: hc, TracerProvider: tp})
 		if err != nil {
 			return nil, err
 		}
@@ -359,7 +382,8 @@ func newDispatcher(cfg config.Config, log *slog.Logger, st *redisstore.Store, en
 	switch cfg.MailDriver() {
 	case "smtp":
 		m, err := smtp.New(smtp.Options{Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port, Username: cfg.Mail.SMTP.Username,
-			Password: cfg.Mail.SMTP.Password, TLS: cfg.Mail.SMTP.TLS, InsecureSkipVerify: cfg.Mail.SMTP.TLSInsecureSkipVerify, From: cfg.Mail.From})
+			Password: cfg.Mail.SMTP.Password, TLS: cfg.Mail.SMTP.TLS, InsecureSkipVerify: cfg.Mail.SMTP.TLSInsecureSkipVerify, From: cfg.Mail.From,
+			TracerProvider: tp})
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stepup-auth/stepup/config"
 	"github.com/stepup-auth/stepup/internal/app"
 	"github.com/stepup-auth/stepup/internal/redistest"
@@ -55,6 +57,8 @@ type Options struct {
 	// http://localhost:<port>, as a browser test needs (WebAuthn's relying
 	// party id is public_url's host; localhost is a secure context).
 	Localhost bool
+	// TracerProvider receives the spans (a tracetest recorder's).
+	TracerProvider trace.TracerProvider
 }
 
 // Env is a running stepupd.
@@ -140,7 +144,7 @@ func New(t testing.TB, o Options) *Env {
 		o.Configure(&cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(cfg, io.Discard, app.Options{Logger: log, Clock: o.Clock})
+	a, err := app.New(cfg, io.Discard, app.Options{Logger: log, Clock: o.Clock, TracerProvider: o.TracerProvider})
 	if err != nil {
 		t.Fatalf("apptest: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/stepup-auth/stepup/delivery"
+	"github.com/stepup-auth/stepup/internal/tracing"
 	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/notify"
 )
@@ -77,6 +78,7 @@ func New(o Options) delivery.Handler {
 		}),
 	}
 	return delivery.HandlerFunc(func(ctx context.Context, j delivery.Job) (delivery.Result, error) {
+		ctx = tracing.WithTenant(ctx, j.Tenant) // for the senders' spans
 		res, err := mux.Handle(ctx, j)
 		if o.Alerts != nil && j.Tenant != "" && (err == nil || delivery.IsPermanent(err)) {
 			o.Alerts.CountDelivery(ctx, j.Tenant, j.Kind, err == nil)

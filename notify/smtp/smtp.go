@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/wneessen/go-mail"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stepup-auth/stepup/internal/mask"
+	"github.com/stepup-auth/stepup/internal/tracing"
 	"github.com/stepup-auth/stepup/notify"
 )
 
@@ -47,6 +50,10 @@ type Options struct {
 	// From is the sender address of a mail that has no FromAddress
 	// (config mail.from).
 	From string
+	// TracerProvider traces each Send (span "smtp.send" with the tenant
+	// and the number of mails, never an address or content); nil traces
+	// nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Sender sends mails over SMTP. It is safe for concurrent use; each Send
@@ -54,6 +61,7 @@ type Options struct {
 type Sender struct {
 	client *mail.Client
 	from   string
+	tracer trace.Tracer
 }
 
 // New checks the options and prepares a client. It does not connect.
@@ -111,7 +119,7 @@ func New(opts Options) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
-	return &Sender{client: client, from: opts.From}, nil
+	return &Sender{client: client, from: opts.From, tracer: tracing.Tracer(opts.TracerProvider)}, nil
 }
 
 // copyOf is one mail to one recipient, as one SMTP transaction.
@@ -126,7 +134,10 @@ type copyOf struct {
 // the copies that were not; see Error for what to retry. ctx bounds the
 // connection attempt; the SMTP dialogue after it is bounded by
 // Options.Timeout per step.
-func (s *Sender) Send(ctx context.Context, mails ...notify.Mail) error {
+func (s *Sender) Send(ctx context.Context, mails ...notify.Mail) (err error) {
+	ctx, span := tracing.StartSend(ctx, s.tracer, "smtp")
+	span.SetAttributes(attribute.Int("stepup.mails", len(mails)))
+	defer func() { tracing.EndSend(span, err) }()
 	var copies []copyOf
 	var failed []Failure
 	for i, m := range mails {
@@ -155,7 +166,7 @@ func (s *Sender) Send(ctx context.Context, mails ...notify.Mail) error {
 	for i, c := range copies {
 		msgs[i] = c.msg
 	}
-	err := s.client.DialAndSendWithContext(ctx, msgs...)
+	err = s.client.DialAndSendWithContext(ctx, msgs...)
 
 	delivered := 0
 	for _, c := range copies {
