@@ -32,7 +32,8 @@ type channelBox struct {
 	Checked      bool
 }
 
-var channelLabels = map[engine.Channel]string{engine.ChannelTOTP: "Authenticator app", engine.ChannelSMS: "SMS", engine.ChannelEmail: "E-mail"}
+var channelLabels = map[engine.Channel]string{engine.ChannelTOTP: "Authenticator app", engine.ChannelSMS: "SMS",
+	engine.ChannelEmail: "E-mail", engine.ChannelPasskey: "Passkey"}
 
 // channelBoxes lists the allowed channels in the policy's order (its order
 // of preference, kept when the form is sent back), then the others.
@@ -43,7 +44,7 @@ func channelBoxes(allowed []engine.Channel) []channelBox {
 			out = append(out, channelBox{Value: string(c), Label: l, Checked: true})
 		}
 	}
-	for _, c := range []engine.Channel{engine.ChannelTOTP, engine.ChannelSMS, engine.ChannelEmail} {
+	for _, c := range engine.AllChannels {
 		if !slices.Contains(allowed, c) {
 			out = append(out, channelBox{Value: string(c), Label: channelLabels[c]})
 		}

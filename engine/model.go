@@ -82,10 +82,13 @@ func (f Factors) Has(c Channel) bool {
 	return false
 }
 
+// AllChannels lists every channel, in the default order of preference.
+var AllChannels = []Channel{ChannelTOTP, ChannelSMS, ChannelEmail, ChannelPasskey}
+
 // Channels lists the enrolled channels.
 func (f Factors) Channels() []Channel {
 	var cs []Channel
-	for _, c := range []Channel{ChannelTOTP, ChannelSMS, ChannelEmail, ChannelPasskey} {
+	for _, c := range AllChannels {
 		if f.Has(c) {
 			cs = append(cs, c)
 		}

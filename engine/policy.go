@@ -113,7 +113,7 @@ func DefaultPolicy() Policy {
 		GraceLogins:        5,
 		Thresholds:         Thresholds{Challenge: risk.DefaultChallengeThreshold, Deny: risk.DefaultDenyThreshold},
 		RememberDeviceDays: 30,
-		AllowedChannels:    []Channel{ChannelTOTP, ChannelSMS, ChannelEmail, ChannelPasskey},
+		AllowedChannels:    slices.Clone(AllChannels),
 		SMSCountries:       []string{},
 		TrustedNetworks:    []string{},
 		BlockedNetworks:    []string{},
