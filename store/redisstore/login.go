@@ -178,37 +178,27 @@ type tenantSide struct {
 
 // countLogin counts a login's tenant-wide side in the process's copy.
 func (s *Store) countLogin(ctx context.Context, u engine.UserRef, rec engine.LoginRecord, side tenantSide) (*tenantStats, error) {
-	var d delta
+	l := loginCount{hour: -1}
 	if side.tally {
-		day := engine.Day(rec.At)
-		d.tally(day, "logins", 1)
-		d.tally(day, string(rec.Decision), 1)
-		for _, f := range engine.TallyFields(rec) {
-			d.tally(day, f, 1)
-		}
+		l.day = engine.Day(rec.At)
+		l.fields = append([]string{"logins", string(rec.Decision)}, engine.TallyFields(rec)...)
 	}
 	if side.blocked {
-		d.block(rec.At.Unix() / 3600)
+		l.hour = rec.At.Unix() / 3600
 	}
 	switch {
 	case side.learn:
-		d.N = 1
+		l.n, l.inc, l.levels = 1, 1, rec.Levels
 		if rec.First {
-			d.U = 1
-		}
-		for _, v := range rec.Levels {
-			d.count(v.Level, v.Bucket, 1)
+			l.u = 1
 		}
 	case side.unlearn:
-		d.N = -1
+		l.n, l.inc, l.levels = -1, -1, rec.Levels
 		if side.lastOne {
-			d.U = -1
-		}
-		for _, v := range rec.Levels {
-			d.count(v.Level, v.Bucket, -1)
+			l.u = -1
 		}
 	}
-	return s.stats.add(ctx, u.Tenant, &d)
+	return s.stats.add(ctx, u.Tenant, l)
 }
 
 func flag(b bool) string {

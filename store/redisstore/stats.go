@@ -275,26 +275,31 @@ func (t *tenantStats) row(level string) *countRow {
 }
 
 // addCounts applies d's login, user, count and blocked increments to t's
-// copy (callers hold t.mu); M moves with counters leaving or reaching zero
-// and the change is kept in t.localM.
+// copy (callers hold t.mu).
 func addCounts(t *tenantStats, d *delta) {
 	t.n += d.N
 	t.u += d.U
 	for l, bs := range d.Counts {
 		for b, inc := range bs {
-			before, after := t.row(l).add(b, inc)
-			switch {
-			case before <= 0 && after > 0:
-				t.m[l]++
-				t.localM[l]++
-			case before > 0 && after <= 0:
-				t.m[l]--
-				t.localM[l]--
-			}
+			t.count(l, b, inc)
 		}
 	}
 	for h, inc := range d.Blocked {
 		t.blocked[h] += inc
+	}
+}
+
+// count adds inc to a bucket of t's copy; M moves with a counter leaving
+// or reaching zero, and the change is kept in t.localM (callers hold t.mu).
+func (t *tenantStats) count(level, bucket string, inc int64) {
+	before, after := t.row(level).add(bucket, inc)
+	switch {
+	case before <= 0 && after > 0:
+		t.m[level]++
+		t.localM[level]++
+	case before > 0 && after <= 0:
+		t.m[level]--
+		t.localM[level]--
 	}
 }
 
@@ -320,18 +325,44 @@ func (p *delta) merge(d *delta) {
 	}
 }
 
-// add counts d in the tenant's statistics: in this process's copy at once,
-// in Redis with the next flush.
-func (s *stats) add(ctx context.Context, tenant string, d *delta) (*tenantStats, error) {
+// loginCount is what one login adds to its tenant's statistics.
+type loginCount struct {
+	n, u   int64               // learnt logins, users
+	inc    int64               // added to each level's bucket: 1 learnt, -1 unlearnt, 0 neither
+	levels []engine.LevelValue // the login's levels and buckets
+	day    string              // the tally's day, "" for none
+	fields []string            // tally fields counted once each
+	hour   int64               // the blocked tally's hour, -1 for none
+}
+
+// add counts one login in the tenant's statistics: in this process's copy
+// at once, in Redis with the next flush. It writes into the pending batch
+// directly, so a login allocates nothing once the batch has its maps.
+func (s *stats) add(ctx context.Context, tenant string, l loginCount) (*tenantStats, error) {
 	t, err := s.get(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
 	t.mu.Lock()
-	addCounts(t, d)
-	t.pending.merge(d)
+	defer t.mu.Unlock()
+	t.n += l.n
+	t.u += l.u
+	t.pending.N += l.n
+	t.pending.U += l.u
+	if l.inc != 0 {
+		for _, v := range l.levels {
+			t.count(v.Level, v.Bucket, l.inc)
+			t.pending.count(v.Level, v.Bucket, l.inc)
+		}
+	}
+	for _, f := range l.fields {
+		t.pending.tally(l.day, f, 1)
+	}
+	if l.hour >= 0 {
+		t.blocked[l.hour]++
+		t.pending.block(l.hour)
+	}
 	t.used = s.now()
-	t.mu.Unlock()
 	return t, nil
 }
 
