@@ -322,6 +322,8 @@ func pageMessage(e *engine.Error) string {
 		return "Too many wrong codes. Go back to the application and sign in again later."
 	case "challenge_expired":
 		return "The code expired. Send a new code."
+	case engine.ErrChallengeNotFound.Code:
+		return "There is no code to check now: it was already used, or the page was reloaded."
 	case "rate_limited":
 		return "Please wait " + strconv.Itoa(toInt(e.Meta["retry_after"])) + " seconds before asking for a new code."
 	}

@@ -91,6 +91,9 @@ func changeTitle(c engine.ChallengeView) string {
 
 // changeHint says which code a pending change asks for.
 func changeHint(c engine.ChallengeView) string {
+	if c.Channel == engine.ChannelPasskey { // a passkey-only user: the page asks no assertion here
+		return "Type one of your backup codes to confirm it's you."
+	}
 	if c.Channel == engine.ChannelTOTP {
 		if c.Purpose == engine.PurposeEnrollTOTP {
 			return "Then type the 6-digit code the app shows."

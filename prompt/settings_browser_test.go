@@ -127,9 +127,10 @@ func TestPromptEnrolTOTP(t *testing.T) {
 	s.waitMail(t, "fay@example.test", "An authenticator app was added")
 }
 
-// TestPromptManageChanges regenerates the backup codes and changes the
-// phone number (a code to the old number, then one to the new) on the
-// settings page, each with the API's e-mail.
+// TestPromptManageChanges regenerates the backup codes, changes the
+// phone number (a code to the old number, then one to the new) and adds
+// an authenticator app (after a step-up) on the settings page, each with
+// the API's e-mail.
 func TestPromptManageChanges(t *testing.T) {
 	s := newSite(t)
 	s.enrolSMS(t, "erin")
@@ -150,6 +151,11 @@ func TestPromptManageChanges(t *testing.T) {
 	}
 	shot(t, ctx, "manage-backup-codes")
 	s.waitMail(t, "erin@example.test", "New backup codes were created")
+	do(t, ctx, "back to the settings", chromedp.Click(chromedp.Search(`//a[normalize-space()="Continue"]`)),
+		chromedp.WaitVisible(field("New phone number")))
+	if strings.Contains(pageText(t, ctx), codes[0]) {
+		t.Error("the backup codes are shown again")
+	}
 
 	seen = len(s.Twilio.Messages())
 	do(t, ctx, "new number", chromedp.SendKeys(field("New phone number"), newPhone), chromedp.Click(button("Change phone number")),
@@ -173,6 +179,28 @@ func TestPromptManageChanges(t *testing.T) {
 		t.Errorf("login challenge after the change: %v", ch)
 	}
 	s.Must(t, 200, "POST", "/v1/challenges/"+ch["id"].(string)+"/verify", s.app, map[string]any{"code": codes[0]})
+
+	// A second factor asks for the current one first (the API's step-up).
+	seen = len(s.Twilio.Messages())
+	do(t, ctx, "add an authenticator app", chromedp.Click(button("Set up an authenticator app")),
+		chromedp.WaitVisible(field("Code")))
+	if text := pageText(t, ctx); !strings.Contains(text, "Confirm it's you") || strings.Contains(text, "Key:") {
+		t.Errorf("step-up before a new factor: %s", text)
+	}
+	do(t, ctx, "step up", chromedp.SendKeys(field("Code"), s.SMSCode(t, newPhone, seen)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(chromedp.CSS("#totp-secret")))
+	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#totp-secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(strings.ReplaceAll(secret, " ", ""), time.Now())
+	if err != nil {
+		t.Fatalf("the page's key: %v", err)
+	}
+	do(t, ctx, "app's code", chromedp.SendKeys(field("Code"), code), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(button("Set up a new authenticator app")))
+	shot(t, ctx, "manage-settings")
+	s.waitMail(t, "erin@example.test", "An authenticator app was added")
 
 	res := s.finish(t, ctx, 1, "m2")
 	if res["user_id"] != "erin" || res["method"] != "sms" {
