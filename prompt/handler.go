@@ -197,14 +197,15 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, id, secret stri
 	data := map[string]any{"ID": id, "CSRF": csrfToken(id, secret), "Page": pg, "Nonce": n, "Accent": accent,
 		"OnAccent": onAccent(accent), "Title": title(pg), "Notice": v.notice, "Codes": v.codes,
 		"PasskeyAllowed": slices.Contains(pg.Channels, engine.ChannelPasskey)}
+	offers := settingsOffers(pg)
+	for k, x := range offers {
+		data[k] = x
+	}
 	data["FieldError"] = map[string]string{}
-	if v.field != "" {
+	if offers[fieldOffer[v.field]] {
 		data["FieldError"] = map[string]string{v.field: v.err}
 	} else {
 		data["Error"] = v.err
-	}
-	for k, x := range settingsOffers(pg) {
-		data[k] = x
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(v.status)

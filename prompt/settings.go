@@ -13,10 +13,21 @@ import (
 // the engine's lifecycle call, then the page asks for its code.
 
 func (h *Handler) startSMS(r *http.Request, id, secret string) (string, string, error) {
-	if err := h.p.StartSMS(r.Context(), id, secret, r.PostFormValue("phone"), actorOf(r)); err != nil {
-		return "", "", fieldError{field: "phone", err: err}
+	return "", "", onField("phone", h.p.StartSMS(r.Context(), id, secret, r.PostFormValue("phone"), actorOf(r)))
+}
+
+// onField shows a refusal of what was typed into field (a number that is
+// not valid, not a mobile, not allowed, already the user's) next to it;
+// other errors (limits, a page not allowed to change) at the top.
+func onField(field string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return "", "", nil
+	switch engine.AsError(err).Kind {
+	case engine.KindInvalid, engine.KindUnprocessable, engine.KindConflict:
+		return fieldError{field: field, err: err}
+	}
+	return err
 }
 
 func (h *Handler) startTOTP(r *http.Request, id, secret string) (string, string, error) {
@@ -24,10 +35,7 @@ func (h *Handler) startTOTP(r *http.Request, id, secret string) (string, string,
 }
 
 func (h *Handler) startPhoneChange(r *http.Request, id, secret string) (string, string, error) {
-	if err := h.p.StartPhoneChange(r.Context(), id, secret, r.PostFormValue("new_phone"), actorOf(r)); err != nil {
-		return "", "", fieldError{field: "new_phone", err: err}
-	}
-	return "", "", nil
+	return "", "", onField("new_phone", h.p.StartPhoneChange(r.Context(), id, secret, r.PostFormValue("new_phone"), actorOf(r)))
 }
 
 func (h *Handler) startBackupCodes(r *http.Request, id, secret string) (string, string, error) {
@@ -73,6 +81,10 @@ func settingsOffers(pg engine.PromptPage) map[string]bool {
 		"ResetTOTP":        has(engine.ChannelTOTP),
 	}
 }
+
+// fieldOffer is the offer whose form has a field an error is shown next
+// to; an error for a field not on the page is shown at the top.
+var fieldOffer = map[string]string{"phone": "OfferSMS", "new_phone": "OfferPhoneChange"}
 
 // changeTitle names a pending change.
 func changeTitle(c engine.ChallengeView) string {

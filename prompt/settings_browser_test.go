@@ -2,6 +2,11 @@ package prompt_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -206,4 +211,79 @@ func TestPromptManageChanges(t *testing.T) {
 	if res["user_id"] != "erin" || res["method"] != "sms" {
 		t.Fatalf("exchange: %v", res)
 	}
+}
+
+// TestPromptSettingsRefusals: the settings changes need the page's CSRF
+// token, and a settings page (after its step-up) or an enrolment; a
+// login's page and a settings page before its step-up change nothing.
+func TestPromptSettingsRefusals(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "gus")
+	_, loginURL := s.login(t, "gus", "r1")
+	manage := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "gus", "action": "manage", "return_url": s.host.callback()})
+	sent := len(s.Twilio.Messages())
+	type page struct {
+		c    *http.Client
+		csrf string
+	}
+	pages := map[string]page{}
+	for _, u := range []string{loginURL, manage["url"].(string)} {
+		c, csrf := openPage(t, u)
+		pages[u] = page{c, csrf}
+	}
+	for _, tc := range []struct {
+		name, url, action string
+		form              url.Values
+	}{
+		{"login: text message", loginURL, "sms", url.Values{"phone": {"+61491570157"}}},
+		{"login: authenticator app", loginURL, "totp", nil},
+		{"settings before the step-up: new backup codes", manage["url"].(string), "backup-codes", nil},
+		{"settings before the step-up: phone change", manage["url"].(string), "phone", url.Values{"new_phone": {"+61491570157"}}},
+	} {
+		c := pages[tc.url].c
+		form := url.Values{"csrf": {pages[tc.url].csrf}}
+		for k, v := range tc.form {
+			form[k] = v
+		}
+		r, err := c.PostForm(tc.url+"/"+tc.action, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 422 || !strings.Contains(string(body), "prove a current factor first") {
+			t.Errorf("%s: %d %s", tc.name, r.StatusCode, body)
+		}
+		form.Set("csrf", "forged")
+		if r, err := c.PostForm(tc.url+"/"+tc.action, form); err != nil || r.StatusCode != 403 {
+			t.Errorf("%s without the CSRF token: %v %v", tc.name, r.StatusCode, err)
+		}
+	}
+	// Only the settings page's own step-up code went out (the refused
+	// requests queued nothing: they failed before any commit).
+	s.SMSCode(t, phone, sent)
+	if n := len(s.Twilio.Messages()) - sent; n != 1 {
+		t.Errorf("%d text messages sent, want the step-up's only", n)
+	}
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// openPage opens a prompt in a cookie-keeping client and returns it with
+// the page's CSRF token.
+func openPage(t *testing.T, u string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	r, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	m := csrfRe.FindSubmatch(body)
+	if r.StatusCode != 200 || m == nil {
+		t.Fatalf("open %s: %d %s", u, r.StatusCode, body)
+	}
+	return c, string(m[1])
 }
