@@ -420,6 +420,11 @@ type PromptPage struct {
 	Passkeys   []PasskeyView
 	Factors    []FactorView
 	Channels   []Channel // the policy's allowed channels (for enrolment)
+	// Change is the code a change on the settings page waits for (a new
+	// factor's, a step-up before one, a phone change's, new backup
+	// codes'), if any; TOTP the key of an authenticator app being set up.
+	Change *ChallengeView
+	TOTP   *TOTPSetup
 }
 
 // Page returns what the prompt's page shows now.
@@ -440,6 +445,11 @@ func (e *Prompts) Page(ctx context.Context, id, secret string) (PromptPage, erro
 		pg.Passkeys = append(pg.Passkeys, k.view())
 	}
 	pg.Factors = factorViews(a)
+	if pg.Verified {
+		if err := e.changePage(ctx, p, t, &pg); err != nil {
+			return PromptPage{}, err
+		}
+	}
 	if p.Challenge != "" && !pg.Verified {
 		c, ok, err := e.store.Challenge(ctx, p.Tenant, p.Challenge)
 		if err != nil {
@@ -493,13 +503,14 @@ func (e *Prompts) verified(ctx context.Context, p Prompt, secret string, res Ver
 	return "", e.update(ctx, p, secret, PromptChange{Verified: &yes, Method: &method})
 }
 
-// Resend sends the page's code again.
+// Resend sends the page's code again: the login's or step-up's, or a
+// settings change's.
 func (e *Prompts) Resend(ctx context.Context, id, secret string) error {
 	p, err := e.session(ctx, id, secret)
 	if err != nil {
 		return err
 	}
-	if p.Challenge == "" || p.Verified {
+	if p.Challenge == "" {
 		return ErrChallengeNotFound
 	}
 	_, err = e.challenges.Resend(ctx, p.Tenant, p.Challenge)

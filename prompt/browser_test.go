@@ -168,7 +168,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if os.Getenv("STEPUP_SCREENSHOTS") != "1" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100 makes a PNG; any other quality, a JPEG
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

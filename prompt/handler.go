@@ -45,6 +45,12 @@ type prompts interface {
 	PasskeyRegisterBegin(ctx context.Context, id, secret string) ([]byte, error)
 	PasskeyRegisterFinish(ctx context.Context, id, secret string, response []byte, name string, actor engine.Actor) ([]string, error)
 	RemovePasskey(ctx context.Context, id, secret, passkey string, actor engine.Actor) error
+	StartSMS(ctx context.Context, id, secret, phone string, actor engine.Actor) error
+	StartTOTP(ctx context.Context, id, secret string, actor engine.Actor) error
+	StartPhoneChange(ctx context.Context, id, secret, phone string, actor engine.Actor) error
+	StartBackupCodes(ctx context.Context, id, secret string, actor engine.Actor) error
+	VerifyChange(ctx context.Context, id, secret, code string, actor engine.Actor) ([]string, error)
+	AbandonChange(ctx context.Context, id, secret string) error
 }
 
 // Options configure the pages. The zero value of each field means its
@@ -70,7 +76,8 @@ func New(p prompts, opt Options) *Handler {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{p: p, opt: opt, log: opt.Logger}
-	h.tpl = template.Must(template.New("").Funcs(template.FuncMap{"channelName": channelName}).ParseFS(templateFS, "templates/*.html"))
+	h.tpl = template.Must(template.New("").Funcs(template.FuncMap{"channelName": channelName,
+		"changeTitle": changeTitle, "changeHint": changeHint, "pngData": pngData, "spaced": spaced}).ParseFS(templateFS, "templates/*.html"))
 	assets, _ := fs.Sub(assetFS, "assets")
 	m := http.NewServeMux()
 	m.Handle("GET /prompt/assets/", http.StripPrefix("/prompt/assets/", http.FileServerFS(assets)))
@@ -81,6 +88,12 @@ func New(p prompts, opt Options) *Handler {
 	m.HandleFunc("POST /prompt/{id}/cancel", h.form(h.cancel))
 	m.HandleFunc("POST /prompt/{id}/done", h.form(h.done))
 	m.HandleFunc("POST /prompt/{id}/passkeys/remove", h.form(h.removePasskey))
+	m.HandleFunc("POST /prompt/{id}/sms", h.form(h.startSMS))
+	m.HandleFunc("POST /prompt/{id}/totp", h.form(h.startTOTP))
+	m.HandleFunc("POST /prompt/{id}/phone", h.form(h.startPhoneChange))
+	m.HandleFunc("POST /prompt/{id}/backup-codes", h.form(h.startBackupCodes))
+	m.HandleFunc("POST /prompt/{id}/change/verify", h.verifyChange)
+	m.HandleFunc("POST /prompt/{id}/change/back", h.form(h.abandonChange))
 	m.HandleFunc("POST /prompt/{id}/passkey/login/begin", h.api(h.loginBegin))
 	m.HandleFunc("POST /prompt/{id}/passkey/login/finish", h.api(h.loginFinish))
 	m.HandleFunc("POST /prompt/{id}/passkey/register/begin", h.api(h.registerBegin))
@@ -146,11 +159,20 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("sent") == "1" {
 		notice = "A new code is on its way."
 	}
-	h.render(w, r, id, secret, http.StatusOK, "", notice)
+	h.render(w, r, id, secret, view{status: http.StatusOK, notice: notice})
 }
 
-// render writes the prompt's page, with an error or a notice.
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, id, secret string, status int, errMsg, notice string) {
+// view is what a page shows beyond the prompt's state: an answer's
+// status, an error (next to field, or at the top), a notice, and the
+// backup codes of a change, shown once.
+type view struct {
+	status             int
+	err, field, notice string
+	codes              []string
+}
+
+// render writes the prompt's page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, id, secret string, v view) {
 	pg, err := h.p.Page(r.Context(), id, secret)
 	if err != nil {
 		h.fail(w, r, err)
@@ -163,6 +185,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, id, secret stri
 	if u, err := url.Parse(pg.LogoURL); err == nil && pg.LogoURL != "" {
 		img += " " + u.Scheme + "://" + u.Host
 	}
+	if pg.TOTP != nil {
+		img += " data:" // the QR code, rendered here
+	}
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-"+n+"'; img-src "+img+
 		"; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
 	accent := pg.AccentColor
@@ -170,10 +195,20 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, id, secret stri
 		accent = "#1a56db"
 	}
 	data := map[string]any{"ID": id, "CSRF": csrfToken(id, secret), "Page": pg, "Nonce": n, "Accent": accent,
-		"OnAccent": onAccent(accent), "Title": title(pg), "Error": errMsg, "Notice": notice,
+		"OnAccent": onAccent(accent), "Title": title(pg), "Notice": v.notice, "Codes": v.codes,
 		"PasskeyAllowed": slices.Contains(pg.Channels, engine.ChannelPasskey)}
+	offers := settingsOffers(pg)
+	for k, x := range offers {
+		data[k] = x
+	}
+	data["FieldError"] = map[string]string{}
+	if offers[fieldOffer[v.field]] {
+		data["FieldError"] = map[string]string{v.field: v.err}
+	} else {
+		data["Error"] = v.err
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
+	w.WriteHeader(v.status)
 	if err := h.tpl.ExecuteTemplate(w, "page", data); err != nil {
 		h.log.Error("prompt page", "err", err)
 	}
@@ -218,20 +253,13 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // an error shown on the page.
 func (h *Handler) form(act func(r *http.Request, id, secret string) (string, string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, secret := r.PathValue("id"), secretOf(r)
-		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-		if secret == "" || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(csrfToken(id, secret))) {
-			h.forbidden(w, r)
+		id, secret, ok := h.session(w, r)
+		if !ok {
 			return
 		}
 		to, notice, err := act(r, id, secret)
 		if err != nil {
-			e := engine.AsError(err)
-			if _, ok := e.Meta["redirect"]; ok || e.Kind == engine.KindNotFound && e.Code == engine.ErrPromptNotFound.Code || e.Kind == engine.KindInternal {
-				h.fail(w, r, err)
-				return
-			}
-			h.render(w, r, id, secret, http.StatusUnprocessableEntity, pageMessage(e), "")
+			h.refused(w, r, id, secret, err)
 			return
 		}
 		if to == "" {
@@ -239,6 +267,44 @@ func (h *Handler) form(act func(r *http.Request, id, secret string) (string, str
 		}
 		http.Redirect(w, r, to, http.StatusSeeOther)
 	}
+}
+
+// session checks a form post's session cookie and CSRF token; on false
+// the answer was written.
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) (id, secret string, ok bool) {
+	id, secret = r.PathValue("id"), secretOf(r)
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if secret == "" || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(csrfToken(id, secret))) {
+		h.forbidden(w, r)
+		return "", "", false
+	}
+	return id, secret, true
+}
+
+// fieldError is an action's error that the page shows next to a field.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (f fieldError) Error() string { return f.err.Error() }
+func (f fieldError) Unwrap() error { return f.err }
+
+// refused answers a form action's error: a closed prompt sends the
+// browser back, anything else is shown on the page (next to its field
+// for a fieldError).
+func (h *Handler) refused(w http.ResponseWriter, r *http.Request, id, secret string, err error) {
+	e := engine.AsError(err)
+	if _, ok := e.Meta["redirect"]; ok || e.Kind == engine.KindNotFound && e.Code == engine.ErrPromptNotFound.Code || e.Kind == engine.KindInternal {
+		h.fail(w, r, err)
+		return
+	}
+	v := view{status: http.StatusUnprocessableEntity, err: pageMessage(e)}
+	var fe fieldError
+	if errors.As(err, &fe) {
+		v.field = fe.field
+	}
+	h.render(w, r, id, secret, v)
 }
 
 func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request) {
@@ -257,6 +323,8 @@ func pageMessage(e *engine.Error) string {
 		return "Too many wrong codes. Go back to the application and sign in again later."
 	case "challenge_expired":
 		return "The code expired. Send a new code."
+	case engine.ErrChallengeNotFound.Code:
+		return "There is no code to check now: it was already used, or the page was reloaded."
 	case "rate_limited":
 		return "Please wait " + strconv.Itoa(toInt(e.Meta["retry_after"])) + " seconds before asking for a new code."
 	}
