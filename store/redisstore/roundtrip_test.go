@@ -149,7 +149,7 @@ func TestEvaluateRoundTrips(t *testing.T) {
 
 func testRoundTrips(t *testing.T, r rtRedis) {
 	ctx := context.Background()
-	st := redisstore.New(r.rdb, redisstore.Options{})
+	st := redisstore.New(r.rdb, redisstore.Options{FlushEvery: time.Hour})
 	geo, err := geoip.OpenDemo()
 	if err != nil {
 		t.Fatal(err)
