@@ -53,7 +53,7 @@ echo "stepupd on $api, redis-server on 127.0.0.1:$redis_port, tenant $tenant"
 prefix="load-"
 redis_cpu() { rcli info cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.2f", s}'; }
 cpu_before=$(redis_cpu)
-"$work/stepup-load" -url "$api" -key "$app_key" -prefix "$prefix" "$@"
+"$work/stepup-load" -url "$api" -key "$app_key" -prefix "$prefix" -ceiling-redis "127.0.0.1:$redis_port" "$@"
 cpu_after=$(redis_cpu)
 echo
 echo "Redis during the run: $(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {printf "%.1f", b - a}') CPU seconds; scripts:"

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 )
 
 // maxEchoBody bounds the baseline's request body, as stepupd's API does.
@@ -19,7 +21,7 @@ const maxEchoBody = 64 << 10
 // every JSON endpoint does and nothing else. It reads the body within a
 // limit, decodes it strictly into the evaluation request's shape and
 // encodes it back.
-func echoHandler() http.Handler {
+func echoHandler() *gin.Engine {
 	// Release mode, as stepupd's API runs: no debug route listing. gin
 	// only offers the mode as process-wide state.
 	gin.SetMode(gin.ReleaseMode)
@@ -42,14 +44,61 @@ func echoHandler() http.Handler {
 	return r
 }
 
+// The read+write ceiling is the baseline plus what any evaluation must
+// do at the least: one read round trip and one write round trip to Redis,
+// each a trivial Lua script on a key of the request's user. Evaluate's
+// latency against it is what stepup adds beyond those two round trips.
+var (
+	ceilingRead  = redis.NewScript(`return redis.call('HMGET', KEYS[1], 'n', 'at')`)
+	ceilingWrite = redis.NewScript(`redis.call('HSET', KEYS[1], 'n', ARGV[1], 'at', ARGV[2])
+return redis.call('PEXPIRE', KEYS[1], 600000)`)
+)
+
+// ceilingHandler answers like the echo after one read and one write
+// round trip to rdb.
+func ceilingHandler(rdb *redis.Client) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxEchoBody))
+		if err != nil {
+			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "body too large"})
+			return
+		}
+		var req evaluateReq
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+			return
+		}
+		key := []string{"stepup-load:ceiling:" + req.UserID}
+		ctx := c.Request.Context()
+		if err := ceilingRead.Run(ctx, rdb, key).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
+			return
+		}
+		if err := ceilingWrite.Run(ctx, rdb, key, req.IP, time.Now().Unix()).Err(); err != nil {
+			c.JSON(http.StatusInternalServerError, gin.H{"error": err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, req)
+	}
+}
+
 // startBaseline serves echoHandler on a free loopback port until ctx ends
-// and returns the endpoint's URL.
-func startBaseline(ctx context.Context) (string, func(), error) {
+// and returns the server's base URL; with a Redis address it also serves
+// the read+write ceiling at /ceiling.
+func startBaseline(ctx context.Context, ceilingRedis string) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: echoHandler(), ReadHeaderTimeout: 10 * time.Second}
+	h := echoHandler()
+	var rdb *redis.Client
+	if ceilingRedis != "" {
+		rdb = redis.NewClient(&redis.Options{Addr: ceilingRedis, PoolSize: 64})
+		h.POST("/ceiling", ceilingHandler(rdb))
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -62,6 +111,9 @@ func startBaseline(ctx context.Context) (string, func(), error) {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 		<-done
+		if rdb != nil {
+			_ = rdb.Close()
+		}
 	}
-	return "http://" + ln.Addr().String() + "/echo", stop, nil
+	return "http://" + ln.Addr().String(), stop, nil
 }

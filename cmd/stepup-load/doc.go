@@ -14,9 +14,13 @@
 //     an in-process gin server it starts on 127.0.0.1:0 that decodes and
 //     re-encodes a body of the same shape, at the same concurrency and for
 //     the same time;
+//  4. with -ceiling-redis host:port (loopback), drives the read+write
+//     ceiling on the same in-process server: the baseline plus one read
+//     and one write round trip to that Redis, each a trivial Lua script —
+//     the least any evaluation must do;
 //
-// and prints requests per second, p50, p99 and errors for both, and their
-// ratios. The phases run one after the other so they do not compete for
+// and prints requests per second, p50, p99 and errors for each, and
+// evaluate's ratios to the others. The phases run one after the other so they do not compete for
 // the CPU; each starts with an unmeasured warm-up.
 //
 // The evaluated users are not enrolled, so the engine allows and learns

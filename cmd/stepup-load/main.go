@@ -39,6 +39,7 @@ type config struct {
 	warmup      time.Duration
 	familiar    float64
 	baseline    string
+	ceiling     string // Redis address of the read+write ceiling, "" for none
 	prefix      string
 	seed        uint64
 	skipSeed    bool
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	fs.Float64Var(&c.familiar, "familiar", 0.9, "share of evaluations from an address the user's history knows")
 	fs.StringVar(&c.baseline, "baseline-url", "", "baseline POST endpoint (loopback only); default: an in-process gin server's /echo")
+	fs.StringVar(&c.ceiling, "ceiling-redis", "", "loopback host:port of a Redis: also drive the read+write ceiling, the baseline plus one read and one write Lua round trip to it")
 	fs.StringVar(&c.prefix, "prefix", "", "user id prefix (default: load-<unix time>-, so that runs never share users)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the users and the request mix")
 	fs.BoolVar(&c.skipSeed, "skip-seed", false, "do not import histories (the users of -prefix were seeded before)")
@@ -91,6 +93,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.baseline != "" {
 		if err := requireLoopback(c.baseline); err != nil {
 			return c, fmt.Errorf("-baseline-url: %w", err)
+		}
+	}
+	if c.ceiling != "" {
+		if err := requireLoopback("http://" + c.ceiling); err != nil { // the host check, for a host:port
+			return c, fmt.Errorf("-ceiling-redis: %w", err)
 		}
 	}
 	c.url = strings.TrimRight(c.url, "/")
@@ -163,14 +170,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	baseURL := c.baseline
-	if baseURL == "" {
-		u, stop, err := startBaseline(ctx)
+	baseURL, ceilingURL := c.baseline, ""
+	if baseURL == "" || c.ceiling != "" {
+		u, stop, err := startBaseline(ctx, c.ceiling)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		baseURL = u
+		if baseURL == "" {
+			baseURL = u + "/echo"
+		}
+		if c.ceiling != "" {
+			ceilingURL = u + "/ceiling"
+		}
 	}
 
 	fmt.Fprintf(stdout, "driving %s/v1/logins/evaluate, then %s: %d concurrent, %s each after %s warm-up\n",
@@ -182,8 +194,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	echo := evaluate
 	echo.name, echo.url, echo.key = "baseline echo", baseURL, ""
+	phases := []phase{evaluate, echo}
+	if ceilingURL != "" {
+		ceiling := echo
+		ceiling.name, ceiling.url = "read+write ceiling", ceilingURL
+		phases = append(phases, ceiling)
+	}
 	var results []result
-	for _, p := range []phase{evaluate, echo} {
+	for _, p := range phases {
 		res := p.run(ctx)
 		if err := ctx.Err(); err != nil {
 			return err
@@ -213,10 +231,13 @@ func report(w io.Writer, rs []result) {
 	if len(rs[0].decisions) > 0 {
 		fmt.Fprintf(w, "decisions: %v\n", rs[0].decisions)
 	}
-	if len(rs) == 2 && rs[1].rps() > 0 && rs[1].quantile(0.5) > 0 {
-		a, b := rs[0], rs[1]
-		fmt.Fprintf(w, "stepup / baseline: throughput %.2f×, p50 %.1f×, p99 %.1f×\n",
-			a.rps()/b.rps(), ratio(a.quantile(0.5), b.quantile(0.5)), ratio(a.quantile(0.99), b.quantile(0.99)))
+	for i, name := range []string{"baseline", "read+write ceiling"} {
+		if len(rs) < i+2 || rs[i+1].rps() == 0 || rs[i+1].quantile(0.5) == 0 {
+			continue
+		}
+		a, b := rs[0], rs[i+1]
+		fmt.Fprintf(w, "stepup / %s: throughput %.2f×, p50 %.1f×, p99 %.1f×\n",
+			name, a.rps()/b.rps(), ratio(a.quantile(0.5), b.quantile(0.5)), ratio(a.quantile(0.99), b.quantile(0.99)))
 	}
 }
 

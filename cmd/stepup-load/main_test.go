@@ -126,7 +126,7 @@ func TestQuantile(t *testing.T) {
 }
 
 func TestEcho(t *testing.T) {
-	srv := httptest.NewServer(echoHandler())
+	srv := httptest.NewServer(echoHandler().Handler())
 	defer srv.Close()
 	tests := []struct {
 		body string
@@ -178,7 +178,8 @@ func TestRunAgainstAPI(t *testing.T) {
 	defer srv.Close()
 
 	var out bytes.Buffer
-	args := []string{"-url", srv.URL, "-key", key.Secret, "-users", "25", "-history", "5", "-c", "4", "-d", "400ms", "-warmup", "100ms"}
+	args := []string{"-url", srv.URL, "-key", key.Secret, "-users", "25", "-history", "5", "-c", "4", "-d", "400ms", "-warmup", "100ms",
+		"-ceiling-redis", mr.Addr()}
 	if err := run(ctx, args, &out, io.Discard); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -187,10 +188,16 @@ func TestRunAgainstAPI(t *testing.T) {
 		`stepup evaluate\s+\d+\s+\d+\s+[\d.]+ ms\s+[\d.]+ ms\s+0\s`,
 		`baseline echo\s+\d+\s+\d+\s+[\d.]+ ms\s+[\d.]+ ms\s+0\s`,
 		`decisions: map\[allow:\d+`,
+		`read\+write ceiling\s+\d+\s+\d+\s+[\d.]+ ms\s+[\d.]+ ms\s+0\s`,
 		`stepup / baseline: throughput [\d.]+×`,
+		`stepup / read\+write ceiling: throughput [\d.]+×, p50 [\d.]+×, p99 [\d.]+×`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out.String()) {
 			t.Errorf("output lacks %s:\n%s", re, out.String())
 		}
+	}
+	// The ceiling read and wrote its users' keys.
+	if keys, _ := rdb.Keys(ctx, "stepup-load:ceiling:*").Result(); len(keys) == 0 {
+		t.Error("the read+write ceiling wrote no key")
 	}
 }
