@@ -36,25 +36,7 @@ addrs=$(printf '127.0.0.1:%s ' "${ports[@]}")
 redis-cli --cluster create $addrs --cluster-yes >/dev/null
 wait_for bash -c "redis-cli -h 127.0.0.1 -p ${ports[0]} cluster info | grep -q 'cluster_state:ok'"
 
-api_port=$(free_port)
-api="http://127.0.0.1:$api_port"
-operator_key=$(random_secret)
-env -i PATH="$PATH" HOME="$HOME" ${GOGC:+GOGC="$GOGC"} \
-	STEPUP_REDIS_CLUSTER_ADDRS="$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')" \
-	STEPUP_SECRET="$(random_secret)" \
-	STEPUP_OPERATOR_KEY="$operator_key" \
-	STEPUP_LISTEN="127.0.0.1:$api_port" \
-	STEPUP_LOG_LEVEL=warn \
-	STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
-	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
-stepupd_pid=$!
-pids+=("$stepupd_pid")
-wait_for curl -sf "$api/readyz"
-
-operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }
-tenant=$(operator /v1/tenants '{"name":"cluster load test"}' | json_field id)
-app_key=$(operator "/v1/tenants/$tenant/keys" '{"kind":"app","label":"stepup-load"}' | json_field secret)
-[[ -n $tenant && -n $app_key ]] || { echo "cluster-load.sh: could not create the tenant and its key" >&2; exit 1; }
+TENANT_NAME="cluster load test" start_stepupd STEPUP_REDIS_CLUSTER_ADDRS="$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')"
 echo "stepupd on $api, a 3-master cluster on ports ${ports[*]}, tenant $tenant"
 
 for port in "${ports[@]}"; do redis-cli -h 127.0.0.1 -p "$port" config resetstat >/dev/null; done

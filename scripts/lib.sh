@@ -63,3 +63,34 @@ json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 b64url() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
 
 random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
+
+# start_stepupd VAR=VALUE… starts $work/stepupd on a free loopback port
+# with a clean environment (stepupd refuses unknown STEPUP_* variables,
+# and none of the caller's should leak in) plus the given Redis settings,
+# console SMS and mail drivers and a fresh operator key; it waits until
+# stepupd is ready, then creates a tenant named $TENANT_NAME (default
+# "load test") with an app key. It sets api, operator_key, tenant, app_key.
+start_stepupd() {
+	local api_port
+	api_port=$(free_port)
+	api="http://127.0.0.1:$api_port"
+	operator_key=$(random_secret)
+	env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEPUPD_PPROF_ADDR"} ${GOGC:+GOGC="$GOGC"} \
+		"$@" \
+		STEPUP_SECRET="$(random_secret)" \
+		STEPUP_OPERATOR_KEY="$operator_key" \
+		STEPUP_LISTEN="127.0.0.1:$api_port" \
+		STEPUP_LOG_LEVEL=warn \
+		STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
+		"$work/stepupd" >"$work/stepupd.log" 2>&1 &
+	stepupd_pid=$!
+	pids+=("$stepupd_pid")
+	wait_for curl -sf "$api/readyz"
+	tenant=$(operator /v1/tenants "{\"name\":\"${TENANT_NAME:-load test}\"}" | json_field id)
+	app_key=$(operator "/v1/tenants/$tenant/keys" '{"kind":"app","label":"stepup-load"}' | json_field secret)
+	[[ -n $tenant && -n $app_key ]] || { echo "$script: could not create the tenant and its key" >&2; exit 1; }
+}
+
+# operator PATH JSON posts JSON to the operator API of start_stepupd's
+# stepupd.
+operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }

@@ -27,27 +27,7 @@ pids+=($!)
 rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
 wait_for rcli ping
 
-api_port=$(free_port)
-api="http://127.0.0.1:$api_port"
-operator_key=$(random_secret)
-# A clean environment: stepupd refuses unknown STEPUP_* variables, and
-# none of the caller's should leak into the test.
-env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEPUPD_PPROF_ADDR"} ${GOGC:+GOGC="$GOGC"} \
-	STEPUP_REDIS_URL="redis://127.0.0.1:$redis_port/0" \
-	STEPUP_SECRET="$(random_secret)" \
-	STEPUP_OPERATOR_KEY="$operator_key" \
-	STEPUP_LISTEN="127.0.0.1:$api_port" \
-	STEPUP_LOG_LEVEL=warn \
-	STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
-	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
-stepupd_pid=$!
-pids+=("$stepupd_pid")
-wait_for curl -sf "$api/readyz"
-
-operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }
-tenant=$(operator /v1/tenants '{"name":"load test"}' | json_field id)
-app_key=$(operator "/v1/tenants/$tenant/keys" '{"kind":"app","label":"stepup-load"}' | json_field secret)
-[[ -n $tenant && -n $app_key ]] || { echo "load.sh: could not create the tenant and its key" >&2; exit 1; }
+start_stepupd STEPUP_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 echo "stepupd on $api, redis-server on 127.0.0.1:$redis_port, tenant $tenant"
 
 prefix="load-"

@@ -27,19 +27,9 @@ func echoHandler() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New() // no logger: stepupd logs at warn during the load run
 	r.POST("/echo", func(c *gin.Context) {
-		b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxEchoBody))
-		if err != nil {
-			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "body too large"})
-			return
+		if req, ok := decodeEcho(c); ok {
+			c.JSON(http.StatusOK, req)
 		}
-		var req evaluateReq
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
-			return
-		}
-		c.JSON(http.StatusOK, req)
 	})
 	return r
 }
@@ -58,16 +48,8 @@ return redis.call('PEXPIRE', KEYS[1], 600000)`)
 // round trip to rdb.
 func ceilingHandler(rdb *redis.Client) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxEchoBody))
-		if err != nil {
-			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "body too large"})
-			return
-		}
-		var req evaluateReq
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+		req, ok := decodeEcho(c)
+		if !ok {
 			return
 		}
 		key := []string{"stepup-load:ceiling:" + req.UserID}
@@ -82,6 +64,24 @@ func ceilingHandler(rdb *redis.Client) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, req)
 	}
+}
+
+// decodeEcho reads the body within a limit and decodes it strictly into
+// the evaluation request's shape; on failure it answers the error itself.
+func decodeEcho(c *gin.Context) (evaluateReq, bool) {
+	var req evaluateReq
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxEchoBody))
+	if err != nil {
+		c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": "body too large"})
+		return req, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+		return req, false
+	}
+	return req, true
 }
 
 // startBaseline serves echoHandler on a free loopback port until ctx ends

@@ -70,28 +70,22 @@ func (d *delta) empty() bool {
 }
 
 // count adds inc to a bucket of a level.
-func (d *delta) count(level, bucket string, inc int64) {
-	if d.Counts == nil {
-		d.Counts = map[string]map[string]int64{}
-	}
-	m := d.Counts[level]
-	if m == nil {
-		m = map[string]int64{}
-		d.Counts[level] = m
-	}
-	m[bucket] += inc
-}
+func (d *delta) count(level, bucket string, inc int64) { addNested(&d.Counts, level, bucket, inc) }
 
-func (d *delta) tally(day, field string, inc int64) {
-	if d.Tally == nil {
-		d.Tally = map[string]map[string]int64{}
+// tally adds inc to a field of a day's tally.
+func (d *delta) tally(day, field string, inc int64) { addNested(&d.Tally, day, field, inc) }
+
+// addNested adds inc to (*m)[k1][k2], making the maps on first use.
+func addNested(m *map[string]map[string]int64, k1, k2 string, inc int64) {
+	if *m == nil {
+		*m = map[string]map[string]int64{}
 	}
-	m := d.Tally[day]
-	if m == nil {
-		m = map[string]int64{}
-		d.Tally[day] = m
+	inner := (*m)[k1]
+	if inner == nil {
+		inner = map[string]int64{}
+		(*m)[k1] = inner
 	}
-	m[field] += inc
+	inner[k2] += inc
 }
 
 func (d *delta) block(hour int64) {
