@@ -420,6 +420,9 @@ type PromptPage struct {
 	Passkeys   []PasskeyView
 	Factors    []FactorView
 	Channels   []Channel // the policy's allowed channels (for enrolment)
+	// Email is the profile's address, masked ("" without one): where
+	// e-mail codes would go.
+	Email string
 	// Change is the code a change on the settings page waits for (a new
 	// factor's, a step-up before one, a phone change's, new backup
 	// codes'), if any; TOTP the key of an authenticator app being set up.
@@ -445,6 +448,9 @@ func (e *Prompts) Page(ctx context.Context, id, secret string) (PromptPage, erro
 		pg.Passkeys = append(pg.Passkeys, k.view())
 	}
 	pg.Factors = factorViews(a)
+	if a.Profile.Email != "" {
+		pg.Email = MaskEmail(a.Profile.Email)
+	}
 	if pg.Verified {
 		if err := e.changePage(ctx, p, t, &pg); err != nil {
 			return PromptPage{}, err
@@ -684,7 +690,9 @@ func (e *core) commitChange(ctx context.Context, st accountStore, t Tenant, u Us
 }
 
 // Done finishes a manage or enrolment prompt: the browser goes back with
-// a code for the factor the user proved or set up.
+// a code for the factor the user proved or set up. A settings page
+// finishes after turning two-step verification off too: its user proved
+// a factor before.
 func (e *Prompts) Done(ctx context.Context, id, secret string) (string, error) {
 	p, err := e.settings(ctx, id, secret)
 	if err != nil {
@@ -694,7 +702,7 @@ func (e *Prompts) Done(ctx context.Context, id, secret string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !a.Factors.Any() {
+	if !a.Factors.Any() && p.Kind != PromptManage { // a settings page may have turned 2FA off
 		return "", ErrNoFactor
 	}
 	m := p.Method

@@ -17,7 +17,11 @@ import (
 var changePurposes = map[Purpose]bool{
 	PurposeEnrollSMS: true, PurposeEnrollTOTP: true, PurposeStepUp: true,
 	PurposePhoneOld: true, PurposePhoneNew: true, PurposeBackupCodes: true,
+	PurposeEnrollEmail: true, PurposeDisable: true,
 }
+
+// enrolPurposes are the challenges that prove a new factor.
+var enrolPurposes = map[Purpose]bool{PurposeEnrollSMS: true, PurposeEnrollTOTP: true, PurposeEnrollEmail: true}
 
 // TOTPSetup is a new authenticator app's key while its enrolment waits
 // for the app's first code: the page shows it as a QR code and as text.
@@ -59,6 +63,18 @@ func (e *Prompts) StartTOTP(ctx context.Context, id, secret string, actor Actor)
 	return e.change(ctx, id, secret, false, func(u UserRef) (Started, error) { return e.lifecycle.StartTOTP(ctx, u, actor) })
 }
 
+// StartEmail starts enrolling the profile's e-mail address as a code
+// channel (Lifecycle.StartEmailFactor).
+func (e *Prompts) StartEmail(ctx context.Context, id, secret string, actor Actor) error {
+	return e.change(ctx, id, secret, false, func(u UserRef) (Started, error) { return e.lifecycle.StartEmailFactor(ctx, u, actor) })
+}
+
+// StartDisable asks for a code before turning two-step verification off
+// (Lifecycle.StartDisable, which refuses while the policy requires it).
+func (e *Prompts) StartDisable(ctx context.Context, id, secret string, actor Actor) error {
+	return e.change(ctx, id, secret, true, func(u UserRef) (Started, error) { return e.lifecycle.StartDisable(ctx, u, actor) })
+}
+
 // StartPhoneChange starts the dual confirmation of a new number
 // (Lifecycle.StartPhoneChange): a code to the current number first.
 func (e *Prompts) StartPhoneChange(ctx context.Context, id, secret, phone string, actor Actor) error {
@@ -86,35 +102,46 @@ func (e *Prompts) pendingChange(ctx context.Context, p Prompt) (Challenge, bool,
 	return c, true, nil
 }
 
-// VerifyChange checks the code of the settings page's pending change. It
-// returns the backup codes the change issued (a first factor, new
-// codes), which the page shows once.
-func (e *Prompts) VerifyChange(ctx context.Context, id, secret, code string, actor Actor) ([]string, error) {
+// ChangeDone is what a verified settings change did: the backup codes
+// it issued (a first factor, new codes), which the page shows once, and
+// whether it turned two-step verification off.
+type ChangeDone struct {
+	BackupCodes []string
+	Disabled    bool
+}
+
+// LogValue keeps the backup codes out of logs.
+func (d ChangeDone) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("backup_codes", len(d.BackupCodes)), slog.Bool("disabled", d.Disabled))
+}
+
+// VerifyChange checks the code of the settings page's pending change.
+func (e *Prompts) VerifyChange(ctx context.Context, id, secret, code string, actor Actor) (ChangeDone, error) {
 	p, err := e.settings(ctx, id, secret)
 	if err != nil {
-		return nil, err
+		return ChangeDone{}, err
 	}
 	c, ok, err := e.pendingChange(ctx, p)
 	if err != nil {
-		return nil, err
+		return ChangeDone{}, err
 	}
 	if !ok {
-		return nil, ErrChallengeNotFound
+		return ChangeDone{}, ErrChallengeNotFound
 	}
 	res, err := e.challenges.Verify(ctx, p.Tenant, c.ID, VerifyInput{Code: code, Actor: actor})
 	if err != nil {
-		return nil, err
+		return ChangeDone{}, err
 	}
 	next := ""
 	if v, ok := res.Result["next_challenge"].(ChallengeView); ok {
 		next = v.ID
 	}
 	ch := PromptChange{Challenge: &next}
-	if p.Kind == PromptEnroll && p.Method == "" && (c.Purpose == PurposeEnrollSMS || c.Purpose == PurposeEnrollTOTP) {
+	if p.Kind == PromptEnroll && p.Method == "" && enrolPurposes[c.Purpose] {
 		ch.Method = &c.Channel // what the host is told the user set up
 	}
 	codes, _ := res.Result["backup_codes"].([]string)
-	return codes, e.update(ctx, p, secret, ch)
+	return ChangeDone{BackupCodes: codes, Disabled: c.Purpose == PurposeDisable}, e.update(ctx, p, secret, ch)
 }
 
 // AbandonChange stops asking for the pending change's code (the page

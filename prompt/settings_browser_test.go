@@ -243,6 +243,7 @@ func TestPromptSettingsRefusals(t *testing.T) {
 		{"login: authenticator app", loginURL, "totp", nil},
 		{"settings before the step-up: new backup codes", manage["url"].(string), "backup-codes", nil},
 		{"settings before the step-up: phone change", manage["url"].(string), "phone", url.Values{"new_phone": {"+61491570157"}}},
+		{"settings before the step-up: turn off", manage["url"].(string), "disable", nil},
 	} {
 		c := pages[tc.url].c
 		form := url.Values{"csrf": {pages[tc.url].csrf}}
@@ -290,4 +291,70 @@ func openPage(t *testing.T, u string) (*http.Client, string) {
 		t.Fatalf("open %s: %d %s", u, r.StatusCode, body)
 	}
 	return c, string(m[1])
+}
+
+// TestPromptManageDisable turns two-step verification off on the
+// settings page: the API's confirmation code, then the user's factors
+// are gone and the API's e-mail arrives; Continue finishes the prompt.
+func TestPromptManageDisable(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "hal")
+	seen := len(s.Twilio.Messages())
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "hal", "action": "manage", "return_url": s.host.callback(), "state": "d1"})
+	ctx := browser(t)
+	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(field("Code")))
+	do(t, ctx, "step up", chromedp.SendKeys(field("Code"), s.SMSCode(t, phone, seen)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(button("Turn off two-step verification")))
+
+	seen = len(s.Twilio.Messages())
+	do(t, ctx, "turn off", chromedp.Click(button("Turn off two-step verification")), chromedp.WaitVisible(field("Code")))
+	if text := pageText(t, ctx); !strings.Contains(text, "to turn off two-step verification") {
+		t.Errorf("confirmation: %s", text)
+	}
+	shot(t, ctx, "manage-disable-code")
+	do(t, ctx, "verify", chromedp.SendKeys(field("Code"), s.SMSCode(t, phone, seen)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(chromedp.Search(`//h3[normalize-space()="Two-step verification is off"]`)))
+	shot(t, ctx, "manage-disabled")
+	user := s.Must(t, 200, "GET", "/v1/users/hal", s.app, nil)
+	if user["enrolled"] != false || len(user["factors"].([]any)) != 0 || user["backup_codes_left"] != 0.0 {
+		t.Errorf("user after turning off: %v", user)
+	}
+	s.waitMail(t, "hal@example.test", "Two-factor authentication was turned off")
+	res := s.finish(t, ctx, 1, "d1")
+	if res["user_id"] != "hal" || res["verified"] != true || res["method"] != "sms" {
+		t.Fatalf("exchange: %v", res)
+	}
+}
+
+// TestPromptDisableRequired: while the policy requires two-step
+// verification, the settings page shows the engine's refusal and nothing
+// changes.
+func TestPromptDisableRequired(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "ivy")
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required"})
+	seen := len(s.Twilio.Messages())
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "ivy", "action": "manage", "return_url": s.host.callback()})
+	u := p["url"].(string)
+	c, csrf := openPage(t, u)
+	r, err := c.PostForm(u+"/verify", url.Values{"csrf": {csrf}, "code": {s.SMSCode(t, phone, seen)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("step-up: %d", r.StatusCode)
+	}
+	r, err = c.PostForm(u+"/disable", url.Values{"csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 422 || !strings.Contains(string(body), "policy requires two-factor authentication") {
+		t.Errorf("turn off while required: %d %s", r.StatusCode, body)
+	}
+	if user := s.Must(t, 200, "GET", "/v1/users/ivy", s.app, nil); user["enrolled"] != true {
+		t.Errorf("user after the refusal: %v", user)
+	}
 }
