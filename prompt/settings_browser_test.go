@@ -32,6 +32,26 @@ func (s site) waitMail(t *testing.T, to, subject string) {
 	t.Errorf("no mail %q to %s", subject, to)
 }
 
+var mailCodeRe = regexp.MustCompile(`verification code is (\d{6})`)
+
+// mailCode waits for a verification code mailed to to after the seen
+// first mails and returns it.
+func (s site) mailCode(t *testing.T, to string, seen int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs := s.SMTP.Messages()
+		for i := len(msgs) - 1; i >= seen; i-- {
+			if m := mailCodeRe.FindStringSubmatch(msgs[i].Text); m != nil && slices.Contains(msgs[i].To, to) {
+				return m[1]
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no code mailed to %s within 10s", to)
+	return ""
+}
+
 // backupCodes are the codes the page shows once.
 func backupCodes(t *testing.T, ctx context.Context) []string {
 	t.Helper()
@@ -241,6 +261,7 @@ func TestPromptSettingsRefusals(t *testing.T) {
 	}{
 		{"login: text message", loginURL, "sms", url.Values{"phone": {"+61491570157"}}},
 		{"login: authenticator app", loginURL, "totp", nil},
+		{"login: e-mail", loginURL, "email", nil},
 		{"settings before the step-up: new backup codes", manage["url"].(string), "backup-codes", nil},
 		{"settings before the step-up: phone change", manage["url"].(string), "phone", url.Values{"new_phone": {"+61491570157"}}},
 		{"settings before the step-up: turn off", manage["url"].(string), "disable", nil},
@@ -357,4 +378,39 @@ func TestPromptDisableRequired(t *testing.T) {
 	if user := s.Must(t, 200, "GET", "/v1/users/ivy", s.app, nil); user["enrolled"] != true {
 		t.Errorf("user after the refusal: %v", user)
 	}
+}
+
+// TestPromptEnrolEmail completes an `enroll` login with codes by e-mail
+// to the profile's address: the mailed code turns the factor on and the
+// first backup codes are shown once.
+func TestPromptEnrolEmail(t *testing.T) {
+	s := newSite(t)
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
+	s.Must(t, 200, "PUT", "/v1/users/jo", s.app, map[string]any{"email": "jo@example.test"})
+	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, map[string]any{"user_id": "jo", "ip": "203.0.113.9", "user_agent": ua})
+	if ev["decision"] != "enroll" {
+		t.Fatalf("evaluate: %v", ev)
+	}
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "m1"})
+	ctx := browser(t)
+
+	seen := len(s.SMTP.Messages())
+	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(button("Send codes by e-mail")))
+	if text := pageText(t, ctx); !strings.Contains(text, "j•••@example.test") || strings.Contains(text, "jo@example.test") {
+		t.Errorf("e-mail offer: %s", text)
+	}
+	do(t, ctx, "e-mail", chromedp.Click(button("Send codes by e-mail")), chromedp.WaitVisible(field("Code")))
+	if text := pageText(t, ctx); !strings.Contains(text, "Type it to turn on codes by e-mail") {
+		t.Errorf("e-mail code: %s", text)
+	}
+	shot(t, ctx, "enrol-email-code")
+	do(t, ctx, "verify", chromedp.SendKeys(field("Code"), s.mailCode(t, "jo@example.test", seen)), chromedp.Click(button("Verify")))
+	if codes := backupCodes(t, ctx); len(codes) != 10 {
+		t.Errorf("backup codes: %v", codes)
+	}
+	res := s.finish(t, ctx, 1, "m1")
+	if res["user_id"] != "jo" || res["login_id"] != ev["login_id"] || res["verified"] != true || res["method"] != "email" {
+		t.Fatalf("exchange: %v", res)
+	}
+	s.waitMail(t, "jo@example.test", "Sign-in codes by e-mail were turned on")
 }
