@@ -428,6 +428,8 @@ type PromptPage struct {
 	// codes'), if any; TOTP the key of an authenticator app being set up.
 	Change *ChallengeView
 	TOTP   *TOTPSetup
+	// ChangeByPasskey: the user may answer Change with a passkey.
+	ChangeByPasskey bool
 }
 
 // Page returns what the prompt's page shows now.
@@ -540,14 +542,15 @@ func (e *Prompts) Switch(ctx context.Context, id, secret string, channel Channel
 	return e.update(ctx, p, secret, PromptChange{Challenge: &v.ID})
 }
 
-// PasskeyLoginBegin starts a passkey assertion for the page's challenge.
+// PasskeyLoginBegin starts a passkey assertion for the page's challenge,
+// or for a settings change's (VerifyChangePasskey finishes that one).
 func (e *Prompts) PasskeyLoginBegin(ctx context.Context, id, secret string) ([]byte, error) {
 	p, err := e.session(ctx, id, secret)
 	if err != nil {
 		return nil, err
 	}
-	if p.Challenge == "" || p.Verified {
-		return nil, ErrChallengeNotFound
+	if err := e.passkeyAnswers(ctx, p); err != nil {
+		return nil, err
 	}
 	_, pol, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
 	if err != nil {
@@ -563,6 +566,26 @@ func (e *Prompts) PasskeyLoginBegin(ctx context.Context, id, secret string) ([]b
 	return opts, e.update(ctx, p, secret, PromptChange{Ceremony: &sess})
 }
 
+// passkeyAnswers checks that the page asks for what a passkey may
+// answer: the login's or step-up's challenge before the settings open, a
+// settings change's that asks for a current factor after.
+func (e *Prompts) passkeyAnswers(ctx context.Context, p Prompt) error {
+	if !p.Verified && p.Kind != PromptEnroll {
+		if p.Challenge == "" {
+			return ErrChallengeNotFound
+		}
+		return nil
+	}
+	c, ok, err := e.pendingChange(ctx, p)
+	if err != nil {
+		return err
+	}
+	if !ok || !backupAllowed(c.Purpose) {
+		return ErrChallengeNotFound
+	}
+	return nil
+}
+
 // PasskeyLoginFinish verifies the page's challenge with the browser's
 // assertion; like Verify, it answers where the browser goes next.
 func (e *Prompts) PasskeyLoginFinish(ctx context.Context, id, secret string, response []byte, remember bool, actor Actor) (string, error) {
@@ -570,7 +593,7 @@ func (e *Prompts) PasskeyLoginFinish(ctx context.Context, id, secret string, res
 	if err != nil {
 		return "", err
 	}
-	if p.Challenge == "" || p.Verified || len(p.Ceremony) == 0 {
+	if p.Challenge == "" || p.Verified || p.Kind == PromptEnroll || len(p.Ceremony) == 0 { // a settings change: VerifyChangePasskey
 		return "", ErrPasskeyFailed
 	}
 	none := []byte{}

@@ -117,6 +117,30 @@ func (d ChangeDone) LogValue() slog.Value {
 
 // VerifyChange checks the code of the settings page's pending change.
 func (e *Prompts) VerifyChange(ctx context.Context, id, secret, code string, actor Actor) (ChangeDone, error) {
+	return e.verifyChange(ctx, id, secret, func(p Prompt, c Challenge) (VerifyResult, error) {
+		return e.challenges.Verify(ctx, p.Tenant, c.ID, VerifyInput{Code: code, Actor: actor})
+	})
+}
+
+// VerifyChangePasskey answers the settings page's pending change with a
+// passkey's assertion (the ceremony PasskeyLoginBegin started), where the
+// change asks for a current factor.
+func (e *Prompts) VerifyChangePasskey(ctx context.Context, id, secret string, response []byte, actor Actor) (ChangeDone, error) {
+	return e.verifyChange(ctx, id, secret, func(p Prompt, c Challenge) (VerifyResult, error) {
+		if len(p.Ceremony) == 0 {
+			return VerifyResult{}, ErrPasskeyFailed
+		}
+		none := []byte{}
+		if err := e.update(ctx, p, secret, PromptChange{Ceremony: &none}); err != nil { // one assertion per ceremony
+			return VerifyResult{}, err
+		}
+		return e.challenges.VerifyPasskey(ctx, p.Tenant, c.ID, p.Ceremony, response, VerifyInput{Actor: actor})
+	})
+}
+
+// verifyChange verifies the pending change with check and moves the page
+// on: to the follow-up challenge, if any.
+func (e *Prompts) verifyChange(ctx context.Context, id, secret string, check func(Prompt, Challenge) (VerifyResult, error)) (ChangeDone, error) {
 	p, err := e.settings(ctx, id, secret)
 	if err != nil {
 		return ChangeDone{}, err
@@ -128,7 +152,7 @@ func (e *Prompts) VerifyChange(ctx context.Context, id, secret, code string, act
 	if !ok {
 		return ChangeDone{}, ErrChallengeNotFound
 	}
-	res, err := e.challenges.Verify(ctx, p.Tenant, c.ID, VerifyInput{Code: code, Actor: actor})
+	res, err := check(p, c)
 	if err != nil {
 		return ChangeDone{}, err
 	}
@@ -159,8 +183,9 @@ func (e *Prompts) AbandonChange(ctx context.Context, id, secret string) error {
 	return e.update(ctx, p, secret, PromptChange{Challenge: &none})
 }
 
-// changePage adds the pending change to a settings page: its code and,
-// for an authenticator app, the key to scan.
+// changePage adds the pending change to a settings page: its code,
+// whether a passkey may answer it (it asks for a current factor) and, for
+// an authenticator app, the key to scan.
 func (e *Prompts) changePage(ctx context.Context, p Prompt, t Tenant, pg *PromptPage) error {
 	c, ok, err := e.pendingChange(ctx, p)
 	if err != nil || !ok {
@@ -168,6 +193,7 @@ func (e *Prompts) changePage(ctx context.Context, p Prompt, t Tenant, pg *Prompt
 	}
 	v := c.view(e.now())
 	pg.Change = &v
+	pg.ChangeByPasskey = pg.HasPasskey && backupAllowed(c.Purpose)
 	if c.Purpose != PurposeEnrollTOTP {
 		return nil
 	}

@@ -52,6 +52,7 @@ type prompts interface {
 	StartEmail(ctx context.Context, id, secret string, actor engine.Actor) error
 	StartDisable(ctx context.Context, id, secret string, actor engine.Actor) error
 	VerifyChange(ctx context.Context, id, secret, code string, actor engine.Actor) (engine.ChangeDone, error)
+	VerifyChangePasskey(ctx context.Context, id, secret string, response []byte, actor engine.Actor) (engine.ChangeDone, error)
 	AbandonChange(ctx context.Context, id, secret string) error
 }
 

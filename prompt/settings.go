@@ -54,7 +54,8 @@ func (h *Handler) abandonChange(r *http.Request, id, secret string) (string, str
 	return "", "", h.p.AbandonChange(r.Context(), id, secret)
 }
 
-// verifyChange checks a change's code. Backup codes it issued, and the
+// verifyChange checks a change's code, or the passkey assertion the
+// page's script posts in its place. Backup codes it issued, and the
 // news that 2FA is off, are shown in this answer only (never stored to
 // show again); anything else goes back to the page.
 func (h *Handler) verifyChange(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +63,13 @@ func (h *Handler) verifyChange(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	done, err := h.p.VerifyChange(r.Context(), id, secret, r.PostFormValue("code"), actorOf(r))
+	var done engine.ChangeDone
+	var err error
+	if cred := r.PostFormValue("credential"); cred != "" { // the page's script, after a passkey's assertion
+		done, err = h.p.VerifyChangePasskey(r.Context(), id, secret, []byte(cred), actorOf(r))
+	} else {
+		done, err = h.p.VerifyChange(r.Context(), id, secret, r.PostFormValue("code"), actorOf(r))
+	}
 	if err != nil {
 		h.refused(w, r, id, secret, err)
 		return
@@ -117,8 +124,8 @@ func changeTitle(c engine.ChallengeView) string {
 
 // changeHint says which code a pending change asks for.
 func changeHint(c engine.ChallengeView) string {
-	if c.Channel == engine.ChannelPasskey { // a passkey-only user: the page asks no assertion here
-		return "Type one of your backup codes to confirm it's you."
+	if c.Channel == engine.ChannelPasskey { // a passkey-only user
+		return "Use your passkey to confirm it's you, or type one of your backup codes."
 	}
 	if c.Channel == engine.ChannelTOTP {
 		if c.Purpose == engine.PurposeEnrollTOTP {

@@ -414,3 +414,38 @@ func TestPromptEnrolEmail(t *testing.T) {
 	}
 	s.waitMail(t, "jo@example.test", "Sign-in codes by e-mail were turned on")
 }
+
+// TestPromptPasskeyOnlyChange: a user whose only factor is a passkey
+// proves it with the passkey, not a backup code, before a settings
+// change, here turning two-step verification off.
+func TestPromptPasskeyOnlyChange(t *testing.T) {
+	s := newSite(t)
+	s.Must(t, 200, "PUT", "/v1/users/kim", s.app, map[string]any{"email": "kim@example.test"})
+	ctx := browser(t)
+	authenticator(t, ctx)
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "kim", "action": "manage", "return_url": s.host.callback(), "state": "k1"})
+	do(t, ctx, "add a passkey", chromedp.Navigate(p["url"].(string)), chromedp.Click(button("Add a passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="Passkey added"]`)),
+		chromedp.Click(button("Continue")))
+	s.host.wait(t, 1)
+
+	p = s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "kim", "action": "manage", "return_url": s.host.callback(), "state": "k2"})
+	do(t, ctx, "step up with the passkey", chromedp.Navigate(p["url"].(string)), chromedp.Click(button("Use a passkey")),
+		chromedp.WaitVisible(button("Turn off two-step verification")))
+	do(t, ctx, "turn off", chromedp.Click(button("Turn off two-step verification")), chromedp.WaitVisible(button("Use a passkey")))
+	if text := pageText(t, ctx); !strings.Contains(text, "Use your passkey to confirm it's you") {
+		t.Errorf("confirmation: %s", text)
+	}
+	shot(t, ctx, "manage-change-passkey")
+	do(t, ctx, "confirm with the passkey", chromedp.Click(button("Use a passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//h3[normalize-space()="Two-step verification is off"]`)))
+	user := s.Must(t, 200, "GET", "/v1/users/kim", s.app, nil)
+	if keys, _ := user["passkeys"].([]any); user["enrolled"] != false || len(keys) != 0 {
+		t.Errorf("user after turning off: %v", user)
+	}
+	s.waitMail(t, "kim@example.test", "Two-factor authentication was turned off")
+	res := s.finish(t, ctx, 2, "k2")
+	if res["user_id"] != "kim" || res["method"] != "passkey" {
+		t.Fatalf("exchange: %v", res)
+	}
+}
