@@ -349,7 +349,7 @@ func TestPromptManageDisable(t *testing.T) {
 
 // TestPromptDisableRequired: while the policy requires two-step
 // verification, the settings page shows the engine's refusal and nothing
-// changes.
+// changes; with no change pending, a passkey has nothing to answer.
 func TestPromptDisableRequired(t *testing.T) {
 	s := newSite(t)
 	s.enrolSMS(t, "ivy")
@@ -377,6 +377,17 @@ func TestPromptDisableRequired(t *testing.T) {
 	}
 	if user := s.Must(t, 200, "GET", "/v1/users/ivy", s.app, nil); user["enrolled"] != true {
 		t.Errorf("user after the refusal: %v", user)
+	}
+	// Nothing pending: a passkey has nothing to answer.
+	req, _ := http.NewRequest("POST", u+"/passkey/login/begin", strings.NewReader("{}"))
+	req.Header.Set("X-CSRF-Token", csrf)
+	if r, err = c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 422 || !strings.Contains(string(body), "challenge_not_found") {
+		t.Errorf("passkey with no change pending: %d %s", r.StatusCode, body)
 	}
 }
 
