@@ -420,11 +420,16 @@ type PromptPage struct {
 	Passkeys   []PasskeyView
 	Factors    []FactorView
 	Channels   []Channel // the policy's allowed channels (for enrolment)
+	// Email is the profile's address, masked ("" without one): where
+	// e-mail codes would go.
+	Email string
 	// Change is the code a change on the settings page waits for (a new
 	// factor's, a step-up before one, a phone change's, new backup
 	// codes'), if any; TOTP the key of an authenticator app being set up.
 	Change *ChallengeView
 	TOTP   *TOTPSetup
+	// ChangeByPasskey: the user may answer Change with a passkey.
+	ChangeByPasskey bool
 }
 
 // Page returns what the prompt's page shows now.
@@ -445,6 +450,9 @@ func (e *Prompts) Page(ctx context.Context, id, secret string) (PromptPage, erro
 		pg.Passkeys = append(pg.Passkeys, k.view())
 	}
 	pg.Factors = factorViews(a)
+	if a.Profile.Email != "" {
+		pg.Email = MaskEmail(a.Profile.Email)
+	}
 	if pg.Verified {
 		if err := e.changePage(ctx, p, t, &pg); err != nil {
 			return PromptPage{}, err
@@ -534,14 +542,15 @@ func (e *Prompts) Switch(ctx context.Context, id, secret string, channel Channel
 	return e.update(ctx, p, secret, PromptChange{Challenge: &v.ID})
 }
 
-// PasskeyLoginBegin starts a passkey assertion for the page's challenge.
+// PasskeyLoginBegin starts a passkey assertion for the page's challenge,
+// or for a settings change's (VerifyChangePasskey finishes that one).
 func (e *Prompts) PasskeyLoginBegin(ctx context.Context, id, secret string) ([]byte, error) {
 	p, err := e.session(ctx, id, secret)
 	if err != nil {
 		return nil, err
 	}
-	if p.Challenge == "" || p.Verified {
-		return nil, ErrChallengeNotFound
+	if err := e.passkeyAnswers(ctx, p); err != nil {
+		return nil, err
 	}
 	_, pol, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
 	if err != nil {
@@ -557,6 +566,26 @@ func (e *Prompts) PasskeyLoginBegin(ctx context.Context, id, secret string) ([]b
 	return opts, e.update(ctx, p, secret, PromptChange{Ceremony: &sess})
 }
 
+// passkeyAnswers checks that the page asks for what a passkey may
+// answer: the login's or step-up's challenge before the settings open, a
+// settings change's that asks for a current factor after.
+func (e *Prompts) passkeyAnswers(ctx context.Context, p Prompt) error {
+	if !p.Verified && p.Kind != PromptEnroll {
+		if p.Challenge == "" {
+			return ErrChallengeNotFound
+		}
+		return nil
+	}
+	c, ok, err := e.pendingChange(ctx, p)
+	if err != nil {
+		return err
+	}
+	if !ok || !backupAllowed(c.Purpose) {
+		return ErrChallengeNotFound
+	}
+	return nil
+}
+
 // PasskeyLoginFinish verifies the page's challenge with the browser's
 // assertion; like Verify, it answers where the browser goes next.
 func (e *Prompts) PasskeyLoginFinish(ctx context.Context, id, secret string, response []byte, remember bool, actor Actor) (string, error) {
@@ -564,7 +593,7 @@ func (e *Prompts) PasskeyLoginFinish(ctx context.Context, id, secret string, res
 	if err != nil {
 		return "", err
 	}
-	if p.Challenge == "" || p.Verified || len(p.Ceremony) == 0 {
+	if p.Challenge == "" || p.Verified || p.Kind == PromptEnroll || len(p.Ceremony) == 0 { // a settings change: VerifyChangePasskey
 		return "", ErrPasskeyFailed
 	}
 	none := []byte{}
@@ -684,7 +713,9 @@ func (e *core) commitChange(ctx context.Context, st accountStore, t Tenant, u Us
 }
 
 // Done finishes a manage or enrolment prompt: the browser goes back with
-// a code for the factor the user proved or set up.
+// a code for the factor the user proved or set up. A settings page
+// finishes after turning two-step verification off too: its user proved
+// a factor before.
 func (e *Prompts) Done(ctx context.Context, id, secret string) (string, error) {
 	p, err := e.settings(ctx, id, secret)
 	if err != nil {
@@ -694,7 +725,7 @@ func (e *Prompts) Done(ctx context.Context, id, secret string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !a.Factors.Any() {
+	if !a.Factors.Any() && p.Kind != PromptManage { // a settings page may have turned 2FA off
 		return "", ErrNoFactor
 	}
 	m := p.Method

@@ -17,7 +17,11 @@ import (
 var changePurposes = map[Purpose]bool{
 	PurposeEnrollSMS: true, PurposeEnrollTOTP: true, PurposeStepUp: true,
 	PurposePhoneOld: true, PurposePhoneNew: true, PurposeBackupCodes: true,
+	PurposeEnrollEmail: true, PurposeDisable: true,
 }
+
+// enrolPurposes are the challenges that prove a new factor.
+var enrolPurposes = map[Purpose]bool{PurposeEnrollSMS: true, PurposeEnrollTOTP: true, PurposeEnrollEmail: true}
 
 // TOTPSetup is a new authenticator app's key while its enrolment waits
 // for the app's first code: the page shows it as a QR code and as text.
@@ -59,6 +63,18 @@ func (e *Prompts) StartTOTP(ctx context.Context, id, secret string, actor Actor)
 	return e.change(ctx, id, secret, false, func(u UserRef) (Started, error) { return e.lifecycle.StartTOTP(ctx, u, actor) })
 }
 
+// StartEmail starts enrolling the profile's e-mail address as a code
+// channel (Lifecycle.StartEmailFactor).
+func (e *Prompts) StartEmail(ctx context.Context, id, secret string, actor Actor) error {
+	return e.change(ctx, id, secret, false, func(u UserRef) (Started, error) { return e.lifecycle.StartEmailFactor(ctx, u, actor) })
+}
+
+// StartDisable asks for a code before turning two-step verification off
+// (Lifecycle.StartDisable, which refuses while the policy requires it).
+func (e *Prompts) StartDisable(ctx context.Context, id, secret string, actor Actor) error {
+	return e.change(ctx, id, secret, true, func(u UserRef) (Started, error) { return e.lifecycle.StartDisable(ctx, u, actor) })
+}
+
 // StartPhoneChange starts the dual confirmation of a new number
 // (Lifecycle.StartPhoneChange): a code to the current number first.
 func (e *Prompts) StartPhoneChange(ctx context.Context, id, secret, phone string, actor Actor) error {
@@ -86,35 +102,70 @@ func (e *Prompts) pendingChange(ctx context.Context, p Prompt) (Challenge, bool,
 	return c, true, nil
 }
 
-// VerifyChange checks the code of the settings page's pending change. It
-// returns the backup codes the change issued (a first factor, new
-// codes), which the page shows once.
-func (e *Prompts) VerifyChange(ctx context.Context, id, secret, code string, actor Actor) ([]string, error) {
+// ChangeDone is what a verified settings change did: the backup codes
+// it issued (a first factor, new codes), which the page shows once, and
+// whether it turned two-step verification off.
+type ChangeDone struct {
+	BackupCodes []string
+	Disabled    bool
+}
+
+// LogValue keeps the backup codes out of logs.
+func (d ChangeDone) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("backup_codes", len(d.BackupCodes)), slog.Bool("disabled", d.Disabled))
+}
+
+// VerifyChange checks the code of the settings page's pending change.
+func (e *Prompts) VerifyChange(ctx context.Context, id, secret, code string, actor Actor) (ChangeDone, error) {
+	return e.verifyChange(ctx, id, secret, func(p Prompt, c Challenge) (VerifyResult, error) {
+		return e.challenges.Verify(ctx, p.Tenant, c.ID, VerifyInput{Code: code, Actor: actor})
+	})
+}
+
+// VerifyChangePasskey answers the settings page's pending change with a
+// passkey's assertion (the ceremony PasskeyLoginBegin started), where the
+// change asks for a current factor.
+func (e *Prompts) VerifyChangePasskey(ctx context.Context, id, secret string, response []byte, actor Actor) (ChangeDone, error) {
+	return e.verifyChange(ctx, id, secret, func(p Prompt, c Challenge) (VerifyResult, error) {
+		if len(p.Ceremony) == 0 {
+			return VerifyResult{}, ErrPasskeyFailed
+		}
+		none := []byte{}
+		if err := e.update(ctx, p, secret, PromptChange{Ceremony: &none}); err != nil { // one assertion per ceremony
+			return VerifyResult{}, err
+		}
+		return e.challenges.VerifyPasskey(ctx, p.Tenant, c.ID, p.Ceremony, response, VerifyInput{Actor: actor})
+	})
+}
+
+// verifyChange verifies the pending change with check and moves the page
+// on: to the follow-up challenge, if any.
+func (e *Prompts) verifyChange(ctx context.Context, id, secret string, check func(Prompt, Challenge) (VerifyResult, error)) (ChangeDone, error) {
 	p, err := e.settings(ctx, id, secret)
 	if err != nil {
-		return nil, err
+		return ChangeDone{}, err
 	}
 	c, ok, err := e.pendingChange(ctx, p)
 	if err != nil {
-		return nil, err
+		return ChangeDone{}, err
 	}
 	if !ok {
-		return nil, ErrChallengeNotFound
+		return ChangeDone{}, ErrChallengeNotFound
 	}
-	res, err := e.challenges.Verify(ctx, p.Tenant, c.ID, VerifyInput{Code: code, Actor: actor})
+	res, err := check(p, c)
 	if err != nil {
-		return nil, err
+		return ChangeDone{}, err
 	}
 	next := ""
 	if v, ok := res.Result["next_challenge"].(ChallengeView); ok {
 		next = v.ID
 	}
 	ch := PromptChange{Challenge: &next}
-	if p.Kind == PromptEnroll && p.Method == "" && (c.Purpose == PurposeEnrollSMS || c.Purpose == PurposeEnrollTOTP) {
+	if p.Kind == PromptEnroll && p.Method == "" && enrolPurposes[c.Purpose] {
 		ch.Method = &c.Channel // what the host is told the user set up
 	}
 	codes, _ := res.Result["backup_codes"].([]string)
-	return codes, e.update(ctx, p, secret, ch)
+	return ChangeDone{BackupCodes: codes, Disabled: c.Purpose == PurposeDisable}, e.update(ctx, p, secret, ch)
 }
 
 // AbandonChange stops asking for the pending change's code (the page
@@ -132,8 +183,9 @@ func (e *Prompts) AbandonChange(ctx context.Context, id, secret string) error {
 	return e.update(ctx, p, secret, PromptChange{Challenge: &none})
 }
 
-// changePage adds the pending change to a settings page: its code and,
-// for an authenticator app, the key to scan.
+// changePage adds the pending change to a settings page: its code,
+// whether a passkey may answer it (it asks for a current factor) and, for
+// an authenticator app, the key to scan.
 func (e *Prompts) changePage(ctx context.Context, p Prompt, t Tenant, pg *PromptPage) error {
 	c, ok, err := e.pendingChange(ctx, p)
 	if err != nil || !ok {
@@ -141,6 +193,7 @@ func (e *Prompts) changePage(ctx context.Context, p Prompt, t Tenant, pg *Prompt
 	}
 	v := c.view(e.now())
 	pg.Change = &v
+	pg.ChangeByPasskey = pg.HasPasskey && backupAllowed(c.Purpose)
 	if c.Purpose != PurposeEnrollTOTP {
 		return nil
 	}

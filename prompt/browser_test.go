@@ -268,13 +268,10 @@ func TestPromptRefusals(t *testing.T) {
 	}
 }
 
-// TestPromptPasskey registers a passkey on the settings page (after a
-// step-up by SMS) with Chrome's virtual authenticator, then uses it for a
-// later login.
-func TestPromptPasskey(t *testing.T) {
-	s := newSite(t)
-	s.enrolSMS(t, "carol")
-	ctx := browser(t)
+// authenticator gives the browser a virtual platform authenticator that
+// verifies its user without asking.
+func authenticator(t *testing.T, ctx context.Context) {
+	t.Helper()
 	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +281,16 @@ func TestPromptPasskey(t *testing.T) {
 			AutomaticPresenceSimulation: true}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPromptPasskey registers a passkey on the settings page (after a
+// step-up by SMS) with Chrome's virtual authenticator, then uses it for a
+// later login.
+func TestPromptPasskey(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "carol")
+	ctx := browser(t)
+	authenticator(t, ctx)
 
 	seen := len(s.Twilio.Messages())
 	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "carol", "action": "manage", "return_url": s.host.callback(), "state": "m1"})

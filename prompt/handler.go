@@ -49,7 +49,10 @@ type prompts interface {
 	StartTOTP(ctx context.Context, id, secret string, actor engine.Actor) error
 	StartPhoneChange(ctx context.Context, id, secret, phone string, actor engine.Actor) error
 	StartBackupCodes(ctx context.Context, id, secret string, actor engine.Actor) error
-	VerifyChange(ctx context.Context, id, secret, code string, actor engine.Actor) ([]string, error)
+	StartEmail(ctx context.Context, id, secret string, actor engine.Actor) error
+	StartDisable(ctx context.Context, id, secret string, actor engine.Actor) error
+	VerifyChange(ctx context.Context, id, secret, code string, actor engine.Actor) (engine.ChangeDone, error)
+	VerifyChangePasskey(ctx context.Context, id, secret string, response []byte, actor engine.Actor) (engine.ChangeDone, error)
 	AbandonChange(ctx context.Context, id, secret string) error
 }
 
@@ -92,6 +95,8 @@ func New(p prompts, opt Options) *Handler {
 	m.HandleFunc("POST /prompt/{id}/totp", h.form(h.startTOTP))
 	m.HandleFunc("POST /prompt/{id}/phone", h.form(h.startPhoneChange))
 	m.HandleFunc("POST /prompt/{id}/backup-codes", h.form(h.startBackupCodes))
+	m.HandleFunc("POST /prompt/{id}/email", h.form(h.startEmail))
+	m.HandleFunc("POST /prompt/{id}/disable", h.form(h.startDisable))
 	m.HandleFunc("POST /prompt/{id}/change/verify", h.verifyChange)
 	m.HandleFunc("POST /prompt/{id}/change/back", h.form(h.abandonChange))
 	m.HandleFunc("POST /prompt/{id}/passkey/login/begin", h.api(h.loginBegin))
@@ -163,12 +168,13 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 }
 
 // view is what a page shows beyond the prompt's state: an answer's
-// status, an error (next to field, or at the top), a notice, and the
-// backup codes of a change, shown once.
+// status, an error (next to field, or at the top), a notice, the backup
+// codes of a change, shown once, and that 2FA was just turned off.
 type view struct {
 	status             int
 	err, field, notice string
 	codes              []string
+	off                bool
 }
 
 // render writes the prompt's page.
@@ -195,7 +201,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, id, secret stri
 		accent = "#1a56db"
 	}
 	data := map[string]any{"ID": id, "CSRF": csrfToken(id, secret), "Page": pg, "Nonce": n, "Accent": accent,
-		"OnAccent": onAccent(accent), "Title": title(pg), "Notice": v.notice, "Codes": v.codes,
+		"OnAccent": onAccent(accent), "Title": title(pg), "Notice": v.notice, "Codes": v.codes, "Off": v.off,
 		"PasskeyAllowed": slices.Contains(pg.Channels, engine.ChannelPasskey)}
 	offers := settingsOffers(pg)
 	for k, x := range offers {

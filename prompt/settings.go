@@ -42,28 +42,43 @@ func (h *Handler) startBackupCodes(r *http.Request, id, secret string) (string, 
 	return "", "", h.p.StartBackupCodes(r.Context(), id, secret, actorOf(r))
 }
 
+func (h *Handler) startEmail(r *http.Request, id, secret string) (string, string, error) {
+	return "", "", h.p.StartEmail(r.Context(), id, secret, actorOf(r))
+}
+
+func (h *Handler) startDisable(r *http.Request, id, secret string) (string, string, error) {
+	return "", "", h.p.StartDisable(r.Context(), id, secret, actorOf(r))
+}
+
 func (h *Handler) abandonChange(r *http.Request, id, secret string) (string, string, error) {
 	return "", "", h.p.AbandonChange(r.Context(), id, secret)
 }
 
-// verifyChange checks a change's code. Backup codes it issued are shown
-// in this answer only (never stored to show again); anything else goes
-// back to the page.
+// verifyChange checks a change's code, or the passkey assertion the
+// page's script posts in its place. Backup codes it issued, and the
+// news that 2FA is off, are shown in this answer only (never stored to
+// show again); anything else goes back to the page.
 func (h *Handler) verifyChange(w http.ResponseWriter, r *http.Request) {
 	id, secret, ok := h.session(w, r)
 	if !ok {
 		return
 	}
-	codes, err := h.p.VerifyChange(r.Context(), id, secret, r.PostFormValue("code"), actorOf(r))
+	var done engine.ChangeDone
+	var err error
+	if cred := r.PostFormValue("credential"); cred != "" { // the page's script, after a passkey's assertion
+		done, err = h.p.VerifyChangePasskey(r.Context(), id, secret, []byte(cred), actorOf(r))
+	} else {
+		done, err = h.p.VerifyChange(r.Context(), id, secret, r.PostFormValue("code"), actorOf(r))
+	}
 	if err != nil {
 		h.refused(w, r, id, secret, err)
 		return
 	}
-	if len(codes) == 0 {
+	if len(done.BackupCodes) == 0 && !done.Disabled {
 		http.Redirect(w, r, "/prompt/"+id, http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, id, secret, view{status: http.StatusOK, codes: codes})
+	h.render(w, r, id, secret, view{status: http.StatusOK, codes: done.BackupCodes, off: done.Disabled})
 }
 
 // settingsOffers are the changes a settings page offers now.
@@ -76,6 +91,8 @@ func settingsOffers(pg engine.PromptPage) map[string]bool {
 	return map[string]bool{
 		"OfferSMS":         open && !has(engine.ChannelSMS) && slices.Contains(pg.Channels, engine.ChannelSMS),
 		"OfferTOTP":        open && slices.Contains(pg.Channels, engine.ChannelTOTP),
+		"OfferEmail":       open && pg.Email != "" && !has(engine.ChannelEmail) && slices.Contains(pg.Channels, engine.ChannelEmail),
+		"OfferDisable":     manage && len(pg.Factors) > 0,
 		"OfferPhoneChange": manage && has(engine.ChannelSMS),
 		"OfferBackupCodes": manage && len(pg.Factors) > 0,
 		"ResetTOTP":        has(engine.ChannelTOTP),
@@ -97,14 +114,18 @@ func changeTitle(c engine.ChallengeView) string {
 		return "Change phone number"
 	case engine.PurposeBackupCodes:
 		return "New backup codes"
+	case engine.PurposeEnrollEmail:
+		return "E-mail"
+	case engine.PurposeDisable:
+		return "Turn off two-step verification"
 	}
 	return "Confirm it's you"
 }
 
 // changeHint says which code a pending change asks for.
 func changeHint(c engine.ChallengeView) string {
-	if c.Channel == engine.ChannelPasskey { // a passkey-only user: the page asks no assertion here
-		return "Type one of your backup codes to confirm it's you."
+	if c.Channel == engine.ChannelPasskey { // a passkey-only user
+		return "Use your passkey to confirm it's you, or type one of your backup codes."
 	}
 	if c.Channel == engine.ChannelTOTP {
 		if c.Purpose == engine.PurposeEnrollTOTP {
@@ -121,6 +142,10 @@ func changeHint(c engine.ChallengeView) string {
 		return "Now type the code we sent to your new number, " + c.Destination + "."
 	case engine.PurposeBackupCodes:
 		return "Type the code we sent to " + c.Destination + " to get new backup codes."
+	case engine.PurposeEnrollEmail:
+		return "We sent a code to " + c.Destination + ". Type it to turn on codes by e-mail."
+	case engine.PurposeDisable:
+		return "Type the code we sent to " + c.Destination + " to turn off two-step verification."
 	}
 	return "First, type the code we sent to " + c.Destination + "."
 }

@@ -32,6 +32,26 @@ func (s site) waitMail(t *testing.T, to, subject string) {
 	t.Errorf("no mail %q to %s", subject, to)
 }
 
+var mailCodeRe = regexp.MustCompile(`verification code is (\d{6})`)
+
+// mailCode waits for a verification code mailed to to after the seen
+// first mails and returns it.
+func (s site) mailCode(t *testing.T, to string, seen int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs := s.SMTP.Messages()
+		for i := len(msgs) - 1; i >= seen; i-- {
+			if m := mailCodeRe.FindStringSubmatch(msgs[i].Text); m != nil && slices.Contains(msgs[i].To, to) {
+				return m[1]
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no code mailed to %s within 10s", to)
+	return ""
+}
+
 // backupCodes are the codes the page shows once.
 func backupCodes(t *testing.T, ctx context.Context) []string {
 	t.Helper()
@@ -241,8 +261,10 @@ func TestPromptSettingsRefusals(t *testing.T) {
 	}{
 		{"login: text message", loginURL, "sms", url.Values{"phone": {"+61491570157"}}},
 		{"login: authenticator app", loginURL, "totp", nil},
+		{"login: e-mail", loginURL, "email", nil},
 		{"settings before the step-up: new backup codes", manage["url"].(string), "backup-codes", nil},
 		{"settings before the step-up: phone change", manage["url"].(string), "phone", url.Values{"new_phone": {"+61491570157"}}},
+		{"settings before the step-up: turn off", manage["url"].(string), "disable", nil},
 	} {
 		c := pages[tc.url].c
 		form := url.Values{"csrf": {pages[tc.url].csrf}}
@@ -290,4 +312,151 @@ func openPage(t *testing.T, u string) (*http.Client, string) {
 		t.Fatalf("open %s: %d %s", u, r.StatusCode, body)
 	}
 	return c, string(m[1])
+}
+
+// TestPromptManageDisable turns two-step verification off on the
+// settings page: the API's confirmation code, then the user's factors
+// are gone and the API's e-mail arrives; Continue finishes the prompt.
+func TestPromptManageDisable(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "hal")
+	seen := len(s.Twilio.Messages())
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "hal", "action": "manage", "return_url": s.host.callback(), "state": "d1"})
+	ctx := browser(t)
+	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(field("Code")))
+	do(t, ctx, "step up", chromedp.SendKeys(field("Code"), s.SMSCode(t, phone, seen)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(button("Turn off two-step verification")))
+
+	seen = len(s.Twilio.Messages())
+	do(t, ctx, "turn off", chromedp.Click(button("Turn off two-step verification")), chromedp.WaitVisible(field("Code")))
+	if text := pageText(t, ctx); !strings.Contains(text, "to turn off two-step verification") {
+		t.Errorf("confirmation: %s", text)
+	}
+	shot(t, ctx, "manage-disable-code")
+	do(t, ctx, "verify", chromedp.SendKeys(field("Code"), s.SMSCode(t, phone, seen)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(chromedp.Search(`//h3[normalize-space()="Two-step verification is off"]`)))
+	shot(t, ctx, "manage-disabled")
+	user := s.Must(t, 200, "GET", "/v1/users/hal", s.app, nil)
+	if user["enrolled"] != false || len(user["factors"].([]any)) != 0 || user["backup_codes_left"] != 0.0 {
+		t.Errorf("user after turning off: %v", user)
+	}
+	s.waitMail(t, "hal@example.test", "Two-factor authentication was turned off")
+	res := s.finish(t, ctx, 1, "d1")
+	if res["user_id"] != "hal" || res["verified"] != true || res["method"] != "sms" {
+		t.Fatalf("exchange: %v", res)
+	}
+}
+
+// TestPromptDisableRequired: while the policy requires two-step
+// verification, the settings page shows the engine's refusal and nothing
+// changes; with no change pending, a passkey has nothing to answer.
+func TestPromptDisableRequired(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "ivy")
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required"})
+	seen := len(s.Twilio.Messages())
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "ivy", "action": "manage", "return_url": s.host.callback()})
+	u := p["url"].(string)
+	c, csrf := openPage(t, u)
+	r, err := c.PostForm(u+"/verify", url.Values{"csrf": {csrf}, "code": {s.SMSCode(t, phone, seen)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("step-up: %d", r.StatusCode)
+	}
+	r, err = c.PostForm(u+"/disable", url.Values{"csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 422 || !strings.Contains(string(body), "policy requires two-factor authentication") {
+		t.Errorf("turn off while required: %d %s", r.StatusCode, body)
+	}
+	if user := s.Must(t, 200, "GET", "/v1/users/ivy", s.app, nil); user["enrolled"] != true {
+		t.Errorf("user after the refusal: %v", user)
+	}
+	// Nothing pending: a passkey has nothing to answer.
+	req, _ := http.NewRequest("POST", u+"/passkey/login/begin", strings.NewReader("{}"))
+	req.Header.Set("X-CSRF-Token", csrf)
+	if r, err = c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 422 || !strings.Contains(string(body), "challenge_not_found") {
+		t.Errorf("passkey with no change pending: %d %s", r.StatusCode, body)
+	}
+}
+
+// TestPromptEnrolEmail completes an `enroll` login with codes by e-mail
+// to the profile's address: the mailed code turns the factor on and the
+// first backup codes are shown once.
+func TestPromptEnrolEmail(t *testing.T) {
+	s := newSite(t)
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
+	s.Must(t, 200, "PUT", "/v1/users/jo", s.app, map[string]any{"email": "jo@example.test"})
+	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, map[string]any{"user_id": "jo", "ip": "203.0.113.9", "user_agent": ua})
+	if ev["decision"] != "enroll" {
+		t.Fatalf("evaluate: %v", ev)
+	}
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "m1"})
+	ctx := browser(t)
+
+	seen := len(s.SMTP.Messages())
+	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(button("Send codes by e-mail")))
+	if text := pageText(t, ctx); !strings.Contains(text, "j•••@example.test") || strings.Contains(text, "jo@example.test") {
+		t.Errorf("e-mail offer: %s", text)
+	}
+	do(t, ctx, "e-mail", chromedp.Click(button("Send codes by e-mail")), chromedp.WaitVisible(field("Code")))
+	if text := pageText(t, ctx); !strings.Contains(text, "Type it to turn on codes by e-mail") {
+		t.Errorf("e-mail code: %s", text)
+	}
+	shot(t, ctx, "enrol-email-code")
+	do(t, ctx, "verify", chromedp.SendKeys(field("Code"), s.mailCode(t, "jo@example.test", seen)), chromedp.Click(button("Verify")))
+	if codes := backupCodes(t, ctx); len(codes) != 10 {
+		t.Errorf("backup codes: %v", codes)
+	}
+	res := s.finish(t, ctx, 1, "m1")
+	if res["user_id"] != "jo" || res["login_id"] != ev["login_id"] || res["verified"] != true || res["method"] != "email" {
+		t.Fatalf("exchange: %v", res)
+	}
+	s.waitMail(t, "jo@example.test", "Sign-in codes by e-mail were turned on")
+}
+
+// TestPromptPasskeyOnlyChange: a user whose only factor is a passkey
+// proves it with the passkey, not a backup code, before a settings
+// change, here turning two-step verification off.
+func TestPromptPasskeyOnlyChange(t *testing.T) {
+	s := newSite(t)
+	s.Must(t, 200, "PUT", "/v1/users/kim", s.app, map[string]any{"email": "kim@example.test"})
+	ctx := browser(t)
+	authenticator(t, ctx)
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "kim", "action": "manage", "return_url": s.host.callback(), "state": "k1"})
+	do(t, ctx, "add a passkey", chromedp.Navigate(p["url"].(string)), chromedp.Click(button("Add a passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="Passkey added"]`)),
+		chromedp.Click(button("Continue")))
+	s.host.wait(t, 1)
+
+	p = s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "kim", "action": "manage", "return_url": s.host.callback(), "state": "k2"})
+	do(t, ctx, "step up with the passkey", chromedp.Navigate(p["url"].(string)), chromedp.Click(button("Use a passkey")),
+		chromedp.WaitVisible(button("Turn off two-step verification")))
+	do(t, ctx, "turn off", chromedp.Click(button("Turn off two-step verification")), chromedp.WaitVisible(button("Use a passkey")))
+	if text := pageText(t, ctx); !strings.Contains(text, "Use your passkey to confirm it's you") {
+		t.Errorf("confirmation: %s", text)
+	}
+	shot(t, ctx, "manage-change-passkey")
+	do(t, ctx, "confirm with the passkey", chromedp.Click(button("Use a passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//h3[normalize-space()="Two-step verification is off"]`)))
+	user := s.Must(t, 200, "GET", "/v1/users/kim", s.app, nil)
+	if keys, _ := user["passkeys"].([]any); user["enrolled"] != false || len(keys) != 0 {
+		t.Errorf("user after turning off: %v", user)
+	}
+	s.waitMail(t, "kim@example.test", "Two-factor authentication was turned off")
+	res := s.finish(t, ctx, 2, "k2")
+	if res["user_id"] != "kim" || res["method"] != "passkey" {
+		t.Fatalf("exchange: %v", res)
+	}
 }

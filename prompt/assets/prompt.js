@@ -39,6 +39,21 @@
       });
     });
   }
+  // submit posts a form of fields (and the CSRF token) to path, as if
+  // the page had it.
+  function submit(path, fields) {
+    var f = document.createElement("form");
+    f.method = "post";
+    f.action = base + path;
+    fields.csrf = csrf;
+    Object.keys(fields).forEach(function (k) {
+      var h = document.createElement("input");
+      h.type = "hidden"; h.name = k; h.value = fields[k];
+      f.appendChild(h);
+    });
+    document.body.appendChild(f);
+    f.submit();
+  }
   function remembered() {
     var r = document.getElementById("remember");
     return !!(r && r.checked);
@@ -53,7 +68,7 @@
         (opts.allowCredentials || []).forEach(function (c) { c.id = unb64u(c.id); });
         return navigator.credentials.get({publicKey: opts});
       }).then(function (cred) {
-        return post("/passkey/login/finish", {remember: remembered(), credential: {
+        var credential = {
           id: cred.id, rawId: b64u(cred.rawId), type: cred.type,
           response: {
             clientDataJSON: b64u(cred.response.clientDataJSON),
@@ -61,10 +76,17 @@
             signature: b64u(cred.response.signature),
             userHandle: cred.response.userHandle ? b64u(cred.response.userHandle) : null
           }
-        }});
-      }).then(function (j) {
-        say("Verified. Returning…");
-        window.location.assign(j.redirect);
+        };
+        if (use.dataset.change) {
+          // A settings change: the server answers with the page it
+          // shows after a code (new backup codes, 2FA off, the next step).
+          submit("/change/verify", {credential: JSON.stringify(credential)});
+          return;
+        }
+        return post("/passkey/login/finish", {remember: remembered(), credential: credential}).then(function (j) {
+          say("Verified. Returning…");
+          window.location.assign(j.redirect);
+        });
       }).catch(function (e) { say("The passkey did not work: " + e.message, true); });
     });
   }
