@@ -110,7 +110,6 @@ type statsEntry struct {
 // tenantStats is one tenant's statistics in this process.
 type tenantStats struct {
 	mu      sync.Mutex
-	loaded  bool
 	seq     int64  // the last stream entry applied
 	lastID  string // its id
 	n, u    int64
@@ -122,6 +121,8 @@ type tenantStats struct {
 	// the pending batch; the flush's answer replaces it with Redis'.
 	localM map[string]int64
 	used   time.Time
+	// dropped marks a copy taken out of the process's table (idle).
+	dropped bool
 	// syncMu orders a flush, a poll and a reload of the tenant: a reload
 	// taken while a flush is in flight could miss the batch, whose entry
 	// this process then skips as its own.
@@ -252,7 +253,7 @@ func (s *stats) load(ctx context.Context, tenant string, t *tenantStats) error {
 	// its effect on M is now relative to the new copy.
 	next.localM = map[string]int64{}
 	addCounts(next, &t.pending)
-	t.loaded, t.seq, t.lastID = true, next.seq, next.lastID
+	t.seq, t.lastID = next.seq, next.lastID
 	t.n, t.u, t.m, t.counts, t.blocked, t.localM = next.n, next.u, next.m, next.counts, next.blocked, next.localM
 	t.used = s.now()
 	return nil
@@ -319,6 +320,22 @@ func (p *delta) merge(d *delta) {
 	}
 }
 
+// locked returns the tenant's statistics with t.mu held, never a copy
+// dropped from the table meanwhile.
+func (s *stats) locked(ctx context.Context, tenant string) (*tenantStats, error) {
+	for {
+		t, err := s.get(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		if !t.dropped {
+			return t, nil
+		}
+		t.mu.Unlock()
+	}
+}
+
 // loginCount is what one login adds to its tenant's statistics.
 type loginCount struct {
 	n, u   int64               // learnt logins, users
@@ -333,11 +350,10 @@ type loginCount struct {
 // at once, in Redis with the next flush. It writes into the pending batch
 // directly, so a login allocates nothing once the batch has its maps.
 func (s *stats) add(ctx context.Context, tenant string, l loginCount) (*tenantStats, error) {
-	t, err := s.get(ctx, tenant)
+	t, err := s.locked(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n += l.n
 	t.u += l.u
@@ -368,12 +384,11 @@ type view struct {
 
 // read returns N, |U| and each queried level's count and M.
 func (s *stats) read(ctx context.Context, tenant string, q []engine.LevelValue) (view, error) {
-	t, err := s.get(ctx, tenant)
+	t, err := s.locked(ctx, tenant)
 	if err != nil {
 		return view{}, err
 	}
 	v := view{levels: make([]engine.LevelCount, len(q))}
-	t.mu.Lock()
 	v.n, v.u = max(t.n, 0), max(t.u, 0)
 	for i, lv := range q {
 		v.levels[i] = engine.LevelCount{Level: lv.Level, TenantCount: t.row(lv.Level).get(lv.Bucket), TenantDistinct: max(t.m[lv.Level], 0)}
@@ -427,6 +442,9 @@ func (s *stats) sync(ctx context.Context) {
 	for id, t := range s.tenants {
 		t.mu.Lock()
 		idle := t.pending.empty() && s.now().Sub(t.used) > statsIdle
+		// A request that found t before it goes sees the mark and loads
+		// the tenant again, rather than count into a copy nobody flushes.
+		t.dropped = idle
 		t.mu.Unlock()
 		if idle {
 			delete(s.tenants, id)
