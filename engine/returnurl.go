@@ -68,11 +68,29 @@ func returnURLAllowed(registered []string, target string) bool {
 		if err != nil || !strings.EqualFold(u.Scheme, t.Scheme) || !strings.EqualFold(u.Host, t.Host) {
 			continue
 		}
+		if !dotFree(t.Path) {
+			return false
+		}
 		if pathUnder(t.EscapedPath(), u.EscapedPath()) {
 			return true
 		}
 	}
 	return false
+}
+
+// dotFree reports whether a decoded path has no "." or ".." segment and
+// no backslash: a browser resolves "%2e%2e" as ".." (and some servers a
+// backslash as "/"), which would climb out of the registered path.
+func dotFree(path string) bool {
+	if strings.Contains(path, `\`) {
+		return false
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // pathUnder reports whether path is base or below it ("/cb" admits
