@@ -11,6 +11,12 @@ import (
 // a policy value can never carry anything else into their style sheet.
 var accentRe = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
+// logoHostRe is a logo's host[:port]: a DNS name or IPv4 address, or a
+// bracketed IPv6 address. The pages write the logo's origin into their
+// Content-Security-Policy, so nothing else (';', quotes, '*', ',') may
+// pass.
+var logoHostRe = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
 // validateBranding checks the hosted prompt's fields: the return URLs and
 // the logo are absolute http(s) URLs without credentials or fragments.
 func (p Policy) validateBranding(f func(string) string) error {
@@ -23,7 +29,7 @@ func (p Policy) validateBranding(f func(string) string) error {
 		}
 	}
 	if p.LogoURL != "" {
-		if _, err := parseReturnURL(p.LogoURL); err != nil {
+		if u, err := parseReturnURL(p.LogoURL); err != nil || !logoHostRe.MatchString(u.Host) {
 			return Invalid(f("logo_url"), "must be an absolute http or https URL")
 		}
 	}

@@ -57,3 +57,17 @@ func TestEnrollPromptAfterFactorAdded(t *testing.T) {
 		t.Fatal("an enrolment page started adding a passkey to a user who already has a factor")
 	}
 }
+
+// TestLogoURLCannotInjectCSP: the logo's origin is written into the
+// page's Content-Security-Policy, so a logo_url whose host carries ';',
+// quotes or '*' must be refused when the policy is saved.
+func TestLogoURLCannotInjectCSP(t *testing.T) {
+	s := newSite(t)
+	for _, logo := range []string{"https://cdn.example;sandbox/logo.png", "https://cdn.example;report-uri/x",
+		"https://*/logo.png", "https://'unsafe-inline'/logo.png", "https://a,b/logo.png"} {
+		if r := s.Do(t, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"logo_url": logo}); r.Status < 400 {
+			t.Errorf("logo_url %q saved (%d)", logo, r.Status)
+		}
+	}
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"logo_url": "https://cdn.example:8443/logo.png"})
+}
