@@ -444,7 +444,7 @@ func (e *Prompts) Page(ctx context.Context, id, secret string) (PromptPage, erro
 		return PromptPage{}, err
 	}
 	pg := PromptPage{Kind: p.Kind, Org: t.SenderName, LogoURL: pol.LogoURL, AccentColor: pol.AccentColor, ExpiresAt: p.ExpiresAt,
-		Verified: p.Verified || p.Kind == PromptEnroll, Channels: pol.AllowedChannels,
+		Verified: p.Verified && p.Kind == PromptManage || enrolling(p, a), Channels: pol.AllowedChannels,
 		HasPasskey: len(a.Factors.Passkeys) > 0 && slices.Contains(pol.AllowedChannels, ChannelPasskey) && e.wa != nil}
 	for _, k := range a.Factors.Passkeys {
 		pg.Passkeys = append(pg.Passkeys, k.view())
@@ -618,7 +618,23 @@ func (e *Prompts) settings(ctx context.Context, id, secret string) (Prompt, erro
 	if p.Kind == PromptLogin || p.Kind == PromptManage && !p.Verified {
 		return Prompt{}, ErrPromptNotVerified
 	}
+	if p.Kind == PromptEnroll && p.Method == "" {
+		_, _, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
+		if err != nil {
+			return Prompt{}, err
+		}
+		if !enrolling(p, a) {
+			return Prompt{}, ErrPromptNotVerified
+		}
+	}
 	return p, nil
+}
+
+// enrolling reports whether an enrolment page may act for its user: while
+// the user has no factor, or once the page set up one (Method). A factor
+// set up elsewhere meanwhile asks for proof the page never had.
+func enrolling(p Prompt, a Account) bool {
+	return p.Kind == PromptEnroll && (p.Method != "" || !a.Factors.Any())
 }
 
 // PasskeyRegisterBegin starts adding a passkey.
@@ -677,6 +693,10 @@ func (e *Prompts) PasskeyRegisterFinish(ctx context.Context, id, secret string, 
 		err = e.commitChange(ctx, e.store, t, u, a, next, message.EvPasskeyAdded, map[string]string{"passkey": k.Name}, actor)
 		if errors.Is(err, ErrConflict) {
 			continue
+		}
+		if err == nil && p.Kind == PromptEnroll && p.Method == "" { // the factor this page set up
+			m := ChannelPasskey
+			err = e.update(ctx, p, secret, PromptChange{Method: &m})
 		}
 		return codes, err
 	}

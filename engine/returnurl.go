@@ -11,6 +11,12 @@ import (
 // a policy value can never carry anything else into their style sheet.
 var accentRe = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
+// logoHostRe is a logo's host[:port]: a DNS name or IPv4 address, or a
+// bracketed IPv6 address. The pages write the logo's origin into their
+// Content-Security-Policy, so nothing else (';', quotes, '*', ',') may
+// pass.
+var logoHostRe = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
 // validateBranding checks the hosted prompt's fields: the return URLs and
 // the logo are absolute http(s) URLs without credentials or fragments.
 func (p Policy) validateBranding(f func(string) string) error {
@@ -23,7 +29,7 @@ func (p Policy) validateBranding(f func(string) string) error {
 		}
 	}
 	if p.LogoURL != "" {
-		if _, err := parseReturnURL(p.LogoURL); err != nil {
+		if u, err := parseReturnURL(p.LogoURL); err != nil || !logoHostRe.MatchString(u.Host) {
 			return Invalid(f("logo_url"), "must be an absolute http or https URL")
 		}
 	}
@@ -68,11 +74,29 @@ func returnURLAllowed(registered []string, target string) bool {
 		if err != nil || !strings.EqualFold(u.Scheme, t.Scheme) || !strings.EqualFold(u.Host, t.Host) {
 			continue
 		}
+		if !dotFree(t.Path) {
+			return false
+		}
 		if pathUnder(t.EscapedPath(), u.EscapedPath()) {
 			return true
 		}
 	}
 	return false
+}
+
+// dotFree reports whether a decoded path has no "." or ".." segment and
+// no backslash: a browser resolves "%2e%2e" as ".." (and some servers a
+// backslash as "/"), which would climb out of the registered path.
+func dotFree(path string) bool {
+	if strings.Contains(path, `\`) {
+		return false
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // pathUnder reports whether path is base or below it ("/cb" admits

@@ -62,6 +62,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Secure marks the session cookie Secure (public_url is https).
 	Secure bool
+	// ClientIP is the browser's address (trusted_proxies applied, as the
+	// API's); default the connection's remote address.
+	ClientIP func(*http.Request) string
 }
 
 // Handler serves the hosted prompt under /prompt/.
@@ -77,6 +80,9 @@ type Handler struct {
 func New(p prompts, opt Options) *Handler {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.ClientIP == nil {
+		opt.ClientIP = remoteIP
 	}
 	h := &Handler{p: p, opt: opt, log: opt.Logger}
 	h.tpl = template.Must(template.New("").Funcs(template.FuncMap{"channelName": channelName,
@@ -139,18 +145,22 @@ func secretOf(r *http.Request) string {
 	return c.Value
 }
 
-func actorOf(r *http.Request) engine.Actor {
+func (h *Handler) actorOf(r *http.Request) engine.Actor {
+	return engine.Actor{Kind: message.ActorUser, IP: h.opt.ClientIP(r), UserAgent: r.UserAgent()}
+}
+
+func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	return engine.Actor{Kind: message.ActorUser, IP: host, UserAgent: r.UserAgent()}
+	return host
 }
 
 // show opens the prompt (claiming it for this browser) and renders it.
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	secret, err := h.p.Open(r.Context(), id, secretOf(r), actorOf(r))
+	secret, err := h.p.Open(r.Context(), id, secretOf(r), h.actorOf(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -348,7 +358,7 @@ func toInt(v any) int {
 }
 
 func (h *Handler) verify(r *http.Request, id, secret string) (string, string, error) {
-	to, err := h.p.Verify(r.Context(), id, secret, r.PostFormValue("code"), r.PostFormValue("remember") == "1", actorOf(r))
+	to, err := h.p.Verify(r.Context(), id, secret, r.PostFormValue("code"), r.PostFormValue("remember") == "1", h.actorOf(r))
 	return to, "", err
 }
 
@@ -357,7 +367,7 @@ func (h *Handler) resend(r *http.Request, id, secret string) (string, string, er
 }
 
 func (h *Handler) switchChannel(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", h.p.Switch(r.Context(), id, secret, engine.Channel(r.PostFormValue("channel")), actorOf(r))
+	return "", "", h.p.Switch(r.Context(), id, secret, engine.Channel(r.PostFormValue("channel")), h.actorOf(r))
 }
 
 func (h *Handler) cancel(r *http.Request, id, secret string) (string, string, error) {
@@ -371,7 +381,7 @@ func (h *Handler) done(r *http.Request, id, secret string) (string, string, erro
 }
 
 func (h *Handler) removePasskey(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", h.p.RemovePasskey(r.Context(), id, secret, r.PostFormValue("passkey"), actorOf(r))
+	return "", "", h.p.RemovePasskey(r.Context(), id, secret, r.PostFormValue("passkey"), h.actorOf(r))
 }
 
 // api wraps a JSON action of the page's script: the CSRF token comes in
@@ -438,7 +448,7 @@ func (h *Handler) loginFinish(r *http.Request, id, secret string, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	to, err := h.p.PasskeyLoginFinish(r.Context(), id, secret, req.Credential, req.Remember, actorOf(r))
+	to, err := h.p.PasskeyLoginFinish(r.Context(), id, secret, req.Credential, req.Remember, h.actorOf(r))
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +467,7 @@ func (h *Handler) registerFinish(r *http.Request, id, secret string, body []byte
 	if err != nil {
 		return nil, err
 	}
-	codes, err := h.p.PasskeyRegisterFinish(r.Context(), id, secret, req.Credential, strings.TrimSpace(req.Name), actorOf(r))
+	codes, err := h.p.PasskeyRegisterFinish(r.Context(), id, secret, req.Credential, strings.TrimSpace(req.Name), h.actorOf(r))
 	if err != nil {
 		return nil, err
 	}

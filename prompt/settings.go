@@ -13,7 +13,7 @@ import (
 // the engine's lifecycle call, then the page asks for its code.
 
 func (h *Handler) startSMS(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", onField("phone", h.p.StartSMS(r.Context(), id, secret, r.PostFormValue("phone"), actorOf(r)))
+	return "", "", onField("phone", h.p.StartSMS(r.Context(), id, secret, r.PostFormValue("phone"), h.actorOf(r)))
 }
 
 // onField shows a refusal of what was typed into field (a number that is
@@ -31,23 +31,23 @@ func onField(field string, err error) error {
 }
 
 func (h *Handler) startTOTP(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", h.p.StartTOTP(r.Context(), id, secret, actorOf(r))
+	return "", "", h.p.StartTOTP(r.Context(), id, secret, h.actorOf(r))
 }
 
 func (h *Handler) startPhoneChange(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", onField("new_phone", h.p.StartPhoneChange(r.Context(), id, secret, r.PostFormValue("new_phone"), actorOf(r)))
+	return "", "", onField("new_phone", h.p.StartPhoneChange(r.Context(), id, secret, r.PostFormValue("new_phone"), h.actorOf(r)))
 }
 
 func (h *Handler) startBackupCodes(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", h.p.StartBackupCodes(r.Context(), id, secret, actorOf(r))
+	return "", "", h.p.StartBackupCodes(r.Context(), id, secret, h.actorOf(r))
 }
 
 func (h *Handler) startEmail(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", h.p.StartEmail(r.Context(), id, secret, actorOf(r))
+	return "", "", h.p.StartEmail(r.Context(), id, secret, h.actorOf(r))
 }
 
 func (h *Handler) startDisable(r *http.Request, id, secret string) (string, string, error) {
-	return "", "", h.p.StartDisable(r.Context(), id, secret, actorOf(r))
+	return "", "", h.p.StartDisable(r.Context(), id, secret, h.actorOf(r))
 }
 
 func (h *Handler) abandonChange(r *http.Request, id, secret string) (string, string, error) {
@@ -66,9 +66,9 @@ func (h *Handler) verifyChange(w http.ResponseWriter, r *http.Request) {
 	var done engine.ChangeDone
 	var err error
 	if cred := r.PostFormValue("credential"); cred != "" { // the page's script, after a passkey's assertion
-		done, err = h.p.VerifyChangePasskey(r.Context(), id, secret, []byte(cred), actorOf(r))
+		done, err = h.p.VerifyChangePasskey(r.Context(), id, secret, []byte(cred), h.actorOf(r))
 	} else {
-		done, err = h.p.VerifyChange(r.Context(), id, secret, r.PostFormValue("code"), actorOf(r))
+		done, err = h.p.VerifyChange(r.Context(), id, secret, r.PostFormValue("code"), h.actorOf(r))
 	}
 	if err != nil {
 		h.refused(w, r, id, secret, err)

@@ -215,7 +215,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	mux.Handle(console.Path+"/", con)
 	// The hosted verification pages (issue 15) under /prompt/.
 	mux.Handle("/prompt/", prompt.New(eng.Prompts, prompt.Options{Logger: log.With("component", "prompt"),
-		Secure: strings.HasPrefix(cfg.PublicURL, "https://")}))
+		Secure: strings.HasPrefix(cfg.PublicURL, "https://"), ClientIP: srv.ClientIP}))
 	mux.Handle("/", srv.Handler())
 	a.Handler = mux
 	return a, nil
