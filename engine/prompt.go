@@ -552,12 +552,9 @@ func (e *Prompts) PasskeyLoginBegin(ctx context.Context, id, secret string) ([]b
 	if err := e.passkeyAnswers(ctx, p); err != nil {
 		return nil, err
 	}
-	_, pol, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
+	a, err := e.passkeyAccount(ctx, p)
 	if err != nil {
 		return nil, err
-	}
-	if !slices.Contains(pol.AllowedChannels, ChannelPasskey) {
-		return nil, ErrChannelNotAllowed
 	}
 	opts, sess, err := e.beginPasskeyLogin(UserRef{p.Tenant, p.User}, a)
 	if err != nil {
@@ -637,18 +634,28 @@ func enrolling(p Prompt, a Account) bool {
 	return p.Kind == PromptEnroll && (p.Method != "" || !a.Factors.Any())
 }
 
+// passkeyAccount reads the prompt's user's account, refusing when the
+// policy does not allow passkeys.
+func (e *Prompts) passkeyAccount(ctx context.Context, p Prompt) (Account, error) {
+	_, pol, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
+	if err != nil {
+		return Account{}, err
+	}
+	if !slices.Contains(pol.AllowedChannels, ChannelPasskey) {
+		return Account{}, ErrChannelNotAllowed
+	}
+	return a, nil
+}
+
 // PasskeyRegisterBegin starts adding a passkey.
 func (e *Prompts) PasskeyRegisterBegin(ctx context.Context, id, secret string) ([]byte, error) {
 	p, err := e.settings(ctx, id, secret)
 	if err != nil {
 		return nil, err
 	}
-	_, pol, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
+	a, err := e.passkeyAccount(ctx, p)
 	if err != nil {
 		return nil, err
-	}
-	if !slices.Contains(pol.AllowedChannels, ChannelPasskey) {
-		return nil, ErrChannelNotAllowed
 	}
 	opts, sess, err := e.beginPasskeyRegistration(UserRef{p.Tenant, p.User}, a)
 	if err != nil {

@@ -463,23 +463,23 @@ func (s *stats) sync(ctx context.Context) {
 // syncTenant flushes one tenant's pending increments, then reads what
 // other processes flushed.
 func (s *stats) syncTenant(ctx context.Context, tenant string) error {
-	s.mu.Lock()
-	t := s.tenants[tenant]
-	s.mu.Unlock()
-	if t == nil {
-		return nil
-	}
-	t.syncMu.Lock()
-	defer t.syncMu.Unlock()
-	if err := s.flush(ctx, tenant, t); err != nil {
-		return err
-	}
-	return s.poll(ctx, tenant, t)
+	return s.withTenant(tenant, func(t *tenantStats) error {
+		if err := s.flush(ctx, tenant, t); err != nil {
+			return err
+		}
+		return s.poll(ctx, tenant, t)
+	})
 }
 
 // Flush sends tenant's pending increments now (a digest reads the tally
 // from Redis; tests compare stores).
 func (s *stats) Flush(ctx context.Context, tenant string) error {
+	return s.withTenant(tenant, func(t *tenantStats) error { return s.flush(ctx, tenant, t) })
+}
+
+// withTenant runs fn on the tenant's statistics, if this process holds
+// them, with their syncMu held.
+func (s *stats) withTenant(tenant string, fn func(*tenantStats) error) error {
 	s.mu.Lock()
 	t := s.tenants[tenant]
 	s.mu.Unlock()
@@ -488,7 +488,7 @@ func (s *stats) Flush(ctx context.Context, tenant string) error {
 	}
 	t.syncMu.Lock()
 	defer t.syncMu.Unlock()
-	return s.flush(ctx, tenant, t)
+	return fn(t)
 }
 
 // flush sends t's pending batch as one statsFlushScript. While it runs,
