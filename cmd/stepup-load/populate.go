@@ -33,34 +33,15 @@ type populator struct {
 // run enrols every user, concurrency at a time, and stops at the first
 // error. It returns how many users remembered a device.
 func (p populator) run(ctx context.Context, users []loadUser) (remembered int64, err error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var next, rem atomic.Int64
-	var wg sync.WaitGroup
-	for w := range p.concurrency {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(p.seed^0xe1201, uint64(w)))
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(users) {
-					return
-				}
-				ok, err := p.enrol(ctx, r, users[i], i)
-				if err != nil {
-					cancel(fmt.Errorf("populate user %s: %w", users[i].id, err))
-					return
-				}
-				if ok {
-					rem.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return rem.Load(), err
-	}
-	return rem.Load(), ctx.Err()
+	var rem atomic.Int64
+	err = eachUser(ctx, users, p.concurrency, p.seed^0xe1201, "populate", func(ctx context.Context, r *rand.Rand, i int) error {
+		ok, err := p.enrol(ctx, r, users[i], i)
+		if ok && err == nil {
+			rem.Add(1)
+		}
+		return err
+	})
+	return rem.Load(), err
 }
 
 // phone is user i's mobile number: +61 40 and seven digits, a valid

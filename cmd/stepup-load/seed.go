@@ -29,20 +29,30 @@ type seeder struct {
 // run imports the history of every user, concurrency at a time, and
 // stops at the first error.
 func (s seeder) run(ctx context.Context, users []loadUser) error {
+	return eachUser(ctx, users, s.concurrency, s.seed^0x5eed, "seed", func(ctx context.Context, r *rand.Rand, i int) error {
+		return s.importOne(ctx, r, users[i])
+	})
+}
+
+// eachUser calls fn for every user index, concurrency at a time, each
+// worker with a random source of its own from seed; the first error stops
+// them all and is returned, naming the user with what (as "seed user x").
+func eachUser(ctx context.Context, users []loadUser, concurrency int, seed uint64, what string,
+	fn func(ctx context.Context, r *rand.Rand, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := range s.concurrency {
+	for w := range concurrency {
 		wg.Go(func() {
-			r := rand.New(rand.NewPCG(s.seed^0x5eed, uint64(w)))
+			r := rand.New(rand.NewPCG(seed, uint64(w)))
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
 				if i >= len(users) {
 					return
 				}
-				if err := s.importOne(ctx, r, users[i]); err != nil {
-					cancel(fmt.Errorf("seed user %s: %w", users[i].id, err))
+				if err := fn(ctx, r, i); err != nil {
+					cancel(fmt.Errorf("%s user %s: %w", what, users[i].id, err))
 					return
 				}
 			}
