@@ -188,6 +188,9 @@ func New(store Store, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if wa == nil && opt.PublicURL != "" {
+		c.log.Warn("passkeys are off: public_url's host is an IP address, which WebAuthn does not accept; use a domain name (or localhost)")
+	}
 	c.wa = wa
 	e := &Engine{
 		Tenants:    &Tenants{core: c, store: store, authBlocks: &authBlocks{m: map[string]time.Time{}}},

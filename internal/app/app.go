@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -83,11 +82,6 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 			if ip, err := netip.ParseAddr(host); host == "localhost" || err == nil && ip.IsLoopback() {
 				cfg.PublicURL = "http://localhost:" + port
 			}
-		}
-	}
-	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" {
-		if _, err := netip.ParseAddr(u.Hostname()); err == nil {
-			log.Warn("passkeys are off: public_url's host is an IP address, which WebAuthn does not accept; use a domain name (or localhost)")
 		}
 	}
 	// Repeated from Config.Validate for callers that skip it: with Redis,
