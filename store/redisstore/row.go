@@ -51,13 +51,7 @@ func (r *countRow) add(b string, inc int64) (before, after int64) {
 		if r.other == nil {
 			r.other = map[string]int64{}
 		}
-		before = r.other[b]
-		after = before + inc
-		if after <= 0 {
-			delete(r.other, b)
-		} else {
-			r.other[b] = after
-		}
+		before, after = addTo(r.other, b, inc)
 	case r.dense != nil:
 		before = r.dense[i]
 		after = max(before+inc, 0)
@@ -66,13 +60,7 @@ func (r *countRow) add(b string, inc int64) (before, after int64) {
 		if r.few == nil {
 			r.few = map[uint16]int64{}
 		}
-		before = r.few[i]
-		after = before + inc
-		if after <= 0 {
-			delete(r.few, i)
-		} else {
-			r.few[i] = after
-		}
+		before, after = addTo(r.few, i, inc)
 		if len(r.few) > denseAt {
 			r.dense = make([]int64, denseSize)
 			for k, v := range r.few {
@@ -80,6 +68,19 @@ func (r *countRow) add(b string, inc int64) (before, after int64) {
 			}
 			r.few = nil
 		}
+	}
+	return before, after
+}
+
+// addTo adds inc to m[k], dropping a count at or below zero, and returns
+// the count before and after.
+func addTo[K comparable](m map[K]int64, k K, inc int64) (before, after int64) {
+	before = m[k]
+	after = before + inc
+	if after <= 0 {
+		delete(m, k)
+	} else {
+		m[k] = after
 	}
 	return before, after
 }
