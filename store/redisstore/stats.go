@@ -250,8 +250,8 @@ func (s *stats) load(ctx context.Context, tenant string, t *tenantStats) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	// What this process counted but has not sent yet stays counted, and
-	// its effect on M is now relative to the new copy.
-	next.localM = map[string]int64{}
+	// its effect on M (next.localM, empty so far) is now relative to the
+	// new copy.
 	addCounts(next, &t.pending)
 	t.seq, t.lastID = next.seq, next.lastID
 	t.n, t.u, t.m, t.counts, t.blocked, t.localM = next.n, next.u, next.m, next.counts, next.blocked, next.localM
