@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -116,4 +118,31 @@ func startBaseline(ctx context.Context, ceilingRedis string) (string, func(), er
 		}
 	}
 	return "http://" + ln.Addr().String(), stop, nil
+}
+
+// redisCPU returns a reader of the Redis server's CPU seconds so far
+// (user and system, from INFO cpu), for the phases that use it; the
+// reader says false when the server does not report them.
+func redisCPU(rdb *redis.Client) func(context.Context) (float64, bool) {
+	return func(ctx context.Context) (float64, bool) {
+		info, err := rdb.Info(ctx, "cpu").Result()
+		if err != nil {
+			return 0, false
+		}
+		var sum float64
+		found := 0
+		for line := range strings.Lines(info) {
+			name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+			if !ok || (name != "used_cpu_user" && name != "used_cpu_sys") {
+				continue
+			}
+			v, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				return 0, false
+			}
+			sum += v
+			found++
+		}
+		return sum, found == 2
+	}
 }

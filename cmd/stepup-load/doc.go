@@ -20,7 +20,10 @@
 //     the least any evaluation must do;
 //
 // and prints requests per second, p50, p99 and errors for each, and
-// evaluate's ratios to the others. The phases run one after the other so they do not compete for
+// evaluate's ratios to the others; with -ceiling-redis it also prints the
+// Redis server's CPU time per request of the evaluate and ceiling phases
+// (from INFO cpu, over the measured window), which is what the store's
+// scripts cost beyond the least. The phases run one after the other so they do not compete for
 // the CPU; each starts with an unmeasured warm-up.
 //
 // The evaluated users are not enrolled, so the engine allows and learns

@@ -26,6 +26,9 @@ type phase struct {
 	// body returns the next request body; each worker gets its own random
 	// stream.
 	body func(r *rand.Rand) any
+	// cpu, when set, reads a process's CPU seconds so far (the Redis
+	// server's); the result then holds what the measured window used.
+	cpu func(context.Context) (float64, bool)
 }
 
 // result is a phase's measurements.
@@ -37,6 +40,7 @@ type result struct {
 	errors    int
 	firstErrs []string // a few distinct error descriptions
 	decisions map[string]int
+	cpu       float64 // the phase's cpu seconds in the measured window; 0 when unknown
 }
 
 func (r result) rps() float64 {
@@ -77,6 +81,12 @@ func (p phase) run(ctx context.Context) result {
 
 	stats := make([]workerStats, p.concurrency)
 	var wg sync.WaitGroup
+	cpu := make(chan float64, 1)
+	if p.cpu != nil {
+		go func() { cpu <- p.cpuBetween(ctx, measureFrom, stop) }()
+	} else {
+		cpu <- 0
+	}
 	for w := range p.concurrency {
 		wg.Go(func() {
 			st := &stats[w]
@@ -116,7 +126,7 @@ func (p phase) run(ctx context.Context) result {
 	}
 	wg.Wait()
 
-	res := result{name: p.name, elapsed: p.duration, decisions: map[string]int{}}
+	res := result{name: p.name, elapsed: p.duration, decisions: map[string]int{}, cpu: <-cpu}
 	for _, st := range stats {
 		res.requests += st.n
 		res.errors += st.errors
@@ -132,6 +142,28 @@ func (p phase) run(ctx context.Context) result {
 	}
 	slices.Sort(res.latencies)
 	return res
+}
+
+// cpuBetween returns the CPU seconds p.cpu reports between from and to,
+// 0 when it cannot tell.
+func (p phase) cpuBetween(ctx context.Context, from, to time.Time) float64 {
+	read := func(at time.Time) (float64, bool) {
+		select {
+		case <-time.After(time.Until(at)):
+		case <-ctx.Done():
+			return 0, false
+		}
+		return p.cpu(ctx)
+	}
+	a, ok := read(from)
+	if !ok {
+		return 0
+	}
+	b, ok := read(to)
+	if !ok || b < a {
+		return 0
+	}
+	return b - a
 }
 
 // send posts one body and returns the evaluation's decision, if the answer

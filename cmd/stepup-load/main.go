@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -196,8 +198,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	echo.name, echo.url, echo.key = "baseline echo", baseURL, ""
 	phases := []phase{evaluate, echo}
 	if ceilingURL != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: c.ceiling})
+		defer rdb.Close()
+		// The evaluation and the ceiling share the Redis server: what
+		// each costs it per request is the gap the scripts make.
+		phases[0].cpu = redisCPU(rdb)
 		ceiling := echo
-		ceiling.name, ceiling.url = "read+write ceiling", ceilingURL
+		ceiling.name, ceiling.url, ceiling.cpu = "read+write ceiling", ceilingURL, phases[0].cpu
 		phases = append(phases, ceiling)
 	}
 	var results []result
@@ -223,6 +230,11 @@ func report(w io.Writer, rs []result) {
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t\n", r.name, r.requests, r.rps(), ms(r.quantile(0.50)), ms(r.quantile(0.99)), r.errors)
 	}
 	tw.Flush()
+	for _, r := range rs {
+		if r.cpu > 0 && r.requests > 0 {
+			fmt.Fprintf(w, "%s: Redis CPU %.1f s, %.0f µs per request\n", r.name, r.cpu, 1e6*r.cpu/float64(r.requests))
+		}
+	}
 	for _, r := range rs {
 		for _, e := range r.firstErrs {
 			fmt.Fprintf(w, "%s error: %s\n", r.name, e)
