@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,6 +94,7 @@ func BenchmarkEvaluate(b *testing.B) {
 
 	b.Run("familiar", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportRedisCPU(b, rdb)()
 		i := 0
 		for b.Loop() {
 			if _, err := eng.Logins.Evaluate(ctx, tn.ID, benchLogin(i%benchUsers)); err != nil {
@@ -102,6 +105,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	})
 	b.Run("new_country_and_device", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportRedisCPU(b, rdb)()
 		i := 0
 		for b.Loop() {
 			in := benchLogin(i % benchUsers)
@@ -115,6 +119,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	})
 	b.Run("familiar_parallel", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportRedisCPU(b, rdb)()
 		var next atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -126,4 +131,30 @@ func BenchmarkEvaluate(b *testing.B) {
 			}
 		})
 	})
+}
+
+// reportRedisCPU starts counting the Redis server's CPU time (INFO cpu,
+// user and system); the function it returns reports it per operation as
+// redis-µs/op, what the store's scripts and commands cost the server.
+func reportRedisCPU(b *testing.B, rdb *redis.Client) func() {
+	cpu := func() float64 {
+		info, err := rdb.Info(context.Background(), "cpu").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sum float64
+		for line := range strings.Lines(info) {
+			if name, val, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && (name == "used_cpu_user" || name == "used_cpu_sys") {
+				v, _ := strconv.ParseFloat(val, 64)
+				sum += v
+			}
+		}
+		return sum
+	}
+	before := cpu()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric((cpu()-before)*1e6/float64(b.N), "redis-µs/op")
+		}
+	}
 }

@@ -91,7 +91,6 @@ type planLogin struct {
 	Index   int    `json:"ix"` // the user's index of kept records
 	ID      string `json:"id"`
 	Now     int64  `json:"now"`
-	Rec     string `json:"rec"`
 	TTL     int64  `json:"ttl"`
 	Learned string `json:"learned"`
 }
@@ -107,9 +106,11 @@ type planLearn struct {
 	Last string     `json:"last"`
 }
 
+// planHist is one of a login's values in the user's history: its field
+// "<level>:<value hash>" and its level (historyLua).
 type planHist struct {
-	K int    `json:"k"`
-	H string `json:"h"`
+	F string `json:"f"`
+	L string `json:"l"`
 }
 
 // Commit applies c in one script on the user's shard. A commit that
@@ -159,17 +160,17 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 	if err != nil {
 		return nil, err
 	}
+	var rec []byte // the login record kept, if any
 	switch {
 	case w != nil && c.Learn != nil:
 		return nil, errors.New("redisstore: a login write's commit cannot learn another login")
 	case w != nil:
 		if w.RecordTTL > 0 { // only a login that may still be verified keeps its record
-			b, err := json.Marshal(w.Record)
-			if err != nil {
+			if rec, err = json.Marshal(w.Record); err != nil {
 				return nil, err
 			}
 			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Index: add(us.Logins()), ID: w.Record.ID, Now: ms(w.Record.At),
-				Rec: string(b), TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
+				TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
 		}
 		p.Epoch = w.GraceEpoch
 		if w.Learn {
@@ -183,7 +184,7 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 	if err != nil {
 		return nil, err
 	}
-	return userWriteScript.Run(ctx, rdb, keys, b), nil
+	return userWriteScript.Run(ctx, rdb, keys, b, rec), nil
 }
 
 // commitPlan is the plan of c; add names a key and returns its index.
@@ -241,18 +242,21 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 
 // learnPlan is the history learning of rec; add names a key.
 func learnPlan(us keyspace.User, add func(string) int, rec engine.LoginRecord, opt engine.LearnOptions) *planLearn {
-	return &planLearn{Meta: add(us.Meta()), Hist: histPlan(us, add, rec),
+	return &planLearn{Meta: add(us.Meta()), Hist: histPlan(rec),
 		Size: opt.HistorySize, TTL: opt.HistoryTTL.Milliseconds(), Now: rec.At.Unix(), Last: lastPlace(rec)}
 }
 
-// histPlan names the history hash and value hash of each of rec's levels.
-func histPlan(us keyspace.User, add func(string) int, rec engine.LoginRecord) []planHist {
+// histPlan names the history field and level of each of rec's values.
+func histPlan(rec engine.LoginRecord) []planHist {
 	h := make([]planHist, 0, len(rec.Levels))
 	for _, v := range rec.Levels {
-		h = append(h, planHist{K: add(us.History(v.Level)), H: v.Hash})
+		h = append(h, planHist{F: historyField(v), L: v.Level})
 	}
 	return h
 }
+
+// historyField is a value's field in the user's history (historyLua).
+func historyField(v engine.LevelValue) string { return v.Level + ":" + v.Hash }
 
 // lastPlace is the user's last place as rec leaves it (stored verbatim,
 // so that unlearning rec can tell whether it still is), "" without one.

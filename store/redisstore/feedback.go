@@ -48,7 +48,7 @@ func (s *Store) Feedback(ctx context.Context, u engine.UserRef, w engine.Feedbac
 		p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
 		p.Learn.Once = p.Rec
 	case engine.VerdictFraud:
-		p.Unlearn = &planUnlearn{Rec: p.Rec, Meta: add(us.Meta()), Hist: histPlan(us, add, w.Record), Last: lastPlace(w.Record)}
+		p.Unlearn = &planUnlearn{Rec: p.Rec, Meta: add(us.Meta()), Hist: histPlan(w.Record), Last: lastPlace(w.Record)}
 	default:
 		return engine.FeedbackSaved{}, fmt.Errorf("redisstore: feedback: unknown verdict %q", w.Verdict)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -33,35 +32,40 @@ func (s *Store) RecordFailure(ctx context.Context, u engine.UserRef, f engine.Fa
 	})
 }
 
-// LoadLogin reads the user's side of an evaluation with one script in the
-// user's slot and the tenant's policy, failed-IP window and fraud reports
-// with plain reads, pipelined as one round trip; the tenant-wide counts
-// come from the process's copy (stats.go), not from Redis.
+// LoadLogin reads the user's side of an evaluation (account, history,
+// failure windows) and the tenant's policy, failed-IP window and fraud
+// reports with plain reads, pipelined as one round trip; the tenant-wide
+// counts come from the process's copy (stats.go), not from Redis. No
+// script: nothing read needs to be consistent with anything but itself
+// (the account's document and version are one HMGET, and the write checks
+// the version). A history still in the per-level hashes of before
+// (historyLua) costs a second round trip, until the user's next write
+// folds it in.
 func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQuery) (engine.LoginState, error) {
 	tv, err := s.stats.read(ctx, u.Tenant, q.Levels)
 	if err != nil {
 		return engine.LoginState{}, err
 	}
-	from := ms(q.Now.Add(-q.Window))
+	from := strconv.FormatInt(ms(q.Now.Add(-q.Window)), 10)
 	us, ts := space(u), keyspace.TenantOf(u.Tenant)
-	ukeys := append(make([]string, 0, 4+len(q.Levels)), us.Account(), us.Meta(), us.FailedPw(), us.FailedCh())
-	uargs := append(make([]any, 0, 1+len(q.Levels)), from)
+	fields := append(make([]string, 0, 3+3*len(q.Levels)), "n", "last", "hv")
 	for _, v := range q.Levels {
-		ukeys = append(ukeys, us.History(v.Level))
-		uargs = append(uargs, v.Hash)
+		fields = append(fields, historyField(v), "nv:"+v.Level, "len:"+v.Level)
 	}
 	reports := make([]string, len(q.Networks))
 	for i, v := range q.Networks {
 		reports[i] = reportField(v)
 	}
-	var ucmd *redis.Cmd
+	var acct, meta, reported *redis.SliceCmd
+	var failedPw, failedCh, failedIP *redis.IntCmd
 	var policy *redis.StringCmd
-	var failedIP *redis.IntCmd
-	var reported *redis.SliceCmd
 	err = s.pipelined(ctx, func(pipe redis.Pipeliner) {
-		ucmd = loadUserScript.Run(ctx, pipe, ukeys, uargs...)
+		acct = pipe.HMGet(ctx, us.Account(), "doc", "v", "grace", "force")
+		meta = pipe.HMGet(ctx, us.Meta(), fields...)
+		failedPw = pipe.ZCount(ctx, us.FailedPw(), from, "+inf")
+		failedCh = pipe.ZCount(ctx, us.FailedCh(), from, "+inf")
 		policy = pipe.Get(ctx, ts.Policy())
-		failedIP = pipe.ZCount(ctx, ts.FailedIP(q.IPHash), strconv.FormatInt(from, 10), "+inf")
+		failedIP = pipe.ZCount(ctx, ts.FailedIP(q.IPHash), from, "+inf")
 		if len(reports) > 0 {
 			reported = pipe.HMGet(ctx, ts.Reports(), reports...)
 		}
@@ -69,32 +73,38 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return engine.LoginState{}, err
 	}
-	ur, err := ucmd.Slice()
+	a, err := acct.Result()
 	if err != nil {
 		return engine.LoginState{}, err
 	}
-	if len(ur) != 8+2*len(q.Levels) {
-		return engine.LoginState{}, fmt.Errorf("redisstore: load login: %d answers for %d levels", len(ur), len(q.Levels))
+	m, err := meta.Result()
+	if err != nil {
+		return engine.LoginState{}, err
 	}
 	var st engine.LoginState
-	if st.Account, err = decodeAccount(str(ur[0]), str(ur[1])); err != nil {
+	if st.Account, err = decodeAccount(str(a[0]), str(a[1])); err != nil {
 		return st, err
 	}
-	st.UserLogins = toInt(ur[2])
-	if last := str(ur[3]); last != "" {
+	st.UserLogins = toInt(m[0])
+	if last := str(m[1]); last != "" {
 		var p engine.Place
 		if json.Unmarshal([]byte(last), &p) == nil {
 			st.Last = &p
 		}
 	}
-	if g := str(ur[4]); g != "" {
+	if g := str(a[2]); g != "" {
 		if i := strings.LastIndexByte(g, ':'); i >= 0 { // "epoch:used"; anything else counts as none
 			st.GraceEpoch = g[:i]
 			st.GraceUsed = int(toInt(g[i+1:]))
 		}
 	}
-	st.Force = str(ur[5]) == "1"
-	st.FailedPwUser, st.FailedChUser = toInt(ur[6]), toInt(ur[7])
+	st.Force = str(a[3]) == "1"
+	if st.FailedPwUser, err = failedPw.Result(); err != nil {
+		return st, err
+	}
+	if st.FailedChUser, err = failedCh.Result(); err != nil {
+		return st, err
+	}
 	switch doc, err := policy.Bytes(); {
 	case errors.Is(err, redis.Nil):
 	case err != nil:
@@ -110,7 +120,13 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		st.Levels = tv.levels
 	}
 	for i := range q.Levels {
-		st.Levels[i].UserCount, st.Levels[i].UserDistinct = toInt(ur[8+2*i]), toInt(ur[9+2*i])
+		st.Levels[i].UserCount = historyCount(str(m[3+3*i]))
+		st.Levels[i].UserDistinct = max(toInt(m[4+3*i]), toInt(m[5+3*i]))
+	}
+	if st.UserLogins > 0 && m[2] == nil {
+		if err := s.oldHistory(ctx, us, q.Levels, st.Levels); err != nil {
+			return st, err
+		}
 	}
 	if reported != nil {
 		vals, err := reported.Result()
@@ -125,6 +141,40 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		}
 	}
 	return st, nil
+}
+
+// oldHistory reads the user's counts of levels from the per-level hashes
+// of before (historyLua) into counts, with the level's new-value count
+// (already in counts) as the floor of its distinct values.
+func (s *Store) oldHistory(ctx context.Context, us keyspace.User, levels []engine.LevelValue, counts []engine.LevelCount) error {
+	get := make([]*redis.StringCmd, len(levels))
+	size := make([]*redis.IntCmd, len(levels))
+	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		for i, v := range levels {
+			get[i] = pipe.HGet(ctx, us.History(v.Level), v.Hash)
+			size[i] = pipe.HLen(ctx, us.History(v.Level))
+		}
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	for i := range levels {
+		c, err := get[i].Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		counts[i].UserCount = historyCount(c)
+		counts[i].UserDistinct = max(counts[i].UserDistinct, size[i].Val())
+	}
+	return nil
+}
+
+// historyCount is the count of a history entry "<count>:<last seen>", 0
+// for none.
+func historyCount(entry string) int64 {
+	c, _, _ := strings.Cut(entry, ":")
+	n, _ := strconv.ParseInt(c, 10, 64)
+	return n
 }
 
 func toInt(v any) int64 {

@@ -1,8 +1,12 @@
 package redisstore
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stepup-auth/stepup/risk"
 	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
@@ -21,9 +25,10 @@ import (
 // user's open challenges (a zset of ids by expiry), KEYS[6..] further keys
 // referenced by index from the plan (challenges, erased keys, the login
 // record, the meta hash, history hashes).
-// ARGV[1] JSON plan (writePlan in account.go).
+// ARGV[1] JSON plan (writePlan in account.go), ARGV[2] the login record's
+// JSON ("" without one: a string of its own, not escaped into the plan).
 // Returns {"OK" | "conflict" | "challenge:<status>", learned (0/1)}.
-var userWriteScript = redis.NewScript(keyspace.EnqueueLua + commitLua + loginLua + learnLua + `
+var userWriteScript = redis.NewScript(keyspace.EnqueueLua + commitLua + loginLua + historyLua + learnLua + `
 local p = cjson.decode(ARGV[1])
 local failed = check(p)
 if failed then return {failed, 0} end
@@ -185,37 +190,58 @@ enqueue(KEYS[2], ARGV[5], ARGV[1], KEYS[1], ARGV[6], '0')
 return {'ok'}
 `)
 
-// loadUserScript reads a user's side of a login evaluation.
+// historyLua defines the user's history, which lives in the meta hash
+// with the login count ("n"), the last place ("last") and the day of the
+// last expiry refresh ("d"): per level, each value the user has had as the
+// field "<level>:<value hash>" = "<count>:<last seen, unix s>", the number
+// of values held ("len:<level>") and of new values his logins brought
+// ("nv:<level>", the missing mass's numerator). One hash, so that a login
+// reads it with one HMGET and learns with one HSET; "hv" marks it. A
+// history of before, one hash per level ("h:<level>" beside the meta
+// hash, in the same slot), is read in place (LoadLogin) and folded in at
+// the first write (migrate).
 //
-// KEYS[1] account, KEYS[2] meta, KEYS[3] failed passwords, KEYS[4] failed
-// challenges, KEYS[5..] one history hash per queried value.
-// ARGV[1] window start (unix ms), ARGV[2..] the values' hashes.
-// Returns {doc, v, n, last, grace, force, fp, fc, {count, distinct}…}:
-// per level the value's count and how many new values the user's logins
-// brought there (the meta hash's "nv:<level>", at least the history
-// hash's HLEN), for the missing mass.
-var loadUserScript = redis.NewScript(`
-local f = {'n', 'last'}
-for i = 5, #KEYS do f[#f+1] = 'nv:' .. string.match(KEYS[i], ':h:([^:]*)$') end
-local a = redis.call('HMGET', KEYS[1], 'doc', 'v', 'grace', 'force')
-local m = redis.call('HMGET', KEYS[2], unpack(f))
-local r = {a[1] or '', a[2] or '0', m[1] or '0', m[2] or '', a[3] or '', a[4] or '',
-  redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf'), redis.call('ZCOUNT', KEYS[4], ARGV[1], '+inf')}
-for i = 5, #KEYS do
-  local c = redis.call('HGET', KEYS[i], ARGV[i-3])
-  if c then r[#r+1] = string.match(c, '^(%d+)') else r[#r+1] = '0' end
-  r[#r+1] = math.max(redis.call('HLEN', KEYS[i]), tonumber(m[i-2] or '0'))
+// old_history(meta, level) is the
+// level's hash of before; migrate(meta) folds those in; evict(meta,
+// level) drops the level's least recently seen value.
+var historyLua = `
+local function old_history(meta, l) return string.sub(meta, 1, -2) .. 'h:' .. l end
+
+local function migrate(meta)
+  local set = {'hv', '2'}
+  for _, l in ipairs({` + luaStrings(risk.LevelNames()) + `}) do
+    local h = old_history(meta, l)
+    local all = redis.call('HGETALL', h)
+    if #all > 0 then
+      for j = 1, #all, 2 do set[#set+1] = l .. ':' .. all[j]; set[#set+1] = all[j+1] end
+      set[#set+1] = 'len:' .. l; set[#set+1] = tostring(#all / 2)
+      redis.call('DEL', h)
+    end
+  end
+  redis.call('HSET', meta, unpack(set))
 end
-return r
-`)
+
+local function evict(meta, l)
+  local p = l .. ':'
+  local all = redis.call('HGETALL', meta)
+  local old, oldt = nil, nil
+  for j = 1, #all, 2 do
+    if string.sub(all[j], 1, #p) == p then
+      local t = tonumber(string.match(all[j+1], ':(%d+)$'))
+      if t and (not oldt or t < oldt) then old, oldt = all[j], t end
+    end
+  end
+  if old then redis.call('HDEL', meta, old) end
+end
+`
 
 // loginLua defines keep_login(l), which keeps a login's record for its
-// verification (l.k its key's index, l.rec its JSON, l.ttl ms, l.learned
+// verification (l.k its key's index, ARGV[2] its JSON, l.ttl ms, l.learned
 // "0" or "1"), and count_grace(epoch), which counts one grace login of the
 // epoch in the account hash KEYS[1] (a new epoch starts again at one).
 const loginLua = `
 local function keep_login(l)
-  redis.call('HSET', KEYS[l.k], 'rec', l.rec, 'learned', l.learned)
+  redis.call('HSET', KEYS[l.k], 'rec', ARGV[2], 'learned', l.learned)
   redis.call('PEXPIRE', KEYS[l.k], l.ttl)
   -- The user's index of kept records, so an erasure can name them all.
   redis.call('ZADD', KEYS[l.ix], l.now + l.ttl, l.id)
@@ -235,14 +261,14 @@ end
 `
 
 // learnLua defines learn(l, user), which teaches a login to the user's
-// bounded per-level histories: a known value's count and last-seen grow; a
-// new value evicts the least recently seen one when the level is full.
-// l.once > 0 is the index of the login record whose "learned" flag makes
-// the learning once per login (a record gone or reported as fraud teaches
-// nothing); l.meta the
-// meta hash's, l.hist {k, h} the history hashes' and the values' hashes;
-// l.size, l.ttl (ms), l.now (unix s), l.last (the last place's JSON).
-// KEYS[4] is the tenant's user set of the shard. Returns 1 when it learned.
+// bounded history (historyLua): a known value's count and last-seen grow;
+// a new value counts in its level's nv and evicts the level's least
+// recently seen one when the level holds l.size. l.once > 0 is the index
+// of the login record whose "learned" flag makes the learning once per
+// login (a record gone or reported as fraud teaches nothing); l.meta the
+// meta hash's, l.hist {f, l} the values' fields and levels; l.ttl (ms),
+// l.now (unix s), l.last (the last place's JSON). KEYS[4] is the tenant's
+// user set of the shard. Returns 1 when it learned.
 const learnLua = `
 local function learn(l, user)
   if l.once > 0 then
@@ -252,35 +278,36 @@ local function learn(l, user)
     redis.call('HSET', rk, 'learned', '1')
   end
   local size, ttl, now, meta = l.size, l.ttl, l.now, KEYS[l.meta]
-  -- Expiry is refreshed once a day (and on every new key), not on every
+  local f = {'d', 'n', 'hv'}
+  for _, v in ipairs(l.hist) do f[#f+1] = v.f; f[#f+1] = 'nv:' .. v.l; f[#f+1] = 'len:' .. v.l end
+  local m = redis.call('HMGET', meta, unpack(f))
+  if not m[3] then
+    migrate(meta)
+    m = redis.call('HMGET', meta, unpack(f))
+  end
+  -- Expiry is refreshed once a day (and on a new key), not on every
   -- login: "180 days without a login" needs no finer clock.
   local day = tostring(math.floor(now / 86400))
-  local refresh = redis.call('HGET', meta, 'd') ~= day
-  for _, v in ipairs(l.hist) do
-    local h, f = KEYS[v.k], v.h
-    local c = redis.call('HGET', h, f)
-    local new = not c
+  local set = {}
+  for i, v in ipairs(l.hist) do
+    local c = m[3*i+1]
     if c then
       c = tonumber(string.match(c, '^(%d+)')) + 1
     else
       c = 1
-      if redis.call('HLEN', h) >= size then
-        local all = redis.call('HGETALL', h)
-        local old, oldt = nil, nil
-        for j = 1, #all, 2 do
-          local t = tonumber(string.match(all[j+1], ':(%d+)$'))
-          if not oldt or t < oldt then old, oldt = all[j], t end
-        end
-        redis.call('HDEL', h, old)
-      end
+      set[#set+1] = 'nv:' .. v.l; set[#set+1] = tonumber(m[3*i+2] or '0') + 1
+      local len = tonumber(m[3*i+3] or '0')
+      if len >= size then evict(meta, v.l) else set[#set+1] = 'len:' .. v.l; set[#set+1] = len + 1 end
     end
-    redis.call('HSET', h, f, c .. ':' .. now)
-    if new then redis.call('HINCRBY', meta, 'nv:' .. string.match(h, ':h:([^:]*)$'), 1) end
-    if refresh or new then redis.call('PEXPIRE', h, ttl) end
+    set[#set+1] = v.f; set[#set+1] = c .. ':' .. now
   end
-  local n = redis.call('HINCRBY', meta, 'n', 1)
-  redis.call('HSET', meta, 'last', l.last, 'd', day)
-  if refresh then redis.call('PEXPIRE', meta, ttl) end
+  local n = tonumber(m[2] or '0') + 1
+  set[#set+1] = 'n'; set[#set+1] = n
+  set[#set+1] = 'last'; set[#set+1] = l.last
+  set[#set+1] = 'd'; set[#set+1] = day
+  set[#set+1] = 'hv'; set[#set+1] = '2'
+  redis.call('HSET', meta, unpack(set))
+  if m[1] ~= day then redis.call('PEXPIRE', meta, ttl) end
   if n == 1 then redis.call('SADD', KEYS[4], user) end
   return 1
 end
@@ -297,7 +324,7 @@ end
 // record's index), verdict, and learn (legit) or unlearn (fraud).
 // Returns {"OK" | "missing" | "verdict:<previous>" | "conflict" |
 // "challenge:<status>", changed (0/1), the user's learnt logins left}.
-var feedbackScript = redis.NewScript(keyspace.EnqueueLua + commitLua + learnLua + unlearnLua + `
+var feedbackScript = redis.NewScript(keyspace.EnqueueLua + commitLua + historyLua + learnLua + unlearnLua + `
 local p = cjson.decode(ARGV[1])
 local rk = KEYS[p.rec]
 if redis.call('EXISTS', rk) == 0 then return {'missing', 0, 0} end
@@ -313,45 +340,52 @@ return {'OK', changed, n}
 `)
 
 // unlearnLua defines unlearn(u), which takes a learnt login back out of
-// the user's histories: each value's count drops by one, and the user's
-// login count by one. A value no other login has (its count drops to
-// zero) was new when the login taught it: it is removed and the level's
-// count of new values (nv, the missing mass's numerator) drops by one too.
-// The user's last place goes when it is still the login's (the one before
-// it is not kept: impossible travel then waits for the next learnt login
+// the user's history (historyLua): each value's count drops by one, and
+// the user's login count by one. A value no other login has (its count
+// drops to zero) was new when the login taught it: it is removed and its
+// level's nv (the missing mass's numerator) and len drop by one too. The
+// user's last place goes when it is still the login's (the one before it
+// is not kept: impossible travel then waits for the next learnt login
 // rather than measure from the attacker's place). u.rec is the login
 // record's index (its "learned" flag makes this once per login), u.meta
-// the meta hash's, u.hist {k, h} the history hashes' and the values'
-// hashes, u.last the place the login left. A value since evicted from a
-// full history stays evicted (and its nv stays counted). Returns changed
-// (0/1) and the logins left.
+// the meta hash's, u.hist {f, l} the values' fields and levels, u.last
+// the place the login left. A value since evicted from a full history
+// stays evicted (and its nv stays counted). Returns changed (0/1) and the
+// logins left.
 const unlearnLua = `
 local function unlearn(u)
   local rk = KEYS[u.rec]
   if redis.call('HGET', rk, 'learned') ~= '1' then return 0, 0 end
   redis.call('HSET', rk, 'learned', '0')
   local meta = KEYS[u.meta]
-  for _, v in ipairs(u.hist) do
-    local h = KEYS[v.k]
-    local c = redis.call('HGET', h, v.h)
+  if redis.call('HEXISTS', meta, 'hv') == 0 then migrate(meta) end
+  local f = {'n', 'last'}
+  for _, v in ipairs(u.hist) do f[#f+1] = v.f; f[#f+1] = 'nv:' .. v.l; f[#f+1] = 'len:' .. v.l end
+  local m = redis.call('HMGET', meta, unpack(f))
+  local set, del = {}, {}
+  local function down(field, v)
+    local left = tonumber(v or '0') - 1
+    if left <= 0 then del[#del+1] = field else set[#set+1] = field; set[#set+1] = left end
+  end
+  for i, v in ipairs(u.hist) do
+    local c = m[3*i]
     if c then
       local n, t = string.match(c, '^(%d+):(%d+)$')
       n = tonumber(n) - 1
       if n <= 0 then
-        redis.call('HDEL', h, v.h)
-        local nv = 'nv:' .. string.match(h, ':h:([^:]*)$')
-        if redis.call('HINCRBY', meta, nv, -1) <= 0 then redis.call('HDEL', meta, nv) end
+        del[#del+1] = v.f
+        down('nv:' .. v.l, m[3*i+1])
+        down('len:' .. v.l, m[3*i+2])
       else
-        redis.call('HSET', h, v.h, n .. ':' .. t)
+        set[#set+1] = v.f; set[#set+1] = n .. ':' .. t
       end
     end
   end
-  if u.last ~= '' and redis.call('HGET', meta, 'last') == u.last then redis.call('HDEL', meta, 'last') end
-  local n = redis.call('HINCRBY', meta, 'n', -1)
-  if n <= 0 then
-    redis.call('HDEL', meta, 'n')
-    n = 0
-  end
+  if u.last ~= '' and m[2] == u.last then del[#del+1] = 'last' end
+  local n = math.max(tonumber(m[1] or '0') - 1, 0)
+  down('n', m[1])
+  if #set > 0 then redis.call('HSET', meta, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', meta, unpack(del)) end
   return 1, n
 end
 `
@@ -549,7 +583,7 @@ redis.call('SET', KEYS[1], string.format('%d', math.ceil(next)), 'PX', math.ceil
 return {1, 0}
 `)
 
-var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript, loadUserScript,
+var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript,
 	statsLoadScript, statsFlushScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript, feedbackScript, reportScript}
 
@@ -653,3 +687,12 @@ if not nl or string.sub(v, 1, nl - 1) ~= ARGV[1] then return false end
 redis.call('DEL', KEYS[1])
 return string.sub(v, nl + 1)
 `)
+
+// luaStrings writes ss as the items of a Lua table constructor.
+func luaStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, v := range ss {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
