@@ -7,7 +7,9 @@
 //
 //  1. seeds -users users with about twenty past logins each from a home
 //     /24 and one or two devices (POST /v1/users/{id}/history);
-//  2. drives POST /v1/logins/evaluate at a fixed concurrency -c for -d,
+//  2. drives POST /v1/logins/evaluate at a fixed concurrency -c for -d
+//     (or, with -rate, offers that many requests a second with at most -c
+//     in flight, each timed from when it was due: latency at equal load),
 //     each request for a random user, 90 % from an address the user's
 //     history knows and 10 % from a new one;
 //  3. drives the baseline, POST /echo on -baseline-url or, by default, on

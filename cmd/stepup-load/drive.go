@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,9 +21,14 @@ type phase struct {
 	url         string // full URL of the endpoint
 	key         string // bearer key, "" for none
 	concurrency int
-	warmup      time.Duration
-	duration    time.Duration
-	seed        uint64
+	// rate, when positive, is the open loop's offered load: request k is
+	// due at start + k/rate, taken by the next free worker, and timed from
+	// when it was due, so a server that falls behind is charged for the
+	// queue it causes.
+	rate     float64
+	warmup   time.Duration
+	duration time.Duration
+	seed     uint64
 	// body returns the next request body; each worker gets its own random
 	// stream.
 	body func(r *rand.Rand) any
@@ -80,6 +86,7 @@ func (p phase) run(ctx context.Context) result {
 	defer cancel()
 
 	stats := make([]workerStats, p.concurrency)
+	var due atomic.Int64 // the next open-loop request's number
 	var wg sync.WaitGroup
 	cpu := make(chan float64, 1)
 	if p.cpu != nil {
@@ -98,6 +105,12 @@ func (p phase) run(ctx context.Context) result {
 				buf.Reset()
 				_ = json.NewEncoder(&buf).Encode(p.body(r))
 				t0 := time.Now()
+				if p.rate > 0 {
+					t0 = start.Add(time.Duration(float64(due.Add(1)-1) / p.rate * float64(time.Second)))
+					if d := time.Until(t0); d > 0 {
+						time.Sleep(d)
+					}
+				}
 				if !t0.Before(stop) || ctx.Err() != nil {
 					return
 				}

@@ -37,6 +37,7 @@ type config struct {
 	users       int
 	history     int
 	concurrency int
+	rate        float64 // requests per second offered (open loop), 0 for back to back
 	duration    time.Duration
 	warmup      time.Duration
 	familiar    float64
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.users, "users", 10000, "users to seed and evaluate")
 	fs.IntVar(&c.history, "history", 20, "past logins imported per user")
 	fs.IntVar(&c.concurrency, "c", 32, "concurrent requests")
+	fs.Float64Var(&c.rate, "rate", 0, "offer this many requests per second to every phase (open loop, at most -c in flight; latency counts from each request's scheduled time) instead of sending back to back")
 	fs.DurationVar(&c.duration, "d", 20*time.Second, "measured duration of each phase")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	fs.Float64Var(&c.familiar, "familiar", 0.9, "share of evaluations from an address the user's history knows")
@@ -80,6 +82,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-key is required (an app key of the tenant to load)")
 	case c.users < 1 || c.concurrency < 1 || c.history < 1 || c.history > 1000:
 		return c, errors.New("-users and -c must be positive, -history between 1 and 1000")
+	case c.rate < 0:
+		return c, errors.New("-rate must not be negative")
 	case c.duration <= 0 || c.warmup < 0:
 		return c, errors.New("-d must be positive and -warmup not negative")
 	case c.familiar < 0 || c.familiar > 1:
@@ -187,11 +191,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	fmt.Fprintf(stdout, "driving %s/v1/logins/evaluate, then %s: %d concurrent, %s each after %s warm-up\n",
-		c.url, baseURL, c.concurrency, c.duration, c.warmup)
+	load := fmt.Sprintf("%d concurrent", c.concurrency)
+	if c.rate > 0 {
+		load = fmt.Sprintf("%.0f req/s offered, at most %d in flight", c.rate, c.concurrency)
+	}
+	fmt.Fprintf(stdout, "driving %s/v1/logins/evaluate, then %s: %s, %s each after %s warm-up\n",
+		c.url, baseURL, load, c.duration, c.warmup)
 	evaluate := phase{
 		name: "stepup evaluate", client: client, url: c.url + "/v1/logins/evaluate", key: c.key,
-		concurrency: c.concurrency, warmup: c.warmup, duration: c.duration, seed: c.seed,
+		concurrency: c.concurrency, rate: c.rate, warmup: c.warmup, duration: c.duration, seed: c.seed,
 		body: func(r *rand.Rand) any { return users[r.IntN(len(users))].login(r, c.familiar) },
 	}
 	echo := evaluate

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +56,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-key", "k", "-c", "0"}, "must be positive"},
 		{[]string{"-key", "k", "-familiar", "1.5"}, "between 0 and 1"},
 		{[]string{"-key", "k", "-d", "0s"}, "-d must be positive"},
+		{[]string{"-key", "k", "-rate", "-5"}, "-rate must not be negative"},
 	}
 	for _, tt := range tests {
 		c, err := parseFlags(tt.args, io.Discard)
@@ -227,5 +229,40 @@ func TestRedisCPU(t *testing.T) {
 	defer mrdb.Close()
 	if v, ok := redisCPU(mrdb)(ctx); ok {
 		t.Errorf("miniredis reported %v CPU seconds", v)
+	}
+}
+
+// TestOpenLoop: with -rate the phase offers that many requests a second,
+// whatever the server's speed, and times each from when it was due: a
+// server slower than the offered rate is charged for the queue it causes
+// (no coordinated omission).
+func TestOpenLoop(t *testing.T) {
+	var served atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		w.Write([]byte(`{}`))
+	}))
+	defer slow.Close()
+	p := phase{name: "slow", client: newClient(4), url: slow.URL, concurrency: 4, rate: 100,
+		warmup: 100 * time.Millisecond, duration: 600 * time.Millisecond, seed: 1,
+		body: func(*rand.Rand) any { return map[string]int{} }}
+
+	// 100 req/s with four workers and 20 ms each: the server keeps up;
+	// about 60 requests in the window, each timed near 20 ms.
+	res := p.run(context.Background())
+	if res.requests < 45 || res.requests > 75 || res.errors != 0 {
+		t.Errorf("kept up: %d requests (%d errors) in 600 ms at 100 req/s, want about 60", res.requests, res.errors)
+	}
+	if q := res.quantile(0.5); q < 20*time.Millisecond || q > 60*time.Millisecond {
+		t.Errorf("kept up: p50 %s, want about 20 ms", q)
+	}
+
+	// One worker cannot serve 100 req/s at 20 ms each: requests fall
+	// behind their schedule, and the latency shows it.
+	p.concurrency, p.client = 1, newClient(1)
+	res = p.run(context.Background())
+	if q := res.quantile(0.99); q < 200*time.Millisecond {
+		t.Errorf("fell behind: p99 %s, want the growing queue (well over 200 ms)", q)
 	}
 }

@@ -172,6 +172,9 @@ func (s *Store) oldHistory(ctx context.Context, us keyspace.User, levels []engin
 // historyCount is the count of a history entry "<count>:<last seen>", 0
 // for none.
 func historyCount(entry string) int64 {
+	if entry == "" {
+		return 0
+	}
 	c, _, _ := strings.Cut(entry, ":")
 	n, _ := strconv.ParseInt(c, 10, 64)
 	return n
