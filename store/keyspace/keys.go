@@ -143,10 +143,13 @@ func (u User) Shard() int { return u.shard }
 // Account is the user's account hash.
 func (u User) Account() string { return u.prefix + "a" }
 
-// Meta is the user's login count, last place and expiry day.
+// Meta is the user's history: login count, last place, expiry day and,
+// per level, the values he has had with their counts (the layout is the
+// store's).
 func (u User) Meta() string { return u.prefix + "m" }
 
-// History is the user's history hash of a level.
+// History is the user's history hash of a level as the store kept it
+// before the history moved into Meta; the store reads it and folds it in.
 func (u User) History(level string) string { return u.prefix + "h:" + level }
 
 // FailedPw is the window of the user's failed passwords.
@@ -180,8 +183,9 @@ func (u User) Events() string { return Events(u.shard, u.tenant) }
 // Users is the set of the tenant's users in the user's shard.
 func (u User) Users() string { return Users(u.shard, u.tenant) }
 
-// DataKeys are every key holding the user's own data, for erasure: one
-// history hash per level risk knows.
+// DataKeys are every key holding the user's own data, for erasure, with
+// the history hashes of before (one per level risk knows) that a user not
+// seen since may still have.
 func (u User) DataKeys() []string {
 	ks := []string{u.Account(), u.Meta(), u.FailedPw(), u.FailedCh(), u.OpenChallenges(), u.Attempts(), u.Logins()}
 	for _, l := range risk.LevelNames() {

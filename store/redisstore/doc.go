@@ -15,9 +15,11 @@
 // (commitLua's check and apply, loginLua, learnLua): an engine.Commit and,
 // for an evaluation, the login's record, grace count and history learning,
 // or, for a verification, the verified login's learning, all or nothing.
-// An evaluation is two round trips: the read (loadUserScript in the
-// user's slot, pipelined with plain reads of the tenant's policy,
-// failed-IP window and fraud reports) and the write (userWriteScript). The
+// An evaluation is two round trips: the read (plain pipelined reads, no
+// script: the user's account, history and failure windows in the user's
+// slot, the tenant's policy, failed-IP window and fraud reports) and the
+// write (userWriteScript). A user's history is one hash (historyLua), so
+// the read takes it with one HMGET and learning writes it with one HSET. The
 // tenant-wide statistics (counts, N, |U|, M, tallies) are not read or
 // written per login: each process keeps them in memory, counts its own
 // logins there at once and exchanges batches with the other processes

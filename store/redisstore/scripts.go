@@ -24,7 +24,7 @@ import (
 // stream of the shard, KEYS[4] tenant's user set of the shard, KEYS[5] the
 // user's open challenges (a zset of ids by expiry), KEYS[6..] further keys
 // referenced by index from the plan (challenges, erased keys, the login
-// record, the meta hash, history hashes).
+// record, the meta hash).
 // ARGV[1] JSON plan (writePlan in account.go), ARGV[2] the login record's
 // JSON ("" without one: a string of its own, not escaped into the plan).
 // Returns {"OK" | "conflict" | "challenge:<status>", learned (0/1)}.
