@@ -98,6 +98,10 @@ type PromptChange struct {
 	Verified  *bool
 	Method    *Channel
 	Ceremony  *[]byte
+	// IfCeremony, when set, makes the change a compare-and-set: it applies
+	// only while the prompt's ceremony is still this one (else the store
+	// answers ErrConflict), so one ceremony is answered once.
+	IfCeremony *[]byte
 }
 
 // The prompt's lifetimes.
@@ -361,13 +365,27 @@ func (e *Prompts) session(ctx context.Context, id, secret string) (Prompt, error
 
 func (e *Prompts) update(ctx context.Context, p Prompt, secret string, ch PromptChange) error {
 	err := e.store.UpdatePrompt(ctx, p.ID, e.sessionHash(p.ID, secret), e.now(), ch)
-	if errors.Is(err, ErrPromptClosed) {
+	switch {
+	case errors.Is(err, ErrPromptClosed):
 		return closed(p, e.now())
-	}
-	if err != nil {
+	case errors.Is(err, ErrConflict):
+		return err
+	case err != nil:
 		return Internal(err)
 	}
 	return nil
+}
+
+// takeCeremony clears the prompt's passkey ceremony if it is still the
+// one p was read with: of two answers to one ceremony (a replayed or
+// doubled request), only the first goes on to verify.
+func (e *Prompts) takeCeremony(ctx context.Context, p Prompt, secret string) error {
+	none, was := []byte{}, p.Ceremony
+	err := e.update(ctx, p, secret, PromptChange{Ceremony: &none, IfCeremony: &was})
+	if errors.Is(err, ErrConflict) {
+		return ErrPasskeyFailed
+	}
+	return err
 }
 
 // finish closes the prompt and returns where the browser goes with the
@@ -593,8 +611,7 @@ func (e *Prompts) PasskeyLoginFinish(ctx context.Context, id, secret string, res
 	if p.Challenge == "" || p.Verified || p.Kind == PromptEnroll || len(p.Ceremony) == 0 { // a settings change: VerifyChangePasskey
 		return "", ErrPasskeyFailed
 	}
-	none := []byte{}
-	if err := e.update(ctx, p, secret, PromptChange{Ceremony: &none}); err != nil { // one assertion per ceremony
+	if err := e.takeCeremony(ctx, p, secret); err != nil {
 		return "", err
 	}
 	res, err := e.challenges.VerifyPasskey(ctx, p.Tenant, p.Challenge, p.Ceremony, response,
@@ -677,8 +694,7 @@ func (e *Prompts) PasskeyRegisterFinish(ctx context.Context, id, secret string, 
 	if len(name) > 64 || !printable(name) {
 		return nil, Invalid("name", "at most 64 printable characters")
 	}
-	none := []byte{}
-	if err := e.update(ctx, p, secret, PromptChange{Ceremony: &none}); err != nil {
+	if err := e.takeCeremony(ctx, p, secret); err != nil {
 		return nil, err
 	}
 	u := UserRef{p.Tenant, p.User}

@@ -130,8 +130,7 @@ func (e *Prompts) VerifyChangePasskey(ctx context.Context, id, secret string, re
 		if len(p.Ceremony) == 0 {
 			return VerifyResult{}, ErrPasskeyFailed
 		}
-		none := []byte{}
-		if err := e.update(ctx, p, secret, PromptChange{Ceremony: &none}); err != nil { // one assertion per ceremony
+		if err := e.takeCeremony(ctx, p, secret); err != nil {
 			return VerifyResult{}, err
 		}
 		return e.challenges.VerifyPasskey(ctx, p.Tenant, c.ID, p.Ceremony, response, VerifyInput{Actor: actor})

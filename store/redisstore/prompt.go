@@ -92,7 +92,10 @@ func (s *Store) UpdatePrompt(ctx context.Context, id, session string, now time.T
 	if !ok {
 		return engine.ErrPromptClosed
 	}
-	args := []any{ms(now), session}
+	args := []any{ms(now), session, "", ""}
+	if ch.IfCeremony != nil {
+		args[2], args[3] = "ceremony", base64.StdEncoding.EncodeToString(*ch.IfCeremony)
+	}
 	if ch.Challenge != nil {
 		args = append(args, "ch", *ch.Challenge)
 	}
@@ -105,14 +108,16 @@ func (s *Store) UpdatePrompt(ctx context.Context, id, session string, now time.T
 	if ch.Ceremony != nil {
 		args = append(args, "ceremony", base64.StdEncoding.EncodeToString(*ch.Ceremony))
 	}
-	if len(args) == 2 {
+	if len(args) == 4 {
 		return nil
 	}
 	res, err := updatePromptScript.Run(ctx, s.rdb, []string{key}, args...).Text()
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if res != "OK" {
+	case res == "stale":
+		return engine.ErrConflict
+	case res != "OK":
 		return engine.ErrPromptClosed
 	}
 	return nil

@@ -653,12 +653,15 @@ end
 return {claimed, redis.call('HGETALL', KEYS[1])}
 `)
 
-// updatePromptScript sets fields of an open prompt of the session.
-// KEYS[1] prompt hash; ARGV[1] now ms, ARGV[2] session hash, ARGV[3..]
-// field/value pairs. Returns 'OK' or 'closed'.
+// updatePromptScript sets fields of an open prompt of the session, if
+// the condition holds. KEYS[1] prompt hash; ARGV[1] now ms, ARGV[2]
+// session hash, ARGV[3] a field that must hold ARGV[4] ("" for no
+// condition; a missing field holds ""), ARGV[5..] field/value pairs.
+// Returns 'OK', 'closed' or 'stale' (the condition failed).
 var updatePromptScript = redis.NewScript(promptOpenLua + `
 if not usable(ARGV[1], ARGV[2]) then return 'closed' end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[3] ~= '' and (redis.call('HGET', KEYS[1], ARGV[3]) or '') ~= ARGV[4] then return 'stale' end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 return 'OK'
 `)
 

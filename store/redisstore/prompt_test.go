@@ -1,0 +1,54 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/store/keyspace"
+)
+
+// A passkey ceremony is answered once: the change that clears it is a
+// compare-and-set on the ceremony the caller read, so of two answers to
+// one ceremony (a replayed or doubled request) only the first goes on.
+func TestPromptCeremonyAnsweredOnce(t *testing.T) {
+	for name, newClient := range statsClients(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := statsStore(t, newClient, time.Hour)
+			now := time.Now()
+			tenant := fmt.Sprintf("tn_prompt_%s_%d", name, now.UnixNano()%1e9)
+			id := "pr_" + keyspace.Placement(tenant, "alice") + strings.Repeat("a", 24)
+			p := engine.Prompt{ID: id, Tenant: tenant, User: "alice", Kind: engine.PromptLogin, ExpiresAt: now.Add(time.Minute), Status: engine.PromptNew}
+			if err := s.CreatePrompt(ctx, p, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, err := s.OpenPrompt(ctx, id, "session", now); err != nil {
+				t.Fatal(err)
+			}
+			ceremony, none := []byte("ceremony one"), []byte{}
+			if err := s.UpdatePrompt(ctx, id, "session", now, engine.PromptChange{Ceremony: &ceremony}); err != nil {
+				t.Fatal(err)
+			}
+			take := engine.PromptChange{Ceremony: &none, IfCeremony: &ceremony}
+			if err := s.UpdatePrompt(ctx, id, "session", now, take); err != nil {
+				t.Fatalf("first answer: %v", err)
+			}
+			if err := s.UpdatePrompt(ctx, id, "session", now, take); !errors.Is(err, engine.ErrConflict) {
+				t.Fatalf("second answer to the same ceremony: %v, want ErrConflict", err)
+			}
+			if got, _, err := s.Prompt(ctx, id); err != nil || len(got.Ceremony) != 0 {
+				t.Fatalf("ceremony after the answer: %q (%v), want none", got.Ceremony, err)
+			}
+			// Another browser session cannot take it either way.
+			other := []byte("ceremony two")
+			if err := s.UpdatePrompt(ctx, id, "intruder", now, engine.PromptChange{Ceremony: &other}); !errors.Is(err, engine.ErrPromptClosed) {
+				t.Fatalf("another session's change: %v, want ErrPromptClosed", err)
+			}
+		})
+	}
+}
