@@ -222,3 +222,45 @@ func TestStatsFlushRetries(t *testing.T) {
 		t.Fatalf("stored after the retry: %+v, want exactly one login", st)
 	}
 }
+
+// TestStatsFullBatchFlushedEarly: a pending batch that reaches its size
+// bound goes to Redis before its tick, so one flush script stays short
+// however busy the tenant; a small batch waits for the tick.
+func TestStatsFullBatchFlushedEarly(t *testing.T) {
+	for name, newClient := range statsClients(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			tenant := fmt.Sprintf("tn_full_%s_%d", name, time.Now().UnixNano()%1e9)
+			s, rdb := statsStore(t, newClient, time.Hour) // no tick in this test
+			stored := func() int64 {
+				n, _ := rdb.HGet(ctx, keyspace.TenantOf(tenant).Stats(), "n").Int64()
+				return n
+			}
+			learn := func(from, to int) {
+				for i := from; i < to; i++ {
+					user := fmt.Sprintf("u%d", i)
+					values := map[string]string{}
+					for _, l := range []string{"ip.addr", "ip.net", "ip.block", "ua.full", "dev.id", "ip.cc"} {
+						values[l] = fmt.Sprintf("%s-%d", l, i)
+					}
+					if _, err := s.SaveLogin(ctx, engine.UserRef{Tenant: tenant, User: user}, statsLogin(tenant, user, values)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			learn(0, 20) // 120 increments plus tallies: waits for the tick
+			time.Sleep(300 * time.Millisecond)
+			if n := stored(); n != 0 {
+				t.Fatalf("a small batch was flushed before its tick (n = %d)", n)
+			}
+			learn(20, 200) // past the bound
+			deadline := time.Now().Add(5 * time.Second)
+			for stored() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("a full batch still waits for its tick")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
