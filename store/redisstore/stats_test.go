@@ -248,12 +248,12 @@ func TestStatsFullBatchFlushedEarly(t *testing.T) {
 					}
 				}
 			}
-			learn(0, 20) // 120 increments plus tallies: waits for the tick
+			learn(0, 20) // 20 × 6 increments plus tallies: waits for the tick
 			time.Sleep(300 * time.Millisecond)
 			if n := stored(); n != 0 {
 				t.Fatalf("a small batch was flushed before its tick (n = %d)", n)
 			}
-			learn(20, 200) // past the bound
+			learn(20, 600) // past the bound
 			deadline := time.Now().Add(5 * time.Second)
 			for stored() == 0 {
 				if time.Now().After(deadline) {
