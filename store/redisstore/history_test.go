@@ -11,6 +11,7 @@ import (
 
 	"github.com/stepup-auth/stepup/engine"
 	"github.com/stepup-auth/stepup/store/keyspace"
+	"github.com/stepup-auth/stepup/store/redisstore"
 )
 
 // A user's history used to be one hash per level beside the meta hash; it
@@ -20,12 +21,8 @@ import (
 func TestHistoryOfBefore(t *testing.T) {
 	for name, newClient := range statsClients(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			s, rdb := statsStore(t, newClient, time.Hour)
-			tenant := fmt.Sprintf("tn_hist_%s_%d", name, time.Now().UnixNano()%1e9)
-			u := engine.UserRef{Tenant: tenant, User: "old-timer"}
-			us := keyspace.UserOf(tenant, u.User)
-			now := time.Now()
+			ctx, s, rdb, u, us, now := oldTimer(t, name, newClient)
+			tenant := u.Tenant
 			at := func(daysAgo int) string { return strconv.FormatInt(now.AddDate(0, 0, -daysAgo).Unix(), 10) }
 
 			// Three learnt logins as the store of before kept them.
@@ -85,12 +82,8 @@ func TestHistoryOfBefore(t *testing.T) {
 func TestHistoryOfBeforeUnlearnt(t *testing.T) {
 	for name, newClient := range statsClients(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			s, rdb := statsStore(t, newClient, time.Hour)
-			tenant := fmt.Sprintf("tn_hist2_%s_%d", name, time.Now().UnixNano()%1e9)
-			u := engine.UserRef{Tenant: tenant, User: "old-timer"}
-			us := keyspace.UserOf(tenant, u.User)
-			now := time.Now()
+			ctx, s, rdb, u, us, now := oldTimer(t, name, newClient)
+			tenant := u.Tenant
 			ts := strconv.FormatInt(now.Unix(), 10)
 			must(t, rdb.HSet(ctx, us.Meta(), "n", 2, "nv:ip.addr", 2, "d", "0").Err())
 			must(t, rdb.HSet(ctx, us.History("ip.addr"), "a1", "1:"+ts, "a2", "1:"+ts).Err())
@@ -110,6 +103,15 @@ func TestHistoryOfBeforeUnlearnt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oldTimer is a store on a kind of Redis and a user of a fresh tenant,
+// whose history the test writes as the store of before kept it.
+func oldTimer(t *testing.T, name string, newClient func(t *testing.T) redis.UniversalClient) (context.Context, *redisstore.Store, redis.UniversalClient, engine.UserRef, keyspace.User, time.Time) {
+	s, rdb := statsStore(t, newClient, time.Hour)
+	now := time.Now()
+	u := engine.UserRef{Tenant: fmt.Sprintf("tn_hist_%s_%d", name, now.UnixNano()%1e9), User: "old-timer"}
+	return context.Background(), s, rdb, u, keyspace.UserOf(u.Tenant, u.User), now
 }
 
 func must(t *testing.T, err error) {
