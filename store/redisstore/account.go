@@ -258,14 +258,57 @@ func histPlan(rec engine.LoginRecord) []planHist {
 // historyField is a value's field in the user's history (historyLua).
 func historyField(v engine.LevelValue) string { return v.Level + ":" + v.Hash }
 
-// lastPlace is the user's last place as rec leaves it (stored verbatim,
-// so that unlearning rec can tell whether it still is), "" without one.
+// lastPlace is the user's last place as rec leaves it in the history's
+// "last" field (compared verbatim when rec is unlearnt), "" without one:
+// "<unix s>|<country>" and, with a location, "|<lat>|<lon>" to 4 decimals
+// (11 m; a GeoIP city is kilometres). Short on purpose: a value over 64
+// bytes would cost the whole history hash Redis' compact encoding.
 func lastPlace(rec engine.LoginRecord) string {
+	p := rec.Place
+	if p == nil {
+		return ""
+	}
+	s := strconv.FormatInt(p.At.Unix(), 10) + "|" + p.Country
+	if p.HasLoc {
+		s += "|" + strconv.FormatFloat(p.Lat, 'f', 4, 64) + "|" + strconv.FormatFloat(p.Lon, 'f', 4, 64)
+	}
+	return s
+}
+
+// lastPlaceJSON is rec's last place as the store wrote it before
+// lastPlace, for unlearning a login learnt then.
+func lastPlaceJSON(rec engine.LoginRecord) string {
 	if rec.Place == nil {
 		return ""
 	}
 	b, _ := json.Marshal(rec.Place)
 	return string(b)
+}
+
+// parsePlace reads a "last" field: lastPlace's form or the JSON of before.
+func parsePlace(s string) (engine.Place, bool) {
+	var p engine.Place
+	if strings.HasPrefix(s, "{") {
+		return p, json.Unmarshal([]byte(s), &p) == nil
+	}
+	f := strings.Split(s, "|")
+	if len(f) != 2 && len(f) != 4 {
+		return p, false
+	}
+	at, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return p, false
+	}
+	p.At, p.Country = time.Unix(at, 0).UTC(), f[1]
+	if len(f) == 4 {
+		lat, err1 := strconv.ParseFloat(f[2], 64)
+		lon, err2 := strconv.ParseFloat(f[3], 64)
+		if err1 != nil || err2 != nil {
+			return p, false
+		}
+		p.Lat, p.Lon, p.HasLoc = lat, lon, true
+	}
+	return p, true
 }
 
 // space is u's key space.

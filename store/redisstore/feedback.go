@@ -28,6 +28,9 @@ type planUnlearn struct {
 	Meta int        `json:"meta"`
 	Hist []planHist `json:"hist"`
 	Last string     `json:"last"` // the place the login left as the user's last, "" for none
+	// LastJSON is that place as the store wrote it before lastPlace, so
+	// a login learnt then is unlearnt too.
+	LastJSON string `json:"last_json"`
 }
 
 // Feedback records a verdict on a login: feedbackScript in the user's
@@ -48,7 +51,7 @@ func (s *Store) Feedback(ctx context.Context, u engine.UserRef, w engine.Feedbac
 		p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
 		p.Learn.Once = p.Rec
 	case engine.VerdictFraud:
-		p.Unlearn = &planUnlearn{Rec: p.Rec, Meta: add(us.Meta()), Hist: histPlan(w.Record), Last: lastPlace(w.Record)}
+		p.Unlearn = &planUnlearn{Rec: p.Rec, Meta: add(us.Meta()), Hist: histPlan(w.Record), Last: lastPlace(w.Record), LastJSON: lastPlaceJSON(w.Record)}
 	default:
 		return engine.FeedbackSaved{}, fmt.Errorf("redisstore: feedback: unknown verdict %q", w.Verdict)
 	}

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
@@ -85,9 +86,13 @@ func TestHistoryOfBeforeUnlearnt(t *testing.T) {
 			ctx, s, rdb, u, us, now := oldTimer(t, name, newClient)
 			tenant := u.Tenant
 			ts := strconv.FormatInt(now.Unix(), 10)
-			must(t, rdb.HSet(ctx, us.Meta(), "n", 2, "nv:ip.addr", 2, "d", "0").Err())
-			must(t, rdb.HSet(ctx, us.History("ip.addr"), "a1", "1:"+ts, "a2", "1:"+ts).Err())
 			w := statsLogin(tenant, u.User, map[string]string{"ip.addr": "a2"})
+			// The login left its place as the user's last, in the JSON the
+			// store wrote then.
+			w.Record.Place = &engine.Place{At: now.UTC(), Country: "NZ", Lat: -36.85, Lon: 174.76, HasLoc: true}
+			last, _ := json.Marshal(w.Record.Place)
+			must(t, rdb.HSet(ctx, us.Meta(), "n", 2, "nv:ip.addr", 2, "d", "0", "last", last).Err())
+			must(t, rdb.HSet(ctx, us.History("ip.addr"), "a1", "1:"+ts, "a2", "1:"+ts).Err())
 			must(t, rdb.HSet(ctx, us.Login(w.Record.ID), "rec", "{}", "learned", "1").Err())
 
 			if _, err := s.Feedback(ctx, u, engine.FeedbackWrite{Record: w.Record, Verdict: engine.VerdictFraud, Commit: engine.Commit{Version: -1, Now: now}}); err != nil {
@@ -100,6 +105,9 @@ func TestHistoryOfBeforeUnlearnt(t *testing.T) {
 			}
 			if n, _ := rdb.Exists(ctx, us.History("ip.addr")).Result(); n != 0 {
 				t.Error("the ip.addr hash of before is still there")
+			}
+			if st.Last != nil {
+				t.Errorf("the fraudulent login's place is still the user's last: %+v", st.Last)
 			}
 		})
 	}
@@ -118,5 +126,27 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil && err != redis.Nil {
 		t.Fatal(err)
+	}
+}
+
+// A user's history keeps Redis' compact encoding (listpack) with a
+// located last place: every value stays within the 64 bytes that encoding
+// allows, the last place included.
+func TestHistoryCompact(t *testing.T) {
+	ctx, s, rdb, u, us, now := oldTimer(t, "single", statsClients(t)["single"])
+	for i := range 12 {
+		w := statsLogin(u.Tenant, u.User, map[string]string{"ip.addr": fmt.Sprintf("a%d", i), "ip.net": fmt.Sprintf("n%d", i%3), "ua.full": "f", "dev.id": "d"})
+		w.Record.At = now.Add(time.Duration(i) * time.Minute)
+		w.Record.Place = &engine.Place{At: w.Record.At, Country: "NZ", Lat: -36.848461, Lon: 174.763336, HasLoc: true}
+		_, err := s.SaveLogin(ctx, u, w)
+		must(t, err)
+	}
+	if enc, err := rdb.ObjectEncoding(ctx, us.Meta()).Result(); err != nil || enc != "listpack" {
+		t.Fatalf("the history hash is encoded %q (%v), want listpack", enc, err)
+	}
+	st, err := s.LoadLogin(ctx, u, engine.LoginQuery{Now: now, Window: time.Hour})
+	must(t, err)
+	if st.Last == nil || !st.Last.HasLoc || st.Last.Country != "NZ" || st.Last.Lat != -36.8485 {
+		t.Fatalf("last place read as %+v", st.Last)
 	}
 }

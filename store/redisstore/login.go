@@ -87,8 +87,7 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	}
 	st.UserLogins = toInt(m[0])
 	if last := str(m[1]); last != "" {
-		var p engine.Place
-		if json.Unmarshal([]byte(last), &p) == nil {
+		if p, ok := parsePlace(last); ok {
 			st.Last = &p
 		}
 	}

@@ -349,9 +349,9 @@ return {'OK', changed, n}
 // rather than measure from the attacker's place). u.rec is the login
 // record's index (its "learned" flag makes this once per login), u.meta
 // the meta hash's, u.hist {f, l} the values' fields and levels, u.last
-// the place the login left. A value since evicted from a full history
-// stays evicted (and its nv stays counted). Returns changed (0/1) and the
-// logins left.
+// the place the login left (u.last_json as written before). A value since
+// evicted from a full history stays evicted (and its nv stays counted).
+// Returns changed (0/1) and the logins left.
 const unlearnLua = `
 local function unlearn(u)
   local rk = KEYS[u.rec]
@@ -381,7 +381,7 @@ local function unlearn(u)
       end
     end
   end
-  if u.last ~= '' and m[2] == u.last then del[#del+1] = 'last' end
+  if u.last ~= '' and (m[2] == u.last or m[2] == u.last_json) then del[#del+1] = 'last' end
   local n = math.max(tonumber(m[1] or '0') - 1, 0)
   down('n', m[1])
   if #set > 0 then redis.call('HSET', meta, unpack(set)) end
