@@ -27,7 +27,7 @@ func TestHistoryOfBefore(t *testing.T) {
 			at := func(daysAgo int) string { return strconv.FormatInt(now.AddDate(0, 0, -daysAgo).Unix(), 10) }
 
 			// Three learnt logins as the store of before kept them.
-			must(t, rdb.HSet(ctx, us.Meta(), "n", 3, "nv:ip.addr", 2, "nv:ua.os", 1, "d", "0").Err())
+			must(t, rdb.HSet(ctx, us.Meta(), "n", 3, "nv:ip.addr", 2, "d", "0").Err()) // ua.os: a level an older store did not count new values of
 			must(t, rdb.HSet(ctx, us.History("ip.addr"), "a1", "2:"+at(1), "a2", "1:"+at(9)).Err())
 			must(t, rdb.HSet(ctx, us.History("ua.os"), "o1", "3:"+at(1)).Err())
 			// The third login's record, learnt, kept for feedback.

@@ -48,9 +48,9 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	}
 	from := strconv.FormatInt(ms(q.Now.Add(-q.Window)), 10)
 	us, ts := space(u), keyspace.TenantOf(u.Tenant)
-	fields := append(make([]string, 0, 3+3*len(q.Levels)), "n", "last", "hv")
+	fields := append(make([]string, 0, 3+2*len(q.Levels)), "n", "last", "hv")
 	for _, v := range q.Levels {
-		fields = append(fields, historyField(v), "nv:"+v.Level, "len:"+v.Level)
+		fields = append(fields, historyField(v), "nv:"+v.Level) // nv ≥ the values held (historyLua)
 	}
 	reports := make([]string, len(q.Networks))
 	for i, v := range q.Networks {
@@ -119,8 +119,8 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		st.Levels = tv.levels
 	}
 	for i := range q.Levels {
-		st.Levels[i].UserCount = historyCount(str(m[3+3*i]))
-		st.Levels[i].UserDistinct = max(toInt(m[4+3*i]), toInt(m[5+3*i]))
+		st.Levels[i].UserCount = historyCount(str(m[3+2*i]))
+		st.Levels[i].UserDistinct = toInt(m[4+2*i])
 	}
 	if st.UserLogins > 0 && m[2] == nil {
 		if err := s.oldHistory(ctx, us, q.Levels, st.Levels); err != nil {

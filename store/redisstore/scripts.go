@@ -194,16 +194,18 @@ return {'ok'}
 // with the login count ("n"), the last place ("last") and the day of the
 // last expiry refresh ("d"): per level, each value the user has had as the
 // field "<level>:<value hash>" = "<count>:<last seen, unix s>", the number
-// of values held ("len:<level>") and of new values his logins brought
-// ("nv:<level>", the missing mass's numerator). One hash, so that a login
-// reads it with one HMGET and learns with one HSET; "hv" marks it. A
-// history of before, one hash per level ("h:<level>" beside the meta
-// hash, in the same slot), is read in place (LoadLogin) and folded in at
-// the first write (migrate).
+// of values held ("len:<level>", for eviction) and of new values his
+// logins brought ("nv:<level>", the missing mass's numerator, never below
+// len: every value held came new once). One hash, so that a login reads it
+// with one HMGET and learns with one HSET; "hv" marks it. A history of
+// before, one hash per level ("h:<level>" beside the meta hash, in the
+// same slot), is read in place (LoadLogin) and folded in at the first
+// write (migrate, which raises nv to len where an older store had not
+// counted it).
 //
-// old_history(meta, level) is the
-// level's hash of before; migrate(meta) folds those in; evict(meta,
-// level) drops the level's least recently seen value.
+// old_history(meta, level) is the level's hash of before; migrate(meta)
+// folds those in; evict(meta, level) drops the level's least recently seen
+// value.
 var historyLua = `
 local function old_history(meta, l) return string.sub(meta, 1, -2) .. 'h:' .. l end
 
@@ -214,7 +216,10 @@ local function migrate(meta)
     local all = redis.call('HGETALL', h)
     if #all > 0 then
       for j = 1, #all, 2 do set[#set+1] = l .. ':' .. all[j]; set[#set+1] = all[j+1] end
-      set[#set+1] = 'len:' .. l; set[#set+1] = tostring(#all / 2)
+      local held = #all / 2
+      set[#set+1] = 'len:' .. l; set[#set+1] = tostring(held)
+      local nv = tonumber(redis.call('HGET', meta, 'nv:' .. l) or '0')
+      set[#set+1] = 'nv:' .. l; set[#set+1] = tostring(math.max(nv, held))
       redis.call('DEL', h)
     end
   end
