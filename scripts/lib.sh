@@ -66,8 +66,9 @@ random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
 
 # start_stepupd VAR=VALUE… starts $work/stepupd on a free loopback port
 # with a clean environment (stepupd refuses unknown STEPUP_* variables,
-# and none of the caller's should leak in) plus the given Redis settings,
-# console SMS and mail drivers and a fresh operator key; it waits until
+# and none of the caller's should leak in): a fresh operator key, console
+# SMS and mail drivers, log level warn, then the given settings (the
+# Redis ones, and any of those defaults to change); it waits until
 # stepupd is ready, then creates a tenant named $TENANT_NAME (default
 # "load test") with an app key. It sets api, operator_key, tenant, app_key.
 start_stepupd() {
@@ -76,12 +77,12 @@ start_stepupd() {
 	api="http://127.0.0.1:$api_port"
 	operator_key=$(random_secret)
 	env -i PATH="$PATH" HOME="$HOME" ${STEPUPD_PPROF_ADDR:+STEPUPD_PPROF_ADDR="$STEPUPD_PPROF_ADDR"} ${GOGC:+GOGC="$GOGC"} \
-		"$@" \
 		STEPUP_SECRET="$(random_secret)" \
 		STEPUP_OPERATOR_KEY="$operator_key" \
 		STEPUP_LISTEN="127.0.0.1:$api_port" \
 		STEPUP_LOG_LEVEL=warn \
 		STEPUP_SMS_DRIVER=console STEPUP_MAIL_DRIVER=console \
+		"$@" \
 		"$work/stepupd" >"$work/stepupd.log" 2>&1 &
 	stepupd_pid=$!
 	pids+=("$stepupd_pid")

@@ -91,34 +91,18 @@ db_keys() {
 	echo "$sum"
 }
 
-api_port=$(free_port)
 twilio_port=$(free_port)
-api="http://127.0.0.1:$api_port"
-operator_key=$(random_secret)
-env -i PATH="$PATH" HOME="$HOME" "${redis_env[@]}" \
-	STEPUP_SECRET="$(random_secret)" \
-	STEPUP_OPERATOR_KEY="$operator_key" \
-	STEPUP_LISTEN="127.0.0.1:$api_port" \
-	STEPUP_LOG_LEVEL=warn \
+TENANT_NAME="memory test" start_stepupd "${redis_env[@]}" \
 	STEPUP_SMS_DRIVER=twilio \
 	STEPUP_SMS_TWILIO_ACCOUNT_SID=AC00000000000000000000000000000001 \
 	STEPUP_SMS_TWILIO_AUTH_TOKEN=0123456789abcdef0123456789abcdef \
 	STEPUP_SMS_TWILIO_FROM=+15005550006 \
 	STEPUP_SMS_TWILIO_API_BASE_URL="http://127.0.0.1:$twilio_port" \
-	STEPUP_MAIL_DRIVER=console STEPUP_MAIL_FROM=security@example.test \
+	STEPUP_MAIL_FROM=security@example.test \
 	STEPUP_DELIVERY_WORKERS=32 \
 	STEPUP_LIMITS_SMS_PER_COUNTRY_HOUR=10000000 \
 	STEPUP_LIMITS_SMS_PER_TENANT_HOUR=10000000 \
-	STEPUP_LIMITS_CHALLENGES_PER_IP_HOUR=10000000 \
-	"$work/stepupd" >"$work/stepupd.log" 2>&1 &
-stepupd_pid=$!
-pids+=("$stepupd_pid")
-wait_for curl -sf "$api/readyz"
-
-operator() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $operator_key" -H 'Content-Type: application/json' -d "$2"; }
-tenant=$(operator /v1/tenants '{"name":"memory test"}' | json_field id)
-app_key=$(operator "/v1/tenants/$tenant/keys" '{"kind":"app","label":"stepup-load"}' | json_field secret)
-[[ -n $tenant && -n $app_key ]] || { echo "memory.sh: could not create the tenant and its key" >&2; exit 1; }
+	STEPUP_LIMITS_CHALLENGES_PER_IP_HOUR=10000000
 echo "stepupd on $api, redis ($shape) on ports ${masters[*]}, tenant $tenant"
 
 before=$(used_memory)
