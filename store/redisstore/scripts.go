@@ -272,7 +272,7 @@ end
 // of the login record whose "learned" flag makes the learning once per
 // login (a record gone or reported as fraud teaches nothing); l.meta the
 // meta hash's, l.hist {f, l} the values' fields and levels; l.ttl (ms),
-// l.now (unix s), l.last (the last place's JSON). KEYS[4] is the tenant's
+// l.now (unix s), l.last (the last place, lastPlace). KEYS[4] is the tenant's
 // user set of the shard. Returns 1 when it learned.
 const learnLua = `
 local function learn(l, user)
