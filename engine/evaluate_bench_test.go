@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/internal/redisinfo"
 	"github.com/stepup-auth/stepup/internal/redistest"
 	"github.com/stepup-auth/stepup/message"
 	"github.com/stepup-auth/stepup/risk"
@@ -138,18 +137,11 @@ func BenchmarkEvaluate(b *testing.B) {
 // redis-µs/op, what the store's scripts and commands cost the server.
 func reportRedisCPU(b *testing.B, rdb *redis.Client) func() {
 	cpu := func() float64 {
-		info, err := rdb.Info(context.Background(), "cpu").Result()
-		if err != nil {
-			b.Fatal(err)
+		v, ok := redisinfo.CPU(context.Background(), rdb)
+		if !ok {
+			b.Fatal("the benchmark's redis-server reports no CPU time")
 		}
-		var sum float64
-		for line := range strings.Lines(info) {
-			if name, val, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && (name == "used_cpu_user" || name == "used_cpu_sys") {
-				v, _ := strconv.ParseFloat(val, 64)
-				sum += v
-			}
-		}
-		return sum
+		return v
 	}
 	before := cpu()
 	return func() {

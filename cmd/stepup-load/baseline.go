@@ -8,12 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
+	"github.com/stepup-auth/stepup/internal/redisinfo"
 )
 
 // maxEchoBody bounds the baseline's request body, as stepupd's API does.
@@ -121,28 +120,7 @@ func startBaseline(ctx context.Context, ceilingRedis string) (string, func(), er
 }
 
 // redisCPU returns a reader of the Redis server's CPU seconds so far
-// (user and system, from INFO cpu), for the phases that use it; the
-// reader says false when the server does not report them.
+// (redisinfo.CPU), for the phases that use it.
 func redisCPU(rdb *redis.Client) func(context.Context) (float64, bool) {
-	return func(ctx context.Context) (float64, bool) {
-		info, err := rdb.Info(ctx, "cpu").Result()
-		if err != nil {
-			return 0, false
-		}
-		var sum float64
-		found := 0
-		for line := range strings.Lines(info) {
-			name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
-			if !ok || (name != "used_cpu_user" && name != "used_cpu_sys") {
-				continue
-			}
-			v, err := strconv.ParseFloat(val, 64)
-			if err != nil {
-				return 0, false
-			}
-			sum += v
-			found++
-		}
-		return sum, found == 2
-	}
+	return func(ctx context.Context) (float64, bool) { return redisinfo.CPU(ctx, rdb) }
 }

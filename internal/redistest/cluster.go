@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stepup-auth/stepup/internal/redisinfo"
 )
 
 // clusterTimeout bounds forming the cluster after its nodes are up. Nodes
@@ -174,7 +175,7 @@ func nodeReady(ctx context.Context, addr string, known, size int) error {
 	if err != nil {
 		return fmt.Errorf("%s: CLUSTER INFO: %w", addr, err)
 	}
-	info := parseInfo(raw)
+	info := redisinfo.Parse(raw)
 	want := map[string]string{
 		"cluster_state":          "ok",
 		"cluster_slots_assigned": "16384",
@@ -215,17 +216,6 @@ func nodeClient(addr string) *redis.Client {
 		MaxRetries:      -1, // the caller polls
 		PoolSize:        1,
 	})
-}
-
-// parseInfo parses "key:value" lines.
-func parseInfo(raw string) map[string]string {
-	m := make(map[string]string)
-	for line := range strings.Lines(raw) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 func logTails(nodes []*node) string {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stepup-auth/stepup/internal/redisinfo"
 )
 
 // ReplicatedCluster is a Redis Cluster of three masters with one replica
@@ -116,7 +118,7 @@ func replicasOf(ctx context.Context, master string) (addrs []string, offset int6
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: INFO replication: %w", master, err)
 	}
-	info := parseInfo(raw)
+	info := redisinfo.Parse(raw)
 	if info["role"] != "master" {
 		return nil, 0, fmt.Errorf("%s: role %s, want master", master, info["role"])
 	}
@@ -208,7 +210,7 @@ func servesAllWithout(ctx context.Context, addr, dead string) error {
 	if err != nil {
 		return fmt.Errorf("%s: CLUSTER INFO: %w", addr, err)
 	}
-	info := parseInfo(raw)
+	info := redisinfo.Parse(raw)
 	if info["cluster_state"] != "ok" || info["cluster_slots_ok"] != "16384" {
 		return fmt.Errorf("%s: cluster_state %s, slots ok %s", addr, info["cluster_state"], info["cluster_slots_ok"])
 	}
@@ -273,7 +275,7 @@ func replicaOffset(ctx context.Context, addr string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: INFO replication: %w", addr, err)
 	}
-	return strconv.ParseInt(parseInfo(raw)["slave_repl_offset"], 10, 64)
+	return strconv.ParseInt(redisinfo.Parse(raw)["slave_repl_offset"], 10, 64)
 }
 
 // poll runs check every pollInterval until it succeeds or ctx ends, and

@@ -1,0 +1,51 @@
+package redisinfo_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stepup-auth/stepup/internal/redisinfo"
+	"github.com/stepup-auth/stepup/internal/redistest"
+)
+
+func TestParse(t *testing.T) {
+	got := redisinfo.Parse("# CPU\r\nused_cpu_sys:1.5\r\nused_cpu_user:2.25\r\n\r\n# Other\r\nrole:master\r\n")
+	want := map[string]string{"used_cpu_sys": "1.5", "used_cpu_user": "2.25", "role": "master"}
+	if len(got) != len(want) {
+		t.Fatalf("Parse = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// CPU reads a real redis-server's CPU seconds, which grow as it works, and
+// refuses a server that does not report them (miniredis).
+func TestCPU(t *testing.T) {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Server(t)})
+	defer rdb.Close()
+	before, ok := redisinfo.CPU(ctx, rdb)
+	if !ok {
+		t.Fatal("a real redis-server reported no CPU seconds")
+	}
+	for i := range 20000 {
+		rdb.Set(ctx, "k", i, 0)
+	}
+	after, ok := redisinfo.CPU(ctx, rdb)
+	if !ok || after <= before {
+		t.Errorf("CPU seconds went from %v to %v (ok %v) over 20,000 commands", before, after, ok)
+	}
+
+	mr := miniredis.RunT(t)
+	mrdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer mrdb.Close()
+	if v, ok := redisinfo.CPU(ctx, mrdb); ok {
+		t.Errorf("miniredis reported %v CPU seconds", v)
+	}
+}
