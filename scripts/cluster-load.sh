@@ -22,21 +22,10 @@ echo "building stepupd and stepup-load"
 go build -o "$work/stepupd" ./cmd/stepupd
 go build -o "$work/stepup-load" ./cmd/stepup-load
 
-ports=()
-for i in 0 1 2; do
-	port=$(free_port)
-	ports+=("$port")
-	mkdir -p "$work/n$i"
-	redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes --cluster-config-file "$work/n$i/nodes.conf" \
-		--cluster-node-timeout 5000 --save "" --appendonly no --dir "$work/n$i" --logfile "$work/n$i/redis.log" &
-	pids+=($!)
-	wait_for redis-cli -h 127.0.0.1 -p "$port" ping
-done
-addrs=$(printf '127.0.0.1:%s ' "${ports[@]}")
-redis-cli --cluster create $addrs --cluster-yes >/dev/null
-wait_for bash -c "redis-cli -h 127.0.0.1 -p ${ports[0]} cluster info | grep -q 'cluster_state:ok'"
+start_redis --cluster
+ports=("${masters[@]}")
 
-TENANT_NAME="cluster load test" start_stepupd STEPUP_REDIS_CLUSTER_ADDRS="$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')"
+TENANT_NAME="cluster load test" start_stepupd "${redis_env[@]}"
 echo "stepupd on $api, a 3-master cluster on ports ${ports[*]}, tenant $tenant"
 
 for port in "${ports[@]}"; do redis-cli -h 127.0.0.1 -p "$port" config resetstat >/dev/null; done

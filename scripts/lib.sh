@@ -64,6 +64,45 @@ b64url() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
 
 random_secret() { head -c 48 /dev/urandom | base64 -w0 | tr -d '+/='; }
 
+# start_redis [--cluster] starts a throwaway redis-server (no persistence)
+# on a free loopback port, or with --cluster three masters formed into a
+# Redis Cluster (no replicas); it returns once they answer (the cluster
+# once every master reports it ok). It sets masters (their ports) and
+# redis_env (the STEPUP_REDIS_* setting to give start_stepupd).
+start_redis() {
+	local port seeds=()
+	masters=()
+	if [[ ${1:-} != --cluster ]]; then
+		port=$(free_port)
+		redis_node "$port"
+		redis_env=(STEPUP_REDIS_URL="redis://127.0.0.1:$port/0")
+		return
+	fi
+	for _ in 1 2 3; do
+		port=$(free_port)
+		redis_node "$port" --cluster-enabled yes --cluster-config-file "$work/$port/nodes.conf" \
+			--cluster-port "$(free_port)" --cluster-announce-ip 127.0.0.1 --cluster-node-timeout 5000
+		seeds+=("127.0.0.1:$port")
+	done
+	redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >"$work/create.log"
+	for port in "${masters[@]}"; do
+		wait_for sh -c "redis-cli -h 127.0.0.1 -p $port cluster info | grep -q 'cluster_state:ok'"
+	done
+	redis_env=(STEPUP_REDIS_CLUSTER_ADDRS="$(IFS=,; echo "${seeds[*]}")")
+}
+
+# redis_node PORT ARGS… starts one redis-server of start_redis.
+redis_node() {
+	local port=$1
+	shift
+	mkdir -p "$work/$port"
+	redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+		--dir "$work/$port" --logfile "$work/$port/redis.log" "$@" &
+	pids+=($!)
+	wait_for redis-cli -h 127.0.0.1 -p "$port" ping
+	masters+=("$port")
+}
+
 # start_stepupd VAR=VALUE… starts $work/stepupd on a free loopback port
 # with a clean environment (stepupd refuses unknown STEPUP_* variables,
 # and none of the caller's should leak in): a fresh operator key, console

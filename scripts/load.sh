@@ -20,14 +20,11 @@ echo "building stepupd and stepup-load"
 go build ${STEPUPD_TAGS:+-tags "$STEPUPD_TAGS"} -o "$work/stepupd" ./cmd/stepupd
 go build -o "$work/stepup-load" ./cmd/stepup-load
 
-redis_port=$(free_port)
-redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
-	--dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
+start_redis
+redis_port=${masters[0]}
 rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
-wait_for rcli ping
 
-start_stepupd STEPUP_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+start_stepupd "${redis_env[@]}"
 echo "stepupd on $api, redis-server on 127.0.0.1:$redis_port, tenant $tenant"
 
 prefix="load-"

@@ -44,35 +44,11 @@ go build -o "$work/stepup-load" ./cmd/stepup-load
 
 # Redis: one node, or three masters (no replicas: a replica holds the same
 # bytes again).
-masters=()
-start_node() { # port, extra args…
-	local port=$1
-	shift
-	mkdir -p "$work/$port"
-	redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-		--dir "$work/$port" --logfile "$work/$port/redis.log" "$@" &
-	pids+=($!)
-	wait_for redis-cli -h 127.0.0.1 -p "$port" ping
-	masters+=("$port")
-}
 if [[ $cluster -eq 1 ]]; then
-	seeds=()
-	for _ in 1 2 3; do
-		port=$(free_port)
-		start_node "$port" --cluster-enabled yes --cluster-config-file "$work/$port/nodes.conf" \
-			--cluster-port "$(free_port)" --cluster-announce-ip 127.0.0.1
-		seeds+=("127.0.0.1:$port")
-	done
-	redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >"$work/create.log"
-	for port in "${masters[@]}"; do
-		wait_for sh -c "redis-cli -h 127.0.0.1 -p $port cluster info | grep -q 'cluster_state:ok'"
-	done
-	redis_env=(STEPUP_REDIS_CLUSTER_ADDRS="$(IFS=,; echo "${seeds[*]}")")
+	start_redis --cluster
 	shape="3-master cluster"
 else
-	port=$(free_port)
-	start_node "$port"
-	redis_env=(STEPUP_REDIS_URL="redis://127.0.0.1:$port/0")
+	start_redis
 	shape="single node"
 fi
 rcli() { redis-cli -h 127.0.0.1 -p "$@"; }
