@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -491,7 +492,8 @@ func (w *Worker) reap(ctx context.Context) {
 type fields struct {
 	kind, tenant, ch, data string
 	attempt                int
-	malformed              string // why the entry is not a job, or ""
+	gates                  []string // limit verdict keys the send waits for
+	malformed              string   // why the entry is not a job, or ""
 }
 
 func parseFields(values map[string]any) fields {
@@ -510,6 +512,12 @@ func parseFields(values map[string]any) fields {
 		f.malformed = "job has no valid attempt"
 	}
 	f.attempt = max(a, 0)
+	f.gates = strings.Fields(str(keyspace.FieldGates))
+	for _, g := range f.gates {
+		if !keyspace.IsLimitVerdict(g) {
+			f.malformed = "job has a gate that is not a limit's verdict"
+		}
+	}
 	return f
 }
 
@@ -584,6 +592,19 @@ func (w *Worker) process(ctx context.Context, e entry) {
 		w.finish(ctx, log, e, f, OutcomeDropped, "")
 		return
 	}
+	if len(f.gates) > 0 {
+		refused, err := w.gated(ctx, f.gates)
+		if err != nil {
+			// Left pending, as when begin fails.
+			log.Error("delivery: read send limits", "err", err)
+			return
+		}
+		if refused != "" {
+			log.Info("delivery: not sent: "+refused, "outcome", OutcomeDropped)
+			w.finish(ctx, log, e, f, OutcomeDropped, "")
+			return
+		}
+	}
 	payload, err := openPayload(w.o.Box, f.data)
 	if err != nil {
 		w.dead(ctx, log, e, f, attempt, "payload cannot be opened")
@@ -607,6 +628,75 @@ func (w *Worker) process(ctx context.Context, e entry) {
 	default:
 		w.retry(ctx, log, e, f, attempt, scrub(herr.Error()))
 	}
+}
+
+// gated checks the send limits a code job waits for: the verdicts the
+// limits recorded when the login's write took them, in the same round
+// trip. It returns why the code must not be sent, or "" when every limit
+// allowed it. On a cluster the write and the limits run on different
+// nodes at once, so a verdict may not be written yet when the job is
+// read: it is waited for, for gateWait; one that never comes (its limit's
+// node failed) refuses the send. An error reading them is returned.
+func (w *Worker) gated(ctx context.Context, gates []string) (string, error) {
+	deadline := time.Now().Add(w.gateWait())
+	pause := 5 * time.Millisecond
+	for {
+		vs, err := w.verdicts(ctx, gates)
+		if err != nil && time.Now().After(deadline) {
+			return "", err
+		}
+		if err == nil {
+			missing := false
+			for _, v := range vs {
+				switch v {
+				case "1":
+				case "0":
+					return "a send limit refused it", nil
+				default:
+					missing = true
+				}
+			}
+			if !missing {
+				return "", nil
+			}
+			if time.Now().After(deadline) {
+				return "its send limits gave no verdict", nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// gateWait is how long gated waits for a verdict: at most five seconds,
+// well inside ClaimIdle so no other worker claims the job meanwhile.
+func (w *Worker) gateWait() time.Duration { return min(5*time.Second, w.o.ClaimIdle/4) }
+
+// verdicts reads the verdict keys, "" for one not written.
+func (w *Worker) verdicts(ctx context.Context, keys []string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	pipe := w.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	vs := make([]string, len(keys))
+	for i, c := range cmds {
+		v, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		vs[i] = v
+	}
+	return vs, nil
 }
 
 // handle calls the handler with the send timeout and turns a panic into a

@@ -64,6 +64,7 @@ func queueSuite(t *testing.T, newRedis backend) {
 		{"ShutdownFinishesSends", testGracefulShutdown},
 		{"EnqueueMarksChallengeQueued", testEnqueue},
 		{"RequeueDeadLetter", testRequeue},
+		{"GatedJobWaitsForLimitVerdicts", testGates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newRedis(t)) })
@@ -620,5 +621,94 @@ func testSameIDs(t *testing.T, rdb redis.UniversalClient) {
 	})
 	if rec.N() != shards {
 		t.Errorf("handler called %d times, want %d", rec.N(), shards)
+	}
+}
+
+// testGates: a code job queued with a login's write carries the verdict
+// keys of the send limits taken in the same round trip; it is sent only
+// when every verdict allowed it, waits for one not written yet (a
+// cluster's other node), and is dropped unsent on a refusal or a verdict
+// that never comes.
+func testGates(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	verdict := func(scope, name string) string {
+		return keyspace.LimitVerdict(keyspace.Limit(scope, "acme", "x"), strings.ReplaceAll(name, " ", "-"))
+	}
+	tests := []struct {
+		name     string
+		verdicts map[string]string // scope → "1", "0" or "" (never written)
+		late     string            // a scope whose "1" is written only after the worker started
+		sent     bool
+	}{
+		{"allowed", map[string]string{"sms:u": "1", "sms:t": "1"}, "", true},
+		{"refused", map[string]string{"sms:u": "1", "sms:t": "0"}, "", false},
+		{"late verdict", map[string]string{"sms:u": "1", "sms:n": ""}, "sms:n", true},
+		{"no verdict", map[string]string{"sms:u": "1", "sms:n": ""}, "", false},
+	}
+	box := testBox()
+	for i, tt := range tests {
+		ch := challengeKey(3, tt.name)
+		putChallenge(t, rdb, ch, "pending", time.Now().Add(time.Minute))
+		var gates []string
+		for scope, v := range tt.verdicts {
+			k := verdict(scope, tt.name)
+			gates = append(gates, k)
+			if v != "" {
+				rdb.Set(ctx, k, v, time.Minute)
+			}
+		}
+		err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(3), Values: []any{
+			keyspace.FieldKind, "sms", keyspace.FieldTenant, "acme", keyspace.FieldChallenge, ch,
+			keyspace.FieldData, delivery.SealPayload(box, smsPayload(t, fmt.Sprintf("+6141234500%d", i), "code")),
+			keyspace.FieldAttempt, "0", keyspace.FieldGates, strings.Join(gates, " ")}}).Err()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A gate that is not a limit's verdict makes the job malformed.
+	err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(3), Values: []any{
+		keyspace.FieldKind, "sms", keyspace.FieldTenant, "acme", keyspace.FieldData, delivery.SealPayload(box, smsPayload(t, "+61412345099", "code")),
+		keyspace.FieldAttempt, "0", keyspace.FieldGates, keyspace.Queue(3)}}).Err()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	reg := prometheus.NewRegistry()
+	o := workerOpts("a", reg)
+	o.ClaimIdle = 2 * time.Second // verdicts are waited for a quarter of it
+	rec := &recorder{}
+	startWorker(t, rdb, rec.handler("a"), o)
+	time.Sleep(100 * time.Millisecond)
+	for _, tt := range tests {
+		if tt.late != "" {
+			rdb.Set(ctx, verdict(tt.late, tt.name), "1", time.Minute)
+		}
+	}
+	eventually(t, "all settled", func() bool {
+		return jobsTotal(t, reg, "sms", delivery.OutcomeSent)+jobsTotal(t, reg, "sms", delivery.OutcomeDropped) == float64(len(tests))
+	})
+	eventually(t, "dead letter", func() bool {
+		dl, _ := delivery.DeadLetters(ctx, rdb, 0, 10)
+		return len(dl) == 1 && dl[0].Error == "job has a gate that is not a limit's verdict"
+	})
+	sent := map[string]bool{}
+	for _, c := range rec.Calls() {
+		sent[c.job.Challenge] = true
+	}
+	for _, tt := range tests {
+		ch := challengeKey(3, tt.name)
+		if sent[ch] != tt.sent {
+			t.Errorf("%s: sent %v, want %v", tt.name, sent[ch], tt.sent)
+		}
+		want := message.DeliverySent
+		if !tt.sent {
+			want = message.DeliveryDropped
+		}
+		if got := hget(t, rdb, ch, "delivery"); got != string(want) {
+			t.Errorf("%s: delivery %q, want %q", tt.name, got, want)
+		}
+	}
+	if rec.N() != 2 {
+		t.Errorf("%d sends, want 2", rec.N())
 	}
 }

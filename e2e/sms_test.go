@@ -421,3 +421,59 @@ func csMailCode(t *testing.T, srv *smtptest.Server, addr string, n int) string {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSMSLimitInTheLoginWrite: a login challenge's SMS limits are taken in
+// the login's one write. When one refuses, the code job the write queued
+// is never sent (the delivery worker waits for the limits' verdicts) and
+// the challenge moves to the user's next factor — on one Redis and on a
+// cluster, where the limits and the write run on different nodes.
+func TestSMSLimitInTheLoginWrite(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{apptest.Single, apptest.Cluster} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := csNewSite(t, apptest.Options{Redis: kind, Configure: func(c *config.Config) { c.Limits.SMSPerNumberHour = 2 }})
+			s.everyLogin(t)
+			const user = "wes"
+			addr, num := user+"@example.test", csPhone(190)
+
+			// E-mail first, then the phone behind a step-up by e-mail: SMS 1.
+			s.Must(t, 200, "PUT", "/v1/users/"+user, s.AppKey, map[string]any{"email": addr})
+			ch := csObj(s.Must(t, 201, "POST", "/v1/users/"+user+"/email-factor", s.AppKey, nil), "challenge")
+			s.Must(t, 200, "POST", "/v1/challenges/"+csStr(ch, "id")+"/verify", s.AppKey, map[string]any{"code": csMailCode(t, s.SMTP, addr, 1)})
+			ch = csObj(s.Must(t, 201, "POST", "/v1/users/"+user+"/sms", s.AppKey, map[string]any{"phone": num}), "challenge")
+			res := s.Must(t, 200, "POST", "/v1/challenges/"+csStr(ch, "id")+"/verify", s.AppKey, map[string]any{"code": csMailCode(t, s.SMTP, addr, 2)})
+			next := csObj(csObj(res, "result"), "next_challenge")
+			if next["channel"] != "sms" {
+				t.Fatalf("step-up verified: %v, want the new phone's challenge", res)
+			}
+			s.Must(t, 200, "POST", "/v1/challenges/"+csStr(next, "id")+"/verify", s.AppKey, map[string]any{"code": csWaitSMS(t, s.Twilio, num, 1).Code()})
+
+			// The first login's code is the number's second SMS of the hour.
+			ev := s.evaluate(t, user, csIPAU, "laptop", "")
+			if c := csObj(ev, "challenge"); ev["decision"] != "challenge" || c["channel"] != "sms" {
+				t.Fatalf("first login: %v, want an SMS challenge", ev)
+			}
+			csWaitSMS(t, s.Twilio, num, 2)
+
+			// The next one's SMS is refused by the number's limit in the
+			// login's write: the challenge moves to e-mail, and its code
+			// works.
+			ev = s.evaluate(t, user, csIPAU, "laptop", "")
+			c := csObj(ev, "challenge")
+			if ev["decision"] != "challenge" || c["channel"] != "email" || c["status"] != "pending" {
+				t.Fatalf("login past the number's limit: %v, want an e-mail challenge", ev)
+			}
+			res = s.Must(t, 200, "POST", "/v1/challenges/"+csStr(c, "id")+"/verify", s.AppKey, map[string]any{"code": csMailCode(t, s.SMTP, addr, 3)})
+			if res["verified"] != true || csObj(res, "result")["login_id"] != ev["login_id"] {
+				t.Fatalf("verify the fallback: %v", res)
+			}
+			// Whatever the workers got to meanwhile, the refused code was
+			// not sent.
+			time.Sleep(300 * time.Millisecond)
+			if n := len(csSMSTo(s.Twilio, num)); n != 2 {
+				t.Errorf("%d SMS to the number, want 2 (the third was refused)", n)
+			}
+		})
+	}
+}

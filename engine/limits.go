@@ -10,48 +10,45 @@ import (
 	"github.com/stepup-auth/stepup/message"
 )
 
-// smsAllowed checks the kill switch, the destination country and the SMS
-// limits before a code is sent to `to`. The limits keyed on what an
-// attacker controls (the user, the number, the client IP) are taken first;
-// the shared ones (the destination country, the tenant) only when those
-// allowed, so one abuser cannot exhaust another user's sends.
-func (e *core) smsAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
+// smsLimits returns the SMS limits a code sent to `to` takes, after
+// checking what refuses it before any limit: the kill switch and the
+// destination country.
+func (e *core) smsLimits(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) ([]Limit, error) {
 	if p.SMSDisabled {
 		e.alert(ctx, t, p, message.EvAlertKillSwitch, map[string]string{"limit": "kill_switch"})
-		return ErrSMSDisabled
+		return nil, ErrSMSDisabled
 	}
 	_, region, err := ParsePhone(to)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := smsCountryAllowed(p, region); err != nil {
-		return err
+		return nil, err
 	}
 	num := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "phone", to)[:8])
-	perTenant := e.smsCap(p)
 	limits := []Limit{
-		{Scope: "sms:u", Tenant: u.Tenant, Subject: hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
+		{Scope: "sms:u", Tenant: u.Tenant, Subject: e.userSubject(u), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
 		{Scope: "sms:n", Tenant: u.Tenant, Subject: num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
 		{Scope: "sms:c", Tenant: u.Tenant, Subject: region, PerHour: e.opt.Limits.SMSPerCountry, Name: "country", Shared: true},
-		{Scope: "sms:t", Tenant: u.Tenant, PerHour: perTenant, Name: "tenant", Shared: true},
+		{Scope: "sms:t", Tenant: u.Tenant, PerHour: e.smsCap(p), Name: "tenant", Shared: true},
 	}
-	limits = append(limits, e.ipLimit(u, actor)...)
-	tripped, wait, err := e.store.Allow(ctx, limits, e.now())
-	if err != nil {
-		return Internal(err)
+	return append(limits, e.ipLimit(u, actor)...), nil
+}
+
+// emailLimits returns the e-mail code limits a code mailed to `to` takes:
+// per user, per address (across users) and per client IP.
+func (e *core) emailLimits(u UserRef, to string, actor Actor) []Limit {
+	addr := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "email", strings.ToLower(to))[:8])
+	limits := []Limit{
+		{Scope: "mail:u", Tenant: u.Tenant, Subject: e.userSubject(u), PerHour: e.opt.Limits.EmailPerUser, Name: "user"},
+		{Scope: "mail:a", Tenant: u.Tenant, Subject: addr, PerHour: e.opt.Limits.EmailPerAddress, Name: "address"},
 	}
-	if tripped != "" {
-		details := map[string]string{"limit": tripped}
-		if tripped == "country" {
-			details["country"] = region
-		}
-		if tripped == "number" {
-			details["prefix"] = MaskPhone(to)
-		}
-		e.alert(ctx, t, p, message.EvAlertSMSLimit, details)
-		return ErrResendTooSoon(wait).With("limit", tripped)
-	}
-	return nil
+	return append(limits, e.ipLimit(u, actor)...)
+}
+
+// userSubject names a user in the limits' keys (a keyed hash, never the id).
+func (e *core) userSubject(u UserRef) string {
+	return hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8])
 }
 
 // ipLimit is the per-client-IP limit on starting challenges, when the
@@ -64,36 +61,55 @@ func (e *core) ipLimit(u UserRef, actor Actor) []Limit {
 	return []Limit{{Scope: "ch:ip", Tenant: u.Tenant, Subject: e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"}}
 }
 
-// emailAllowed checks the e-mail code limits before a code is mailed to
-// `to`: per user, per address (across users) and per client IP.
-func (e *core) emailAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, to string, actor Actor) error {
-	addr := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "email", strings.ToLower(to))[:8])
-	limits := []Limit{
-		{Scope: "mail:u", Tenant: u.Tenant, Subject: hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8]), PerHour: e.opt.Limits.EmailPerUser, Name: "user"},
-		{Scope: "mail:a", Tenant: u.Tenant, Subject: addr, PerHour: e.opt.Limits.EmailPerAddress, Name: "address"},
+// sendLimits returns the limits a code sent on channel c to `to` takes
+// (none for TOTP and passkeys), or the error that refuses it before any
+// limit is taken.
+func (e *core) sendLimits(ctx context.Context, t Tenant, p Policy, u UserRef, c Channel, to string, actor Actor) ([]Limit, error) {
+	switch c {
+	case ChannelSMS:
+		return e.smsLimits(ctx, t, p, u, to, actor)
+	case ChannelEmail:
+		return e.emailLimits(u, to, actor), nil
 	}
-	limits = append(limits, e.ipLimit(u, actor)...)
+	return nil, nil
+}
+
+// sendAllowed takes the limits of a code about to be sent on channel c
+// (the caller's own in one round trip, then the shared ones), before the
+// write that queues it.
+func (e *core) sendAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, c Channel, to string, actor Actor) error {
+	limits, err := e.sendLimits(ctx, t, p, u, c, to, actor)
+	if err != nil || len(limits) == 0 {
+		return err
+	}
 	tripped, wait, err := e.store.Allow(ctx, limits, e.now())
 	if err != nil {
 		return Internal(err)
 	}
-	if tripped != "" {
-		e.alert(ctx, t, p, message.EvAlertEmailLimit, map[string]string{"limit": tripped})
-		return ErrResendTooSoon(wait).With("limit", tripped)
-	}
-	return nil
+	return e.limitRefused(ctx, t, p, c, to, tripped, wait)
 }
 
-// sendAllowed checks the limits of the channel a code is about to be sent
-// on (none for TOTP).
-func (e *core) sendAllowed(ctx context.Context, t Tenant, p Policy, u UserRef, c Channel, to string, actor Actor) error {
-	switch c {
-	case ChannelSMS:
-		return e.smsAllowed(ctx, t, p, u, to, actor)
-	case ChannelEmail:
-		return e.emailAllowed(ctx, t, p, u, to, actor)
+// limitRefused alerts the managers when a send limit refused a code for
+// `to` and returns the error to answer; nil when none did ("").
+func (e *core) limitRefused(ctx context.Context, t Tenant, p Policy, c Channel, to, tripped string, wait time.Duration) error {
+	if tripped == "" {
+		return nil
 	}
-	return nil
+	details := map[string]string{"limit": tripped}
+	kind := message.EvAlertEmailLimit
+	if c == ChannelSMS {
+		kind = message.EvAlertSMSLimit
+		switch tripped {
+		case "country":
+			if _, region, err := ParsePhone(to); err == nil {
+				details["country"] = region
+			}
+		case "number":
+			details["prefix"] = MaskPhone(to)
+		}
+	}
+	e.alert(ctx, t, p, kind, details)
+	return ErrResendTooSoon(wait).With("limit", tripped)
 }
 
 // alert tells the tenant's managers, at most once per kind per hour.

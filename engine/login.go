@@ -184,6 +184,11 @@ func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	if err != nil {
 		return Evaluation{}, AsError(err)
 	}
+	if saved.Refused != "" {
+		if err := e.fallBack(ctx, t, l, w, saved, &out); err != nil {
+			return Evaluation{}, err
+		}
+	}
 	if w.CountBlocked {
 		e.watchSpike(ctx, t, l.policy, saved)
 	}
@@ -388,10 +393,11 @@ func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *E
 	actor := Actor{Kind: message.ActorUser, IP: l.in.IP, UserAgent: l.in.UserAgent}
 	switch v.Decision {
 	case DecisionChallenge:
-		d, err := e.loginChallenge(ctx, t, l.policy, l.user, l.account, actor)
+		d, limits, err := e.loginChallenge(ctx, t, l.policy, l.user, l.account, actor, e.loginChannels(l.policy, l.account))
 		if err != nil {
 			return w, err
 		}
+		w.Limits = limits
 		d.ch.LoginID = l.rec.ID
 		cv := d.ch.view(now)
 		cv.Channels = l.account.Factors.Channels()
@@ -444,10 +450,10 @@ func (e *Logins) watchSpike(ctx context.Context, t Tenant, p Policy, s LoginSave
 	}
 }
 
-// loginChallenge prepares a login challenge on the user's preferred
-// factor; when SMS is refused (a limit, the kill switch) it falls back to
-// the user's other factors before giving up.
-func (e *Logins) loginChallenge(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, actor Actor) (draft, error) {
+// loginChannels are the factors a login challenge may use, in order:
+// the user's preferred one, then the policy's other allowed ones, then
+// the rest of his.
+func (e *Logins) loginChannels(p Policy, a Account) []Channel {
 	first, _ := preferred(p, a.Factors)
 	order := []Channel{first}
 	for _, c := range append(slices.Clone(p.AllowedChannels), a.Factors.Channels()...) {
@@ -455,17 +461,72 @@ func (e *Logins) loginChallenge(ctx context.Context, t Tenant, p Policy, u UserR
 			order = append(order, c)
 		}
 	}
+	return order
+}
+
+// loginChallenge prepares a login challenge on the first of order that
+// nothing refuses up front (the SMS kill switch, a destination country
+// the policy does not allow), with the send limits its code takes: they
+// are taken with the login's write, in its round trip.
+func (e *Logins) loginChallenge(ctx context.Context, t Tenant, p Policy, u UserRef, a Account, actor Actor, order []Channel) (draft, []Limit, error) {
 	var firstErr error
 	for _, c := range order {
-		d, err := e.challengeOn(ctx, t, p, u, a, c, PurposeLogin, clientData(actor), actor)
+		to, err := e.factorDestination(a, c)
 		if err == nil {
-			return d, nil
+			var limits []Limit
+			if limits, err = e.sendLimits(ctx, t, p, u, c, to, actor); err == nil {
+				return e.challengeFor(t, u, a, PurposeLogin, c, to, clientData(actor)), limits, nil
+			}
 		}
 		if firstErr == nil {
-			firstErr = err
+			firstErr = AsError(err)
 		}
 	}
-	return draft{}, firstErr
+	return draft{}, nil, firstErr
+}
+
+// fallBack answers a login whose challenge's code a send limit refused
+// in the login's write (its message is never sent): the challenge moves
+// to the next of the user's factors whose code the limits allow, each
+// taken in its own round trips as in Switch; with none left, the
+// challenge is cancelled (a manager's forced challenge stays due) and the
+// first refusal is the answer. Only an abused user, number, address,
+// client or tenant pays these extra round trips.
+func (e *Logins) fallBack(ctx context.Context, t Tenant, l loaded, w LoginWrite, saved LoginSaved, out *Evaluation) error {
+	refused := w.Commit.NewChallenges[0]
+	to, _ := e.factorDestination(l.account, refused.Channel)
+	refusal := e.limitRefused(ctx, t, l.policy, refused.Channel, to, saved.Refused, saved.RetryAfter)
+	actor := Actor{Kind: message.ActorUser, IP: l.in.IP, UserAgent: l.in.UserAgent}
+	now := e.now()
+	order := e.loginChannels(l.policy, l.account)
+	if i := slices.Index(order, refused.Channel); i >= 0 {
+		order = order[i+1:]
+	}
+	for _, c := range order {
+		d, err := e.challengeOn(ctx, t, l.policy, l.user, l.account, c, PurposeLogin, clientData(actor), actor)
+		if err != nil {
+			continue
+		}
+		d.ch.LoginID = l.rec.ID
+		err = e.store.Commit(ctx, l.user, Commit{Version: -1, Challenge: refused.ID, ChallengeStatus: StatusCancelled,
+			NewChallenges: []Challenge{d.ch}, Jobs: d.jobs, Now: now})
+		if err != nil {
+			return AsError(err)
+		}
+		cv := d.ch.view(now)
+		cv.Channels = l.account.Factors.Channels()
+		out.Challenge = &cv
+		return nil
+	}
+	cm := Commit{Version: -1, Challenge: refused.ID, ChallengeStatus: StatusCancelled, Now: now}
+	if l.facts.Forced {
+		f := true
+		cm.ForceChallenge = &f // still due at the next login
+	}
+	if err := e.store.Commit(ctx, l.user, cm); err != nil {
+		return AsError(err)
+	}
+	return refusal
 }
 
 func signalNames(s []risk.Signal) string {

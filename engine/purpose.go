@@ -154,7 +154,7 @@ func (e *Challenges) stepUp(ctx context.Context, v *verification) error {
 		if err != nil {
 			return Internal(err)
 		}
-		if err := e.smsAllowed(ctx, v.t, v.p, v.u, num, v.actor); err != nil {
+		if err := e.sendAllowed(ctx, v.t, v.p, v.u, ChannelSMS, num, v.actor); err != nil {
 			return err
 		}
 		data.Phone = v.c.Data.Phone
@@ -177,7 +177,7 @@ func (e *Challenges) stepUp(ctx context.Context, v *verification) error {
 		if v.next.Profile.Email == "" {
 			return ErrNoEmail
 		}
-		if err := e.emailAllowed(ctx, v.t, v.p, v.u, v.next.Profile.Email, v.actor); err != nil {
+		if err := e.sendAllowed(ctx, v.t, v.p, v.u, ChannelEmail, v.next.Profile.Email, v.actor); err != nil {
 			return err
 		}
 		v.then(e.challengeFor(v.t, v.u, v.next, PurposeEnrollEmail, ChannelEmail, v.next.Profile.Email, data))

@@ -126,6 +126,14 @@ type LoginWrite struct {
 	// CountBlocked counts the login in the tenant's hourly tally of
 	// challenged and denied logins (for spike alerts).
 	CountBlocked bool
+	// Limits are the send limits the code of the Commit's one new
+	// challenge takes, in the same round trip as the write (each limit is
+	// its own slot, so the write cannot wait for them): each limit
+	// records its verdict for the challenge, and the code's message is
+	// sent only once every verdict allowed it. LoginSaved reports a
+	// refusal. As in Allow, the Shared limits are given back when one of
+	// the caller's own refused.
+	Limits []Limit
 }
 
 // LoginSaved is what SaveLogin reports back.
@@ -134,6 +142,12 @@ type LoginSaved struct {
 	// Baseline the hourly average of the day before (with CountBlocked).
 	Blocked  int64
 	Baseline float64
+	// Refused names the first of the write's Limits that refused its
+	// code (the caller's own before the shared ones), "" when all
+	// allowed; RetryAfter is when it allows again. The challenge is
+	// written either way: its message is never sent.
+	Refused    string
+	RetryAfter time.Duration
 }
 
 // LearnOptions bound the history. Whether the learned login is the user's

@@ -2,6 +2,7 @@ package keyspace
 
 import (
 	"encoding/base64"
+	"strings"
 
 	"github.com/stepup-auth/stepup/risk"
 )
@@ -34,6 +35,17 @@ func Provider(id string) string { return prefix + "{g}:sid:" + id }
 // a hash) whom. Each limit is its own slot.
 func Limit(scope, tenant, subject string) string {
 	return prefix + "{rl:" + scope + ":" + tenant + ":" + subject + "}"
+}
+
+// LimitVerdict is where a limit records whether it allowed the code of
+// challenge id (in the limit's slot): a code job gated on it is sent only
+// once every verdict says so.
+func LimitVerdict(limitKey, challenge string) string { return limitKey + ":v:" + challenge }
+
+// IsLimitVerdict reports whether key names a limit's verdict, the only
+// keys a job's gates may name.
+func IsLimitVerdict(key string) bool {
+	return strings.HasPrefix(key, prefix+"{rl:") && strings.Contains(key, "}:v:")
 }
 
 // ConsoleSession is a web console session's hash, named by the hash of

@@ -83,6 +83,7 @@ type planJob struct {
 	Tenant string `json:"tenant"`
 	Ch     string `json:"ch"`
 	Data   string `json:"data"`
+	Gates  string `json:"gates,omitempty"` // limit verdict keys, space-separated
 }
 
 // planLogin is a login record kept for its verification.
@@ -173,6 +174,11 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 				TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
 		}
 		p.Epoch = w.GraceEpoch
+		for i, j := range c.Jobs {
+			if j.Challenge != "" {
+				p.Jobs[i].Gates = strings.Join(limitVerdicts(w.Limits, j.Challenge), " ")
+			}
+		}
 		if w.Learn {
 			p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
 		}

@@ -200,23 +200,92 @@ func (s *Store) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginW
 	if w.Commit != nil {
 		c = *w.Commit
 	}
-	cmd, err := s.writeUser(ctx, s.rdb, u, c, &w)
-	if err != nil {
-		return engine.LoginSaved{}, err
-	}
-	if _, err := writeResult(cmd); err != nil {
-		return engine.LoginSaved{}, err
+	var saved engine.LoginSaved
+	if len(w.Limits) > 0 {
+		refused, wait, err := s.writeGated(ctx, u, c, &w)
+		if err != nil {
+			return engine.LoginSaved{}, err
+		}
+		saved.Refused, saved.RetryAfter = refused, wait
+	} else {
+		cmd, err := s.writeUser(ctx, s.rdb, u, c, &w)
+		if err != nil {
+			return engine.LoginSaved{}, err
+		}
+		if _, err := writeResult(cmd); err != nil {
+			return engine.LoginSaved{}, err
+		}
 	}
 	t, err := s.countLogin(ctx, u, w.Record, tenantSide{tally: true, blocked: w.CountBlocked, learn: w.Learn})
 	if err != nil {
 		return engine.LoginSaved{}, err
 	}
-	var saved engine.LoginSaved
 	if w.CountBlocked {
 		cur, before := t.blockedAt(w.Record.At.Unix() / 3600)
 		saved.Blocked, saved.Baseline = cur, float64(before)/24
 	}
 	return saved, nil
+}
+
+// verdictTTL is how long a limit's verdict on a code is kept for the
+// delivery worker: longer than any code lives.
+const verdictTTL = time.Hour
+
+// writeGated runs a login's write and the send limits of its challenge's
+// code as one pipelined round trip: the limits first (each its own slot,
+// recording its verdict on the challenge there), then the user's write,
+// whose code job is gated on those verdicts. Returns the first limit that
+// refused, the caller's own before the shared ones; when one of the
+// caller's own refused, the shared ones that allowed are given back (as
+// Allow never takes them then).
+func (s *Store) writeGated(ctx context.Context, u engine.UserRef, c engine.Commit, w *engine.LoginWrite) (string, time.Duration, error) {
+	if len(c.NewChallenges) != 1 {
+		return "", 0, errors.New("redisstore: send limits need the write's one new challenge")
+	}
+	limits := sendOrder(w.Limits)
+	w.Limits = limits
+	verdicts := limitVerdicts(limits, c.NewChallenges[0].ID)
+	now := w.Record.At
+	var cmds []*redis.Cmd
+	var write *redis.Cmd
+	var planErr error
+	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		for i, l := range limits {
+			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{limitKey(l), verdicts[i]},
+				ms(now), limitPeriod(l).Milliseconds(), l.PerHour, verdictTTL.Milliseconds()))
+		}
+		write, planErr = s.writeUser(ctx, pipe, u, c, w)
+	})
+	if planErr != nil {
+		return "", 0, planErr
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	if _, err := writeResult(write); err != nil {
+		return "", 0, err
+	}
+	refused, wait, err := firstRefused(limits, cmds)
+	if err != nil || refused < 0 {
+		return "", 0, err
+	}
+	if !limits[refused].Shared {
+		s.refund(ctx, limits, cmds, now)
+	}
+	return limits[refused].Name, wait, nil
+}
+
+// refund gives back the units the shared limits of a refused send took.
+// Best effort: a lost refund leaves a shared limit a unit short for an
+// hour at most.
+func (s *Store) refund(ctx context.Context, limits []engine.Limit, cmds []*redis.Cmd, now time.Time) {
+	_ = s.pipelined(ctx, func(pipe redis.Pipeliner) {
+		for i, l := range limits {
+			if res, err := cmds[i].Int64Slice(); l.Shared && err == nil && res[0] == 1 {
+				refundScript.Run(ctx, pipe, []string{limitKey(l)}, ms(now), limitPeriod(l).Milliseconds(), l.PerHour)
+			}
+		}
+	})
 }
 
 // tenantSide says what a login counts in the tenant's statistics.

@@ -114,7 +114,7 @@ local function apply(p)
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
   end
   for _, j in ipairs(p.jobs) do
-    enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0')
+    enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0', j.gates)
   end
 end
 `
@@ -573,8 +573,10 @@ return 'OK'
 // limitScript is a GCRA rate limit (as go-redis/redis_rate's): `limit`
 // units per period, a burst of `limit`, then one unit each period/limit.
 // The key holds the theoretical arrival time (TAT, unix ms).
-// KEYS[1] the limit's key. ARGV[1] now ms, ARGV[2] period ms, ARGV[3]
-// limit. Returns {1, 0} when a unit was taken, {0, ms to wait} when not.
+// KEYS[1] the limit's key, KEYS[2] (optional) where to record the
+// verdict for a gated job ("1" or "0", kept ARGV[4] ms). ARGV[1] now ms,
+// ARGV[2] period ms, ARGV[3] limit. Returns {1, 0} when a unit was taken,
+// {0, ms to wait} when not.
 var limitScript = redis.NewScript(`
 local now, period, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local step = period / limit
@@ -582,13 +584,28 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local next = tat + step
 if next - now > period then
+  if KEYS[2] then redis.call('SET', KEYS[2], '0', 'PX', ARGV[4]) end
   return {0, math.max(math.ceil(next - period - now), 1)}
 end
 redis.call('SET', KEYS[1], string.format('%d', math.ceil(next)), 'PX', math.ceil(next - now))
+if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
 return {1, 0}
 `)
 
-var allScripts = []*redis.Script{limitScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript,
+// refundScript gives back the unit a limitScript call took. KEYS[1] the
+// limit; ARGV as limitScript's first three.
+var refundScript = redis.NewScript(`
+local now, period, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') - period / limit
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%d', math.ceil(tat)), 'PX', math.ceil(tat - now))
+return 1
+`)
+
+var allScripts = []*redis.Script{limitScript, refundScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript,
 	statsLoadScript, statsFlushScript, failureScript, putKeyScript, deleteKeyScript,
 	putPolicyScript, appendEventScript, setDeliveryScript, feedbackScript, reportScript}
 

@@ -270,26 +270,69 @@ func (s *Store) allow(ctx context.Context, limits []engine.Limit, now time.Time)
 	err := s.pipelined(ctx, func(pipe redis.Pipeliner) {
 		cmds = cmds[:0]
 		for _, l := range limits {
-			period := l.Period
-			if period <= 0 {
-				period = time.Hour
-			}
-			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{keyspace.Limit(l.Scope, l.Tenant, l.Subject)}, ms(now), period.Milliseconds(), l.PerHour))
+			cmds = append(cmds, limitScript.Run(ctx, pipe, []string{limitKey(l)}, ms(now), limitPeriod(l).Milliseconds(), l.PerHour))
 		}
 	})
 	if err != nil {
 		return "", 0, err
 	}
+	i, wait, err := firstRefused(limits, cmds)
+	if err != nil || i < 0 {
+		return "", 0, err
+	}
+	return limits[i].Name, wait, nil
+}
+
+// sendOrder is limits without the switched-off ones (PerHour ≤ 0), the
+// caller's own before the shared ones.
+func sendOrder(limits []engine.Limit) []engine.Limit {
+	l := slices.DeleteFunc(slices.Clone(limits), func(l engine.Limit) bool { return l.PerHour <= 0 })
+	slices.SortStableFunc(l, func(a, b engine.Limit) int {
+		switch {
+		case a.Shared == b.Shared:
+			return 0
+		case b.Shared:
+			return -1
+		}
+		return 1
+	})
+	return l
+}
+
+// firstRefused reads limitScript's answers: the index of the first limit
+// that refused (-1 when all allowed) and how long it asks to wait.
+func firstRefused(limits []engine.Limit, cmds []*redis.Cmd) (int, time.Duration, error) {
 	for i, c := range cmds {
 		res, err := c.Int64Slice()
 		if err != nil {
-			return "", 0, err
+			return -1, 0, err
 		}
 		if res[0] == 0 {
-			return limits[i].Name, time.Duration(res[1]) * time.Millisecond, nil
+			return i, time.Duration(res[1]) * time.Millisecond, nil
 		}
 	}
-	return "", 0, nil
+	return -1, 0, nil
+}
+
+func limitKey(l engine.Limit) string { return keyspace.Limit(l.Scope, l.Tenant, l.Subject) }
+
+func limitPeriod(l engine.Limit) time.Duration {
+	if l.Period <= 0 {
+		return time.Hour
+	}
+	return l.Period
+}
+
+// limitVerdicts are the keys where limits record their verdicts on the
+// code of challenge id (switched-off limits record none).
+func limitVerdicts(limits []engine.Limit, id string) []string {
+	var v []string
+	for _, l := range limits {
+		if l.PerHour > 0 {
+			v = append(v, keyspace.LimitVerdict(limitKey(l), id))
+		}
+	}
+	return v
 }
 
 // LinkProvider remembers which challenge a provider's message id belongs
