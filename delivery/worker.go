@@ -593,7 +593,7 @@ func (w *Worker) process(ctx context.Context, e entry) {
 		return
 	}
 	if len(f.gates) > 0 {
-		refused, err := w.gated(ctx, f.gates)
+		refused, err := w.gated(ctx, log, f.gates)
 		if err != nil {
 			// Left pending, as when begin fails.
 			log.Error("delivery: read send limits", "err", err)
@@ -632,12 +632,16 @@ func (w *Worker) process(ctx context.Context, e entry) {
 
 // gated checks the send limits a code job waits for: the verdicts the
 // limits recorded when the login's write took them, in the same round
-// trip. It returns why the code must not be sent, or "" when every limit
-// allowed it. On a cluster the write and the limits run on different
-// nodes at once, so a verdict may not be written yet when the job is
-// read: it is waited for, for gateWait; one that never comes (its limit's
-// node failed) refuses the send. An error reading them is returned.
-func (w *Worker) gated(ctx context.Context, gates []string) (string, error) {
+// trip. It returns why the code must not be sent, or "" when it may. On a
+// cluster the write and the limits run on different nodes at once, so a
+// verdict may not be written yet when the job is read: it is waited for,
+// for gateWait. One that never comes was lost with a failed master
+// (Redis replicates asynchronously) or never written because its limit's
+// node failed; in the second case the engine, answering the login with
+// an error, cancelled the challenge, so the job was dropped before this.
+// Either way the code is sent: a code lost in a failover is worse than
+// one send a limit did not meter. An error reading them is returned.
+func (w *Worker) gated(ctx context.Context, log *slog.Logger, gates []string) (string, error) {
 	deadline := time.Now().Add(w.gateWait())
 	pause := 5 * time.Millisecond
 	for {
@@ -660,7 +664,8 @@ func (w *Worker) gated(ctx context.Context, gates []string) (string, error) {
 				return "", nil
 			}
 			if time.Now().After(deadline) {
-				return "its send limits gave no verdict", nil
+				log.Warn("delivery: a send limit gave no verdict; sending", "waited", w.gateWait())
+				return "", nil
 			}
 		}
 		select {

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -572,5 +573,44 @@ func TestEvaluateVelocity(t *testing.T) {
 	ev = h.evaluate(t, tenant, engine.EvaluateInput{UserID: "vera", IP: "203.0.113.77", UserAgent: evUAChrome, DeviceID: "laptop"})
 	if _, ok := evSignal(ev, risk.SignalIPFailedManyUsers); ok {
 		t.Errorf("one user's 25 failures from an IP: %+v, want no ip_failed_many_users", ev.Risk)
+	}
+}
+
+// saveFails is the store with a login write that lands but answers an
+// error, as when a send limit's node fails in the write's pipeline.
+type saveFails struct {
+	*redisstore.Store
+	challenge string // the challenge of the last failed write
+}
+
+func (s *saveFails) SaveLogin(ctx context.Context, u engine.UserRef, w engine.LoginWrite) (engine.LoginSaved, error) {
+	saved, err := s.Store.SaveLogin(ctx, u, w)
+	if err == nil && w.Commit != nil && len(w.Commit.NewChallenges) > 0 {
+		s.challenge, err = w.Commit.NewChallenges[0].ID, errors.New("a send limit's node is down")
+	}
+	return saved, err
+}
+
+// TestEvaluateCancelsAChallengeItCannotAnswer: when a login's write fails
+// after its challenge was written (its send limits' verdicts may never
+// come, and the delivery worker then sends), the engine cancels the
+// challenge the host will never hear of, so its code is dropped.
+func TestEvaluateCancelsAChallengeItCannotAnswer(t *testing.T) {
+	h := newEvHarness(t)
+	st := &saveFails{Store: h.store}
+	eng, err := engine.New(st, engine.Options{Secret: []byte("engine-evaluate-test-secret-0123456789abcdef"), Clock: h.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = eng
+	tenant := h.tenant(t, engine.PolicyPatch{Challenge: new(engine.ChallengeEveryLogin)})
+	h.enroll(t, tenant, "ann")
+	_, err = eng.Logins.Evaluate(context.Background(), tenant, engine.EvaluateInput{UserID: "ann", IP: "192.0.2.7", UserAgent: evUAChrome})
+	if err == nil || st.challenge == "" {
+		t.Fatalf("evaluate: %v (challenge %q), want the write's error", err, st.challenge)
+	}
+	c, ok, err := h.store.Challenge(context.Background(), tenant, st.challenge)
+	if err != nil || !ok || c.Status != engine.StatusCancelled {
+		t.Fatalf("challenge after the failed write: %+v %v %v, want cancelled", c.Status, ok, err)
 	}
 }

@@ -182,6 +182,14 @@ func (e *Logins) Evaluate(ctx context.Context, tenant string, in EvaluateInput) 
 	}
 	saved, err := e.store.SaveLogin(ctx, l.user, w)
 	if err != nil {
+		if len(w.Limits) > 0 {
+			// The write may have landed without its limits' verdicts, and a
+			// job whose verdict never comes is sent: cancel the challenge
+			// the host will never hear of (fails harmlessly if it was not
+			// written).
+			ch := w.Commit.NewChallenges[0].ID
+			_ = e.store.Commit(ctx, l.user, Commit{Version: -1, Challenge: ch, ChallengeStatus: StatusCancelled, Now: e.now()})
+		}
 		return Evaluation{}, AsError(err)
 	}
 	if saved.Refused != "" {
