@@ -213,8 +213,7 @@ func (e *Prompts) Create(ctx context.Context, tenant string, in PromptInput, act
 
 // promptAllowed caps prompts per user, like the codes they lead to.
 func (e *Prompts) promptAllowed(ctx context.Context, t Tenant, p Policy, u UserRef) error {
-	subject := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8])
-	tripped, wait, err := e.core.store.Allow(ctx, []Limit{{Scope: "prompt:u", Tenant: u.Tenant, Subject: subject,
+	tripped, wait, err := e.core.store.Allow(ctx, []Limit{{Scope: "prompt:u", Tenant: u.Tenant, Subject: e.userSubject(u),
 		PerHour: 3 * e.opt.Limits.SMSPerUser, Name: "user"}}, e.now())
 	if err != nil {
 		return Internal(err)
