@@ -312,9 +312,12 @@ func TestPromptPasskey(t *testing.T) {
 	if q := s.host.wait(t, 1); q.Get("state") != "m1" || q.Get("stepup_code") == "" {
 		t.Fatalf("settings return: %v", q)
 	}
-	time.Sleep(300 * time.Millisecond) // the queue's worker sends it
-	if mails := s.SMTP.Messages(); !mailAbout(mails, "passkey") {
-		t.Errorf("no mail about the new passkey")
+	// The queue's worker sends it.
+	for deadline := time.Now().Add(10 * time.Second); !mailAbout(s.SMTP.Messages(), "passkey"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("no mail about the new passkey")
+			break
+		}
 	}
 
 	// A later login offers the passkey and accepts it.
