@@ -37,7 +37,9 @@ func TestSaveLoginTakesSendLimits(t *testing.T) {
 				t.Helper()
 				id := fmt.Sprintf("ch_%s%024d", keyspace.Placement(tenant, "ann"), n)
 				w := statsLogin(tenant, "ann", map[string]string{"ip.addr": "a"})
-				w.Learn, w.Record.Decision = false, engine.DecisionChallenge
+				// One instant for every limit: the writes', the refund's and
+				// the checks' below.
+				w.Learn, w.Record.Decision, w.Record.At = false, engine.DecisionChallenge, now
 				w.Limits = limits
 				w.Commit = &engine.Commit{Version: -1, Now: now, Jobs: []engine.Job{{Kind: message.KindSMS, Challenge: id, Payload: []byte("sealed")}},
 					NewChallenges: []engine.Challenge{{ID: id, Tenant: tenant, User: "ann", Purpose: engine.PurposeLogin, Channel: engine.ChannelSMS,
