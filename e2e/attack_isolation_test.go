@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stepup-auth/stepup/config"
 	"github.com/stepup-auth/stepup/internal/apptest"
 )
 
@@ -399,4 +400,28 @@ func TestAttackUserIDBytes(t *testing.T) {
 		r := s.Do(t, "POST", "/v1/logins/evaluate", s.AppKey, `{"user_id":"`+id+`","ip":"`+csIPAU+`"}`)
 		atkWant(t, fmt.Sprintf("evaluate %q", id), r, 400, "bad_json")
 	}
+}
+
+// TestAttackIPv6RotationMeetsTheIPLimit: the per-client-IP cap on starting
+// challenges (SMS pumping) counts an IPv6 client by its /64, as the risk
+// model does: every host of a home or a cloud VM holds a /64, and counted
+// address by address the cap never tripped for a client taking a fresh
+// address per request.
+func TestAttackIPv6RotationMeetsTheIPLimit(t *testing.T) {
+	t.Parallel()
+	s := csNewSite(t, apptest.Options{Redis: apptest.Single, Configure: func(c *config.Config) { c.Limits.ChallengesPerIPHour = 2 }})
+	var last apptest.Response
+	for i := 1; i <= 3; i++ {
+		last = s.Do(t, "POST", fmt.Sprintf("/v1/users/pump%d/sms", i), s.AppKey,
+			map[string]any{"phone": csPhone(40 + i), "ip": fmt.Sprintf("2001:db8:1:2::%x", i)})
+		if i < 3 && last.Status != 201 {
+			t.Fatalf("enrolment %d: %d %s", i, last.Status, last.Raw)
+		}
+	}
+	atkWant(t, "third enrolment from the same /64", last, 429, "rate_limited")
+	if csErrField(last, "limit") != "ip" {
+		t.Errorf("refused by %v, want the ip limit", csErrField(last, "limit"))
+	}
+	// Another /64 is another client.
+	s.Must(t, 201, "POST", "/v1/users/pump4/sms", s.AppKey, map[string]any{"phone": csPhone(44), "ip": "2001:db8:1:3::1"})
 }

@@ -153,6 +153,19 @@ func (e *core) ipHash(tenant string, ip netip.Addr) string {
 	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", ip.String())[:8])
 }
 
+// clientHash names a client in the per-address limits: its IPv4 address,
+// or its IPv6 /64. One home, phone or cloud VM holds a whole /64, so
+// counted address by address a client taking a fresh address per request
+// would never meet its limit.
+func (e *core) clientHash(tenant string, ip netip.Addr) string {
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return e.ipHash(tenant, ip)
+	}
+	p, _ := ip.Prefix(64)
+	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", p.String())[:8])
+}
+
 // learnOptions bound the history a login is learned into.
 func (e *core) learnOptions() LearnOptions {
 	return LearnOptions{HistorySize: e.opt.HistorySize, HistoryTTL: e.historyTTL()}
