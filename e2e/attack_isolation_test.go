@@ -425,3 +425,28 @@ func TestAttackIPv6RotationMeetsTheIPLimit(t *testing.T) {
 	// Another /64 is another client.
 	s.Must(t, 201, "POST", "/v1/users/pump4/sms", s.AppKey, map[string]any{"phone": csPhone(44), "ip": "2001:db8:1:3::1"})
 }
+
+// TestAttackBadClientIP: the client IP a host app passes with a
+// lifecycle call or a verification is checked as evaluate checks it. A
+// malformed one was taken silently: the per-IP cap on starting challenges
+// did not count the call, and the user's mail and the audit event lost
+// where the change came from.
+func TestAttackBadClientIP(t *testing.T) {
+	t.Parallel()
+	s := atkNewSite(t)
+	for _, ip := range []string{"999.1.1.1", "2001:db8::1%eth0", "192.0.2.1:443", "localhost"} {
+		atkWant(t, "sms enrolment from "+ip, s.Do(t, "POST", "/v1/users/u1/sms", s.AppKey,
+			map[string]any{"phone": csPhone(50), "ip": ip}), 400, "invalid_ip")
+		atkWant(t, "totp enrolment from "+ip, s.Do(t, "POST", "/v1/users/u1/totp", s.AppKey,
+			map[string]any{"ip": ip}), 400, "invalid_ip")
+		atkWant(t, "password change from "+ip, s.Do(t, "POST", "/v1/users/u1/events/password-changed", s.AppKey,
+			map[string]any{"ip": ip}), 400, "invalid_ip")
+		atkWant(t, "verify from "+ip, s.Do(t, "POST", "/v1/challenges/ch_00aaaaaaaaaaaaaaaaaaaaaaaa/verify", s.AppKey,
+			map[string]any{"code": "123456", "ip": ip}), 400, "invalid_ip")
+	}
+	atkWant(t, "long user agent", s.Do(t, "POST", "/v1/users/u1/sms", s.AppKey,
+		map[string]any{"phone": csPhone(50), "user_agent": strings.Repeat("a", 2000)}), 400, "validation_failed")
+	// A mapped IPv4 address and no address at all are fine.
+	s.Must(t, 201, "POST", "/v1/users/u1/sms", s.AppKey, map[string]any{"phone": csPhone(50), "ip": "::ffff:192.0.2.1"})
+	s.Must(t, 201, "POST", "/v1/users/u2/sms", s.AppKey, map[string]any{"phone": csPhone(51)})
+}

@@ -111,6 +111,23 @@ func parseIP(s string) (netip.Addr, error) {
 	return ip.Unmap(), nil
 }
 
+// ValidClient checks the end user's client as a host app reports it with
+// a lifecycle call or a verification, as evaluate checks a login's: an IP
+// address when given (a malformed one would escape the per-IP limits and
+// leave the user's mail without its origin), a user agent of at most 1024
+// bytes.
+func ValidClient(ip, userAgent string) error {
+	if ip != "" {
+		if _, err := parseIP(ip); err != nil {
+			return err
+		}
+	}
+	if len(userAgent) > 1024 {
+		return Invalid("user_agent", "at most 1024 bytes")
+	}
+	return nil
+}
+
 func validateLogin(in EvaluateInput) (netip.Addr, error) {
 	if err := ValidUserID(in.UserID); err != nil {
 		return netip.Addr{}, err
