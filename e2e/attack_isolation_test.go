@@ -450,3 +450,39 @@ func TestAttackBadClientIP(t *testing.T) {
 	s.Must(t, 201, "POST", "/v1/users/u1/sms", s.AppKey, map[string]any{"phone": csPhone(50), "ip": "::ffff:192.0.2.1"})
 	s.Must(t, 201, "POST", "/v1/users/u2/sms", s.AppKey, map[string]any{"phone": csPhone(51)})
 }
+
+// TestAttackSecretsStayOutOfTheLog: after enrolments, a remembered device,
+// wrong codes and refused calls, the log holds no code, backup code, TOTP
+// seed, device token, key or full phone number.
+func TestAttackSecretsStayOutOfTheLog(t *testing.T) {
+	t.Parallel()
+	s := atkNewSite(t)
+	s.everyLogin(t)
+	phone := csPhone(61)
+	backup := s.enrollSMS(t, "sam", phone)
+	totp := s.Must(t, 201, "POST", "/v1/users/tia/totp", s.AppKey, nil)
+	id, code := s.loginChallenge(t, "sam", phone)
+	s.Do(t, "POST", "/v1/challenges/"+id+"/verify", s.AppKey, map[string]any{"code": csWrongCode(code)})
+	res := s.Must(t, 200, "POST", "/v1/challenges/"+id+"/verify", s.AppKey, map[string]any{"code": code, "remember_device": true})
+	token := csStr(csObj(res, "result"), "device_token")
+	s.Do(t, "POST", "/v1/logins/evaluate", s.AppKey, map[string]any{"user_id": "sam", "ip": csIPAU, "device_id": "laptop", "device_token": token + "x"})
+	s.Do(t, "POST", "/v1/users/sam/sms", s.AppKey, map[string]any{"phone": phone})
+	s.Do(t, "POST", "/v1/users/sam/phone-change", s.AppKey, map[string]any{"new_phone": phone})
+	s.Do(t, "GET", "/v1/users/sam", s.AppKey+"x", nil)
+	secrets := map[string]string{"code": code, "backup code": backup[0], "phone": strings.TrimPrefix(phone, "+"),
+		"app key": s.AppKey, "manager key": s.ManagerKey}
+	if seed := csStr(totp, "secret"); seed != "" {
+		secrets["totp seed"] = seed
+	} else {
+		t.Errorf("no TOTP secret in %v", totp)
+	}
+	if token != "" {
+		secrets["device token"] = token
+	}
+	logs := s.Logs.String()
+	for what, v := range secrets {
+		if strings.Contains(logs, v) {
+			t.Errorf("the log holds the %s %q", what, v)
+		}
+	}
+}
