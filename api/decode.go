@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -62,6 +63,11 @@ func decodeBytes(b []byte, v any, allowEmpty bool) error {
 func decodeObject(b []byte, v any) error {
 	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return engine.E(engine.KindInvalid, "bad_json", "the body must be a JSON object")
+	}
+	if !utf8.Valid(b) {
+		// JSON is UTF-8 (RFC 8259); encoding/json would swap each bad byte
+		// for U+FFFD, making two different user ids one.
+		return engine.E(engine.KindInvalid, "bad_json", "request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -111,6 +111,8 @@ func TestDecodeBytes(t *testing.T) {
 		{"array", `[]`, false, "bad_json", ""},
 		{"string", `"x"`, false, "bad_json", ""},
 		{"null", `null`, false, "bad_json", ""},
+		// JSON is UTF-8: a bad byte is refused, not swapped for U+FFFD.
+		{"not utf-8", "{\"user_id\":\"bob\xff\"}", false, "bad_json", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

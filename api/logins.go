@@ -91,8 +91,13 @@ func (s *Server) verify(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	actor, err := actorReq{IP: req.IP, UserAgent: req.UserAgent}.actor()
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	res, err := s.eng.Challenges.Verify(c.Request.Context(), principal(c).Tenant, c.Param("id"), engine.VerifyInput{
-		Code: req.Code, RememberDevice: req.RememberDevice, Actor: engine.Actor{Kind: message.ActorUser, IP: req.IP, UserAgent: req.UserAgent}})
+		Code: req.Code, RememberDevice: req.RememberDevice, Actor: actor})
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -65,8 +65,11 @@ type actorReq struct {
 	UserAgent string `json:"user_agent"`
 }
 
-func (a actorReq) actor() engine.Actor {
-	return engine.Actor{Kind: message.ActorUser, IP: a.IP, UserAgent: a.UserAgent}
+func (a actorReq) actor() (engine.Actor, error) {
+	if err := engine.ValidClient(a.IP, a.UserAgent); err != nil {
+		return engine.Actor{}, err
+	}
+	return engine.Actor{Kind: message.ActorUser, IP: a.IP, UserAgent: a.UserAgent}, nil
 }
 
 func (s *Server) eraseUser(c *gin.Context) {
@@ -101,7 +104,12 @@ func (s *Server) startSMS(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	st, err := s.eng.Lifecycle.StartSMS(c.Request.Context(), userRef(c), req.Phone, req.actor())
+	actor, err := req.actor()
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	st, err := s.eng.Lifecycle.StartSMS(c.Request.Context(), userRef(c), req.Phone, actor)
 	s.started(c, st, err)
 }
 
@@ -116,7 +124,12 @@ func (s *Server) startPhoneChange(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	st, err := s.eng.Lifecycle.StartPhoneChange(c.Request.Context(), userRef(c), req.NewPhone, req.actor())
+	actor, err := req.actor()
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	st, err := s.eng.Lifecycle.StartPhoneChange(c.Request.Context(), userRef(c), req.NewPhone, actor)
 	s.started(c, st, err)
 }
 
@@ -128,7 +141,12 @@ func (s *Server) lifecycle(start func(context.Context, engine.UserRef, engine.Ac
 			s.writeError(c, err)
 			return
 		}
-		st, err := start(c.Request.Context(), userRef(c), req.actor())
+		actor, err := req.actor()
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		st, err := start(c.Request.Context(), userRef(c), actor)
 		s.started(c, st, err)
 	}
 }
@@ -165,7 +183,12 @@ func (s *Server) sessionEvent(reason message.Reason) gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		s.forget(c, "", reason, req.actor())
+		actor, err := req.actor()
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		s.forget(c, "", reason, actor)
 	}
 }
 

@@ -62,14 +62,14 @@ func (e *Tenants) AuthenticateFrom(ctx context.Context, secret, client string) (
 	return p, err
 }
 
-// authFailureKey is the limit subject of a client address: a keyed hash, so
-// no address is stored in the clear.
+// authFailureKey is the limit subject of a client address (an IPv6
+// client's /64): a keyed hash, so no address is stored in the clear.
 func (e *Tenants) authFailureKey(client string) string {
 	ip, err := netip.ParseAddr(client)
 	if err != nil {
 		return "unknown"
 	}
-	return e.ipHash("", ip.Unmap())
+	return e.clientHash("", ip)
 }
 
 // authBlocks remembers, per process, until when an address is throttled.

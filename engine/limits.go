@@ -51,14 +51,14 @@ func (e *core) userSubject(u UserRef) string {
 	return hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8])
 }
 
-// ipLimit is the per-client-IP limit on starting challenges, when the
-// client's IP is known.
+// ipLimit is the per-client-IP limit on starting challenges (an IPv6
+// client's /64), when the client's IP is known.
 func (e *core) ipLimit(u UserRef, actor Actor) []Limit {
 	ip, err := parseIP(actor.IP)
 	if err != nil {
 		return nil
 	}
-	return []Limit{{Scope: "ch:ip", Tenant: u.Tenant, Subject: e.ipHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"}}
+	return []Limit{{Scope: "ch:ip", Tenant: u.Tenant, Subject: e.clientHash(u.Tenant, ip), PerHour: e.opt.Limits.ChallengesPerIP, Name: "ip"}}
 }
 
 // sendLimits returns the limits a code sent on channel c to `to` takes

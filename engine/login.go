@@ -111,6 +111,23 @@ func parseIP(s string) (netip.Addr, error) {
 	return ip.Unmap(), nil
 }
 
+// ValidClient checks the end user's client as a host app reports it with
+// a lifecycle call or a verification, as evaluate checks a login's: an IP
+// address when given (a malformed one would escape the per-IP limits and
+// leave the user's mail without its origin), a user agent of at most 1024
+// bytes.
+func ValidClient(ip, userAgent string) error {
+	if ip != "" {
+		if _, err := parseIP(ip); err != nil {
+			return err
+		}
+	}
+	if len(userAgent) > 1024 {
+		return Invalid("user_agent", "at most 1024 bytes")
+	}
+	return nil
+}
+
 func validateLogin(in EvaluateInput) (netip.Addr, error) {
 	if err := ValidUserID(in.UserID); err != nil {
 		return netip.Addr{}, err
@@ -151,6 +168,19 @@ func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.F
 
 func (e *core) ipHash(tenant string, ip netip.Addr) string {
 	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", ip.String())[:8])
+}
+
+// clientHash names a client in the per-address limits: its IPv4 address,
+// or its IPv6 /64. One home, phone or cloud VM holds a whole /64, so
+// counted address by address a client taking a fresh address per request
+// would never meet its limit.
+func (e *core) clientHash(tenant string, ip netip.Addr) string {
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return e.ipHash(tenant, ip)
+	}
+	p, _ := ip.Prefix(64)
+	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", p.String())[:8])
 }
 
 // learnOptions bound the history a login is learned into.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Tenants creates tenants and their API keys and authenticates callers.
@@ -201,6 +202,11 @@ func (e *Tenants) AuthenticateHash(ctx context.Context, hash string) (Principal,
 }
 
 func printable(s string) bool {
+	// A byte that is not UTF-8 ranges as U+FFFD, which is printable: one
+	// id would name one thing in Redis and another in every JSON answer.
+	if !utf8.ValidString(s) {
+		return false
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return false
