@@ -662,6 +662,7 @@ func TestLifecyclePhoneChangeRefused(t *testing.T) {
 		{"national format", "0491570242", "phone_invalid"},
 		{"too short", "+6149157024", "phone_invalid"},
 		{"not a number", "call me", "phone_invalid"},
+		{"with an extension", "+61491570242 ext. 12", "phone_invalid"},
 		{"empty", "", "phone_invalid"},
 		{"fixed line", "+61293744000", "phone_not_mobile"},
 		{"premium rate", "+611900123456", "phone_not_mobile"},

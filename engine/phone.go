@@ -31,6 +31,11 @@ func ParsePhone(raw string) (e164, region string, err error) {
 	if perr != nil || !phonenumbers.IsValidNumber(n) {
 		return "", "", ErrPhoneInvalid
 	}
+	if n.GetExtension() != "" {
+		// A text message has no extension to dial: the number would be
+		// kept without it, not as typed.
+		return "", "", ErrPhoneInvalid.With("hint", "a mobile number has no extension")
+	}
 	switch phonenumbers.GetNumberType(n) {
 	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE:
 	default:
