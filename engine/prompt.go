@@ -732,7 +732,8 @@ func (e *Prompts) RemovePasskey(ctx context.Context, id, secret, passkey string,
 	if err != nil {
 		return err
 	}
-	return e.lifecycle.RemovePasskey(ctx, UserRef{p.Tenant, p.User}, passkey, actor)
+	// The settings page opened on a proven factor (or set this one up).
+	return e.lifecycle.removePasskey(ctx, UserRef{p.Tenant, p.User}, passkey, true, actor)
 }
 
 // commitChange commits a user's factor change with its audit event and

@@ -400,8 +400,17 @@ func factorViews(a Account) []FactorView {
 
 // RemovePasskey removes one of a user's passkeys (its id as listed by
 // GetUser), with the same audit event and mail as any factor change. The
-// last factor of a user whose policy requires 2FA cannot go.
+// last factor of a user whose policy requires 2FA cannot go. Nothing was
+// proven for this call, so neither can the user's last factor of all:
+// that is turning 2FA off, which asks for it (StartDisable).
 func (e *Lifecycle) RemovePasskey(ctx context.Context, u UserRef, id string, actor Actor) error {
+	return e.removePasskey(ctx, u, id, false, actor)
+}
+
+// removePasskey is RemovePasskey; proven says the user proved a current
+// factor for it (the hosted settings page's step-up), which lets the
+// last factor go too.
+func (e *Lifecycle) removePasskey(ctx context.Context, u UserRef, id string, proven bool, actor Actor) error {
 	for try := 0; try < 5; try++ {
 		t, p, a, err := e.start(ctx, e.store, u)
 		if err != nil {
@@ -416,6 +425,9 @@ func (e *Lifecycle) RemovePasskey(ctx context.Context, u UserRef, id string, act
 		if !next.Factors.Any() {
 			if p.Mode == ModeRequired {
 				return ErrPolicyRequires2FA
+			}
+			if !proven {
+				return ErrLastFactor
 			}
 			next.BackupCodes, next.Devices = nil, nil
 		}
