@@ -88,13 +88,22 @@ func (p atPage) api(t *testing.T, path string, body any) (int, map[string]any) {
 var b64 = base64.RawURLEncoding
 
 // atRegisterPasskey adds a passkey on the page with a software
-// authenticator ("none" attestation, P-256), as the page's script does
-// with the browser's.
-func atRegisterPasskey(t *testing.T, p atPage, origin string) {
+// authenticator, as the page's script does with the browser's.
+func atRegisterPasskey(t *testing.T, p atPage) {
+	t.Helper()
+	if st, res := atTryPasskey(t, p); st != 200 {
+		t.Fatalf("adding a passkey: %d %v", st, res)
+	}
+}
+
+// atTryPasskey tries to add a passkey on the page with a software
+// authenticator ("none" attestation, P-256) and returns the answer of
+// the ceremony step that refused it, or of the last one.
+func atTryPasskey(t *testing.T, p atPage) (int, map[string]any) {
 	t.Helper()
 	st, opts := p.api(t, "/passkey/register/begin", nil)
 	if st != 200 {
-		t.Fatalf("passkey/register/begin: %d %v", st, opts)
+		return st, opts
 	}
 	pk, _ := opts["publicKey"].(map[string]any)
 	if pk == nil {
@@ -134,12 +143,25 @@ func atRegisterPasskey(t *testing.T, p atPage, origin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, _ := json.Marshal(map[string]any{"type": "webauthn.create", "challenge": challenge, "origin": origin})
+	u, _ := url.Parse(p.url)
+	client, _ := json.Marshal(map[string]any{"type": "webauthn.create", "challenge": challenge, "origin": u.Scheme + "://" + u.Host})
 	cred := map[string]any{"id": b64.EncodeToString(credID), "rawId": b64.EncodeToString(credID), "type": "public-key",
 		"response": map[string]any{"clientDataJSON": b64.EncodeToString(client), "attestationObject": b64.EncodeToString(att)}}
-	if st, res := p.api(t, "/passkey/register/finish", map[string]any{"credential": cred, "name": "Laptop"}); st != 200 {
-		t.Fatalf("passkey/register/finish: %d %v", st, res)
+	return p.api(t, "/passkey/register/finish", map[string]any{"credential": cred, "name": "Laptop"})
+}
+
+// form posts one of the page's forms, following its redirect back to the
+// page, and returns the status of where it ended.
+func (p atPage) form(t *testing.T, path string, fields url.Values) int {
+	t.Helper()
+	fields.Set("csrf", p.csrf)
+	res, err := p.c.PostForm(p.url+path, fields)
+	if err != nil {
+		t.Fatal(err)
 	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
 }
 
 // atPasskeyOnly gives user a passkey as the only factor, on the hosted
@@ -148,11 +170,7 @@ func atPasskeyOnly(t *testing.T, e *lcEnv, user string) string {
 	t.Helper()
 	e.must(t, 200, "PUT", "/v1/users/"+user, map[string]any{"email": user + "@example.test"})
 	pr := e.must(t, 201, "POST", "/v1/prompts", map[string]any{"user_id": user, "action": "manage", "return_url": atReturnURL})
-	u, err := url.Parse(lcStr(pr, "url"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	atRegisterPasskey(t, atOpen(t, u.String()), u.Scheme+"://"+u.Host)
+	atRegisterPasskey(t, atOpen(t, lcStr(pr, "url")))
 	got := e.user(t, user)
 	keys, _ := got["passkeys"].([]any)
 	if len(keys) != 1 || got["enrolled"] != true {
@@ -178,5 +196,35 @@ func TestAttackRemoveLastPasskeyWithoutProof(t *testing.T) {
 	st := e.must(t, 201, "POST", "/v1/users/pia/2fa/disable", nil)
 	if ch := lcObj(st, "challenge"); ch["purpose"] != "disable" {
 		t.Errorf("2fa/disable: %v", st)
+	}
+}
+
+// TestAttackStaleSettingsPageAfterReset: the lost-phone case. The thief,
+// with the phone and the password, opens the settings page and proves the
+// SMS factor. The owner has a manager reset the account and sets up a new
+// phone. The thief's page, whose proof was of a factor that is gone, must
+// not go on changing the account: adding a passkey there gave the thief a
+// factor of the owner's new setup.
+func TestAttackStaleSettingsPageAfterReset(t *testing.T) {
+	e := atStartPasskeys(t)
+	e.must(t, 200, "PUT", "/v1/users/vic", map[string]any{"email": "vic@example.test"})
+	stolen, fresh := lcPhone(311), lcPhone(312)
+	e.enrollSMS(t, "vic", stolen)
+
+	seen := len(e.Twilio.Messages())
+	pr := e.must(t, 201, "POST", "/v1/prompts", map[string]any{"user_id": "vic", "action": "manage", "return_url": atReturnURL})
+	page := atOpen(t, lcStr(pr, "url"))
+	if st := page.form(t, "/verify", url.Values{"code": {e.SMSCode(t, stolen, seen)}}); st != 200 {
+		t.Fatalf("step-up on the settings page: %d", st)
+	}
+
+	e.Must(t, 200, "POST", "/v1/admin/users/vic/reset", e.Mgr, map[string]any{"reason": "phone stolen"})
+	e.enrollSMS(t, "vic", fresh)
+
+	if st, res := atTryPasskey(t, page); st == 200 {
+		t.Errorf("the thief's settings page, proven on the reset factor, added a passkey: %v", res)
+	}
+	if keys, _ := e.user(t, "vic")["passkeys"].([]any); len(keys) != 0 {
+		t.Fatalf("the owner's new setup has the thief's passkey: %v", keys)
 	}
 }
