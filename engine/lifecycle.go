@@ -37,6 +37,7 @@ var (
 	ErrNoSMS             = E(KindUnprocessable, "no_sms_factor", "the user has no phone number to change")
 	ErrSMSDisabled       = E(KindUnavailable, "sms_disabled", "text messages are switched off for this organisation")
 	ErrAlreadyEnrolled   = E(KindConflict, "already_enrolled", "this factor is already enrolled")
+	ErrLastFactor        = E(KindConflict, "last_factor", "this is the user's last factor; turn two-factor authentication off with POST /v1/users/{id}/2fa/disable, which asks for it")
 )
 
 // Started is the answer to a lifecycle call that needs a code.

@@ -90,12 +90,17 @@ type Prompt struct {
 	Verified  bool   // the user proved a current factor on the page
 	Method    Channel
 	Ceremony  []byte // a WebAuthn ceremony's session in flight
+	// Proof is the fingerprint of the account the page's proof (or the
+	// factor it set up) stands for: a change made elsewhere since (a
+	// reset, a new phone) leaves the page nothing proven (proven).
+	Proof string
 }
 
 // PromptChange is what UpdatePrompt sets; nil fields stay.
 type PromptChange struct {
 	Challenge *string
 	Verified  *bool
+	Proof     *string
 	Method    *Channel
 	Ceremony  *[]byte
 	// IfCeremony, when set, makes the change a compare-and-set: it applies
@@ -461,7 +466,7 @@ func (e *Prompts) Page(ctx context.Context, id, secret string) (PromptPage, erro
 		return PromptPage{}, err
 	}
 	pg := PromptPage{Kind: p.Kind, Org: t.SenderName, LogoURL: pol.LogoURL, AccentColor: pol.AccentColor, ExpiresAt: p.ExpiresAt,
-		Verified: p.Verified && p.Kind == PromptManage || enrolling(p, a), Channels: pol.AllowedChannels,
+		Verified: e.proven(p, a), Channels: pol.AllowedChannels,
 		HasPasskey: len(a.Factors.Passkeys) > 0 && slices.Contains(pol.AllowedChannels, ChannelPasskey) && e.wa != nil}
 	for _, k := range a.Factors.Passkeys {
 		pg.Passkeys = append(pg.Passkeys, k.view())
@@ -525,7 +530,7 @@ func (e *Prompts) verified(ctx context.Context, p Prompt, secret string, res Ver
 		return e.finish(ctx, p, secret, ExchangeResult{Method: method, DeviceToken: tok})
 	}
 	yes := true
-	return "", e.update(ctx, p, secret, PromptChange{Verified: &yes, Method: &method})
+	return "", e.update(ctx, p, secret, PromptChange{Verified: &yes, Method: &method, Proof: &res.state})
 }
 
 // Resend sends the page's code again: the login's or step-up's, or a
@@ -631,23 +636,37 @@ func (e *Prompts) settings(ctx context.Context, id, secret string) (Prompt, erro
 	if p.Kind == PromptLogin || p.Kind == PromptManage && !p.Verified {
 		return Prompt{}, ErrPromptNotVerified
 	}
-	if p.Kind == PromptEnroll && p.Method == "" {
-		_, _, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
-		if err != nil {
-			return Prompt{}, err
-		}
-		if !enrolling(p, a) {
-			return Prompt{}, ErrPromptNotVerified
-		}
+	_, _, a, err := e.start(ctx, e.store, UserRef{p.Tenant, p.User})
+	if err != nil {
+		return Prompt{}, err
+	}
+	if !e.proven(p, a) {
+		return Prompt{}, ErrPromptNotVerified
 	}
 	return p, nil
 }
 
-// enrolling reports whether an enrolment page may act for its user: while
-// the user has no factor, or once the page set up one (Method). A factor
-// set up elsewhere meanwhile asks for proof the page never had.
-func enrolling(p Prompt, a Account) bool {
-	return p.Kind == PromptEnroll && (p.Method != "" || !a.Factors.Any())
+// proven reports whether a settings page may act for its user: a manage
+// page whose step-up proved the account as it still is, an enrolment page
+// while the user has no factor, or one that set up a factor of the
+// account as it still is. A change made elsewhere since (a factor set up,
+// a reset, a new phone or address) asks for proof the page never had.
+func (e *core) proven(p Prompt, a Account) bool {
+	same := p.Proof != "" && constantEqual(p.Proof, e.fingerprint(a))
+	switch p.Kind {
+	case PromptManage:
+		return p.Verified && same
+	case PromptEnroll:
+		return !a.Factors.Any() || p.Method != "" && same
+	}
+	return false
+}
+
+// reproven records that the page's own change left the account as a: its
+// proof stands for the account as the change made it.
+func (e *Prompts) reproven(ctx context.Context, p Prompt, secret string, a Account) error {
+	fp := e.fingerprint(a)
+	return e.update(ctx, p, secret, PromptChange{Proof: &fp})
 }
 
 // passkeyAccount reads the prompt's user's account, refusing when the
@@ -702,6 +721,9 @@ func (e *Prompts) PasskeyRegisterFinish(ctx context.Context, id, secret string, 
 		if err != nil {
 			return nil, err
 		}
+		if !e.proven(p, a) { // the account the commit changes (its version)
+			return nil, ErrPromptNotVerified
+		}
 		k, err := e.finishPasskeyRegistration(u, a, p.Ceremony, response, name)
 		if err != nil {
 			return nil, err
@@ -716,11 +738,16 @@ func (e *Prompts) PasskeyRegisterFinish(ctx context.Context, id, secret string, 
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
-		if err == nil && p.Kind == PromptEnroll && p.Method == "" { // the factor this page set up
-			m := ChannelPasskey
-			err = e.update(ctx, p, secret, PromptChange{Method: &m})
+		if err != nil {
+			return nil, err
 		}
-		return codes, err
+		fp := e.fingerprint(next)
+		ch := PromptChange{Proof: &fp}
+		if p.Kind == PromptEnroll && p.Method == "" { // the factor this page set up
+			m := ChannelPasskey
+			ch.Method = &m
+		}
+		return codes, e.update(ctx, p, secret, ch)
 	}
 	return nil, ErrConflict
 }
@@ -732,7 +759,12 @@ func (e *Prompts) RemovePasskey(ctx context.Context, id, secret, passkey string,
 	if err != nil {
 		return err
 	}
-	return e.lifecycle.RemovePasskey(ctx, UserRef{p.Tenant, p.User}, passkey, actor)
+	// The settings page opened on a proven factor (or set this one up).
+	a, err := e.lifecycle.removePasskey(ctx, UserRef{p.Tenant, p.User}, passkey, func(a Account) bool { return e.proven(p, a) }, actor)
+	if err != nil {
+		return err
+	}
+	return e.reproven(ctx, p, secret, a)
 }
 
 // commitChange commits a user's factor change with its audit event and

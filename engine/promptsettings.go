@@ -159,7 +159,7 @@ func (e *Prompts) verifyChange(ctx context.Context, id, secret string, check fun
 	if v, ok := res.Result["next_challenge"].(ChallengeView); ok {
 		next = v.ID
 	}
-	ch := PromptChange{Challenge: &next}
+	ch := PromptChange{Challenge: &next, Proof: &res.state}
 	if p.Kind == PromptEnroll && p.Method == "" && enrolPurposes[c.Purpose] {
 		ch.Method = &c.Channel // what the host is told the user set up
 	}

@@ -400,22 +400,40 @@ func factorViews(a Account) []FactorView {
 
 // RemovePasskey removes one of a user's passkeys (its id as listed by
 // GetUser), with the same audit event and mail as any factor change. The
-// last factor of a user whose policy requires 2FA cannot go.
+// last factor of a user whose policy requires 2FA cannot go. Nothing was
+// proven for this call, so neither can the user's last factor of all:
+// that is turning 2FA off, which asks for it (StartDisable).
 func (e *Lifecycle) RemovePasskey(ctx context.Context, u UserRef, id string, actor Actor) error {
+	_, err := e.removePasskey(ctx, u, id, nil, actor)
+	return err
+}
+
+// removePasskey is RemovePasskey for a caller that may have proven the
+// user: proven (nil: none) says whether that proof stands for the account
+// as read (the hosted settings page's step-up), which lets the last
+// factor go too, and is asked again of every state the removal commits
+// on. It returns the account as changed.
+func (e *Lifecycle) removePasskey(ctx context.Context, u UserRef, id string, proven func(Account) bool, actor Actor) (Account, error) {
 	for try := 0; try < 5; try++ {
 		t, p, a, err := e.start(ctx, e.store, u)
 		if err != nil {
-			return err
+			return Account{}, err
+		}
+		if proven != nil && !proven(a) {
+			return Account{}, ErrPromptNotVerified
 		}
 		i := slices.IndexFunc(a.Factors.Passkeys, func(k Passkey) bool { return k.ID == id })
 		if i < 0 {
-			return ErrNoPasskey
+			return Account{}, ErrNoPasskey
 		}
 		next := a
 		next.Factors.Passkeys = slices.Delete(slices.Clone(a.Factors.Passkeys), i, i+1)
 		if !next.Factors.Any() {
 			if p.Mode == ModeRequired {
-				return ErrPolicyRequires2FA
+				return Account{}, ErrPolicyRequires2FA
+			}
+			if proven == nil {
+				return Account{}, ErrLastFactor
 			}
 			next.BackupCodes, next.Devices = nil, nil
 		}
@@ -423,7 +441,7 @@ func (e *Lifecycle) RemovePasskey(ctx context.Context, u UserRef, id string, act
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
-		return err
+		return next, err
 	}
-	return ErrConflict
+	return Account{}, ErrConflict
 }

@@ -23,6 +23,9 @@ type VerifyResult struct {
 	Verified bool           `json:"verified"`
 	Purpose  Purpose        `json:"purpose"`
 	Result   map[string]any `json:"result"`
+	// state is the fingerprint of the account the verification left, for
+	// a settings page to know what its proof stands for.
+	state string
 }
 
 // how a code matched.
@@ -103,7 +106,7 @@ func (e *Challenges) verify(ctx context.Context, tenant, id string, in VerifyInp
 			return VerifyResult{}, AsError(err)
 		}
 		e.afterVerify(ctx, v)
-		return VerifyResult{Verified: true, Purpose: c.Purpose, Result: v.result}, nil
+		return VerifyResult{Verified: true, Purpose: c.Purpose, Result: v.result, state: e.fingerprint(v.next)}, nil
 	}
 	return VerifyResult{}, ErrConflict
 }

@@ -38,7 +38,8 @@ func (s *Store) CreatePrompt(ctx context.Context, p engine.Prompt, ttl time.Dura
 	args := []any{ttl.Milliseconds(),
 		"tenant", p.Tenant, "user", p.User, "login", p.LoginID, "kind", string(p.Kind), "return_url", p.ReturnURL,
 		"state", p.State, "expires_at", strconv.FormatInt(ms(p.ExpiresAt), 10), "status", string(p.Status),
-		"session", "", "ch", p.Challenge, "verified", boolField(p.Verified), "method", string(p.Method), "ceremony", ""}
+		"session", "", "ch", p.Challenge, "verified", boolField(p.Verified), "method", string(p.Method), "ceremony", "",
+		"proof", p.Proof}
 	return createPromptScript.Run(ctx, s.rdb, []string{key}, args...).Err()
 }
 
@@ -46,7 +47,8 @@ func parsePrompt(id string, m map[string]string) engine.Prompt {
 	cer, _ := base64.StdEncoding.DecodeString(m["ceremony"])
 	return engine.Prompt{ID: id, Tenant: m["tenant"], User: m["user"], LoginID: m["login"], Kind: engine.PromptKind(m["kind"]),
 		ReturnURL: m["return_url"], State: m["state"], ExpiresAt: fromMs(m["expires_at"]), Status: engine.PromptStatus(m["status"]),
-		Session: m["session"], Challenge: m["ch"], Verified: m["verified"] == "1", Method: engine.Channel(m["method"]), Ceremony: cer}
+		Session: m["session"], Challenge: m["ch"], Verified: m["verified"] == "1", Method: engine.Channel(m["method"]), Ceremony: cer,
+		Proof: m["proof"]}
 }
 
 // Prompt reads a prompt.
@@ -101,6 +103,9 @@ func (s *Store) UpdatePrompt(ctx context.Context, id, session string, now time.T
 	}
 	if ch.Verified != nil {
 		args = append(args, "verified", boolField(*ch.Verified))
+	}
+	if ch.Proof != nil {
+		args = append(args, "proof", *ch.Proof)
 	}
 	if ch.Method != nil {
 		args = append(args, "method", string(*ch.Method))
