@@ -86,13 +86,14 @@ func returnURLAllowed(registered []string, target string) bool {
 
 // dotFree reports whether a decoded path has no "." or ".." segment and
 // no backslash: a browser resolves "%2e%2e" as ".." (and some servers a
-// backslash as "/"), which would climb out of the registered path.
+// backslash as "/", and Tomcat or Jetty "..;x" as ".."), which would
+// climb out of the registered path.
 func dotFree(path string) bool {
 	if strings.Contains(path, `\`) {
 		return false
 	}
 	for _, seg := range strings.Split(path, "/") {
-		if seg == "." || seg == ".." {
+		if seg, _, _ = strings.Cut(seg, ";"); seg == "." || seg == ".." {
 			return false
 		}
 	}
