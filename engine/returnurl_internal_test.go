@@ -26,7 +26,7 @@ func TestReturnURLAllowed(t *testing.T) {
 		{"https://app.example/cb/%2E%2E%2Fevil", false}, // an encoded slash after it
 		{"https://app.example/cb/%2e%2e", false},
 		{"https://app.example/cb/..%5Cevil", false}, // a backslash some servers read as /
-		{"https://app.example/cb/..;/evil", false},   // a path parameter Tomcat and Jetty strip: ".."
+		{"https://app.example/cb/..;/evil", false},  // a path parameter Tomcat and Jetty strip: ".."
 		{"https://app.example/cb/.;x/evil", false},
 		{"https://app.example/cb/a;v=1", true},
 		{"https://app.example/cb/%5c%5cevil.example", false},
