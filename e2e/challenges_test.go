@@ -96,7 +96,11 @@ func TestChallengeFlow(t *testing.T) {
 				t.Errorf("signals %v: want new_device", csObj(ev, "risk")["signals"])
 			}
 			id := csStr(ch, "id")
-			code = csWaitSMS(t, s.Twilio, num, 2).Code()
+			sms := csWaitSMS(t, s.Twilio, num, 2)
+			if !strings.Contains(sms.Body, "verification code to sign in.") {
+				t.Errorf("login SMS %q does not say it is to sign in", sms.Body)
+			}
+			code = sms.Code()
 			got := s.waitChallenge(t, id, "delivery_status sent", func(c map[string]any) bool { return c["delivery_status"] == "sent" })
 			if got["status"] != "pending" || got["id"] != id || got["attempts_left"] != 5.0 || got["purpose"] != "login" {
 				t.Errorf("GET challenge before verify: %v", got)

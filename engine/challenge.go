@@ -172,7 +172,7 @@ func (e *Challenges) Resend(ctx context.Context, tenant, id string) (ChallengeVi
 		return ChallengeView{}, err
 	}
 	code := e.newCode()
-	job := e.codeJob(t, c.Channel, c.ID, to, code)
+	job := e.codeJob(t, c.Channel, c.Purpose, c.ID, to, code)
 	if err := e.store.Rekey(ctx, tenant, id, e.codeHash(id, code), e.now(), e.opt.ResendCooldown, e.opt.MaxSends, job); err != nil {
 		return ChallengeView{}, AsError(err)
 	}

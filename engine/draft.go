@@ -51,7 +51,7 @@ func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channe
 		if channel == ChannelEmail {
 			d.ch.Destination = MaskEmail(to)
 		}
-		d.jobs = []Job{e.codeJob(t, channel, c.ID, to, d.code)}
+		d.jobs = []Job{e.codeJob(t, channel, purpose, c.ID, to, d.code)}
 	case ChannelTOTP:
 		d.ch.Destination = "authenticator app"
 	case ChannelPasskey:
@@ -60,31 +60,60 @@ func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channe
 	return d
 }
 
-// codeJob is the message that carries a code of challenge id to `to`: an
-// SMS, or a mail for the e-mail channel.
-func (e *core) codeJob(t Tenant, channel Channel, id, to, code string) Job {
+// codeJob is the message that carries a code of challenge id, for
+// purpose, to `to`: an SMS, or a mail for the e-mail channel.
+func (e *core) codeJob(t Tenant, channel Channel, purpose Purpose, id, to, code string) Job {
 	if channel == ChannelEmail {
-		return e.job(message.KindMail, id, e.codeMail(t, to, code))
+		return e.job(message.KindMail, id, e.codeMail(t, purpose, to, code))
 	}
-	return e.job(message.KindSMS, id, message.SMS{To: to, Body: e.smsText(t, code)})
+	return e.job(message.KindSMS, id, message.SMS{To: to, Body: e.smsText(t, purpose, code)})
 }
 
-// smsText is the code message, with the Web OTP line when the public URL is
-// known so browsers can fill the code in.
-func (e *core) smsText(t Tenant, code string) string {
-	s := fmt.Sprintf("%s is your %s verification code.", code, t.SenderName)
+// codeUse says what a code of each purpose is for, in the message that
+// carries it: a user asked for a code to turn 2FA off while he was only
+// signing in can tell that someone else asked (the code is being phished).
+var codeUse = map[Purpose]string{
+	PurposeLogin:       "to sign in",
+	PurposeEnrollSMS:   "to set up codes by text message",
+	PurposeEnrollEmail: "to set up codes by e-mail",
+	PurposeStepUp:      "to confirm a change to your two-factor authentication",
+	PurposePhoneOld:    "to change your phone number",
+	PurposePhoneNew:    "to confirm your new phone number",
+	PurposeEmailOld:    "to change your e-mail address",
+	PurposeEmailNew:    "to confirm your new e-mail address",
+	PurposeDisable:     "to turn off two-factor authentication",
+	PurposeBackupCodes: "to get new backup codes",
+	PurposeManage:      "to manage your two-factor authentication",
+}
+
+// codeFor is " <what the code is for>", or "" for a purpose without one.
+func codeFor(p Purpose) string {
+	if use, ok := codeUse[p]; ok {
+		return " " + use
+	}
+	return ""
+}
+
+// smsText is the code message, saying what the code is for, with the Web
+// OTP line when the public URL is known so browsers can fill the code in.
+func (e *core) smsText(t Tenant, purpose Purpose, code string) string {
+	s := fmt.Sprintf("%s is your %s verification code%s.", code, t.SenderName, codeFor(purpose))
 	if host := publicHost(e.opt.PublicURL); host != "" {
 		s += fmt.Sprintf("\n\n@%s #%s", host, code)
 	}
 	return s
 }
 
-func (e *core) codeMail(t Tenant, to, code string) message.Mail {
+func (e *core) codeMail(t Tenant, purpose Purpose, to, code string) message.Mail {
+	use := ""
+	if u := codeFor(purpose); u != "" {
+		use = " It is" + u + "."
+	}
 	return message.Mail{
 		To: []string{to}, FromName: t.SenderName,
 		Subject: fmt.Sprintf("Your %s verification code", t.SenderName),
-		Text: fmt.Sprintf("Your %s verification code is %s.\n\nIt is valid for %d minutes. If you did not ask for it, someone may know your password: change it.\n",
-			t.SenderName, code, int(e.opt.CodeTTL/time.Minute)),
+		Text: fmt.Sprintf("Your %s verification code is %s.%s\n\nIt is valid for %d minutes. If you did not ask for it, someone may know your password: change it.\n",
+			t.SenderName, code, use, int(e.opt.CodeTTL/time.Minute)),
 	}
 }
 
