@@ -104,6 +104,14 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.internal(w, r, err)
 		return
 	}
+	// A session this browser held before ends here: its cookie is about
+	// to be replaced, and whoever else holds it must not keep it alive.
+	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" && len(old.Value) <= 100 {
+		if err := c.store.DeleteSession(r.Context(), idHash(old.Value)); err != nil {
+			c.internal(w, r, err)
+			return
+		}
+	}
 	id := newToken()
 	s := session{Tenant: p.Tenant, KeyHash: engine.HashSecret(secret), Label: p.Label, CSRF: newToken()}
 	data, _ := json.Marshal(s)

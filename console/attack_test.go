@@ -1,0 +1,95 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Text an end user or a host app controls (user id, display name,
+// e-mail, user agent, a manager's reason) is shown escaped on every page.
+func TestAttackXSS(t *testing.T) {
+	e := newEnv(t, nil)
+	const evil = `<img src=x onerror=alert(1)>`
+	uid := "x" + evil
+	e.Must(t, 200, "PUT", "/v1/users/"+url.PathEscape(uid), e.appKey, map[string]any{"display_name": evil, "email": "a@example.test"})
+	e.Must(t, 200, "POST", "/v1/logins/evaluate", e.appKey, map[string]any{"user_id": uid, "ip": "192.0.2.10",
+		"user_agent": evil, "device_id": evil})
+	b := e.browser(t)
+	tok := b.mustSignIn(e.mgrKey)
+	pages := []page{
+		b.get("/console/users?user=" + url.QueryEscape(uid)),
+		b.post("/console/users/reset", url.Values{"csrf": {tok}, "user": {uid}, "reason": {evil}}),
+		b.get("/console/audit"),
+		b.get("/console/audit?user=" + url.QueryEscape(uid)),
+		b.get("/console/audit/rows?after=2000-01-01T00:00:00Z"),
+		b.get("/console/users?user=" + url.QueryEscape(evil+"nobody")),
+	}
+	for i, p := range pages {
+		if strings.Contains(p.body, "<img") {
+			t.Errorf("page %d (%d) shows raw HTML: %s", i, p.status, p.body)
+		}
+	}
+}
+
+// Signing in again ends the session the browser held before.
+func TestAttackSignInAgainEndsOldSession(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	b.mustSignIn(e.mgrKey)
+	u, _ := url.Parse(e.URL + "/console/")
+	var old string
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "stepup_console" {
+			old = c.Value
+		}
+	}
+	b.mustSignIn(e.mgrKey)
+	thief := e.browser(t)
+	thief.c.Jar.SetCookies(u, []*http.Cookie{{Name: "stepup_console", Value: old, Path: "/console"}})
+	if p := thief.get("/console/policy"); p.status != http.StatusSeeOther {
+		t.Fatalf("the session before the new sign-in still works: %d", p.status)
+	}
+}
+
+// Nothing secret reaches the log: not a key typed at sign-in (right or
+// wrong), not the session id, not the CSRF token.
+func TestAttackNoSecretsLogged(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	wrong := "su_manager_TYPO" + strings.Repeat("q", 30)
+	b.signIn(wrong)
+	b.signIn(e.appKey)
+	tok := b.mustSignIn(e.mgrKey)
+	b.post("/console/users/reset", url.Values{"csrf": {tok}, "user": {"alice"}, "reason": {"lost phone"}})
+	b.post("/console/policy", url.Values{"csrf": {tok}, "mode": {"bogus"}})
+	b.post("/console/operations/sms", url.Values{"csrf": {tok}, "sms": {"off"}})
+	b.get("/console/audit?since=bad")
+	u, _ := url.Parse(e.URL + "/console/")
+	secrets := map[string]string{"wrong key": wrong, "app key": e.appKey, "manager key": e.mgrKey, "csrf": tok}
+	for _, c := range b.c.Jar.Cookies(u) {
+		secrets[c.Name] = c.Value
+	}
+	b.post("/console/signout", url.Values{"csrf": {tok}})
+	logs := e.Logs.String()
+	for name, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("the %s reached the log", name)
+		}
+	}
+	evs := e.Must(t, 200, "GET", "/v1/admin/events", e.mgrKey, nil)["events"].([]any)
+	kinds := map[string]bool{}
+	for _, ev := range evs {
+		ev := ev.(map[string]any)
+		if ev["actor"] == "manager" {
+			kinds[ev["type"].(string)] = true
+			if ev["actor_label"] != "mgr" {
+				t.Errorf("%v audited with label %v", ev["type"], ev["actor_label"])
+			}
+		}
+	}
+	if !kinds["admin_reset"] || !kinds["policy_changed"] {
+		t.Errorf("manager actions audited: %v", kinds)
+	}
+}
