@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Text an end user or a host app controls (user id, display name,
@@ -91,5 +92,30 @@ func TestAttackNoSecretsLogged(t *testing.T) {
 	}
 	if !kinds["admin_reset"] || !kinds["policy_changed"] {
 		t.Errorf("manager actions audited: %v", kinds)
+	}
+}
+
+// The audit log's live tail polls on its own; an unattended console left
+// on it must still end after 30 minutes idle, not live on for 12 hours.
+func TestAttackLiveTailDoesNotKeepSessionAlive(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	b.mustSignIn(e.mgrKey)
+	if p := b.get("/console/audit"); p.status != http.StatusOK {
+		t.Fatalf("audit: %d", p.status)
+	}
+	rows := "/console/audit/rows?after=" + url.QueryEscape(e.clock.Now().UTC().Format(time.RFC3339Nano))
+	for range 5 {
+		e.clock.Add(5 * time.Minute)
+		if p := b.get(rows); p.status != http.StatusOK {
+			t.Fatalf("a poll within the idle time: %d", p.status)
+		}
+	}
+	e.clock.Add(6 * time.Minute)
+	if p := b.get(rows); p.status != http.StatusSeeOther {
+		t.Fatalf("31 minutes of polling only, still signed in: %d", p.status)
+	}
+	if p := b.get("/console/policy"); p.status != http.StatusSeeOther || p.location != "/console/signin" {
+		t.Fatalf("after the idle time: %d %q", p.status, p.location)
 	}
 }

@@ -58,6 +58,8 @@ type lifecycleService interface {
 type SessionStore interface {
 	PutSession(ctx context.Context, idHash string, data []byte, now time.Time, idle time.Duration, deadline time.Time) error
 	TouchSession(ctx context.Context, idHash string, now time.Time, idle time.Duration) ([]byte, bool, error)
+	// PeekSession is TouchSession without extending the idle expiry.
+	PeekSession(ctx context.Context, idHash string, now time.Time, idle time.Duration) ([]byte, bool, error)
 	DeleteSession(ctx context.Context, idHash string) error
 }
 
@@ -143,7 +145,8 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/users", c.page(c.usersPage))
 	m.HandleFunc("POST /console/users/reset", c.form(c.resetUser))
 	m.HandleFunc("GET /console/audit", c.page(c.auditPage))
-	m.HandleFunc("GET /console/audit/rows", c.page(c.auditRows))
+	// The live tail polls on its own: it does not keep an idle session alive.
+	m.HandleFunc("GET /console/audit/rows", c.poll(c.auditRows))
 	m.HandleFunc("GET /console/operations", c.page(c.operationsPage))
 	m.HandleFunc("POST /console/operations/sms", c.form(c.setSMS))
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {

@@ -141,13 +141,17 @@ var errNoSession = errors.New("console: no session")
 // session returns the request's live session: one the store still keeps
 // (not idle too long, not past its absolute expiry) whose manager key still
 // exists.
-func (c *Console) session(ctx context.Context, r *http.Request) (session, error) {
+func (c *Console) session(ctx context.Context, r *http.Request, touch bool) (session, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
 		return session{}, errNoSession
 	}
 	h := idHash(ck.Value)
-	data, ok, err := c.store.TouchSession(ctx, h, c.opt.Clock(), c.opt.IdleTimeout)
+	read := c.store.TouchSession
+	if !touch {
+		read = c.store.PeekSession
+	}
+	data, ok, err := read(ctx, h, c.opt.Clock(), c.opt.IdleTimeout)
 	if err != nil {
 		return session{}, err
 	}
@@ -173,8 +177,19 @@ func (c *Console) session(ctx context.Context, r *http.Request) (session, error)
 // page wraps a GET handler that needs a session: without one the browser
 // goes to the sign-in page.
 func (c *Console) page(h func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
+	return c.withSession(h, true)
+}
+
+// poll wraps a GET handler a page calls on its own (the live tail): like
+// page, but the request does not count as the manager's activity, so an
+// unattended console still ends after the idle timeout.
+func (c *Console) poll(h func(http.ResponseWriter, *http.Request, session)) http.HandlerFunc {
+	return c.withSession(h, false)
+}
+
+func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, session), touch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, err := c.session(r.Context(), r)
+		s, err := c.session(r.Context(), r, touch)
 		if errors.Is(err, errNoSession) {
 			http.SetCookie(w, c.cookie(r, sessionCookie, "", -1))
 			http.Redirect(w, r, Path+"/signin", http.StatusSeeOther)

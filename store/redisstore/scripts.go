@@ -626,10 +626,10 @@ redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[3]), tonumber(ARGV[4]) - t
 return 'OK'
 `)
 
-// touchSessionScript reads a console session and extends its idle expiry;
-// a session idle too long or past its absolute deadline is deleted.
-// KEYS[1] the session hash; ARGV[1] now ms, ARGV[2] idle ms. Returns the
-// session's data, or nil.
+// touchSessionScript reads a console session and, when ARGV[3] is "1",
+// extends its idle expiry; a session idle too long or past its absolute
+// deadline is deleted. KEYS[1] the session hash; ARGV[1] now ms, ARGV[2]
+// idle ms. Returns the session's data, or nil.
 var touchSessionScript = redis.NewScript(`
 local v = redis.call('HMGET', KEYS[1], 'd', 'seen', 'abs')
 if not v[1] then return nil end
@@ -639,6 +639,7 @@ if now >= abs or now - tonumber(v[2]) >= idle then
   redis.call('DEL', KEYS[1])
   return nil
 end
+if ARGV[3] ~= '1' then return v[1] end
 redis.call('HSET', KEYS[1], 'seen', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.min(idle, abs - now))
 return v[1]

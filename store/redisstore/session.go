@@ -29,8 +29,19 @@ func (s *Store) PutSession(ctx context.Context, idHash string, data []byte, now 
 // expiry from now; ok is false for no session, or one that expired (which
 // is deleted).
 func (s *Store) TouchSession(ctx context.Context, idHash string, now time.Time, idle time.Duration) (data []byte, ok bool, err error) {
+	return s.readSession(ctx, idHash, now, idle, true)
+}
+
+// PeekSession is TouchSession without extending the idle expiry: for
+// requests a page makes on its own (the audit log's live tail), which are
+// no sign of a manager at the console.
+func (s *Store) PeekSession(ctx context.Context, idHash string, now time.Time, idle time.Duration) (data []byte, ok bool, err error) {
+	return s.readSession(ctx, idHash, now, idle, false)
+}
+
+func (s *Store) readSession(ctx context.Context, idHash string, now time.Time, idle time.Duration, touch bool) (data []byte, ok bool, err error) {
 	b, err := touchSessionScript.Run(ctx, s.rdb, []string{keyspace.ConsoleSession(idHash)},
-		strconv.FormatInt(ms(now), 10), idle.Milliseconds()).Text()
+		strconv.FormatInt(ms(now), 10), idle.Milliseconds(), map[bool]string{true: "1", false: "0"}[touch]).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
