@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stepup-auth/stepup/config"
 )
 
 // Text an end user or a host app controls (user id, display name,
@@ -117,5 +119,16 @@ func TestAttackLiveTailDoesNotKeepSessionAlive(t *testing.T) {
 	}
 	if p := b.get("/console/policy"); p.status != http.StatusSeeOther || p.location != "/console/signin" {
 		t.Fatalf("after the idle time: %d %q", p.status, p.location)
+	}
+}
+
+// Behind a proxy that terminates TLS (an https public URL), the console
+// still tells browsers to use only https: without HSTS a network attacker
+// can strip TLS from the first visit and read the manager key typed in.
+func TestAttackHSTSBehindTLSProxy(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.PublicURL = "https://stepup.example.test" })
+	p := e.browser(t).get("/console/signin")
+	if got := p.header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
+		t.Fatalf("Strict-Transport-Security %q", got)
 	}
 }

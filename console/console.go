@@ -83,8 +83,9 @@ type Options struct {
 	// ClientIP is the caller's address (failed sign-ins are throttled by
 	// it); default the connection's remote address.
 	ClientIP func(*http.Request) string
-	// SecureCookies marks the session cookie Secure even on plain HTTP
-	// (TLS terminated by a proxy in front); a request over TLS always is.
+	// SecureCookies marks the session cookie Secure and sends
+	// Strict-Transport-Security even on plain HTTP (TLS terminated by a
+	// proxy in front); a request over TLS always does.
 	SecureCookies bool
 	// DeadLetters lists a tenant's dead letters, newest first; nil shows
 	// none.
@@ -166,7 +167,8 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	if r.TLS != nil {
+	// Over TLS, or behind a proxy that terminates it (an https public URL).
+	if r.TLS != nil || c.opt.SecureCookies {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 	c.mux.ServeHTTP(w, r)
