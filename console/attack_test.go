@@ -3,6 +3,7 @@ package console_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,28 @@ func TestAttackHSTSBehindTLSProxy(t *testing.T) {
 	p := e.browser(t).get("/console/signin")
 	if got := p.header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
 		t.Fatalf("Strict-Transport-Security %q", got)
+	}
+}
+
+// Events past the first page stay reachable: otherwise whoever holds a
+// manager key hides an action from the console by making 50 more.
+func TestAttackAuditOlderEventsReachable(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := range 55 {
+		e.Must(t, 200, "PUT", "/v1/admin/policy", e.mgrKey, map[string]any{"sms_disabled": i%2 == 0})
+		e.clock.Add(time.Second)
+	}
+	b := e.browser(t)
+	b.mustSignIn(e.mgrKey)
+	first := b.get("/console/audit")
+	m := regexp.MustCompile(`<a href="(/console/audit\?[^"]*)">Older events</a>`).FindStringSubmatch(first.body)
+	if m == nil {
+		t.Fatalf("no link to older events (status %d)", first.status)
+	}
+	older := b.get(strings.ReplaceAll(m[1], "&amp;", "&"))
+	at := regexp.MustCompile(`data-at="([^"]+)"`)
+	top1, top2 := at.FindStringSubmatch(first.body), at.FindStringSubmatch(older.body)
+	if older.status != http.StatusOK || top2 == nil || top1[1] == top2[1] {
+		t.Fatalf("the older events' link %q shows the first page again (status %d)", m[1], older.status)
 	}
 }

@@ -212,7 +212,7 @@ type auditData struct {
 	User, Type, Since string
 	Types             []typeOption
 	Events            []engine.Event
-	Next              string // query of the next (older) page
+	Next              string // the cursor of the next (older) page
 	Newest            string // the newest event's time, where the live tail starts
 	TailQuery         string // the filters, as the live tail's query
 	Errors            map[string]string
@@ -233,10 +233,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s session) {
 		q.Limit = auditPageSize
 		var next string
 		d.Events, next, err = c.eng.Policies.Events(r.Context(), s.Tenant, q)
-		if next != "" {
-			nq := url.Values{"user": {d.User}, "type": {d.Type}, "since": {d.Since}, "cursor": {next}}
-			d.Next = nq.Encode()
-		}
+		d.Next = next
 	}
 	status := http.StatusOK
 	if e := engine.AsError(err); err != nil {
