@@ -318,8 +318,16 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 	if err != nil {
 		return Internal(err)
 	}
-	if !a.Exists && st.UserLogins == 0 {
-		return ErrUserNotFound
+	if !a.Exists && st.UserLogins == 0 && st.GraceEpoch == "" {
+		// A user stepup never allowed (every login challenged or denied)
+		// has neither, but his evaluated logins are kept for a verdict.
+		kept, err := e.store.KeptLogins(ctx, u, e.now())
+		if err != nil {
+			return Internal(err)
+		}
+		if len(kept) == 0 {
+			return ErrUserNotFound
+		}
 	}
 	ev := e.event(u.Tenant, u.User, message.EvUserErased, actor)
 	ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
