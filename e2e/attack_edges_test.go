@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,5 +52,43 @@ func TestAttackEdgesImportThousandLogins(t *testing.T) {
 	r := s.Do(t, "POST", "/v1/users/imp2/history", s.AppKey, map[string]any{"logins": over})
 	if r.Status != 400 {
 		t.Fatalf("import of 1,001 logins: status %d, want 400: %s", r.Status, r.Raw)
+	}
+}
+
+// TestAttackEdgesConcurrentImports: an import is only for a user without
+// history, at most 1,000 logins. Imports sent at once must not each see
+// "no history yet" and together teach several thousand logins.
+func TestAttackEdgesConcurrentImports(t *testing.T) {
+	s := csNewSite(t, apptest.Options{Redis: apptest.Single})
+	logins := make([]map[string]any, 1000)
+	start := time.Now().Add(-90 * 24 * time.Hour)
+	for i := range logins {
+		logins[i] = map[string]any{"ip": fmt.Sprintf("203.0.113.%d", i%200+1), "user_agent": aeUA,
+			"device_id": "host-cookie", "at": start.Add(time.Duration(i) * time.Hour).UTC().Format(time.RFC3339)}
+	}
+	const n = 4
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- s.Do(t, "POST", "/v1/users/race/history", s.AppKey, map[string]any{"logins": logins}).Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	created := 0
+	for st := range statuses {
+		switch st {
+		case 201:
+			created++
+		case 409:
+		default:
+			t.Fatalf("concurrent import: status %d", st)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d of %d concurrent imports were learnt, want 1", created, n)
 	}
 }
