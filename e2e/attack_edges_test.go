@@ -2,10 +2,13 @@ package e2e_test
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stepup-auth/stepup/config"
 	"github.com/stepup-auth/stepup/internal/apptest"
 )
 
@@ -90,5 +93,54 @@ func TestAttackEdgesConcurrentImports(t *testing.T) {
 	}
 	if created != 1 {
 		t.Fatalf("%d of %d concurrent imports were learnt, want 1", created, n)
+	}
+}
+
+// TestAttackEdgesTwilioReportsOutOfOrder: Twilio's status callbacks may
+// arrive out of order and a replayed or late one is still signed. A late
+// "sent" must not undo "delivered", and a report on a message the
+// challenge has since replaced (a resend) must not describe the new one.
+func TestAttackEdgesTwilioReportsOutOfOrder(t *testing.T) {
+	s := csNewSite(t, apptest.Options{Redis: apptest.Single, Configure: func(c *config.Config) { c.Codes.ResendCooldown = time.Millisecond }})
+	num := csPhone(190)
+	s.Must(t, 200, "PUT", "/v1/users/ivy", s.AppKey, map[string]any{"email": "ivy@example.test"})
+	id := csStr(csObj(s.Must(t, 201, "POST", "/v1/users/ivy/sms", s.AppKey, map[string]any{"phone": num}), "challenge"), "id")
+	first := csWaitSMS(t, s.Twilio, num, 1)
+	s.waitChallenge(t, id, "delivery_status sent", func(c map[string]any) bool { return c["delivery_status"] == "sent" })
+	callback := strings.TrimRight(s.App.Config.PublicURL, "/") + "/v1/webhooks/twilio/status"
+	token := s.Twilio.AuthToken()
+	post := func(sid, status, code string) {
+		t.Helper()
+		v := url.Values{"MessageSid": {sid}, "AccountSid": {s.Twilio.AccountSID()}, "To": {num}, "MessageStatus": {status}}
+		if code != "" {
+			v.Set("ErrorCode", code)
+		}
+		if r := csPostForm(t, s.URL, v, csTwilioSignature(token, callback, v)); r.status != 204 {
+			t.Fatalf("signed %s report: %d %s", status, r.status, r.raw)
+		}
+	}
+	status := func() string {
+		return csStr(s.Must(t, 200, "GET", "/v1/challenges/"+id, s.AppKey, nil), "delivery_status")
+	}
+
+	post(first.SID, "delivered", "")
+	post(first.SID, "sent", "") // late
+	if got := status(); got != "delivered" {
+		t.Errorf("after delivered then a late sent: %q, want delivered", got)
+	}
+
+	// The code is sent again; the first message's late failure report
+	// says nothing about the second.
+	time.Sleep(5 * time.Millisecond)
+	s.Must(t, 202, "POST", "/v1/challenges/"+id+"/resend", s.AppKey, nil)
+	second := csWaitSMS(t, s.Twilio, num, 2)
+	s.waitChallenge(t, id, "delivery_status sent", func(c map[string]any) bool { return c["delivery_status"] == "sent" })
+	post(first.SID, "undelivered", "30003")
+	if got := status(); got != "sent" {
+		t.Errorf("after the replaced message's failure report: %q, want sent", got)
+	}
+	post(second.SID, "delivered", "")
+	if got := status(); got != "delivered" {
+		t.Errorf("after the current message's delivered report: %q, want delivered", got)
 	}
 }
