@@ -144,3 +144,54 @@ func TestAttackEdgesTwilioReportsOutOfOrder(t *testing.T) {
 		t.Errorf("after the current message's delivered report: %q, want delivered", got)
 	}
 }
+
+// TestAttackEdgesOddIDsNever500: login and challenge ids are the client's
+// text; none may crash a handler or reach another key.
+func TestAttackEdgesOddIDsNever500(t *testing.T) {
+	s := csNewSite(t, apptest.Options{Redis: apptest.Single})
+	ids := []string{"lg_", "x", "lg_" + strings.Repeat("a", 3000), "lg_%7Bg%7D:tenants", "lg_..%2F..", "lg_%00", "lg_%C3%A9", "ch_", "lg_zz_zz", "lg_-1_x", "lg_99999999999999999999_x"}
+	for _, id := range ids {
+		for _, c := range []struct{ method, path string }{
+			{"POST", "/v1/logins/" + id + "/feedback"},
+			{"GET", "/v1/challenges/" + id},
+			{"POST", "/v1/challenges/" + id + "/verify"},
+			{"POST", "/v1/challenges/" + id + "/resend"},
+		} {
+			r := s.Do(t, c.method, c.path, s.AppKey, map[string]any{"verdict": "legit", "code": "123456"})
+			if r.Status >= 500 {
+				t.Errorf("%s %s: %d %s", c.method, c.path, r.Status, r.Raw)
+			}
+		}
+	}
+}
+
+// TestAttackEdgesTwilioCustomStatusCallbackURL: with
+// sms.twilio.status_callback_url set (Twilio posts to a gateway that
+// forwards to stepupd), Twilio signs that URL; stepupd must check the
+// signature against it, not against public_url, or every report is
+// refused. A report signed for public_url's path is then refused.
+func TestAttackEdgesTwilioCustomStatusCallbackURL(t *testing.T) {
+	const hook = "https://hooks.example.test/twilio/stepup-status?src=twilio"
+	s := csNewSite(t, apptest.Options{Redis: apptest.Single, Configure: func(c *config.Config) { c.SMS.Twilio.StatusCallbackURL = hook }})
+	num := csPhone(191)
+	s.Must(t, 200, "PUT", "/v1/users/kit", s.AppKey, map[string]any{"email": "kit@example.test"})
+	id := csStr(csObj(s.Must(t, 201, "POST", "/v1/users/kit/sms", s.AppKey, map[string]any{"phone": num}), "challenge"), "id")
+	msg := csWaitSMS(t, s.Twilio, num, 1)
+	if msg.StatusCallback != hook {
+		t.Fatalf("StatusCallback %q, want %q", msg.StatusCallback, hook)
+	}
+	s.waitChallenge(t, id, "delivery_status sent", func(c map[string]any) bool { return c["delivery_status"] == "sent" })
+	token := s.Twilio.AuthToken()
+	v := url.Values{"MessageSid": {msg.SID}, "AccountSid": {s.Twilio.AccountSID()}, "To": {num}, "MessageStatus": {"delivered"}}
+
+	other := strings.TrimRight(s.App.Config.PublicURL, "/") + "/v1/webhooks/twilio/status"
+	if r := csPostForm(t, s.URL, v, csTwilioSignature(token, other, v)); r.status != 403 {
+		t.Errorf("report signed for public_url's path: %d %s, want 403", r.status, r.raw)
+	}
+	if r := csPostForm(t, s.URL, v, csTwilioSignature(token, hook, v)); r.status != 204 {
+		t.Fatalf("report signed for the configured callback URL: %d %s, want 204", r.status, r.raw)
+	}
+	if got := csStr(s.Must(t, 200, "GET", "/v1/challenges/"+id, s.AppKey, nil), "delivery_status"); got != "delivered" {
+		t.Errorf("delivery_status %q, want delivered", got)
+	}
+}
