@@ -1,8 +1,10 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -193,5 +195,35 @@ func TestAttackEdgesTwilioCustomStatusCallbackURL(t *testing.T) {
 	}
 	if got := csStr(s.Must(t, 200, "GET", "/v1/challenges/"+id, s.AppKey, nil), "delivery_status"); got != "delivered" {
 		t.Errorf("delivery_status %q, want delivered", got)
+	}
+}
+
+// TestAttackEdgesErasureLeavesNoAlertNamingTheUser: a fraud verdict
+// alerts the managers with a tenant-level event naming the user; after
+// the user's erasure the audit log keeps only that an erasure happened.
+func TestAttackEdgesErasureLeavesNoAlertNamingTheUser(t *testing.T) {
+	s := csNewSite(t, apptest.Options{Redis: apptest.Single})
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.ManagerKey, map[string]any{"manager_emails": []string{"sec@acme.example"}})
+	const user = "zed-erasable-7"
+	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.AppKey, map[string]any{
+		"user_id": user, "ip": "192.0.2.50", "user_agent": aeUA, "device_id": "evil-1"})
+	s.Must(t, 200, "POST", "/v1/logins/"+ev["login_id"].(string)+"/feedback", s.AppKey, map[string]any{"verdict": "fraud"})
+	named := func() []string {
+		var out []string
+		evs := s.Must(t, 200, "GET", "/v1/admin/events?limit=1000", s.ManagerKey, nil)["events"].([]any)
+		for _, e := range evs {
+			m := e.(map[string]any)
+			if b, _ := json.Marshal(m); strings.Contains(string(b), user) && m["type"] != "user_erased" {
+				out = append(out, fmt.Sprint(m["type"]))
+			}
+		}
+		return out
+	}
+	if got := named(); !slices.Contains(got, "alert_login_reported") {
+		t.Fatalf("events naming the user before the erasure: %v, want an alert_login_reported among them", got)
+	}
+	s.Must(t, 204, "DELETE", "/v1/users/"+user, s.AppKey, nil)
+	if got := named(); len(got) > 0 {
+		t.Errorf("after the erasure the audit log still names the user in %v", got)
 	}
 }

@@ -334,7 +334,7 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 	// Every challenge still open dies with the user, so none can bring
 	// the account back; the store refuses the erasure (a conflict) when a
 	// challenge was opened after the listing, and it is listed again.
-	return retryConflicts(func() error {
+	err = retryConflicts(func() error {
 		open, err := e.store.OpenChallenges(ctx, u, e.now())
 		if err != nil {
 			return Internal(err)
@@ -346,6 +346,15 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(),
 			CancelChallenges: open, EraseLogins: logins}))
 	})
+	if err != nil {
+		return err
+	}
+	// The managers' alerts naming the user live in the tenant's own
+	// stream, another slot: a second call.
+	if err := e.store.EraseUserEvents(ctx, u.Tenant, u.User); err != nil {
+		return Internal(err)
+	}
+	return nil
 }
 
 // LoginView is one of a user's recent logins as the console shows it.

@@ -553,6 +553,21 @@ end
 return 'OK'
 `)
 
+// eraseTenantEventsScript deletes a tenant-level stream's events that name
+// an erased user (an alert's "user" detail), keeping user_erased.
+// KEYS[1] the tenant's audit stream of its home shard; ARGV[1] the user.
+var eraseTenantEventsScript = redis.NewScript(`
+local n = 0
+for _, m in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+  local ok, e = pcall(cjson.decode, m[2][2])
+  if ok and e.type ~= 'user_erased' and (e.user_id == ARGV[1] or (type(e.details) == 'table' and e.details.user == ARGV[1])) then
+    redis.call('XDEL', KEYS[1], m[1])
+    n = n + 1
+  end
+end
+return n
+`)
+
 // countScript adds to fields of a tenant's daily tally. KEYS[1] the day's
 // hash; ARGV field, increment pairs.
 var countScript = redis.NewScript(`
@@ -607,7 +622,7 @@ return 1
 
 var allScripts = []*redis.Script{limitScript, refundScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript,
 	statsLoadScript, statsFlushScript, failureScript, putKeyScript, deleteKeyScript,
-	putPolicyScript, appendEventScript, setDeliveryScript, linkProviderScript, feedbackScript, reportScript}
+	putPolicyScript, appendEventScript, setDeliveryScript, linkProviderScript, feedbackScript, reportScript, eraseTenantEventsScript}
 
 // setDeliveryScript records a delivery report on a challenge that still
 // exists. KEYS[1] challenge; ARGV[1] status, ARGV[2] provider error code,
