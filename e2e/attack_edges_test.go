@@ -227,3 +227,16 @@ func TestAttackEdgesErasureLeavesNoAlertNamingTheUser(t *testing.T) {
 		t.Errorf("after the erasure the audit log still names the user in %v", got)
 	}
 }
+
+// TestAttackEdgesEraseUserWithOnlyFailedPasswords: the host reported
+// failed passwords of a user stepup never evaluated (credential stuffing
+// of a real account); erasing him removes that window too rather than
+// answering user_not_found.
+func TestAttackEdgesEraseUserWithOnlyFailedPasswords(t *testing.T) {
+	s := csNewSite(t, apptest.Options{Redis: apptest.Single})
+	for range 3 {
+		s.Must(t, 204, "POST", "/v1/logins/failed", s.AppKey, map[string]any{"user_id": "stuffed", "ip": "192.0.2.50", "user_agent": aeUA})
+	}
+	s.Must(t, 204, "DELETE", "/v1/users/stuffed", s.AppKey, nil)
+	s.Must(t, 404, "DELETE", "/v1/users/stuffed", s.AppKey, nil)
+}

@@ -318,7 +318,7 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 	if err != nil {
 		return Internal(err)
 	}
-	if !a.Exists && st.UserLogins == 0 && st.GraceEpoch == "" {
+	if !a.Exists && st.UserLogins == 0 && st.GraceEpoch == "" && st.FailedPwUser == 0 && st.FailedChUser == 0 {
 		// A user stepup never allowed (every login challenged or denied)
 		// has neither, but his evaluated logins are kept for a verdict.
 		kept, err := e.store.KeptLogins(ctx, u, e.now())
