@@ -141,6 +141,9 @@ func (s *Server) twilioStatus(c *gin.Context) {
 		}
 	}
 	signed := s.opt.PublicURL + c.Request.URL.RequestURI()
+	if s.opt.TwilioStatusURL != "" {
+		signed = s.opt.TwilioStatusURL
+	}
 	if !s.opt.ValidateTwilio(s.opt.TwilioAuthToken, signed, params, c.GetHeader("X-Twilio-Signature")) {
 		s.writeError(c, engine.E(engine.KindForbidden, "bad_signature", "X-Twilio-Signature does not match"))
 		return

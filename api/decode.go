@@ -22,12 +22,22 @@ import (
 // maxBody is the largest request body accepted.
 const maxBody = 64 << 10
 
+// maxImportBody is the largest history import accepted: engine.MaxImport
+// past logins, each with a browser's user agent and a device id, are far
+// above maxBody.
+const maxImportBody = 2 << 20
+
 // readBody reads the body within maxBody.
 func readBody(c *gin.Context) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	return readBodyLimit(c, maxBody)
+}
+
+// readBodyLimit reads the body within limit bytes.
+func readBodyLimit(c *gin.Context, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, errBodyTooLarge
+		return nil, bodyTooLarge(limit)
 	}
 	if err != nil {
 		return nil, engine.E(engine.KindInvalid, "bad_json", "could not read the request body")
@@ -38,7 +48,12 @@ func readBody(c *gin.Context) ([]byte, error) {
 // decode reads a JSON object into v, refusing unknown fields, trailing
 // data and oversize bodies. An empty body decodes as {} when allowEmpty.
 func decode(c *gin.Context, v any, allowEmpty bool) error {
-	b, err := readBody(c)
+	return decodeLimit(c, v, allowEmpty, maxBody)
+}
+
+// decodeLimit is decode with a body limit of its own.
+func decodeLimit(c *gin.Context, v any, allowEmpty bool, limit int64) error {
+	b, err := readBodyLimit(c, limit)
 	if err != nil {
 		return err
 	}

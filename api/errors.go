@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -79,8 +80,12 @@ func toInt(v any) int {
 var (
 	errNotFound         = engine.E(engine.KindNotFound, "not_found", "no such endpoint")
 	errMethodNotAllowed = engine.E(kindMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint")
-	errBodyTooLarge     = engine.E(kindTooLarge, "body_too_large", "request body is larger than 64 KiB")
 )
+
+// bodyTooLarge is the error of a body above limit bytes.
+func bodyTooLarge(limit int64) *engine.Error {
+	return engine.E(kindTooLarge, "body_too_large", fmt.Sprintf("request body is larger than %d KiB", limit>>10))
+}
 
 func logAttrs(c *gin.Context) []any {
 	return []any{slog.String("request_id", requestID(c))}

@@ -39,6 +39,9 @@ type Options struct {
 	TwilioAuthToken string
 	// PublicURL is the base URL Twilio calls, used to rebuild the signed URL.
 	PublicURL string
+	// TwilioStatusURL, when set (sms.twilio.status_callback_url), is the
+	// URL Twilio calls and signs, whatever path forwards it here.
+	TwilioStatusURL string
 	// ValidateTwilio checks X-Twilio-Signature (delivery/twilio provides it).
 	ValidateTwilio func(authToken, url string, params map[string]string, signature string) bool
 	// MetricsToken, when set, is the bearer token GET /metrics requires;

@@ -198,7 +198,7 @@ type historyReq struct {
 
 func (s *Server) importHistory(c *gin.Context) {
 	var req historyReq
-	if err := decode(c, &req, false); err != nil {
+	if err := decodeLimit(c, &req, false, maxImportBody); err != nil {
 		s.writeError(c, err)
 		return
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -11,6 +12,10 @@ import (
 
 // MaxImport is the most past logins one import may carry.
 const MaxImport = 1000
+
+// importLease is how long an import holds its user: no other import of
+// the user starts meanwhile.
+const importLease = time.Minute
 
 // PastLogin is one successful login from the host app's own logs.
 type PastLogin struct {
@@ -59,6 +64,16 @@ func (e *Logins) ImportHistory(ctx context.Context, u UserRef, logins []PastLogi
 	}
 	if st.UserLogins > 0 {
 		return 0, E(KindConflict, "history_exists", "the user already has a login history; imports are only for users without one")
+	}
+	// One import of a user at a time: imports sent at once would each find
+	// no history above and together teach several times MaxImport logins.
+	lease := "import:" + hex.EncodeToString(e.tokenMAC.Sum("import", u.Tenant, u.User))
+	first, err := e.core.store.UseToken(ctx, lease, importLease)
+	if err != nil {
+		return 0, Internal(err)
+	}
+	if !first {
+		return 0, E(KindConflict, "import_in_progress", "an import of this user is running or has just run; retry in a minute")
 	}
 	for i, rec := range recs {
 		rec.First = i == 0

@@ -24,6 +24,9 @@ type lifecycleStore interface {
 	OpenChallenges(ctx context.Context, u UserRef, now time.Time) ([]string, error)
 	// KeptLogins lists the ids of the user's kept login records.
 	KeptLogins(ctx context.Context, u UserRef, now time.Time) ([]string, error)
+	// EraseUserEvents deletes the tenant-level events (alerts) that name
+	// an erased user.
+	EraseUserEvents(ctx context.Context, tenant, user string) error
 	// RecentLogins returns up to n of the user's kept login records,
 	// newest first.
 	RecentLogins(ctx context.Context, u UserRef, now time.Time, n int) ([]LoginRecord, error)

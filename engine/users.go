@@ -318,15 +318,23 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 	if err != nil {
 		return Internal(err)
 	}
-	if !a.Exists && st.UserLogins == 0 {
-		return ErrUserNotFound
+	if !a.Exists && st.UserLogins == 0 && st.GraceEpoch == "" && st.FailedPwUser == 0 && st.FailedChUser == 0 {
+		// A user stepup never allowed (every login challenged or denied)
+		// has neither, but his evaluated logins are kept for a verdict.
+		kept, err := e.store.KeptLogins(ctx, u, e.now())
+		if err != nil {
+			return Internal(err)
+		}
+		if len(kept) == 0 {
+			return ErrUserNotFound
+		}
 	}
 	ev := e.event(u.Tenant, u.User, message.EvUserErased, actor)
 	ev.IP, ev.Country, ev.Browser, ev.OS = "", "", "", ""
 	// Every challenge still open dies with the user, so none can bring
 	// the account back; the store refuses the erasure (a conflict) when a
 	// challenge was opened after the listing, and it is listed again.
-	return retryConflicts(func() error {
+	err = retryConflicts(func() error {
 		open, err := e.store.OpenChallenges(ctx, u, e.now())
 		if err != nil {
 			return Internal(err)
@@ -338,6 +346,15 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(),
 			CancelChallenges: open, EraseLogins: logins}))
 	})
+	if err != nil {
+		return err
+	}
+	// The managers' alerts naming the user live in the tenant's own
+	// stream, another slot: a second call.
+	if err := e.store.EraseUserEvents(ctx, u.Tenant, u.User); err != nil {
+		return Internal(err)
+	}
+	return nil
 }
 
 // LoginView is one of a user's recent logins as the console shows it.

@@ -186,9 +186,10 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 			return map[string]any{"geoip": geo.Loaded(), "sms_driver": cfg.SMSDriver(), "mail_driver": cfg.MailDriver()}
 		},
 		TwilioAuthToken: cfg.SMS.Twilio.AuthToken, PublicURL: strings.TrimRight(cfg.PublicURL, "/"),
-		ValidateTwilio: twilio.ValidateSignature,
-		MetricsToken:   cfg.Metrics.Token,
-		TracerProvider: tp,
+		TwilioStatusURL: cfg.SMS.Twilio.StatusCallbackURL,
+		ValidateTwilio:  twilio.ValidateSignature,
+		MetricsToken:    cfg.Metrics.Token,
+		TracerProvider:  tp,
 	})
 	con, err := console.New(console.FromEngine(eng), st, console.Options{
 		Logger: log.With("component", "console"), Clock: o.Clock, ClientIP: srv.ClientIP,

@@ -27,6 +27,12 @@ func (s *Store) AppendEvent(ctx context.Context, ev engine.Event, jobs []engine.
 	return appendEventScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(ev.Tenant).Events(), keyspace.TenantOf(ev.Tenant).Queue()}, args...).Err()
 }
 
+// EraseUserEvents deletes the tenant-level events (its home shard's
+// stream, another slot than the user's) that name an erased user.
+func (s *Store) EraseUserEvents(ctx context.Context, tenant, user string) error {
+	return eraseTenantEventsScript.Run(ctx, s.rdb, []string{keyspace.TenantOf(tenant).Events()}, user).Err()
+}
+
 // Events pages through a tenant's audit log, newest first. Events of all
 // shards are merged in the order of compareItems, descending: two shards'
 // streams number the events of one millisecond independently, so within a

@@ -553,6 +553,21 @@ end
 return 'OK'
 `)
 
+// eraseTenantEventsScript deletes a tenant-level stream's events that name
+// an erased user (an alert's "user" detail), keeping user_erased.
+// KEYS[1] the tenant's audit stream of its home shard; ARGV[1] the user.
+var eraseTenantEventsScript = redis.NewScript(`
+local n = 0
+for _, m in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+  local ok, e = pcall(cjson.decode, m[2][2])
+  if ok and e.type ~= 'user_erased' and (e.user_id == ARGV[1] or (type(e.details) == 'table' and e.details.user == ARGV[1])) then
+    redis.call('XDEL', KEYS[1], m[1])
+    n = n + 1
+  end
+end
+return n
+`)
+
 // countScript adds to fields of a tenant's daily tally. KEYS[1] the day's
 // hash; ARGV field, increment pairs.
 var countScript = redis.NewScript(`
@@ -607,13 +622,30 @@ return 1
 
 var allScripts = []*redis.Script{limitScript, refundScript, countScript, enqueueScript, userWriteScript, attemptScript, releaseAttemptScript, sendScript,
 	statsLoadScript, statsFlushScript, failureScript, putKeyScript, deleteKeyScript,
-	putPolicyScript, appendEventScript, setDeliveryScript, feedbackScript, reportScript}
+	putPolicyScript, appendEventScript, setDeliveryScript, linkProviderScript, feedbackScript, reportScript, eraseTenantEventsScript}
 
 // setDeliveryScript records a delivery report on a challenge that still
-// exists. KEYS[1] challenge; ARGV[1] status, ARGV[2] provider error code.
+// exists. KEYS[1] challenge; ARGV[1] status, ARGV[2] provider error code,
+// ARGV[3] the provider's message id.
 var setDeliveryScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local h = redis.call('HMGET', KEYS[1], 'delivery', 'provider_id')
+-- A report on a message the challenge has since replaced (a resend, whose
+-- id linkProviderScript wrote) says nothing of the current one.
+if h[2] and h[2] ~= '' and h[2] ~= ARGV[3] then return 0 end
+-- Reports arrive out of order (and a late or replayed one is still
+-- signed): "sent" never overwrites "delivered" or "undelivered".
+if ARGV[1] == 'sent' and (h[1] == 'delivered' or h[1] == 'undelivered') then return 0 end
 redis.call('HSET', KEYS[1], 'delivery', ARGV[1], 'delivery_error', ARGV[2])
+return 1
+`)
+
+// linkProviderScript names a provider's message id on its challenge, if
+// it still exists, before the message's reports can find the challenge.
+// KEYS[1] challenge; ARGV[1] the provider's message id.
+var linkProviderScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'provider_id', ARGV[1])
 return 1
 `)
 

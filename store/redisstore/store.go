@@ -336,8 +336,14 @@ func limitVerdicts(limits []engine.Limit, id string) []string {
 }
 
 // LinkProvider remembers which challenge a provider's message id belongs
-// to, for its delivery reports (kept two days).
+// to, for its delivery reports (kept two days), and names the id on the
+// challenge first: a report on an earlier message of a resent challenge
+// is then ignored (SetDelivery). The challenge is in another slot than
+// the link, so these are two calls.
 func (s *Store) LinkProvider(ctx context.Context, providerID, challengeKey string) error {
+	if err := linkProviderScript.Run(ctx, s.rdb, []string{challengeKey}, providerID).Err(); err != nil {
+		return err
+	}
 	return s.rdb.Set(ctx, keyspace.Provider(providerID), challengeKey, 48*time.Hour).Err()
 }
 
@@ -350,7 +356,7 @@ func (s *Store) SetDelivery(ctx context.Context, providerID string, status messa
 	if err != nil {
 		return err
 	}
-	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, string(status), errorCode).Err()
+	return setDeliveryScript.Run(ctx, s.rdb, []string{key}, string(status), errorCode, providerID).Err()
 }
 
 // Count adds to a tenant's daily tally.
