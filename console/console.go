@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stepup-auth/stepup/engine"
+	"github.com/stepup-auth/stepup/message"
 )
 
 //go:embed templates/*.html
@@ -44,6 +45,7 @@ type policyService interface {
 	AdminReset(ctx context.Context, u engine.UserRef, reason string, actor engine.Actor) (engine.UserView, error)
 	Events(ctx context.Context, tenant string, q engine.EventQuery) ([]engine.Event, string, error)
 	Overview(ctx context.Context, tenant string) (engine.Overview, error)
+	ConsoleSession(ctx context.Context, tenant string, typ message.EventType, actor engine.Actor) error
 }
 
 type lifecycleService interface {

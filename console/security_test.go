@@ -207,3 +207,30 @@ func TestForeignTenant(t *testing.T) {
 		t.Fatalf("reset of another tenant's user: %d", p.status)
 	}
 }
+
+// TestSignInAndOutAudited: a manager's sign-in to and sign-out of the
+// console are audit events with the key's label and the client's
+// address, so a stolen manager key in use shows in the log; a refused
+// sign-in is none.
+func TestSignInAndOutAudited(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	if p := b.signIn("su_manager_not-a-real-key"); p.status != http.StatusUnauthorized {
+		t.Fatalf("a wrong key: %d", p.status)
+	}
+	tok := b.mustSignIn(e.mgrKey)
+	if p := b.post("/console/signout", url.Values{"csrf": {tok}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", p.status)
+	}
+	for _, typ := range []string{"console_signed_in", "console_signed_out"} {
+		got := e.Must(t, 200, "GET", "/v1/admin/events?type="+typ, e.mgrKey, nil)
+		evs, _ := got["events"].([]any)
+		if len(evs) != 1 {
+			t.Fatalf("%s: %d events, want 1: %v", typ, len(evs), got)
+		}
+		ev := evs[0].(map[string]any)
+		if ev["actor"] != "manager" || ev["actor_label"] == "" || ev["ip"] == nil {
+			t.Errorf("%s: %v, want the manager key's label and the client's address", typ, ev)
+		}
+	}
+}

@@ -120,6 +120,10 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.internal(w, r, err)
 		return
 	}
+	if err := c.eng.Policies.ConsoleSession(r.Context(), p.Tenant, message.EvConsoleSignIn, c.actor(r, s)); err != nil {
+		c.internal(w, r, err)
+		return
+	}
 	http.SetCookie(w, c.cookie(r, signinCookie, "", -1))
 	http.SetCookie(w, c.cookie(r, sessionCookie, id, int(c.opt.MaxAge.Seconds())))
 	http.Redirect(w, r, Path+"/overview", http.StatusSeeOther)
@@ -128,6 +132,10 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 // signOut ends the session server-side and forgets the cookie.
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s session) {
 	if err := c.store.DeleteSession(r.Context(), s.idHash); err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	if err := c.eng.Policies.ConsoleSession(r.Context(), s.Tenant, message.EvConsoleSignOut, c.actor(r, s)); err != nil {
 		c.internal(w, r, err)
 		return
 	}

@@ -56,6 +56,8 @@ var events = map[message.EventType]string{
 	message.EvReport:               "\"This wasn't me\" report",
 	message.EvUserErased:           "User erased",
 	message.EvHistoryImported:      "Login history imported",
+	message.EvConsoleSignIn:        "Manager signed in to the console",
+	message.EvConsoleSignOut:       "Manager signed out of the console",
 	message.EvLoginReported:        "Login reported as fraud",
 	message.EvDailyDigest:          "Daily digest",
 	message.EvLoginMonitored:       "Login watched in monitor mode",

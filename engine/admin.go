@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 
@@ -184,6 +185,19 @@ func (e *Policies) afterModeOff(ctx context.Context, t Tenant, actor Actor, befo
 // unprotected reports whether a policy asks an enrolled user for no code:
 // 2FA off, or monitor mode.
 func unprotected(p Policy) bool { return p.Mode == ModeOff || p.Enforcement == EnforcementMonitor }
+
+// ConsoleSession records a manager's sign-in to or sign-out of the web
+// console in the tenant's audit log, with the key's label and the
+// client's address: a stolen manager key in use shows there.
+func (e *Policies) ConsoleSession(ctx context.Context, tenant string, typ message.EventType, actor Actor) error {
+	if typ != message.EvConsoleSignIn && typ != message.EvConsoleSignOut {
+		return Internal(fmt.Errorf("engine: %q is not a console session event", typ))
+	}
+	if err := e.core.store.AppendEvent(ctx, e.event(tenant, "", typ, actor), nil); err != nil {
+		return Internal(err)
+	}
+	return nil
+}
 
 // Events pages through the tenant's audit log.
 func (e *Policies) Events(ctx context.Context, tenant string, q EventQuery) ([]Event, string, error) {

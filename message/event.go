@@ -26,6 +26,10 @@ const (
 	EvHistoryImported  EventType = "history_imported"
 	EvPasskeyAdded     EventType = "passkey_added"
 	EvPasskeyRemoved   EventType = "passkey_removed"
+	// A manager signed in to or out of the web console (a stolen manager
+	// key shows up here).
+	EvConsoleSignIn  EventType = "console_signed_in"
+	EvConsoleSignOut EventType = "console_signed_out"
 	// EvPasskeyCounter is a passkey refused because its signature counter
 	// went backwards (a copied credential): audit only.
 	EvPasskeyCounter EventType = "passkey_counter_regressed"

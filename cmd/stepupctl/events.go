@@ -28,7 +28,8 @@ as it is recorded (polling every --interval) until interrupted (Ctrl-C). With
 Event types include sms_enrolled, totp_enabled, email_factor_enabled,
 2fa_disabled, phone_changed, email_changed, backup_codes_regenerated, backup_code_used,
 devices_forgotten, admin_reset, tenant_mode_off, login_denied, login_monitored, login_reported,
-policy_changed, report_received, user_erased, history_imported and the
+policy_changed, report_received, user_erased, history_imported,
+console_signed_in, console_signed_out and the
 managers' alerts (alert_sms_limit, alert_email_limit, alert_attempt_limit,
 alert_kill_switch, alert_delivery_failing, alert_login_spike,
 alert_login_reported).
