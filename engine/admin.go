@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -149,8 +150,11 @@ func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string,
 // only when some policy became unprotected.
 func (e *Policies) afterModeOff(ctx context.Context, t Tenant, actor Actor, before, next TenantPolicy) {
 	disarmed := unprotected(next.Policy) && !unprotected(before.Policy)
-	for g := range next.Groups {
-		disarmed = disarmed || unprotected(next.Effective(g)) && !unprotected(before.Effective(g))
+	// A group removed counts too: its users fall back to the base policy.
+	for _, groups := range []map[string]json.RawMessage{before.Groups, next.Groups} {
+		for g := range groups {
+			disarmed = disarmed || unprotected(next.Effective(g)) && !unprotected(before.Effective(g))
+		}
 	}
 	if !disarmed {
 		return

@@ -299,6 +299,12 @@ func (e *Lifecycle) ForgetDevices(ctx context.Context, u UserRef, deviceID strin
 		}
 		ev := e.event(u.Tenant, u.User, message.EvDevicesForgotten, actor)
 		ev.Details["reason"], ev.Details["count"] = string(reason), itoa(n)
+		if n == 0 {
+			// Nothing was remembered (or a retried report found it
+			// forgotten already): audited, but nothing changed that the
+			// user must hear of.
+			return []Event{ev}, nil, nil
+		}
 		return []Event{ev}, e.userNotice(t, *a, &ev), nil
 	})
 	return n, err

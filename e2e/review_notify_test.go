@@ -1,0 +1,67 @@
+package e2e_test
+
+// Review of the "every change of 2FA settings is mailed" promise and of
+// the policy modes, through the HTTP API.
+
+import (
+	"testing"
+)
+
+// A host app reports every password change; one that forgets no device
+// changes nothing, so the user hears of nothing ("no longer remembers the
+// 0 devices" was mailed on every password change, and again on every
+// retried report).
+func TestReviewNoDevicesForgottenMailWhenNoneWere(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	e.putUser(t, "alice", "alice@example.test")
+	e.enrollSMS(t, "alice", ntfPhone1)
+	const subj = "Your account no longer remembers your devices"
+	// No remembered device: nothing forgotten, no mail.
+	body := map[string]any{"ip": ntfIP, "user_agent": ntfUA}
+	if r := e.Must(t, 200, "POST", "/v1/users/alice/events/password-changed", e.AppKey, body); r["forgotten"] != 0.0 {
+		t.Fatalf("password changed without devices: %v", r)
+	}
+	e.queueIdle(t)
+	if n := ntfCount(e.SMTP, "alice@example.test", subj); n != 0 {
+		t.Errorf("%d devices-forgotten mails when no device was remembered, want 0", n)
+	}
+	// One remembered device, the report retried: one mail.
+	e.loginRemember(t, "alice", ntfPhone1, "laptop")
+	for range 2 {
+		e.Must(t, 200, "POST", "/v1/users/alice/events/password-changed", e.AppKey, body)
+	}
+	e.userMail(t, "alice@example.test", subj, "no longer remembers the device where")
+	e.queueIdle(t)
+	if n := ntfCount(e.SMTP, "alice@example.test", subj); n != 1 {
+		t.Errorf("%d devices-forgotten mails for one device forgotten (report retried), want 1", n)
+	}
+}
+
+// Removing a group that required 2FA, in a tenant whose base mode is off,
+// switches 2FA off for the group's users: they are told, as for any other
+// policy change that switches it off (SPEC section 6/7).
+func TestReviewGroupRemovedIsModeOff(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.MgrKey, map[string]any{"mode": "off",
+		"groups": map[string]any{"staff": map[string]any{"mode": "optional"}}})
+	e.putUser(t, "alice", "alice@example.test")
+	e.Must(t, 200, "PUT", "/v1/users/alice", e.AppKey, map[string]any{"group": "staff"})
+	e.enrollSMS(t, "alice", ntfPhone1)
+	// alice's 2FA works: a cold-start login is challenged.
+	if ev := e.evaluate(t, "alice", ntfIP, "laptop", ""); ev["decision"] != "challenge" {
+		t.Fatalf("staff login with 2FA on: %v", ev)
+	}
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.MgrKey, map[string]any{"groups": map[string]any{}})
+	if ev := e.evaluate(t, "alice", ntfIP, "laptop", ""); ev["decision"] != "allow" {
+		t.Fatalf("login after the group was removed (tenant mode off): %v", ev)
+	}
+	const subj = "acme switched off two-factor authentication"
+	e.waitMail(t, "alice@example.test", subj)
+	e.queueIdle(t)
+	if n := ntfCount(e.SMTP, "alice@example.test", subj); n != 1 {
+		t.Errorf("%d mode-off mails, want 1", n)
+	}
+	e.event(t, "alice", "tenant_mode_off")
+}
