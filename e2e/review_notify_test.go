@@ -65,3 +65,28 @@ func TestReviewGroupRemovedIsModeOff(t *testing.T) {
 	}
 	e.event(t, "alice", "tenant_mode_off")
 }
+
+// A user whose policy stays `required` keeps the grace logins he used
+// when a manager removes his group's override of another field: his
+// enrolment duty never paused, so no fresh grace period starts.
+func TestReviewGraceKeptWhenGroupRemoved(t *testing.T) {
+	t.Parallel()
+	env := polStart(t)
+	tn := polNewTenant(t, env, "acme")
+	polPut(t, env, tn, map[string]any{"mode": "required", "grace_logins": 2,
+		"groups": map[string]any{"staff": map[string]any{"challenge": "every_login"}}})
+	env.Must(t, 200, "PUT", "/v1/users/dave", tn.App, map[string]any{"email": "dave@example.test", "group": "staff"})
+	login := polLogin{User: "dave", IP: polIPAU, Device: "laptop"}
+	polEval(t, env, tn, login)
+	polEval(t, env, tn, login)
+	if ev := polEval(t, env, tn, login); ev["decision"] != "enroll" {
+		t.Fatalf("after 2 grace logins: %v", ev)
+	}
+	polPut(t, env, tn, map[string]any{"groups": map[string]any{}})
+	if u := env.Must(t, 200, "GET", "/v1/users/dave", tn.App, nil); polGrace(u) != 0 {
+		t.Errorf("dave's grace logins after his group's override was removed: %v, want 0", u["grace_logins_left"])
+	}
+	if ev := polEval(t, env, tn, login); ev["decision"] != "enroll" {
+		t.Errorf("dave, required all along, got fresh grace logins when his group was removed: %v", ev)
+	}
+}

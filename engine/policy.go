@@ -195,8 +195,13 @@ func (c *compiled) Effective(group string) Policy {
 }
 
 // epoch names the current `required` period of a user's group.
+// A removed group's users are on the base policy, in the period they were
+// in while it lasts (mergePolicy).
 func (c *compiled) epoch(group string) string {
 	if _, ok := c.Groups[group]; !ok {
+		if e, kept := c.RequiredSince[group]; kept && group != "" {
+			return e
+		}
 		group = ""
 	}
 	return c.RequiredSince[group]
@@ -525,11 +530,20 @@ func (e *Policies) mergePolicy(stored []byte, u PolicyUpdate) (TenantPolicy, Ten
 		if next.Effective(g).Mode != ModeRequired {
 			continue
 		}
-		if _, known := before.Groups[g]; (g == "" || known) && before.Effective(g).Mode == ModeRequired && before.RequiredSince[g] != "" {
+		if before.Effective(g).Mode == ModeRequired && before.RequiredSince[g] != "" {
 			since[g] = before.RequiredSince[g]
 		} else {
 			since[g] = e.randomToken(5)
 		}
+	}
+	// A group removed leaves its users on the base policy: where both
+	// require 2FA their duty never paused, so they keep their period (and
+	// the grace logins used in it) for as long as the base stays required.
+	for g, epoch := range before.RequiredSince {
+		if _, kept := next.Groups[g]; g == "" || kept || since[""] == "" || before.Effective(g).Mode != ModeRequired {
+			continue
+		}
+		since[g] = epoch
 	}
 	next.RequiredSince = since
 	return before, next, nil
