@@ -20,6 +20,7 @@ type putUserReq struct {
 	Locale      *string `json:"locale"`
 	TimeZone    *string `json:"time_zone"`
 	Group       *string `json:"group"`
+	actorReq
 }
 
 func (s *Server) putUser(c *gin.Context) {
@@ -28,7 +29,13 @@ func (s *Server) putUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	res, err := s.eng.Lifecycle.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput(req))
+	actor, err := req.actor()
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	res, err := s.eng.Lifecycle.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput{Email: req.Email, DisplayName: req.DisplayName,
+		Locale: req.Locale, TimeZone: req.TimeZone, Group: req.Group, Actor: actor})
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -90,3 +90,30 @@ func TestReviewGraceKeptWhenGroupRemoved(t *testing.T) {
 		t.Errorf("dave, required all along, got fresh grace logins when his group was removed: %v", ev)
 	}
 }
+
+// The mail about an e-mail address change says where the change came
+// from, as every other change mail does: PUT /v1/users/{id} takes the
+// optional ip and user_agent of the lifecycle calls (it refused them, so
+// the old address could never be told where a change came from).
+func TestReviewEmailChangeMailSaysWhereFrom(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	e.putUser(t, "xena", "xena@example.test")
+	u := e.Must(t, 200, "PUT", "/v1/users/xena", e.AppKey, map[string]any{"email": "xena2@example.test", "ip": ntfIP, "user_agent": ntfUA})
+	if ntfObj(u, "profile")["email"] != "xena2@example.test" {
+		t.Fatalf("after the change: %v", u)
+	}
+	const subj = "Your e-mail address for security notices was changed"
+	m := e.waitMail(t, "xena@example.test", subj)
+	ntfWantPhrase(t, m, "Australia", "Chrome 124 on Windows 10")
+	e.userEvent(t, "xena", "email_changed")
+	e.queueIdle(t)
+	if n := ntfCount(e.SMTP, "xena@example.test", subj); n != 1 {
+		t.Errorf("%d mails to the old address, want 1", n)
+	}
+	// A bad client address is refused, and nothing changes.
+	r := e.Do(t, "PUT", "/v1/users/xena", e.AppKey, map[string]any{"email": "xena3@example.test", "ip": "999.1.1.1"})
+	if r.Status != 400 {
+		t.Errorf("PUT with a bad ip: %d %s, want 400", r.Status, r.Raw)
+	}
+}

@@ -14,13 +14,13 @@ var ErrEmailRequired = E(KindUnprocessable, "email_required",
 // holding the PUT's other fields): a challenge on the user's preferred
 // factor, which replaces a change in flight. The new address waits, sealed,
 // in the challenge.
-func (e *Lifecycle) startEmailChange(ctx context.Context, t Tenant, p Policy, u UserRef, a *Account, addr string, c *Commit) (ChallengeView, error) {
+func (e *Lifecycle) startEmailChange(ctx context.Context, t Tenant, p Policy, u UserRef, a *Account, addr string, actor Actor, c *Commit) (ChallengeView, error) {
 	ch, ok := preferred(p, a.Factors)
 	if !ok {
 		return ChallengeView{}, ErrNoFactor
 	}
 	data := ChallengeData{Email: e.sealString(addr)}
-	d, err := e.challengeOn(ctx, t, p, u, *a, ch, PurposeEmailOld, data, Actor{Kind: message.ActorUser})
+	d, err := e.challengeOn(ctx, t, p, u, *a, ch, PurposeEmailOld, data, actor)
 	if err != nil {
 		return ChallengeView{}, err
 	}
@@ -36,7 +36,7 @@ func (e *Lifecycle) startEmailChange(ctx context.Context, t Tenant, p Policy, u 
 // changeEmailNow switches the address of a user without a factor, where
 // there is nothing to prove: the change is recorded and the old address is
 // told. Every open challenge is cancelled with it.
-func (e *Lifecycle) changeEmailNow(ctx context.Context, t Tenant, u UserRef, a *Account, addr string, c *Commit) error {
+func (e *Lifecycle) changeEmailNow(ctx context.Context, t Tenant, u UserRef, a *Account, addr string, actor Actor, c *Commit) error {
 	old := a.Profile.Email
 	a.Profile.Email, a.EmailChange = addr, ""
 	open, err := e.openOthers(ctx, e.store, u, "")
@@ -47,7 +47,7 @@ func (e *Lifecycle) changeEmailNow(ctx context.Context, t Tenant, u UserRef, a *
 	if old == "" {
 		return nil // the first address: nothing changed that anyone must hear of
 	}
-	ev := e.event(u.Tenant, u.User, message.EvEmailChanged, Actor{Kind: message.ActorUser})
+	ev := e.event(u.Tenant, u.User, message.EvEmailChanged, actor)
 	ev.Details["old_email"] = MaskEmail(old)
 	if addr != "" {
 		ev.Details["new_email"] = MaskEmail(addr)

@@ -18,6 +18,9 @@ type ProfileInput struct {
 	Locale      *string
 	TimeZone    *string
 	Group       *string
+	// Actor is who asks (the end user's IP and user agent, which the
+	// mails about an address change quote); the zero Actor is the user.
+	Actor Actor
 }
 
 // FactorView is one enrolled factor, masked.
@@ -89,6 +92,9 @@ func (e *Lifecycle) PutUser(ctx context.Context, u UserRef, in ProfileInput) (Pu
 			return PutUserResult{}, Invalid("time_zone", "not an IANA time zone, e.g. Europe/London")
 		}
 	}
+	if in.Actor.Kind == "" {
+		in.Actor.Kind = message.ActorUser
+	}
 	pol, err := e.loadPolicy(ctx, u.Tenant)
 	if err != nil {
 		return PutUserResult{}, err
@@ -140,13 +146,13 @@ func (e *Lifecycle) putProfile(ctx context.Context, t Tenant, pol *compiled, u U
 	if in.Email != nil && *in.Email != a.Profile.Email {
 		switch {
 		case !a.Factors.Any():
-			if err := e.changeEmailNow(ctx, t, u, &a, *in.Email, &c); err != nil {
+			if err := e.changeEmailNow(ctx, t, u, &a, *in.Email, in.Actor, &c); err != nil {
 				return nil, err
 			}
 		case *in.Email == "":
 			return nil, ErrEmailRequired
 		default:
-			v, err := e.startEmailChange(ctx, t, pol.Effective(a.Group), u, &a, *in.Email, &c)
+			v, err := e.startEmailChange(ctx, t, pol.Effective(a.Group), u, &a, *in.Email, in.Actor, &c)
 			if err != nil {
 				return nil, err
 			}
