@@ -117,3 +117,30 @@ func TestReviewEmailChangeMailSaysWhereFrom(t *testing.T) {
 		t.Errorf("PUT with a bad ip: %d %s, want 400", r.Status, r.Raw)
 	}
 }
+
+// A manager's reset retried (a client retrying on a timeout, or two
+// managers on the same ticket) changes nothing the second time: the user
+// and the managers hear of the reset once; both calls are audited.
+func TestReviewAdminResetRetriedMailsOnce(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	e.setManagers(t, "boss@example.test")
+	e.putUser(t, "alice", "alice@example.test")
+	e.enrollSMS(t, "alice", ntfPhone1)
+	for range 2 {
+		e.Must(t, 200, "POST", "/v1/admin/users/alice/reset", e.MgrKey, map[string]any{"reason": "lost phone"})
+	}
+	const userSubj, mgrSubj = "An administrator reset two-factor authentication on your account", "Two-factor authentication was reset for user alice"
+	e.waitMail(t, "alice@example.test", userSubj)
+	e.waitMail(t, "boss@example.test", mgrSubj)
+	e.queueIdle(t)
+	if n := ntfCount(e.SMTP, "alice@example.test", userSubj); n != 1 {
+		t.Errorf("%d reset mails to the user, want 1", n)
+	}
+	if n := ntfCount(e.SMTP, "boss@example.test", mgrSubj); n != 1 {
+		t.Errorf("%d reset mails to the manager, want 1", n)
+	}
+	if evs, _ := e.events(t, "?type=admin_reset&user_id=alice"); len(evs) != 2 {
+		t.Errorf("%d admin_reset events, want 2 (both calls audited)", len(evs))
+	}
+}

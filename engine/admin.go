@@ -88,11 +88,18 @@ func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, a
 		if !a.Exists && !known {
 			return nil, nil, ErrUserNotFound
 		}
+		changed := a.Factors.Any() || len(a.BackupCodes) > 0 || len(a.Devices) > 0 || a.PhoneChange != "" || a.EmailChange != ""
 		a.Factors, a.BackupCodes, a.Devices, a.PhoneChange, a.EmailChange = Factors{}, nil, nil, "", ""
 		ev := e.event(u.Tenant, u.User, message.EvAdminReset, actor)
 		ev.Details["reason"] = reason
 		if group != "" {
 			ev.Details["group"] = group
+		}
+		if !changed {
+			// Nothing left to reset (a retried call, or a second manager
+			// on the same ticket): audited, but nobody is told twice.
+			ev.Details["changed"] = "nothing"
+			return []Event{ev}, nil, nil
 		}
 		jobs := e.userNotice(t, *a, &ev)
 		jobs = append(jobs, e.managerJobs(t, pol.Effective(a.Group), ev)...)
