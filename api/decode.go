@@ -57,8 +57,18 @@ func decodeLimit(c *gin.Context, v any, allowEmpty bool, limit int64) error {
 	if err != nil {
 		return err
 	}
-	return decodeBytes(b, v, allowEmpty)
+	if err := decodeBytes(b, v, allowEmpty); err != nil {
+		return err
+	}
+	if ch, ok := v.(checked); ok {
+		return ch.check()
+	}
+	return nil
 }
+
+// checked is a request whose decoded fields have checks of their own
+// (actorReq's client, in every request that embeds it).
+type checked interface{ check() error }
 
 // decodeBytes is decode's pure half, fuzzed by FuzzDecode.
 func decodeBytes(b []byte, v any, allowEmpty bool) error {

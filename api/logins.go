@@ -81,8 +81,7 @@ func (s *Server) getChallenge(c *gin.Context) {
 type verifyReq struct {
 	Code           string `json:"code"`
 	RememberDevice bool   `json:"remember_device"`
-	IP             string `json:"ip"`
-	UserAgent      string `json:"user_agent"`
+	actorReq
 }
 
 func (s *Server) verify(c *gin.Context) {
@@ -91,13 +90,8 @@ func (s *Server) verify(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	actor, err := actorReq{IP: req.IP, UserAgent: req.UserAgent}.actor()
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	res, err := s.eng.Challenges.Verify(c.Request.Context(), principal(c).Tenant, c.Param("id"), engine.VerifyInput{
-		Code: req.Code, RememberDevice: req.RememberDevice, Actor: actor})
+		Code: req.Code, RememberDevice: req.RememberDevice, Actor: req.actor()})
 	if err != nil {
 		s.writeError(c, err)
 		return

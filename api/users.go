@@ -29,13 +29,8 @@ func (s *Server) putUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	actor, err := req.actor()
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	res, err := s.eng.Lifecycle.PutUser(c.Request.Context(), userRef(c), engine.ProfileInput{Email: req.Email, DisplayName: req.DisplayName,
-		Locale: req.Locale, TimeZone: req.TimeZone, Group: req.Group, Actor: actor})
+		Locale: req.Locale, TimeZone: req.TimeZone, Group: req.Group, Actor: req.actor()})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -72,11 +67,12 @@ type actorReq struct {
 	UserAgent string `json:"user_agent"`
 }
 
-func (a actorReq) actor() (engine.Actor, error) {
-	if err := engine.ValidClient(a.IP, a.UserAgent); err != nil {
-		return engine.Actor{}, err
-	}
-	return engine.Actor{Kind: message.ActorUser, IP: a.IP, UserAgent: a.UserAgent}, nil
+// check refuses a malformed client IP or an oversize user agent, as
+// evaluate does (decode calls it).
+func (a actorReq) check() error { return engine.ValidClient(a.IP, a.UserAgent) }
+
+func (a actorReq) actor() engine.Actor {
+	return engine.Actor{Kind: message.ActorUser, IP: a.IP, UserAgent: a.UserAgent}
 }
 
 func (s *Server) eraseUser(c *gin.Context) {
@@ -111,12 +107,7 @@ func (s *Server) startSMS(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	actor, err := req.actor()
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	st, err := s.eng.Lifecycle.StartSMS(c.Request.Context(), userRef(c), req.Phone, actor)
+	st, err := s.eng.Lifecycle.StartSMS(c.Request.Context(), userRef(c), req.Phone, req.actor())
 	s.started(c, st, err)
 }
 
@@ -131,12 +122,7 @@ func (s *Server) startPhoneChange(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	actor, err := req.actor()
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	st, err := s.eng.Lifecycle.StartPhoneChange(c.Request.Context(), userRef(c), req.NewPhone, actor)
+	st, err := s.eng.Lifecycle.StartPhoneChange(c.Request.Context(), userRef(c), req.NewPhone, req.actor())
 	s.started(c, st, err)
 }
 
@@ -148,12 +134,7 @@ func (s *Server) lifecycle(start func(context.Context, engine.UserRef, engine.Ac
 			s.writeError(c, err)
 			return
 		}
-		actor, err := req.actor()
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		st, err := start(c.Request.Context(), userRef(c), actor)
+		st, err := start(c.Request.Context(), userRef(c), req.actor())
 		s.started(c, st, err)
 	}
 }
@@ -190,12 +171,7 @@ func (s *Server) sessionEvent(reason message.Reason) gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		actor, err := req.actor()
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		s.forget(c, "", reason, actor)
+		s.forget(c, "", reason, req.actor())
 	}
 }
 
