@@ -219,12 +219,20 @@ func (e *Challenges) Switch(ctx context.Context, tenant, id string, channel Chan
 	// The new challenge inherits the attempts used: switching never
 	// refills them.
 	d.ch.Attempts = c.Attempts
-	err = e.store.Commit(ctx, u, Commit{Version: -1, Challenge: c.ID, ChallengeStatus: StatusCancelled, Now: e.now(),
+	return e.replaceChallenge(ctx, e.store, u, c.ID, d, a)
+}
+
+// replaceChallenge cancels the pending challenge old and creates d in its
+// place, its code queued, in one commit; it returns d's view, offering
+// a's factors.
+func (e *core) replaceChallenge(ctx context.Context, st committer, u UserRef, old string, d draft, a Account) (ChallengeView, error) {
+	now := e.now()
+	err := st.Commit(ctx, u, Commit{Version: -1, Challenge: old, ChallengeStatus: StatusCancelled, Now: now,
 		NewChallenges: []Challenge{d.ch}, Jobs: d.jobs})
 	if err != nil {
 		return ChallengeView{}, AsError(err)
 	}
-	v := d.ch.view(e.now())
+	v := d.ch.view(now)
 	v.Channels = a.Factors.Channels()
 	return v, nil
 }

@@ -251,6 +251,12 @@ type loaded struct {
 	facts   facts
 }
 
+// actor is the end user who logs in, as the login's audit events and
+// send limits name him.
+func (l loaded) actor() Actor {
+	return Actor{Kind: message.ActorUser, IP: l.in.IP, UserAgent: l.in.UserAgent}
+}
+
 // load reads the user's history, account and policy in one store read
 // and scores the login.
 func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in EvaluateInput) (loaded, error) {
@@ -428,7 +434,7 @@ func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *E
 	if v.UseGrace {
 		w.GraceEpoch = l.epoch
 	}
-	actor := Actor{Kind: message.ActorUser, IP: l.in.IP, UserAgent: l.in.UserAgent}
+	actor := l.actor()
 	switch v.Decision {
 	case DecisionChallenge:
 		d, limits, err := e.loginChallenge(ctx, t, l.policy, l.user, l.account, actor, e.loginChannels(l.policy, l.account))
@@ -534,8 +540,7 @@ func (e *Logins) fallBack(ctx context.Context, t Tenant, l loaded, w LoginWrite,
 	refused := w.Commit.NewChallenges[0]
 	to, _ := e.factorDestination(l.account, refused.Channel)
 	refusal := e.limitRefused(ctx, t, l.policy, refused.Channel, to, saved.Refused, saved.RetryAfter)
-	actor := Actor{Kind: message.ActorUser, IP: l.in.IP, UserAgent: l.in.UserAgent}
-	now := e.now()
+	actor := l.actor()
 	order := e.loginChannels(l.policy, l.account)
 	if i := slices.Index(order, refused.Channel); i >= 0 {
 		order = order[i+1:]
@@ -546,17 +551,14 @@ func (e *Logins) fallBack(ctx context.Context, t Tenant, l loaded, w LoginWrite,
 			continue
 		}
 		d.ch.LoginID = l.rec.ID
-		err = e.store.Commit(ctx, l.user, Commit{Version: -1, Challenge: refused.ID, ChallengeStatus: StatusCancelled,
-			NewChallenges: []Challenge{d.ch}, Jobs: d.jobs, Now: now})
+		cv, err := e.replaceChallenge(ctx, e.store, l.user, refused.ID, d, l.account)
 		if err != nil {
-			return AsError(err)
+			return err
 		}
-		cv := d.ch.view(now)
-		cv.Channels = l.account.Factors.Channels()
 		out.Challenge = &cv
 		return nil
 	}
-	cm := Commit{Version: -1, Challenge: refused.ID, ChallengeStatus: StatusCancelled, Now: now}
+	cm := Commit{Version: -1, Challenge: refused.ID, ChallengeStatus: StatusCancelled, Now: e.now()}
 	if l.facts.Forced {
 		f := true
 		cm.ForceChallenge = &f // still due at the next login

@@ -44,6 +44,11 @@ type coreStore interface {
 type accountStore interface {
 	// Account returns a user's account; Exists is false for a new user.
 	Account(ctx context.Context, u UserRef) (Account, error)
+	committer
+}
+
+// committer changes one user's state.
+type committer interface {
 	// Commit applies c atomically or returns ErrConflict (account version
 	// changed) or a challenge error (ErrChallengeNotPending). With c.Learn
 	// it then adds the learned login to the tenant's counts.
