@@ -322,6 +322,7 @@ func (s *Store) countLogin(ctx context.Context, u engine.UserRef, rec engine.Log
 	return s.stats.add(ctx, u.Tenant, l)
 }
 
+// flag is a boolean as a hash field or script argument holds it: "1" or "0".
 func flag(b bool) string {
 	if b {
 		return "1"

@@ -22,13 +22,6 @@ func promptKey(id string) (string, int, bool) {
 	return keyspace.Prompt(sh, id), sh, true
 }
 
-func boolField(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // CreatePrompt stores a new prompt for ttl.
 func (s *Store) CreatePrompt(ctx context.Context, p engine.Prompt, ttl time.Duration) error {
 	key, _, ok := promptKey(p.ID)
@@ -38,7 +31,7 @@ func (s *Store) CreatePrompt(ctx context.Context, p engine.Prompt, ttl time.Dura
 	args := []any{ttl.Milliseconds(),
 		"tenant", p.Tenant, "user", p.User, "login", p.LoginID, "kind", string(p.Kind), "return_url", p.ReturnURL,
 		"state", p.State, "expires_at", strconv.FormatInt(ms(p.ExpiresAt), 10), "status", string(p.Status),
-		"session", "", "ch", p.Challenge, "verified", boolField(p.Verified), "method", string(p.Method), "ceremony", "",
+		"session", "", "ch", p.Challenge, "verified", flag(p.Verified), "method", string(p.Method), "ceremony", "",
 		"proof", p.Proof}
 	return createPromptScript.Run(ctx, s.rdb, []string{key}, args...).Err()
 }
@@ -102,7 +95,7 @@ func (s *Store) UpdatePrompt(ctx context.Context, id, session string, now time.T
 		args = append(args, "ch", *ch.Challenge)
 	}
 	if ch.Verified != nil {
-		args = append(args, "verified", boolField(*ch.Verified))
+		args = append(args, "verified", flag(*ch.Verified))
 	}
 	if ch.Proof != nil {
 		args = append(args, "proof", *ch.Proof)

@@ -41,7 +41,7 @@ func (s *Store) PeekSession(ctx context.Context, idHash string, now time.Time, i
 
 func (s *Store) readSession(ctx context.Context, idHash string, now time.Time, idle time.Duration, touch bool) (data []byte, ok bool, err error) {
 	b, err := touchSessionScript.Run(ctx, s.rdb, []string{keyspace.ConsoleSession(idHash)},
-		strconv.FormatInt(ms(now), 10), idle.Milliseconds(), map[bool]string{true: "1", false: "0"}[touch]).Text()
+		strconv.FormatInt(ms(now), 10), idle.Milliseconds(), flag(touch)).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
