@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -646,27 +647,20 @@ func (w *Worker) gated(ctx context.Context, log *slog.Logger, gates []string) (s
 	pause := 5 * time.Millisecond
 	for {
 		vs, err := w.verdicts(ctx, gates)
-		if err != nil && time.Now().After(deadline) {
-			return "", err
-		}
 		if err == nil {
-			missing := false
-			for _, v := range vs {
-				switch v {
-				case "1":
-				case "0":
-					return "a send limit refused it", nil
-				default:
-					missing = true
-				}
+			switch {
+			case slices.Contains(vs, "0"):
+				return "a send limit refused it", nil
+			case !slices.ContainsFunc(vs, func(v string) bool { return v != "1" }):
+				return "", nil // every limit allowed it
 			}
-			if !missing {
-				return "", nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return "", err
 			}
-			if time.Now().After(deadline) {
-				log.Warn("delivery: a send limit gave no verdict; sending", "waited", w.gateWait())
-				return "", nil
-			}
+			log.Warn("delivery: a send limit gave no verdict; sending", "waited", w.gateWait())
+			return "", nil
 		}
 		select {
 		case <-ctx.Done():
