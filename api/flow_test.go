@@ -313,6 +313,55 @@ func TestEmailFactor(t *testing.T) {
 	wantError(t, s.do(t, "POST", "/v1/users/erin/email-factor", app, nil), 409, "already_enrolled", "")
 }
 
+// TestDisableAllMailsManagersOnce: a disable-all tells each affected user,
+// and each manager address of their policies hears of it once, not once
+// per user.
+func TestDisableAllMailsManagersOnce(t *testing.T) {
+	s := start(t, apptest.Options{})
+	tn := s.tenant(t, "acme")
+	app, mgr := tn.App, tn.Manager
+	s.must(t, 200, "PUT", "/v1/admin/policy", mgr, map[string]any{
+		"manager_emails": []string{"security@example.test"},
+		"groups":         map[string]any{"staff": map[string]any{"manager_emails": []string{"lead@example.test"}}},
+	})
+	users := []struct{ id, group, phone string }{
+		{"ann", "", "+61491570110"}, {"bea", "", "+61491570111"}, {"cid", "staff", "+61491570112"},
+	}
+	for _, u := range users {
+		s.must(t, 200, "PUT", "/v1/users/"+u.id, app, map[string]any{"email": u.id + "@example.test", "group": u.group})
+		s.enrollSMS(t, app, u.id, u.phone)
+	}
+	seen := len(s.SMTP.Messages())
+	if n := s.must(t, 200, "POST", "/v1/admin/2fa/disable-all", mgr, map[string]any{"reason": "incident"})["reset"]; n != 3.0 {
+		t.Fatalf("disable-all reset %v users, want 3", n)
+	}
+	for _, u := range users {
+		mailTo(t, s, u.id+"@example.test", seen, "reset")
+	}
+	for _, to := range []string{"security@example.test", "lead@example.test"} {
+		m := mailTo(t, s, to, seen, "turned off")
+		if !strings.Contains(m.Text, "3 affected") || !strings.Contains(m.Text, "incident") {
+			t.Errorf("managers' mail to %s:\n%s", to, m.Text)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a mail per user would be queued before the summary
+	for _, to := range []string{"security@example.test", "lead@example.test"} {
+		n := 0
+		for _, m := range s.SMTP.Messages()[seen:] {
+			if slices.Contains(m.To, to) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s got %d mails about the disable-all, want 1", to, n)
+		}
+	}
+	evs := s.must(t, 200, "GET", "/v1/admin/events?type=2fa_disabled", mgr, nil)["events"].([]any)
+	if len(evs) != 1 || obj(evs[0].(map[string]any), "details")["count"] != "3" {
+		t.Errorf("audit log of the disable-all: %v", evs)
+	}
+}
+
 // mailTo waits for a mail to addr, after the seen first ones, whose subject
 // or text holds want.
 func mailTo(t *testing.T, s server, addr string, seen int, want string) smtptest.Message {

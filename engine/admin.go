@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,14 +56,14 @@ func (e *Policies) AdminReset(ctx context.Context, u UserRef, reason string, act
 	if reason == "" || len(reason) > 500 {
 		return UserView{}, ErrReasonRequired
 	}
-	if err := e.reset(ctx, u, reason, "", actor); err != nil {
+	if err := e.reset(ctx, u, reason, "", actor, nil); err != nil {
 		return UserView{}, err
 	}
 	e.count(ctx, u.Tenant, map[string]int64{"disabled": 1})
 	return e.users.GetUser(ctx, u)
 }
 
-func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, actor Actor) error {
+func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, actor Actor, bulk *bulkReset) error {
 	if err := ValidUserID(u.User); err != nil {
 		return err
 	}
@@ -102,9 +104,19 @@ func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, a
 			return []Event{ev}, nil, nil
 		}
 		jobs := e.userNotice(t, *a, &ev)
-		jobs = append(jobs, e.managerJobs(t, pol.Effective(a.Group), ev)...)
+		if bulk == nil {
+			jobs = append(jobs, e.managerJobs(t, pol.Effective(a.Group).ManagerEmails, ev)...)
+		} else {
+			bulk.managers = append(bulk.managers, pol.Effective(a.Group).ManagerEmails...)
+		}
 		return []Event{ev}, jobs, nil
 	})
+}
+
+// bulkReset gathers, over a disable-all's walk, the managers who hear of it
+// once at the end instead of once per user.
+type bulkReset struct {
+	managers []string
 }
 
 // DisableAllResult counts what disable-all did.
@@ -128,6 +140,7 @@ func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string,
 		}
 	}
 	var res DisableAllResult
+	var bulk bulkReset
 	err = e.store.Users(ctx, tenant, func(user string) error {
 		u := UserRef{Tenant: tenant, User: user}
 		a, err := e.store.Account(ctx, u)
@@ -137,17 +150,44 @@ func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string,
 		if !a.Factors.Any() || (group != "" && a.Group != group) {
 			return nil
 		}
-		if err := e.reset(ctx, u, reason, group, actor); err != nil {
+		if err := e.reset(ctx, u, reason, group, actor, &bulk); err != nil {
 			return err
 		}
 		e.count(ctx, tenant, map[string]int64{"disabled": 1})
 		res.Reset++
 		return nil
 	})
+	// The managers hear of what was done, once, even when the walk
+	// stopped part way: every user reset so far was told by mail.
+	if res.Reset > 0 {
+		e.afterDisableAll(ctx, tenant, reason, group, actor, res.Reset, bulk.managers)
+	}
 	if err != nil {
 		return res, AsError(err)
 	}
 	return res, nil
+}
+
+// afterDisableAll audits a disable-all as one tenant event and mails it to
+// every manager address of the policies of the users it reset (the
+// tenant's and their groups'), one mail each: a tenant of thousands of
+// users does not flood its managers with a mail per user.
+func (e *Policies) afterDisableAll(ctx context.Context, tenant, reason, group string, actor Actor, n int, managers []string) {
+	t, err := e.tenant(ctx, tenant)
+	if err != nil {
+		e.log.Error("disable-all not audited", "tenant", tenant, "err", err)
+		return
+	}
+	ev := e.event(tenant, "", message.EvDisabled, actor)
+	ev.Details["reason"], ev.Details["count"] = reason, strconv.Itoa(n)
+	if group != "" {
+		ev.Details["group"] = group
+	}
+	slices.Sort(managers)
+	jobs := e.managerJobs(t, slices.Compact(managers), ev)
+	if err := e.core.store.AppendEvent(ctx, ev, jobs); err != nil {
+		e.log.Error("disable-all not audited", "tenant", tenant, "err", err)
+	}
 }
 
 // afterModeOff mails every enrolled user whose policy (the tenant's or the
@@ -305,7 +345,7 @@ func (e *Policies) Report(ctx context.Context, token string) error {
 		ev := e.event(tenant, user, message.EvReport, Actor{Kind: message.ActorUser})
 		ev.Details["devices_forgotten"] = itoa(len(a.Devices))
 		force := true
-		c := Commit{Version: a.Version, Account: &a, Events: []Event{ev}, Jobs: e.managerJobs(t, pol.Effective(a.Group), ev), ForceChallenge: &force, Now: e.now()}
+		c := Commit{Version: a.Version, Account: &a, Events: []Event{ev}, Jobs: e.managerJobs(t, pol.Effective(a.Group).ManagerEmails, ev), ForceChallenge: &force, Now: e.now()}
 		a.Devices = nil
 		if !a.Exists {
 			c.Version, c.Account = -1, nil

@@ -105,7 +105,7 @@ func (e *Policies) SendDigests(ctx context.Context) error {
 				ev.Details["would_"+string(d)] = strconv.FormatInt(n, 10)
 			}
 		}
-		if err := e.store.Enqueue(ctx, t.ID, e.managerJobs(t, pol.Policy, ev)); err != nil {
+		if err := e.store.Enqueue(ctx, t.ID, e.managerJobs(t, pol.ManagerEmails, ev)); err != nil {
 			return Internal(err)
 		}
 	}

@@ -88,9 +88,9 @@ func (e *core) userNotice(t Tenant, a Account, ev *Event) []Job {
 
 // managerJobs queues the managers' mail about ev: one job per manager, so
 // a refused address never holds back (or, on retry, duplicates) the others'.
-func (e *core) managerJobs(t Tenant, p Policy, ev Event) []Job {
-	jobs := make([]Job, 0, len(p.ManagerEmails))
-	for _, to := range p.ManagerEmails {
+func (e *core) managerJobs(t Tenant, managers []string, ev Event) []Job {
+	jobs := make([]Job, 0, len(managers))
+	for _, to := range managers {
 		jobs = append(jobs, e.job(message.KindNotify, "", message.Notice{Audience: message.AudienceManagers, Event: ev, To: []string{to}, SenderName: t.SenderName}))
 	}
 	return jobs

@@ -125,7 +125,7 @@ func (e *core) alert(ctx context.Context, t Tenant, p Policy, kind message.Event
 	for k, v := range details {
 		ev.Details[k] = v
 	}
-	if err := e.store.AppendEvent(ctx, ev, e.managerJobs(t, p, ev)); err != nil {
+	if err := e.store.AppendEvent(ctx, ev, e.managerJobs(t, p.ManagerEmails, ev)); err != nil {
 		e.log.Warn("alert not recorded", "tenant", t.ID, "kind", kind, "err", err)
 	}
 }

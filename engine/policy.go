@@ -478,7 +478,7 @@ func (e *Policies) PutPolicy(ctx context.Context, tenant string, u PolicyUpdate,
 		// must not pass unnoticed by the managers it removes.
 		notified := next.Policy
 		notified.ManagerEmails = unionAddresses(before.ManagerEmails, next.ManagerEmails)
-		jobs := e.managerJobs(t, notified, ev)
+		jobs := e.managerJobs(t, notified.ManagerEmails, ev)
 		err = e.store.PutPolicy(ctx, tenant, stored, doc, ev, jobs)
 		if errors.Is(err, ErrConflict) {
 			continue
