@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,6 +59,7 @@ func TestLoginFeedbackFraudAndLegit(t *testing.T) {
 	// device, which is remembered; the next login from there is allowed.
 	clock.Add(2 * 24 * time.Hour)
 	phone := lcPhone(13)
+	e.must(t, 200, "PUT", "/v1/users/vic", map[string]any{"email": "vic@example.test"})
 	e.enrollSMS(t, "vic", phone)
 	fbVerifyRemember(t, e, "vic", phone, lcLaptop)
 	first, tok := fbVerifyRemember(t, e, "vic", phone, fbAttacker)
@@ -90,8 +92,12 @@ func TestLoginFeedbackFraudAndLegit(t *testing.T) {
 	}
 	lcWantErr(t, e.do(t, "POST", "/v1/logins/"+id+"/feedback", map[string]any{"verdict": "legit"}), 409, "verdict_conflict")
 
-	// The managers got one alert for the two reports.
+	// The managers got one alert for the two reports; vic, whose device
+	// was forgotten, is told why.
 	e.mailTo(t, "sec@acme.example", seen, "reported as fraud")
+	if m := e.mailTo(t, "vic@example.test", seen, "no longer remembers"); !strings.Contains(m.Text, "was not made by you") {
+		t.Errorf("vic's mail about the forgotten device:\n%s", m.Text)
+	}
 	if n := len(bgAlerts(t, e, "alert_login_reported")); n != 1 {
 		t.Errorf("%d alert_login_reported events, want 1 (once an hour)", n)
 	}

@@ -103,7 +103,7 @@ func (e *Logins) Feedback(ctx context.Context, tenant, loginID string, v Verdict
 	}
 	u := UserRef{Tenant: tenant, User: rec.User}
 	for range 3 {
-		w, forgotten, err := e.feedbackWrite(ctx, u, rec, v, actor, now)
+		w, forgotten, err := e.feedbackWrite(ctx, t, u, rec, v, actor, now)
 		if err != nil {
 			return FeedbackResult{}, err
 		}
@@ -136,7 +136,7 @@ func (e *Logins) Feedback(ctx context.Context, tenant, loginID string, v Verdict
 }
 
 // feedbackWrite builds the write of a verdict on rec.
-func (e *Logins) feedbackWrite(ctx context.Context, u UserRef, rec LoginRecord, v Verdict, actor Actor, now time.Time) (FeedbackWrite, int, error) {
+func (e *Logins) feedbackWrite(ctx context.Context, t Tenant, u UserRef, rec LoginRecord, v Verdict, actor Actor, now time.Time) (FeedbackWrite, int, error) {
 	w := FeedbackWrite{Record: rec, Verdict: v, LearnOpt: e.learnOptions(), HalfLife: e.opt.ReportHalfLife}
 	w.Commit = Commit{Version: -1, Now: now}
 	forgotten := 0
@@ -168,10 +168,17 @@ func (e *Logins) feedbackWrite(ctx context.Context, u UserRef, rec LoginRecord, 
 	ev.Details["login_id"] = rec.ID
 	ev.Details["decision"] = string(rec.Decision)
 	ev.Details["score"] = strconv.Itoa(rec.Score)
+	w.Commit.Events = []Event{ev}
 	if forgotten > 0 {
 		ev.Details["devices_forgotten"] = strconv.Itoa(forgotten)
+		// The user hears of it as of any forgetting of his devices: a
+		// device he trusts stops being trusted, and a verdict made with
+		// the app key alone does not pass unnoticed.
+		fe := e.event(u.Tenant, u.User, message.EvDevicesForgotten, actor)
+		fe.Details["reason"], fe.Details["count"] = string(message.ReasonLoginReported), strconv.Itoa(forgotten)
+		w.Commit.Events = []Event{ev, fe}
+		w.Commit.Jobs = e.userNotice(t, *w.Commit.Account, &w.Commit.Events[1])
 	}
-	w.Commit.Events = []Event{ev}
 	return w, forgotten, nil
 }
 

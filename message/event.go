@@ -76,6 +76,9 @@ const (
 	ReasonPhoneChanged        Reason = "phone_changed"
 	ReasonEmailChanged        Reason = "email_changed"
 	ReasonReport              Reason = "report"
+	// ReasonLoginReported: the host app reported one of the user's logins
+	// as fraud (POST /v1/logins/{id}/feedback).
+	ReasonLoginReported Reason = "login_reported"
 )
 
 // Event is an audit event: something that happened to a user's two-factor

@@ -51,7 +51,7 @@
 //	email              (masked) address of the e-mail factor
 //	reason             devices_forgotten: user | password_changed |
 //	                   signed_out_everywhere | phone_changed |
-//	                   email_changed | report;
+//	                   email_changed | report | login_reported;
 //	                   admin actions: the manager's free text;
 //	                   login_denied, alerts: words a person understands
 //	count              devices forgotten, backup codes made, users affected,
