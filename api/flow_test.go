@@ -362,6 +362,48 @@ func TestDisableAllMailsManagersOnce(t *testing.T) {
 	}
 }
 
+// TestGroupMoveThatDisarmsMails: an enrolled user moved into a group whose
+// sign-ins ask for no code is told, as when the tenant switches 2FA off;
+// a move that leaves him protected is not mailed.
+func TestGroupMoveThatDisarmsMails(t *testing.T) {
+	s := start(t, apptest.Options{})
+	tn := s.tenant(t, "acme")
+	app, mgr := tn.App, tn.Manager
+	s.must(t, 200, "PUT", "/v1/admin/policy", mgr, map[string]any{"groups": map[string]any{
+		"contractors": map[string]any{"mode": "off"},
+		"pilot":       map[string]any{"enforcement": "monitor"},
+		"staff":       map[string]any{"mode": "required"},
+	}})
+	s.must(t, 200, "PUT", "/v1/users/fay", app, map[string]any{"email": "fay@example.test"})
+	s.enrollSMS(t, app, "fay", "+61491570113")
+	s.must(t, 200, "PUT", "/v1/users/gus", app, map[string]any{"email": "gus@example.test"}) // not enrolled
+	mailTo(t, s, "fay@example.test", 0, "turned on")
+
+	seen := len(s.SMTP.Messages())
+	s.must(t, 200, "PUT", "/v1/users/fay", app, map[string]any{"group": "staff"})
+	s.must(t, 200, "PUT", "/v1/users/gus", app, map[string]any{"group": "contractors"})
+	s.must(t, 200, "PUT", "/v1/users/fay", app, map[string]any{"group": "contractors"})
+	m := mailTo(t, s, "fay@example.test", seen, "for your account")
+	if !strings.Contains(m.Text, "moved your account to the group contractors") {
+		t.Errorf("fay's mail:\n%s", m.Text)
+	}
+	s.must(t, 200, "PUT", "/v1/users/fay", app, map[string]any{"group": "pilot"}) // from off to monitor: still no code
+	s.must(t, 200, "PUT", "/v1/users/fay", app, map[string]any{"group": ""})
+	s.must(t, 200, "PUT", "/v1/users/fay", app, map[string]any{"group": "pilot"})
+	time.Sleep(300 * time.Millisecond)
+	var got []string
+	for _, m := range s.SMTP.Messages()[seen:] {
+		got = append(got, strings.Join(m.To, ",")+": "+m.Subject)
+	}
+	if len(got) != 2 || !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, "fay@") }) {
+		t.Errorf("mails after the moves: %q, want two to fay (contractors, then pilot) and none to gus", got)
+	}
+	evs := s.must(t, 200, "GET", "/v1/admin/events?type=tenant_mode_off&user_id=fay", mgr, nil)["events"].([]any)
+	if len(evs) != 2 {
+		t.Errorf("fay's tenant_mode_off events: %v", evs)
+	}
+}
+
 // mailTo waits for a mail to addr, after the seen first ones, whose subject
 // or text holds want.
 func mailTo(t *testing.T, s server, addr string, seen int, want string) smtptest.Message {
