@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -201,15 +202,18 @@ func (s *Sender) message(m notify.Mail, to string) (*mail.Msg, error) {
 		return nil, errors.New("mail has no sender address")
 	}
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
-	var err error
-	if m.FromName != "" {
-		err = msg.FromFormat(m.FromName, from)
-	} else {
-		err = msg.From(from)
-	}
+	// The address is parsed alone and the name set as a value: a sender
+	// name is any printable text, and pasted into a header as go-mail's
+	// FromFormat does, a quote or a comma in it would garble the mail or
+	// make every mail of its tenant unsendable.
+	addr, err := netmail.ParseAddress(from)
 	if err != nil {
-		return nil, fmt.Errorf("from %q: %w", from, err)
+		return nil, fmt.Errorf("from %s: invalid address", mask.Email(from))
 	}
+	if m.FromName != "" {
+		addr.Name = m.FromName
+	}
+	msg.FromMailAddress(addr)
 	if err := msg.To(to); err != nil {
 		return nil, fmt.Errorf("to %s: invalid address", mask.Email(to))
 	}

@@ -390,3 +390,35 @@ func TestIsPermanent(t *testing.T) {
 		}
 	}
 }
+
+func TestSenderNameIsQuoted(t *testing.T) {
+	// A tenant's sender name is any printable text: quotes, backslashes,
+	// angle brackets and commas are its own and must neither break the
+	// mail nor add an address to From.
+	for _, name := range []string{
+		`Acme "Blue" Ltd`,
+		`Back\slash`,
+		`a" <evil@attacker.example>, "b`,
+		`Zoë <Support>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := smtptest.NewServer(t, smtptest.Options{})
+			s := newSender(t, srv, Options{TLS: TLSNone})
+			m := testMail("alice@example.com")
+			m.FromName = name
+			if err := s.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := srv.WaitFor(1, waitTime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msgs[0].ParseErr != nil {
+				t.Fatal(msgs[0].ParseErr)
+			}
+			if msgs[0].FromName != name || msgs[0].FromAddress != m.FromAddress {
+				t.Errorf("From = %q <%s>, want %q <%s>", msgs[0].FromName, msgs[0].FromAddress, name, m.FromAddress)
+			}
+		})
+	}
+}
