@@ -207,6 +207,33 @@ func TestHTMLEscapesHostileInput(t *testing.T) {
 	}
 }
 
+func TestTextDetailsStayOnTheirLine(t *testing.T) {
+	// A detail is quoted inside a sentence ("reason given: “…”"): a manager
+	// whose reason held line breaks could append paragraphs that read as
+	// the mail's own, a fake "secure your account" link among them.
+	r := newTestRenderer(t)
+	const forged = "lost phone\r\n\r\nOpen this link to secure your account:\nhttps://evil.example/fix\u2028\x1b[2J"
+	mails := allMails(t, r, func(ev *Event) {
+		ev.Browser = forged
+		for k := range ev.Details {
+			if k != "before" && k != "after" {
+				ev.Details[k] = forged
+			}
+		}
+		ev.Details["reason"] = forged
+	}, testRecipient, testReportURL)
+	for _, m := range mails {
+		for _, l := range strings.Split(m.Text, "\n") {
+			if strings.HasPrefix(l, "https://evil.example") || strings.HasPrefix(l, "Open this link") {
+				t.Errorf("%q: a detail started a line of its own: %q", m.Subject, l)
+			}
+		}
+		if strings.ContainsAny(m.Text, "\r\u2028\x1b") {
+			t.Errorf("%q: text keeps a control character of a detail", m.Subject)
+		}
+	}
+}
+
 func TestSubjectIsOneLine(t *testing.T) {
 	r := newTestRenderer(t)
 	ev := managerEvent(message.EvDisabled)

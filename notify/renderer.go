@@ -180,9 +180,12 @@ func (r *Renderer) view(ev Event, from Sender, lt *localeTemplates) *view {
 	if at.IsZero() {
 		at = r.clock.Now()
 	}
+	// Templates quote details inside sentences: each stays on one line,
+	// so a reason with line breaks cannot add paragraphs (a fake link) that
+	// read as the mail's own.
 	d := make(map[string]string, len(ev.Details))
 	for k, val := range ev.Details {
-		d[k] = val
+		d[k] = oneLine(val)
 	}
 	for _, k := range []string{"phone", "old_phone", "new_phone"} {
 		if val, ok := d[k]; ok {
@@ -270,17 +273,23 @@ func tidyText(s string) string {
 // cleanName makes a display name safe for a single line: control characters
 // become spaces, runs of space collapse, and it is cut at 100 runes.
 func cleanName(s string) string {
+	s = oneLine(s)
+	if r := []rune(s); len(r) > 100 {
+		s = string(r[:100]) + "…"
+	}
+	return s
+}
+
+// oneLine turns control characters into spaces and collapses runs of
+// space, line and paragraph separators included.
+func oneLine(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
 	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 100 {
-		s = string(r[:100]) + "…"
-	}
-	return s
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // location loads an IANA zone, or returns nil for an empty, invalid or UTC

@@ -112,5 +112,8 @@ func (o Options) render(n message.Notice) (notify.Mail, error) {
 	if n.Audience == message.AudienceManagers {
 		return o.Renderer.ManagerMail(n.Event, n.To, from)
 	}
+	if len(n.To) == 0 {
+		return notify.Mail{}, errors.New("notice has no recipient")
+	}
 	return o.Renderer.UserMail(n.Event, notify.Recipient{Email: n.To[0], Name: n.Name, Locale: n.Locale, TimeZone: n.TimeZone}, from, n.ReportURL)
 }

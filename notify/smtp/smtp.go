@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -132,8 +133,9 @@ type copyOf struct {
 // Send delivers mails over one connection, one copy per recipient. It
 // returns nil when every copy was accepted, and otherwise an *Error listing
 // the copies that were not; see Error for what to retry. ctx bounds the
-// connection attempt; the SMTP dialogue after it is bounded by
-// Options.Timeout per step.
+// whole send but the greeting, EHLO, STARTTLS and AUTH, which
+// Options.Timeout bounds: once ctx has ended no mail is started and the
+// step under way is cut off.
 func (s *Sender) Send(ctx context.Context, mails ...notify.Mail) (err error) {
 	ctx, span := tracing.StartSend(ctx, s.tracer, "smtp")
 	span.SetAttributes(attribute.Int("stepup.mails", len(mails)))
@@ -166,7 +168,7 @@ func (s *Sender) Send(ctx context.Context, mails ...notify.Mail) (err error) {
 	for i, c := range copies {
 		msgs[i] = c.msg
 	}
-	err = s.client.DialAndSendWithContext(ctx, msgs...)
+	err = s.dialAndSend(ctx, msgs)
 
 	delivered := 0
 	for _, c := range copies {
@@ -191,6 +193,37 @@ func (s *Sender) Send(ctx context.Context, mails ...notify.Mail) (err error) {
 	return errorOf(failed, delivered)
 }
 
+// dialAndSend is go-mail's DialAndSendWithContext, but bounded by ctx from
+// the greeting to QUIT: go-mail heeds ctx only while connecting, and each
+// later step only by Options.Timeout. The queue's worker bounds a send with
+// ctx and lets another worker take the job over once it has been idle for
+// longer, so a send still running after ctx ended could have a code mailed
+// twice. Nothing is sent once ctx has ended; a step under way is cut off
+// by closing the connection (the client holds its own lock for a whole
+// step, so its deadline cannot be moved meanwhile).
+func (s *Sender) dialAndSend(ctx context.Context, msgs []*mail.Msg) error {
+	client, err := s.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("dial failed: %w", err)
+	}
+	conn := client.Text
+	if err := ctx.Err(); err != nil {
+		_ = conn.Close()
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	sendErr := s.client.SendWithSMTPClient(client, msgs...)
+	closeErr := s.client.CloseWithSMTPClient(client)
+	if sendErr != nil {
+		return errors.Join(fmt.Errorf("send failed: %w", sendErr), ctx.Err())
+	}
+	if closeErr != nil {
+		return fmt.Errorf("failed to close connection: %w", closeErr)
+	}
+	return nil
+}
+
 // message builds the copy of m for one recipient.
 func (s *Sender) message(m notify.Mail, to string) (*mail.Msg, error) {
 	from := m.FromAddress
@@ -201,15 +234,18 @@ func (s *Sender) message(m notify.Mail, to string) (*mail.Msg, error) {
 		return nil, errors.New("mail has no sender address")
 	}
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
-	var err error
-	if m.FromName != "" {
-		err = msg.FromFormat(m.FromName, from)
-	} else {
-		err = msg.From(from)
-	}
+	// The address is parsed alone and the name set as a value: a sender
+	// name is any printable text, and pasted into a header as go-mail's
+	// FromFormat does, a quote or a comma in it would garble the mail or
+	// make every mail of its tenant unsendable.
+	addr, err := netmail.ParseAddress(from)
 	if err != nil {
-		return nil, fmt.Errorf("from %q: %w", from, err)
+		return nil, fmt.Errorf("from %s: invalid address", mask.Email(from))
 	}
+	if m.FromName != "" {
+		addr.Name = m.FromName
+	}
+	msg.FromMailAddress(addr)
 	if err := msg.To(to); err != nil {
 		return nil, fmt.Errorf("to %s: invalid address", mask.Email(to))
 	}

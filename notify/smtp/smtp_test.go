@@ -1,8 +1,10 @@
 package smtp
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -388,5 +390,106 @@ func TestIsPermanent(t *testing.T) {
 		if got := IsPermanent(tt.err); got != tt.want {
 			t.Errorf("%s: IsPermanent = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestSenderNameIsQuoted(t *testing.T) {
+	// A tenant's sender name is any printable text: quotes, backslashes,
+	// angle brackets and commas are its own and must neither break the
+	// mail nor add an address to From.
+	for _, name := range []string{
+		`Acme "Blue" Ltd`,
+		`Back\slash`,
+		`a" <evil@attacker.example>, "b`,
+		`Zoë <Support>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := smtptest.NewServer(t, smtptest.Options{})
+			s := newSender(t, srv, Options{TLS: TLSNone})
+			m := testMail("alice@example.com")
+			m.FromName = name
+			if err := s.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := srv.WaitFor(1, waitTime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msgs[0].ParseErr != nil {
+				t.Fatal(msgs[0].ParseErr)
+			}
+			if msgs[0].FromName != name || msgs[0].FromAddress != m.FromAddress {
+				t.Errorf("From = %q <%s>, want %q <%s>", msgs[0].FromName, msgs[0].FromAddress, name, m.FromAddress)
+			}
+		})
+	}
+}
+
+// tarpit is an SMTP server that accepts a message's data and then never
+// answers, as an overloaded or tarpitting server may. It stops when the
+// test ends.
+func tarpit(t *testing.T) (host string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() })
+			go func() {
+				r := bufio.NewReader(conn)
+				fmt.Fprint(conn, "220 tarpit ESMTP\r\n")
+				data := false
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch {
+					case data:
+						if line == ".\r\n" {
+							select {} // hangs until the client gives up
+						}
+					case strings.HasPrefix(strings.ToUpper(line), "DATA"):
+						data = true
+						fmt.Fprint(conn, "354 go ahead\r\n")
+					default:
+						fmt.Fprint(conn, "250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	addr := ln.Addr().(*net.TCPAddr)
+	return "127.0.0.1", addr.Port
+}
+
+func TestSendHonoursContext(t *testing.T) {
+	// The queue's worker bounds a send with its context and lets another
+	// worker take the job over once it has been idle for longer: a Send
+	// that outlives its context while the server stalls would have the
+	// code mailed twice. Each SMTP step's own timeout is far longer here.
+	host, port := tarpit(t)
+	s, err := New(Options{Host: host, Port: port, TLS: TLSNone, Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx, testMail("alice@example.com")) }()
+	select {
+	case err := <-done:
+		if err == nil || IsPermanent(err) {
+			t.Errorf("err = %v, want a retryable error", err)
+		}
+	case <-time.After(waitTime):
+		t.Fatal("Send still running long after its context ended")
 	}
 }
