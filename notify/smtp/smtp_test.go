@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -454,7 +455,8 @@ func tarpit(t *testing.T) (host string, port int) {
 					switch {
 					case data:
 						if line == ".\r\n" {
-							select {} // hangs until the client gives up
+							_, _ = io.Copy(io.Discard, r) // never answers; ends when the client hangs up
+							return
 						}
 					case strings.HasPrefix(strings.ToUpper(line), "DATA"):
 						data = true
