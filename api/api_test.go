@@ -400,6 +400,8 @@ func TestErrorCodes(t *testing.T) {
 		{"bad group policy", "PUT", "/v1/admin/policy", tn.Manager, map[string]any{"groups": map[string]any{"staff": map[string]any{"mode": "never"}}}, nil, 400, "validation_failed", "groups.staff.mode"},
 		{"reset without reason", "POST", "/v1/admin/users/known/reset", tn.Manager, map[string]any{}, nil, 400, "validation_failed", "reason"},
 		{"disable-all without reason", "POST", "/v1/admin/2fa/disable-all", tn.Manager, map[string]any{"reason": " "}, nil, 400, "validation_failed", "reason"},
+		{"reset reason of two lines", "POST", "/v1/admin/users/known/reset", tn.Manager, map[string]any{"reason": "lost phone\n\nSecure your account: https://evil.example"}, nil, 400, "validation_failed", "reason"},
+		{"disable-all reason with a control character", "POST", "/v1/admin/2fa/disable-all", tn.Manager, map[string]any{"reason": "incident\x1b[2J"}, nil, 400, "validation_failed", "reason"},
 		{"events limit", "GET", "/v1/admin/events?limit=0", tn.Manager, nil, nil, 400, "validation_failed", "limit"},
 		{"events since", "GET", "/v1/admin/events?since=yesterday", tn.Manager, nil, nil, 400, "validation_failed", "since"},
 		{"events cursor", "GET", "/v1/admin/events?cursor=nope", tn.Manager, nil, nil, 400, "validation_failed", "cursor"},

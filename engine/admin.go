@@ -48,13 +48,27 @@ type policyStore interface {
 // ErrReasonRequired is returned for an admin action without a reason.
 var ErrReasonRequired = Invalid("reason", "required: say why (it is audited and mailed)")
 
+// adminReason checks an admin action's reason: required, at most 500
+// bytes, one line of printable text (it is quoted in the audit log, the
+// console and the mails to users and managers).
+func adminReason(reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "":
+		return "", ErrReasonRequired
+	case len(reason) > 500 || !printable(reason):
+		return "", Invalid("reason", "one line of printable text, at most 500 bytes")
+	}
+	return reason, nil
+}
+
 // AdminReset turns a user's 2FA off: factors, backup codes and remembered
 // devices are cleared (the lost-phone case). Audited and mailed to the user
 // and the managers.
 func (e *Policies) AdminReset(ctx context.Context, u UserRef, reason string, actor Actor) (UserView, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" || len(reason) > 500 {
-		return UserView{}, ErrReasonRequired
+	reason, err := adminReason(reason)
+	if err != nil {
+		return UserView{}, err
 	}
 	if err := e.reset(ctx, u, reason, "", actor, nil); err != nil {
 		return UserView{}, err
@@ -126,9 +140,9 @@ type DisableAllResult struct {
 
 // DisableAll resets every enrolled user of the tenant (or of one group).
 func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string, actor Actor) (DisableAllResult, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" || len(reason) > 500 {
-		return DisableAllResult{}, ErrReasonRequired
+	reason, err := adminReason(reason)
+	if err != nil {
+		return DisableAllResult{}, err
 	}
 	pol, err := e.loadPolicy(ctx, tenant)
 	if err != nil {
