@@ -58,7 +58,7 @@ for _, m in ipairs(due) do
   if ok and type(j) == 'table' and type(j.data) == 'string' then
     local ch = ''
     if type(j.ch) == 'string' then ch = j.ch end
-    enqueue(KEYS[2], tostring(j.kind or ''), tostring(j.tenant or ''), ch, j.data, tostring(j.attempt or '0'))
+    enqueue(KEYS[2], tostring(j.kind or ''), tostring(j.tenant or ''), ch, j.data, tostring(j.attempt or '0'), nil, tostring(j.send or ''))
   else
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*',
       'kind', '', 'tenant', '', 'data', m, 'attempt', '0',
@@ -76,28 +76,39 @@ return #due
 //	KEYS[1] stream, KEYS[2] challenge hash (optional)
 //	ARGV group, consumer, id
 //	returns false when the entry is not ours, else
-//	{delivery count, challenge exists (0/1), status, expires_at}
+//	{delivery count, challenge exists (0/1), status, expires_at, sends}
 var beginScript = redis.NewScript(`
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] then return false end
 local n = p[1][4]
 -- RETRYCOUNT keeps the delivery count: this claim is a heartbeat, not a delivery.
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'RETRYCOUNT', n, 'JUSTID')
-if not KEYS[2] then return {n, 0, '', ''} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {n, 0, '', ''} end
-local h = redis.call('HMGET', KEYS[2], 'status', 'expires_at')
-return {n, 1, h[1] or '', h[2] or ''}
+if not KEYS[2] then return {n, 0, '', '', ''} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {n, 0, '', '', ''} end
+local h = redis.call('HMGET', KEYS[2], 'status', 'expires_at', 'sends')
+return {n, 1, h[1] or '', h[2] or '', h[3] or ''}
 `)
+
+// currentLua defines current(ch, send): whether the challenge hash ch
+// exists and the job of its send number send ("" for the first) is its
+// latest send. A job of an earlier send records nothing on the challenge:
+// its outcome is not the current code's.
+const currentLua = `
+local function current(ch, send)
+  if redis.call('EXISTS', ch) == 0 then return false end
+  return tonumber(redis.call('HGET', ch, 'sends') or '0') <= (tonumber(send) or 1)
+end
+`
 
 // finishScript acknowledges a job that was sent or dropped and records the
 // outcome on its challenge.
 //
 //	KEYS[1] stream, KEYS[2] challenge hash (optional)
-//	ARGV group, id, outcome ('sent' or 'dropped'), provider id
+//	ARGV group, id, outcome ('sent' or 'dropped'), provider id, send number
 //	returns 1, or 0 when the job was already finished
-var finishScript = redis.NewScript(settleLua + `
+var finishScript = redis.NewScript(settleLua + currentLua + `
 if not settle(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+if KEYS[2] and current(KEYS[2], ARGV[5]) then
   -- A provider's delivery report may have arrived first: "sent" never
   -- overwrites "delivered" or "undelivered".
   local cur = redis.call('HGET', KEYS[2], 'delivery')
@@ -127,14 +138,14 @@ return 1
 // dead-letter stream and marks its challenge failed.
 //
 //	KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] challenge hash (optional)
-//	ARGV group, id, max length, kind, tenant, challenge key, data, attempt, error, at (unix ms)
+//	ARGV group, id, max length, kind, tenant, challenge key, data, attempt, error, at (unix ms), send number
 //	returns 1, or 0 when the job was already finished
-var deadScript = redis.NewScript(settleLua + `
+var deadScript = redis.NewScript(settleLua + currentLua + `
 if not settle(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
   'origin', ARGV[2], 'kind', ARGV[4], 'tenant', ARGV[5], 'ch', ARGV[6],
-  'data', ARGV[7], 'attempt', ARGV[8], 'error', ARGV[9], 'at', ARGV[10])
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  'data', ARGV[7], 'attempt', ARGV[8], 'error', ARGV[9], 'at', ARGV[10], 'send', ARGV[11])
+if KEYS[3] and current(KEYS[3], ARGV[11]) then
   redis.call('HSET', KEYS[3], 'delivery', 'failed', 'delivery_error', ARGV[9])
 end
 return 1
@@ -152,7 +163,7 @@ if #e == 0 then return false end
 local v = {}
 local raw = e[1][2]
 for i = 1, #raw, 2 do v[raw[i]] = raw[i+1] end
-local id = enqueue(KEYS[2], v.kind or '', v.tenant or '', v.ch or '', v.data or '', '0')
+local id = enqueue(KEYS[2], v.kind or '', v.tenant or '', v.ch or '', v.data or '', '0', nil, v.send or '')
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id
 `)

@@ -55,7 +55,7 @@ func TestSettleAfterFailover(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.prepare(id)
-			got, err := finishScript.Run(ctx, rdb, []string{q, ch}, DefaultGroup, id, OutcomeSent, "SM1").Int64()
+			got, err := finishScript.Run(ctx, rdb, []string{q, ch}, DefaultGroup, id, OutcomeSent, "SM1", "").Int64()
 			if err != nil || got != tt.want {
 				t.Fatalf("finish = %d, %v; want %d", got, err, tt.want)
 			}
@@ -73,7 +73,7 @@ func TestSettleAfterFailover(t *testing.T) {
 			if m := readAs(t, rdb, q, "w3"); m != 0 {
 				t.Errorf("after finish the group handed out %d entries", m)
 			}
-			again, err := finishScript.Run(ctx, rdb, []string{q, ch}, DefaultGroup, id, OutcomeSent, "SM1").Int64()
+			again, err := finishScript.Run(ctx, rdb, []string{q, ch}, DefaultGroup, id, OutcomeSent, "SM1", "").Int64()
 			if err != nil || again != 0 {
 				t.Errorf("second finish = %d, %v; want 0", again, err)
 			}

@@ -494,6 +494,7 @@ type fields struct {
 	kind, tenant, ch, data string
 	attempt                int
 	gates                  []string // limit verdict keys the send waits for
+	send                   string   // which send of its challenge the code is; "" for the first
 	malformed              string   // why the entry is not a job, or ""
 }
 
@@ -513,6 +514,10 @@ func parseFields(values map[string]any) fields {
 		f.malformed = "job has no valid attempt"
 	}
 	f.attempt = max(a, 0)
+	f.send = str(keyspace.FieldSend)
+	if n, err := strconv.Atoi(f.send); f.send != "" && (err != nil || n < 1) {
+		f.malformed = "job has no valid send number"
+	}
 	f.gates = strings.Fields(str(keyspace.FieldGates))
 	for _, g := range f.gates {
 		if !keyspace.IsLimitVerdict(g) {
@@ -590,6 +595,14 @@ func (w *Worker) process(ctx context.Context, e entry) {
 	}
 	now := w.o.Clock()
 	if f.ch != "" && !st.challengeOpen(now) {
+		w.finish(ctx, log, e, f, OutcomeDropped, "")
+		return
+	}
+	if f.ch != "" && st.resentSince(f.send) {
+		// The challenge was sent again (a resend) while this job waited
+		// out a retry: its code no longer works, and sent late it would
+		// only cost the user a wrong attempt.
+		log.Info("delivery: not sent: a later send replaced its code", "outcome", OutcomeDropped)
 		w.finish(ctx, log, e, f, OutcomeDropped, "")
 		return
 	}
@@ -720,6 +733,17 @@ type jobState struct {
 	exists     bool // the challenge hash exists
 	status     string
 	expiresAt  string
+	sends      int // the challenge's sends so far
+}
+
+// resentSince reports whether the challenge was sent again after the send
+// numbered send ("" for the first).
+func (s jobState) resentSince(send string) bool {
+	n, err := strconv.Atoi(send)
+	if err != nil {
+		n = 1
+	}
+	return s.sends > n
 }
 
 // challengeOpen reports whether the job's challenge still wants its code.
@@ -751,14 +775,16 @@ func (w *Worker) begin(ctx context.Context, e entry, ch string) (jobState, error
 	if err != nil {
 		return jobState{}, err
 	}
-	if len(v) != 4 {
+	if len(v) != 5 {
 		return jobState{}, fmt.Errorf("begin: unexpected reply of %d values", len(v))
 	}
 	n, _ := v[0].(int64)
 	ex, _ := v[1].(int64)
 	status, _ := v[2].(string)
 	exp, _ := v[3].(string)
-	return jobState{owned: true, deliveries: int(n), exists: ex == 1, status: status, expiresAt: exp}, nil
+	sends, _ := v[4].(string)
+	ns, _ := strconv.Atoi(sends)
+	return jobState{owned: true, deliveries: int(n), exists: ex == 1, status: status, expiresAt: exp, sends: ns}, nil
 }
 
 // finish acknowledges a sent or dropped job.
@@ -767,7 +793,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, e entry, f fields
 	if f.ch != "" {
 		keys = append(keys, f.ch)
 	}
-	if w.settle(ctx, log, f, outcome, "record outcome", finishScript, keys, w.o.Group, e.msg.ID, outcome, providerID) {
+	if w.settle(ctx, log, f, outcome, "record outcome", finishScript, keys, w.o.Group, e.msg.ID, outcome, providerID, f.send) {
 		log.Info("delivery: job "+outcome, "outcome", outcome)
 	}
 }
@@ -780,6 +806,7 @@ type delayed struct {
 	Ch      string `json:"ch,omitempty"`
 	Data    string `json:"data"`
 	Attempt string `json:"attempt"`
+	Send    string `json:"send,omitempty"`
 }
 
 // retry parks a failed job until its backoff has passed.
@@ -788,7 +815,7 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, e entry, f fields,
 	due := w.o.Clock().Add(wait).UnixMilli()
 	member, err := json.Marshal(delayed{
 		Origin: e.msg.ID, Kind: f.kind, Tenant: f.tenant, Ch: f.ch, Data: f.data,
-		Attempt: strconv.Itoa(attempt + 1),
+		Attempt: strconv.Itoa(attempt + 1), Send: f.send,
 	})
 	if err != nil { // strings only: cannot happen
 		log.Error("delivery: encode retry", "err", err)
@@ -808,7 +835,7 @@ func (w *Worker) dead(ctx context.Context, log *slog.Logger, e entry, f fields, 
 		keys = append(keys, f.ch)
 	}
 	if !w.settle(ctx, log, f, OutcomeDead, "dead-letter job", deadScript, keys, w.o.Group, e.msg.ID, w.o.DeadMaxLen,
-		f.kind, f.tenant, f.ch, f.data, attempt, reason, w.o.Clock().UnixMilli()) {
+		f.kind, f.tenant, f.ch, f.data, attempt, reason, w.o.Clock().UnixMilli(), f.send) {
 		return
 	}
 	log.Error("delivery: job dead-lettered", "outcome", OutcomeDead, "error", reason)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +66,7 @@ func queueSuite(t *testing.T, newRedis backend) {
 		{"EnqueueMarksChallengeQueued", testEnqueue},
 		{"RequeueDeadLetter", testRequeue},
 		{"GatedJobWaitsForLimitVerdicts", testGates},
+		{"JobOfAnEarlierSendIsDropped", testResent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newRedis(t)) })
@@ -711,5 +713,75 @@ func testGates(t *testing.T, rdb redis.UniversalClient) {
 	}
 	if rec.N() != 3 {
 		t.Errorf("%d sends, want 3", rec.N())
+	}
+}
+
+// testResent: a job whose challenge was sent again since it was queued (a
+// resend gave the challenge a new code) is dropped, before its first try
+// or after a retry, without touching the challenge; the latest send's job
+// keeps its send number through a retry and is sent.
+func testResent(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	box := testBox()
+	add := func(ch, send string) {
+		t.Helper()
+		vals := []any{keyspace.FieldKind, "sms", keyspace.FieldTenant, "acme", keyspace.FieldChallenge, ch,
+			keyspace.FieldData, delivery.SealPayload(box, smsPayload(t, "+61412345160", "code")), keyspace.FieldAttempt, "0"}
+		if send != "" {
+			vals = append(vals, keyspace.FieldSend, send)
+		}
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(4), Values: vals}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	challenge := func(id string, sends int) string {
+		ch := challengeKey(4, id)
+		putChallenge(t, rdb, ch, "pending", time.Now().Add(time.Minute))
+		rdb.HSet(ctx, ch, "sends", sends, "delivery", "queued")
+		return ch
+	}
+	first := challenge("first", 2)   // the first send's job, after a resend
+	latest := challenge("latest", 2) // the resend's job
+	raced := challenge("raced", 2)   // the resend's job, resent again while it waited out a retry
+	retried := challenge("retried", 2)
+	add(first, "")
+	add(latest, "2")
+	add(raced, "2")
+	add(retried, "2")
+
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	rec := &recorder{fn: func(n int, j delivery.Job) (delivery.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if (j.Challenge == raced || j.Challenge == retried) && !failed[j.Challenge] {
+			failed[j.Challenge] = true
+			if j.Challenge == raced {
+				rdb.HSet(ctx, raced, "sends", 3, "delivery", "queued") // the user asked again
+			}
+			return delivery.Result{}, errors.New("provider unavailable")
+		}
+		return delivery.Result{ProviderID: "SM-" + j.Challenge}, nil
+	}}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", prometheus.NewRegistry()))
+	eventually(t, "queue empty", func() bool {
+		return hget(t, rdb, retried, "delivery") == string(message.DeliverySent) && idle(t, rdb, 4)
+	})
+
+	sent := map[string]int{}
+	for _, c := range rec.Calls() {
+		sent[c.job.Challenge]++
+	}
+	want := map[string]int{latest: 1, raced: 1, retried: 2}
+	if !maps.Equal(sent, want) {
+		t.Errorf("handler calls per challenge = %v, want %v", sent, want)
+	}
+	for ch, d := range map[string]string{first: "queued", latest: "sent", raced: "queued", retried: "sent"} {
+		if got := hget(t, rdb, ch, "delivery"); got != d {
+			t.Errorf("%s: delivery = %q, want %q", ch, got, d)
+		}
+	}
+	if got := hget(t, rdb, retried, "provider_id"); got != "SM-"+retried {
+		t.Errorf("provider_id = %q", got)
 	}
 }

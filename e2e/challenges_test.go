@@ -334,6 +334,37 @@ func TestChallengeRules(t *testing.T) {
 		s.Must(t, 200, "POST", "/v1/challenges/"+id+"/verify", s.AppKey, map[string]any{"code": second})
 	})
 
+	t.Run("a code held up by the provider is not sent after a resend replaced it", func(t *testing.T) {
+		t.Parallel()
+		s := csNewSite(t, apptest.Options{Redis: apptest.Single, Configure: func(c *config.Config) {
+			c.Codes.ResendCooldown = 200 * time.Millisecond
+			c.Delivery.BackoffBase, c.Delivery.BackoffMax, c.Delivery.MaxAttempts = 100*time.Millisecond, 300*time.Millisecond, 50
+		}})
+		num := csPhone(209)
+		s.Twilio.ReplyAlways(&twiliotest.Reply{Status: 503, Code: 20503, Message: "Service unavailable"})
+		id := csStr(csObj(s.Must(t, 201, "POST", "/v1/users/hal/sms", s.AppKey, map[string]any{"phone": num}), "challenge"), "id")
+		deadline := time.Now().Add(csPatience)
+		for len(s.Twilio.Requests()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		var r apptest.Response
+		for r = s.resend(t, id); r.Status == 429 && time.Now().Before(deadline); r = s.resend(t, id) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if r.Status != 202 {
+			t.Fatalf("resend: %d %s", r.Status, r.Raw)
+		}
+		time.Sleep(400 * time.Millisecond) // both jobs fail at least once more
+		s.Twilio.ReplyAlways(nil)
+
+		code := csWaitSMS(t, s.Twilio, num, 1).Code()
+		time.Sleep(time.Second) // every retry of the first send's job is due by now
+		if n := len(csSMSTo(s.Twilio, num)); n != 1 {
+			t.Errorf("%d SMS once the provider was back, want 1: the first code no longer works", n)
+		}
+		s.Must(t, 200, "POST", "/v1/challenges/"+id+"/verify", s.AppKey, map[string]any{"code": code})
+	})
+
 	t.Run("other tenant", func(t *testing.T) {
 		t.Parallel()
 		s := csNewSite(t, apptest.Options{Redis: apptest.Single})

@@ -10,20 +10,30 @@ const (
 	// FieldGates, when present, lists (space-separated) the limit verdict
 	// keys that must all say "1" before the job's code is sent.
 	FieldGates = "gates"
+	// FieldSend, when present, is which send of its challenge the job's
+	// code is (the challenge's "sends" once it was queued; absent: the
+	// first). A job whose challenge was sent again since carries a code
+	// that no longer works, and is dropped.
+	FieldSend = "send"
 )
 
 // EnqueueLua defines the Lua function enqueue(stream, kind, tenant, ch,
-// data, attempt[, gates]), which adds one job entry to a job stream and
-// returns its id. Scripts that queue jobs start with it, so the entry's
-// shape is written once; every argument must be a string ("" for no
-// challenge); gates may be nil or "" for none.
+// data, attempt[, gates[, send]]), which adds one job entry to a job
+// stream and returns its id. Scripts that queue jobs start with it, so the
+// entry's shape is written once; every argument must be a string ("" for
+// no challenge); gates and send may be nil or "" for none.
 const EnqueueLua = `
-local function enqueue(q, kind, tenant, ch, data, attempt, gates)
+local function enqueue(q, kind, tenant, ch, data, attempt, gates, send)
+  local a = {'XADD', q, '*', '` + FieldKind + `', kind, '` + FieldTenant + `', tenant, '` +
+	FieldChallenge + `', ch, '` + FieldData + `', data, '` + FieldAttempt + `', attempt}
   if gates and gates ~= '' then
-    return redis.call('XADD', q, '*', '` + FieldKind + `', kind, '` + FieldTenant + `', tenant, '` +
-	FieldChallenge + `', ch, '` + FieldData + `', data, '` + FieldAttempt + `', attempt, '` + FieldGates + `', gates)
+    a[#a + 1] = '` + FieldGates + `'
+    a[#a + 1] = gates
   end
-  return redis.call('XADD', q, '*', '` + FieldKind + `', kind, '` + FieldTenant + `', tenant, '` +
-	FieldChallenge + `', ch, '` + FieldData + `', data, '` + FieldAttempt + `', attempt)
+  if send and send ~= '' then
+    a[#a + 1] = '` + FieldSend + `'
+    a[#a + 1] = send
+  end
+  return redis.call(unpack(a))
 end
 `

@@ -169,7 +169,9 @@ return redis.call('ZREM', KEYS[1], KEYS[2] .. ':' .. ARGV[1])
 `)
 
 // sendScript gives a challenge a new code, records the send and queues the
-// message.
+// message, marked with its send number: a job of an earlier send still
+// queued (waiting out a retry) carries a code that no longer works, and the
+// delivery worker drops it.
 //
 // KEYS[1] challenge hash, KEYS[2] shard queue. ARGV: tenant, now ms,
 // cooldown ms, max sends, kind, data, code hash. Returns {"ok"}, {"nf"}, {"st",
@@ -186,7 +188,7 @@ if last > 0 and now - last < tonumber(ARGV[3]) then return {'wait', tostring(ton
 local sends = tonumber(redis.call('HGET', KEYS[1], 'sends') or '0')
 if sends >= tonumber(ARGV[4]) then return {'max'} end
 redis.call('HSET', KEYS[1], 'sends', sends + 1, 'last_sent_at', now, 'delivery', 'queued', 'delivery_error', '', 'code', ARGV[7])
-enqueue(KEYS[2], ARGV[5], ARGV[1], KEYS[1], ARGV[6], '0')
+enqueue(KEYS[2], ARGV[5], ARGV[1], KEYS[1], ARGV[6], '0', nil, tostring(sends + 1))
 return {'ok'}
 `)
 
