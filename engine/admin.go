@@ -356,14 +356,16 @@ func (e *Policies) Report(ctx context.Context, token string) error {
 		if err != nil {
 			return Internal(err)
 		}
+		if !a.Exists {
+			// Only a user with an address had the mail: he was erased
+			// since, and a link of before brings nothing of him back.
+			return ErrReportInvalid
+		}
 		ev := e.event(tenant, user, message.EvReport, Actor{Kind: message.ActorUser})
 		ev.Details["devices_forgotten"] = itoa(len(a.Devices))
 		force := true
 		c := Commit{Version: a.Version, Account: &a, Events: []Event{ev}, Jobs: e.managerJobs(t, pol.Effective(a.Group).ManagerEmails, ev), ForceChallenge: &force, Now: e.now()}
 		a.Devices = nil
-		if !a.Exists {
-			c.Version, c.Account = -1, nil
-		}
 		return AsErrorOrNil(e.store.Commit(ctx, u, c))
 	})
 	if err == nil {

@@ -446,12 +446,9 @@ func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *E
 		cv := d.ch.view(now)
 		cv.Channels = l.account.Factors.Channels()
 		out.Challenge = &cv
-		cm := Commit{Version: -1, NewChallenges: []Challenge{d.ch}, Jobs: d.jobs, Now: now}
-		if l.facts.Forced {
-			f := false
-			cm.ForceChallenge = &f // the forced challenge is this one
-		}
-		w.Commit = &cm
+		// A forced challenge stays due until a login's code is verified
+		// (Challenges.login): a login started and dropped does not spend it.
+		w.Commit = &Commit{Version: -1, NewChallenges: []Challenge{d.ch}, Jobs: d.jobs, Now: now}
 	case DecisionDeny:
 		ev := e.riskEvent(t, l, message.EvLoginDenied, actor)
 		jobs := e.userNotice(t, l.account, &ev)
@@ -559,10 +556,6 @@ func (e *Logins) fallBack(ctx context.Context, t Tenant, l loaded, w LoginWrite,
 		return nil
 	}
 	cm := Commit{Version: -1, Challenge: refused.ID, ChallengeStatus: StatusCancelled, Now: e.now()}
-	if l.facts.Forced {
-		f := true
-		cm.ForceChallenge = &f // still due at the next login
-	}
 	if err := e.store.Commit(ctx, l.user, cm); err != nil {
 		return AsError(err)
 	}

@@ -96,6 +96,10 @@ func (e *Challenges) cancelOthers(ctx context.Context, v *verification) error {
 
 func (e *Challenges) login(ctx context.Context, v *verification) error {
 	v.result["login_id"] = v.c.LoginID
+	// A challenge forced at the next login (a "this wasn't me" report) is
+	// spent by a login's code verified, never by one only issued.
+	answered := false
+	v.commit.ForceChallenge = &answered
 	if !v.in.RememberDevice {
 		return nil
 	}
