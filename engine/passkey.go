@@ -55,6 +55,7 @@ var (
 	ErrPasskeyCloned      = E(KindUnprocessable, "passkey_counter_regressed", "the passkey's signature counter went backwards; it may have been copied, so it was refused")
 	ErrNoPasskey          = E(KindNotFound, "passkey_not_found", "the user has no such passkey")
 	ErrTooManyPasskeys    = E(KindUnprocessable, "too_many_passkeys", "the user has as many passkeys as allowed; remove one first")
+	ErrPasskeyExists      = E(KindConflict, "passkey_exists", "the user already has this passkey")
 )
 
 // newWebAuthn returns the relying party of publicURL: its host is the RP
@@ -174,6 +175,12 @@ func (e *core) finishPasskeyRegistration(u UserRef, a Account, session, response
 	cred, err := e.wa.CreateCredential(e.waUser(u, a), sess, parsed)
 	if err != nil {
 		return Passkey{}, ErrPasskeyFailed
+	}
+	// One credential id, one passkey: logins and removals find a passkey
+	// by its id, so a second key under the id of one the user has would
+	// hide behind it, and removing it would remove the other.
+	if slices.ContainsFunc(a.Factors.Passkeys, func(k Passkey) bool { return bytes.Equal(k.Cred.ID, cred.ID) }) {
+		return Passkey{}, ErrPasskeyExists
 	}
 	if name == "" {
 		name = "Passkey"
