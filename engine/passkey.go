@@ -45,6 +45,10 @@ func (k Passkey) view() PasskeyView {
 	return v
 }
 
+// knownTransports are the transports WebAuthn defines.
+var knownTransports = map[protocol.AuthenticatorTransport]bool{protocol.USB: true, protocol.NFC: true, protocol.BLE: true,
+	protocol.SmartCard: true, protocol.Hybrid: true, protocol.Internal: true}
+
 // maxPasskeys bounds a user's credentials.
 const maxPasskeys = 10
 
@@ -185,6 +189,18 @@ func (e *core) finishPasskeyRegistration(u UserRef, a Account, session, response
 	if name == "" {
 		name = "Passkey"
 	}
+	// What the browser said of the authenticator is kept only where
+	// WebAuthn defines it: the transports it names (any string of any
+	// length went into the account, the API's answers and each ceremony's
+	// options) and none of the raw attestation, which nothing reads again.
+	var ts []protocol.AuthenticatorTransport
+	for _, t := range cred.Transport {
+		if knownTransports[t] && !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	cred.Transport = ts
+	cred.Attestation = webauthn.CredentialAttestation{}
 	return Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: name, Cred: *cred, AddedAt: e.now()}, nil
 }
 

@@ -2,6 +2,7 @@ package prompt_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,10 +13,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
+
+	"github.com/stepup-auth/stepup/engine"
 )
 
 var b64u = base64.RawURLEncoding
@@ -59,8 +63,9 @@ func (p tab) origin() string {
 // softKey is a software authenticator holding one credential: a P-256
 // key under a chosen credential id.
 type softKey struct {
-	id  []byte
-	key *ecdsa.PrivateKey
+	id         []byte
+	key        *ecdsa.PrivateKey
+	transports []string // the browser's getTransports(), if any
 }
 
 func newSoftKey(t *testing.T) *softKey {
@@ -113,8 +118,11 @@ func (k *softKey) create(t *testing.T, p tab, opts map[string]any, counter uint3
 		t.Fatal(err)
 	}
 	client, _ := json.Marshal(map[string]any{"type": "webauthn.create", "challenge": challenge, "origin": p.origin()})
-	return map[string]any{"id": b64u.EncodeToString(k.id), "rawId": b64u.EncodeToString(k.id), "type": "public-key",
-		"response": map[string]any{"clientDataJSON": b64u.EncodeToString(client), "attestationObject": b64u.EncodeToString(att)}}
+	res := map[string]any{"clientDataJSON": b64u.EncodeToString(client), "attestationObject": b64u.EncodeToString(att)}
+	if k.transports != nil {
+		res["transports"] = k.transports
+	}
+	return map[string]any{"id": b64u.EncodeToString(k.id), "rawId": b64u.EncodeToString(k.id), "type": "public-key", "response": res}
 }
 
 // register adds this credential on a settings page; the answer of the
@@ -272,5 +280,36 @@ func TestPasskeyDuplicateCredentialID(t *testing.T) {
 	// The owner's passkey still answers.
 	if st, res := own.login(t, s.loginTab(t, "vic"), 3); st != 200 {
 		t.Fatalf("the owner's passkey: %d %v", st, res)
+	}
+}
+
+// TestPasskeyTransportsFromTheBrowser: the transports a browser reports
+// at registration are the client's words. Kept as sent, any string of any
+// length went into the account (read at every evaluate), into
+// GET /v1/users/{id} for the host app to show, and back to browsers in
+// each ceremony's options; so did the raw attestation, which nothing
+// reads again. Only the transports WebAuthn defines are kept.
+func TestPasskeyTransportsFromTheBrowser(t *testing.T) {
+	s := newSite(t)
+	k := newSoftKey(t)
+	k.transports = []string{"internal", "hybrid", "<img src=x onerror=alert(1)>", strings.Repeat("x", 30000), "usb\x00"}
+	s.passkeyUser(t, "tia", k, 1)
+	keys, _ := s.Must(t, 200, "GET", "/v1/users/tia", s.app, nil)["passkeys"].([]any)
+	if len(keys) != 1 {
+		t.Fatalf("passkeys: %v", keys)
+	}
+	got, _ := json.Marshal(keys[0].(map[string]any)["transports"])
+	if string(got) != `["internal","hybrid"]` {
+		t.Errorf("transports kept: %.200s", got)
+	}
+	a, err := s.App.Store.Account(context.Background(), engine.UserRef{Tenant: s.tenant, User: "tia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := json.Marshal(a.Factors.Passkeys); len(raw) > 1024 {
+		t.Errorf("a passkey takes %d bytes of the account: %.300s", len(raw), raw)
+	}
+	if st, res := k.login(t, s.loginTab(t, "tia"), 2); st != 200 {
+		t.Fatalf("login with the passkey: %d %v", st, res)
 	}
 }
