@@ -45,6 +45,10 @@ func (k Passkey) view() PasskeyView {
 	return v
 }
 
+// knownTransports are the transports WebAuthn defines.
+var knownTransports = map[protocol.AuthenticatorTransport]bool{protocol.USB: true, protocol.NFC: true, protocol.BLE: true,
+	protocol.SmartCard: true, protocol.Hybrid: true, protocol.Internal: true}
+
 // maxPasskeys bounds a user's credentials.
 const maxPasskeys = 10
 
@@ -55,6 +59,7 @@ var (
 	ErrPasskeyCloned      = E(KindUnprocessable, "passkey_counter_regressed", "the passkey's signature counter went backwards; it may have been copied, so it was refused")
 	ErrNoPasskey          = E(KindNotFound, "passkey_not_found", "the user has no such passkey")
 	ErrTooManyPasskeys    = E(KindUnprocessable, "too_many_passkeys", "the user has as many passkeys as allowed; remove one first")
+	ErrPasskeyExists      = E(KindConflict, "passkey_exists", "the user already has this passkey")
 )
 
 // newWebAuthn returns the relying party of publicURL: its host is the RP
@@ -175,9 +180,27 @@ func (e *core) finishPasskeyRegistration(u UserRef, a Account, session, response
 	if err != nil {
 		return Passkey{}, ErrPasskeyFailed
 	}
+	// One credential id, one passkey: logins and removals find a passkey
+	// by its id, so a second key under the id of one the user has would
+	// hide behind it, and removing it would remove the other.
+	if slices.ContainsFunc(a.Factors.Passkeys, func(k Passkey) bool { return bytes.Equal(k.Cred.ID, cred.ID) }) {
+		return Passkey{}, ErrPasskeyExists
+	}
 	if name == "" {
 		name = "Passkey"
 	}
+	// What the browser said of the authenticator is kept only where
+	// WebAuthn defines it: the transports it names (any string of any
+	// length went into the account, the API's answers and each ceremony's
+	// options) and none of the raw attestation, which nothing reads again.
+	var ts []protocol.AuthenticatorTransport
+	for _, t := range cred.Transport {
+		if knownTransports[t] && !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	cred.Transport = ts
+	cred.Attestation = webauthn.CredentialAttestation{}
 	return Passkey{ID: base64.RawURLEncoding.EncodeToString(cred.ID), Name: name, Cred: *cred, AddedAt: e.now()}, nil
 }
 

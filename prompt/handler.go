@@ -120,6 +120,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	// Over TLS, or behind a proxy that terminates it (an https public
+	// URL), as the console.
+	if r.TLS != nil || h.opt.Secure {
+		hd.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	if !strings.HasPrefix(r.URL.Path, "/prompt/assets/") {
 		hd.Set("Cache-Control", "no-store")
 	}
