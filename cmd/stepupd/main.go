@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +30,7 @@ func main() {
 }
 
 func run(args, environ []string, stdout io.Writer) error {
+	setGC(environ)
 	fs := flag.NewFlagSet("stepupd", flag.ContinueOnError)
 	path := fs.String("config", "", "YAML configuration file (STEPUP_* environment variables win over it)")
 	if err := fs.Parse(args); err != nil {
@@ -91,4 +94,21 @@ func run(args, environ []string, stdout io.Writer) error {
 		<-workerDone
 	}
 	return nil
+}
+
+// gcPercent is stepupd's GOGC unless the environment sets one. Its live
+// heap is small (tens of MB at most: tenant statistics, caches) and every
+// evaluation allocates about 18 KB, so at Go's default of 100 it spends a
+// fifth of its CPU collecting; 400 lets the heap grow to five times the
+// live one between collections, a few tens of MB, for about a tenth more
+// throughput (README, Performance).
+const gcPercent = 400
+
+func setGC(environ []string) {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "GOGC=") {
+			return // the runtime read it
+		}
+	}
+	debug.SetGCPercent(gcPercent)
 }
