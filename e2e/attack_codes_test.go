@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAttackForcedChallengeOutlivesAnUnansweredOne: after a "this wasn't
@@ -75,5 +76,29 @@ func TestAttackReportLinkOfAnErasedUser(t *testing.T) {
 	}
 	if r := e.Do(t, "GET", "/v1/users/alice", e.AppKey, nil); r.Status != 404 {
 		t.Errorf("GET the erased user after the report: %d %s, want 404", r.Status, r.Raw)
+	}
+}
+
+// TestAttackReportLinkOfAnEarlierAccount: a link mailed to a user erased
+// since does not act on a new account given the same id later.
+func TestAttackReportLinkOfAnEarlierAccount(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	e.putUser(t, "alice", "alice@example.test")
+	e.enrollSMS(t, "alice", ntfPhone1)
+	_, link := e.userMail(t, "alice@example.test", "Two-factor authentication by text message was turned on")
+	if link == "" {
+		t.FailNow()
+	}
+	e.Must(t, 204, "DELETE", "/v1/users/alice", e.AppKey, nil)
+	time.Sleep(1100 * time.Millisecond) // links carry their time in seconds
+	e.putUser(t, "alice", "new-alice@example.test")
+
+	if r := e.report(t, link); r.Status != 410 || !strings.Contains(string(r.Raw), `"code":"report_link_invalid"`) {
+		t.Errorf("the old account's report link on the new account: %d %s, want 410 report_link_invalid", r.Status, r.Raw)
+	}
+	evs, _ := e.events(t, "?user_id=alice&type=report_received&limit=100")
+	if len(evs) != 0 {
+		t.Errorf("the new account got a report: %v", evs)
 	}
 }

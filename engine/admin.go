@@ -356,9 +356,10 @@ func (e *Policies) Report(ctx context.Context, token string) error {
 		if err != nil {
 			return Internal(err)
 		}
-		if !a.Exists {
-			// Only a user with an address had the mail: he was erased
-			// since, and a link of before brings nothing of him back.
+		// Only a user with an address had the mail: a user erased since
+		// is gone, and a new account given his id later is another
+		// person's (links carry their time to the second).
+		if !a.Exists || a.CreatedAt.Unix() > exp.Add(-reportTTL).Unix() {
 			return ErrReportInvalid
 		}
 		ev := e.event(tenant, user, message.EvReport, Actor{Kind: message.ActorUser})
