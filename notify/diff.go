@@ -43,7 +43,9 @@ func policyDiff(before, after string) []change {
 	for _, f := range fields {
 		bv, bok := b[f]
 		av, aok := a[f]
-		if bok && aok && bv == av {
+		if bok && aok && bv == av || !bok && av == "{}" || !aok && bv == "{}" {
+			// An empty object and none are the same policy: a first
+			// group shows as its own fields, not as "groups: {} → (not set)".
 			continue
 		}
 		if !bok {

@@ -362,6 +362,8 @@ func TestPolicyDiff(t *testing.T) {
 			[]change{{"mode", "optional", "required"}, {"sms_countries", "[]", `["AU"]`}, {"thresholds.deny", "90", "80"}}},
 		{"added and removed", `{"groups":{"staff":{"mode":"required"}}}`, `{"grace_logins":3}`,
 			[]change{{"grace_logins", "(not set)", "3"}, {"groups.staff.mode", "required", "(not set)"}}},
+		{"first group", `{"groups":{}}`, `{"groups":{"staff":{"mode":"off"}}}`, []change{{"groups.staff.mode", "(not set)", "off"}}},
+		{"last group removed", `{"groups":{"staff":{"mode":"off"}}}`, `{"groups":{}}`, []change{{"groups.staff.mode", "off", "(not set)"}}},
 		{"empty string", `{"label":"x"}`, `{"label":""}`, []change{{"label", "x", `""`}}},
 		{"not json", `mode=optional`, `mode=required`, []change{{"policy", "mode=optional", "mode=required"}}},
 	}

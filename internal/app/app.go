@@ -174,7 +174,7 @@ func New(cfg config.Config, stdout io.Writer, o Options) (*App, error) {
 	a.worker, err = delivery.New(rdb, handler, delivery.Options{
 		Shards: keyspace.Shards, Workers: cfg.Delivery.Workers, MaxAttempts: cfg.Delivery.MaxAttempts,
 		BackoffBase: cfg.Delivery.BackoffBase, BackoffMax: cfg.Delivery.BackoffMax, ClaimIdle: cfg.Delivery.ClaimIdle,
-		Logger: log.With("component", "delivery"), Registerer: reg, Box: seal.New(secret, "queue", nil),
+		Logger: log, Registerer: reg, Box: seal.New(secret, "queue", nil),
 	})
 	if err != nil {
 		a.Close()
