@@ -53,12 +53,7 @@ func TestAttackReportLinkOfAnErasedUser(t *testing.T) {
 	t.Parallel()
 	e := ntfStart(t, nil)
 	e.setManagers(t, "boss@example.test")
-	e.putUser(t, "alice", "alice@example.test")
-	e.enrollSMS(t, "alice", ntfPhone1)
-	_, link := e.userMail(t, "alice@example.test", "Two-factor authentication by text message was turned on")
-	if link == "" {
-		t.FailNow()
-	}
+	link := e.aliceLink(t)
 	e.Must(t, 204, "DELETE", "/v1/users/alice", e.AppKey, nil)
 
 	if r := e.report(t, link); r.Status != 410 || !strings.Contains(string(r.Raw), `"code":"report_link_invalid"`) {
@@ -84,12 +79,7 @@ func TestAttackReportLinkOfAnErasedUser(t *testing.T) {
 func TestAttackReportLinkOfAnEarlierAccount(t *testing.T) {
 	t.Parallel()
 	e := ntfStart(t, nil)
-	e.putUser(t, "alice", "alice@example.test")
-	e.enrollSMS(t, "alice", ntfPhone1)
-	_, link := e.userMail(t, "alice@example.test", "Two-factor authentication by text message was turned on")
-	if link == "" {
-		t.FailNow()
-	}
+	link := e.aliceLink(t)
 	e.Must(t, 204, "DELETE", "/v1/users/alice", e.AppKey, nil)
 	time.Sleep(1100 * time.Millisecond) // links carry their time in seconds
 	e.putUser(t, "alice", "new-alice@example.test")

@@ -308,6 +308,19 @@ func ntfReportLink(t testing.TB, m smtptest.Message) string {
 	return links[0]
 }
 
+// aliceLink puts alice with her address, enrols her phone and returns the
+// "this wasn't me" link of the mail that tells her.
+func (e *ntfEnv) aliceLink(t *testing.T) string {
+	t.Helper()
+	e.putUser(t, "alice", "alice@example.test")
+	e.enrollSMS(t, "alice", ntfPhone1)
+	_, link := e.userMail(t, "alice@example.test", "Two-factor authentication by text message was turned on")
+	if link == "" {
+		t.FailNow()
+	}
+	return link
+}
+
 // userMail waits for the user's mail about a change and checks its phrases,
 // the "this wasn't me" link, and that no full IP address is shown.
 func (e *ntfEnv) userMail(t *testing.T, to, subject string, phrases ...string) (smtptest.Message, string) {

@@ -77,12 +77,7 @@ func secSpellings(t *testing.T, s string) []string {
 func TestSecurityReportLinkSpellingsAreOneLink(t *testing.T) {
 	t.Parallel()
 	e := ntfStart(t, nil)
-	e.putUser(t, "alice", "alice@example.test")
-	e.enrollSMS(t, "alice", ntfPhone1)
-	_, link := e.userMail(t, "alice@example.test", "Two-factor authentication by text message was turned on")
-	if link == "" {
-		t.FailNow()
-	}
+	link := e.aliceLink(t)
 	prefix, token, _ := strings.Cut(link, "/v1/report/")
 	body, mac, _ := strings.Cut(token, ".")
 	var links []string

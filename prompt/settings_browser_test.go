@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
+	"github.com/stepup-auth/stepup/internal/pagetest"
 )
 
 // waitMail waits for a mail to to whose subject holds subject (the
@@ -293,25 +293,12 @@ func TestPromptSettingsRefusals(t *testing.T) {
 	}
 }
 
-var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
 // openPage opens a prompt in a cookie-keeping client and returns it with
 // the page's CSRF token.
 func openPage(t *testing.T, u string) (*http.Client, string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	r, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	body, _ := io.ReadAll(r.Body)
-	m := csrfRe.FindSubmatch(body)
-	if r.StatusCode != 200 || m == nil {
-		t.Fatalf("open %s: %d %s", u, r.StatusCode, body)
-	}
-	return c, string(m[1])
+	p := pagetest.Open(t, u)
+	return p.Client, p.CSRF
 }
 
 // TestPromptManageDisable turns two-step verification off on the
