@@ -359,6 +359,31 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateURLErrorsHidePasswords gives URLs whose password holds a
+// character that ends the user info early ('#', '/', '?'): url.Parse then
+// quotes the password's start as a bad port, which must not reach the
+// error stepupd prints.
+func TestValidateURLErrorsHidePasswords(t *testing.T) {
+	for _, pw := range []string{"hun#ter2", "hun/ter2", "hun?ter2"} {
+		c := Default()
+		c.SMS.Driver, c.Mail.Driver, c.Secret = "console", "console", testSecret
+		c.Redis.URL = "redis://default:" + pw + "@redis.internal:6379/0"
+		c.Tracing.Endpoint = "https://otel:" + pw + "@collector.internal:4318"
+		err := c.Validate()
+		if err == nil {
+			t.Fatalf("password %q: no error", pw)
+		}
+		for _, want := range []string{"redis.url: ", "tracing.endpoint: "} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("password %q: error lacks %q: %v", pw, want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "hun") {
+			t.Errorf("password %q: error quotes the password: %v", pw, err)
+		}
+	}
+}
+
 // TestValidateCollectsAll checks that one call reports every problem as a
 // FieldError reachable through errors.As.
 func TestValidateCollectsAll(t *testing.T) {
