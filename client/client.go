@@ -137,8 +137,16 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// seg escapes one path segment.
-func seg(s string) string { return url.PathEscape(s) }
+// seg escapes one path segment. PathEscape leaves "." and ".." as they
+// are, which a server resolves as "here" and "up" (Go's ServeMux answers
+// with a redirect to the resolved path, which the HTTP client follows as
+// a GET): escaped, they reach the API as ids.
+func seg(s string) string {
+	if s == "." || s == ".." {
+		return strings.ReplaceAll(s, ".", "%2E")
+	}
+	return url.PathEscape(s)
+}
 
 // Actor is the optional context a host app passes with a lifecycle call,
 // so the e-mail telling the user of the change can say where it came from.

@@ -563,3 +563,18 @@ func TestEventsCursorWithFilter(t *testing.T) {
 		t.Fatalf("unpaged: %+v, %v", p, err)
 	}
 }
+
+// TestDotSegments: an id of "." or ".." is a path segment the server
+// would resolve (and answer with a redirect the HTTP client follows as a
+// GET): ForgetDevice(alice, "..") got alice's account back and reported
+// success, forgetting nothing. Such ids must reach the server as ids.
+func TestDotSegments(t *testing.T) {
+	ctx := t.Context()
+	env, tenant, app, _, op := setup(t)
+	enrolSMS(t, ctx, env, app, "alice", phone)
+	for _, id := range []string{".", ".."} {
+		_, err := app.ForgetDevice(ctx, "alice", id)
+		apiError(t, err, 404, "device_not_found")
+		apiError(t, op.RevokeKey(ctx, tenant, id), 404, "key_not_found")
+	}
+}
