@@ -309,12 +309,22 @@ func (c Config) validateSMS(v *validator) {
 }
 
 // Warnings lists settings that are valid but unusual enough to say so at
-// start: a short operator key, Twilio identifiers of an unfamiliar shape
-// (a Twilio-compatible test server may use any).
+// start: a short operator key, trusted proxies that are every address, an
+// SMTP login without TLS over the network, Twilio identifiers of an
+// unfamiliar shape (a Twilio-compatible test server may use any).
 func (c Config) Warnings() []string {
 	var w []string
 	if n := len(c.OperatorKey); n > 0 && n < MinOperatorKeyLen {
 		w = append(w, fmt.Sprintf("operator_key: %d bytes; use at least %d random bytes in production", n, MinOperatorKeyLen))
+	}
+	for _, p := range c.TrustedProxies {
+		if pfx, err := netip.ParsePrefix(p); err == nil && pfx.Bits() == 0 {
+			w = append(w, fmt.Sprintf("trusted_proxies: %q trusts every address: any client can set X-Forwarded-For and escape the failed-key throttle", p))
+		}
+	}
+	if m := c.Mail.SMTP; m.TLS == "none" && m.Username != "" && !isLoopback(m.Host) {
+		w = append(w, "mail.smtp.tls: none with mail.smtp.username: the login crosses the network unencrypted "+
+			"(challenge-response only; a server offering only PLAIN or LOGIN will refuse every mail)")
 	}
 	t := c.SMS.Twilio
 	if t.AccountSID != "" && !strings.HasPrefix(t.AccountSID, "AC") {
@@ -324,6 +334,15 @@ func (c Config) Warnings() []string {
 		w = append(w, "sms.twilio.messaging_service_sid: Twilio messaging service SIDs start with MG")
 	}
 	return w
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (c Config) validateMail(v *validator) {
