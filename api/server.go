@@ -184,9 +184,10 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
+	method := methodLabel(c.Request.Method)
 	ctx := propagation.TraceContext{}.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-	ctx, span := s.tracer.Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", c.Request.Method), attribute.String("http.route", route)))
+	ctx, span := s.tracer.Start(ctx, method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route)))
 	defer span.End()
 	c.Request = c.Request.WithContext(ctx)
 	c.Next()
@@ -196,12 +197,24 @@ func (s *Server) observe(c *gin.Context) {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 	d := time.Since(start)
-	s.reqs.WithLabelValues(route, c.Request.Method, fmt.Sprint(status)).Inc()
+	s.reqs.WithLabelValues(route, method, fmt.Sprint(status)).Inc()
 	s.latency.WithLabelValues(route).Observe(d.Seconds())
 	// The path may hold a user id or a report token: log the route pattern.
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
-		slog.String("request_id", id), slog.String("method", c.Request.Method), slog.String("route", route),
+		slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
 		slog.Int("status", status), slog.Duration("duration", d), slog.String("client", s.clientIP(c)))
+}
+
+// methodLabel is the method as metrics, spans and the access log name it:
+// one of the standard methods, or "_OTHER" (OpenTelemetry's name) for any
+// other token a client sends, so made-up methods cannot add a series each.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
 }
 
 // clientIP is the caller's address; X-Forwarded-For is believed only from

@@ -36,7 +36,8 @@ type Option func(*Client)
 
 // WithHTTPClient makes the Client send its requests through hc (for
 // timeouts, proxies, TLS settings or a test transport). The default is
-// http.DefaultClient; a nil hc keeps it.
+// http.DefaultClient; a nil hc keeps it. Whatever hc's CheckRedirect, the
+// Client follows no redirect (see New).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
 		if hc != nil {
@@ -54,12 +55,21 @@ func WithUserAgent(ua string) Option {
 // "https://stepup.example.com" or "http://127.0.0.1:8080"; a path prefix
 // is kept) that authenticates with key, an app, manager or operator key.
 // A malformed baseURL is reported by the first call.
+//
+// A redirect is an *APIError with the redirect's status, never followed:
+// Go's HTTP client would repeat a DELETE or PUT after a 301 or 302 as a
+// GET, whose success would pass for the change's (an erased user, a new
+// policy) while nothing changed. A base URL that redirects (http:// in
+// front of an https-only proxy) is a mistake to fix, not to follow.
 func New(baseURL, key string, opts ...Option) *Client {
 	c := &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: http.DefaultClient, ua: DefaultUserAgent,
 		failMode: FailSecure, timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(c)
 	}
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
 	return c
 }
 
@@ -137,8 +147,16 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// seg escapes one path segment.
-func seg(s string) string { return url.PathEscape(s) }
+// seg escapes one path segment. PathEscape leaves "." and ".." as they
+// are, which a server resolves as "here" and "up" (Go's ServeMux answers
+// with a redirect to the resolved path, which the HTTP client follows as
+// a GET): escaped, they reach the API as ids.
+func seg(s string) string {
+	if s == "." || s == ".." {
+		return strings.ReplaceAll(s, ".", "%2E")
+	}
+	return url.PathEscape(s)
+}
 
 // Actor is the optional context a host app passes with a lifecycle call,
 // so the e-mail telling the user of the change can say where it came from.

@@ -563,3 +563,45 @@ func TestEventsCursorWithFilter(t *testing.T) {
 		t.Fatalf("unpaged: %+v, %v", p, err)
 	}
 }
+
+// TestDotSegments: an id of "." or ".." is a path segment the server
+// would resolve (and answer with a redirect the HTTP client follows as a
+// GET): ForgetDevice(alice, "..") got alice's account back and reported
+// success, forgetting nothing. Such ids must reach the server as ids.
+func TestDotSegments(t *testing.T) {
+	ctx := t.Context()
+	env, tenant, app, _, op := setup(t)
+	enrolSMS(t, ctx, env, app, "alice", phone)
+	for _, id := range []string{".", ".."} {
+		_, err := app.ForgetDevice(ctx, "alice", id)
+		apiError(t, err, 404, "device_not_found")
+		apiError(t, op.RevokeKey(ctx, tenant, id), 404, "key_not_found")
+	}
+}
+
+// TestRedirectIsAnError: a base URL that answers with a redirect (http://
+// in front of an https-only ingress, say) must fail every call. Followed,
+// a 301 or 302 turned DeleteUser's DELETE into a GET of the user, which
+// succeeded: the user was not erased and the host app was told it was.
+func TestRedirectIsAnError(t *testing.T) {
+	ctx := t.Context()
+	env := apptest.New(t, apptest.Options{})
+	_, appKey, _ := env.Tenant(t, "acme")
+	app := client.New(env.URL, appKey)
+	enrolSMS(t, ctx, env, app, "alice", phone)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, env.URL+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	defer front.Close()
+	moved := client.New(front.URL, appKey)
+	ae := apiError(t, moved.DeleteUser(ctx, "alice"), 301, "")
+	if !strings.Contains(ae.Error(), env.URL) {
+		t.Errorf("error %q does not say where the server moved", ae)
+	}
+	if _, err := app.GetUser(ctx, "alice"); err != nil {
+		t.Errorf("alice after a redirected DeleteUser: %v", err)
+	}
+	if _, err := moved.ForgetDevices(ctx, "alice"); err == nil {
+		t.Error("ForgetDevices through a redirect succeeded")
+	}
+}

@@ -68,6 +68,10 @@ func parseError(res *http.Response, raw []byte) *APIError {
 			e.Fields = body.Error
 		}
 	}
+	if loc := res.Header.Get("Location"); e.Message == "" && res.StatusCode >= 300 && res.StatusCode < 400 && loc != "" {
+		// A redirect, which the client does not follow (see New).
+		e.Message = http.StatusText(res.StatusCode) + ": the server redirects to " + loc + "; use that as the base URL"
+	}
 	if e.Message == "" {
 		// Not stepup's answer: say what came back, briefly.
 		e.Message = http.StatusText(res.StatusCode)

@@ -147,8 +147,11 @@ func checkFailMode(t *testing.T, mode client.FailMode, masked bool, status int, 
 			t.Fatalf("Evaluate = %+v, %v; want deny and an error matching ErrUnavailable", ev, err)
 		}
 	default:
-		if err == nil || errors.Is(err, client.ErrUnavailable) || ev.Decision != "" || ev.FailOpen {
-			t.Fatalf("Evaluate = %+v, %v; want the error as it is and no decision", ev, err)
+		// Deny, not "": a host app that reads only the decision must not
+		// let in a login whose evaluation failed (a 400 is one an attacker
+		// gets by sending an overlong User-Agent).
+		if err == nil || errors.Is(err, client.ErrUnavailable) || ev.Decision != client.DecisionDeny || ev.FailOpen || ev.Failure != nil {
+			t.Fatalf("Evaluate = %+v, %v; want the error as it is and deny", ev, err)
 		}
 		var ae *client.APIError
 		if status != 0 && (!errors.As(err, &ae) || ae.Status != status) {

@@ -89,7 +89,9 @@ type Challenge struct {
 // client's FailMode decides: FailSecure returns the error with Decision
 // deny, FailSafe returns Decision allow with FailOpen and Failure set and
 // no error. Any other error (a 4xx answer, the caller's ctx ending) is
-// returned as it is, with a zero Evaluation.
+// returned as it is, whatever the fail mode, with Decision deny and
+// nothing else set: a host app that reads only the decision refuses the
+// login.
 func (c *Client) Evaluate(ctx context.Context, r EvaluateRequest) (Evaluation, error) {
 	var ev Evaluation
 	err := c.Do(ctx, http.MethodPost, "/v1/logins/evaluate", r, &ev)
@@ -99,7 +101,7 @@ func (c *Client) Evaluate(ctx context.Context, r EvaluateRequest) (Evaluation, e
 	case errors.Is(err, ErrUnavailable):
 		return c.failEvaluation(err)
 	}
-	return Evaluation{}, err
+	return Evaluation{Decision: DecisionDeny}, err
 }
 
 // FailedLoginRequest is a failed password attempt.

@@ -120,16 +120,37 @@ func (v *validator) file(field, path string) bool {
 func (v *validator) httpURL(field, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		// url.Error repeats the URL; the cause alone is enough.
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err
-		}
-		v.add(field, "must be an absolute http(s) URL: %v", err)
+		v.add(field, "must be an absolute http(s) URL: %s", urlParseError(raw, err))
 		return
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.add(field, "must be an absolute http(s) URL, got %q", u.Redacted())
 	}
+}
+
+// urlParseError says why url.Parse refused raw without quoting a
+// password: url.Error repeats the whole URL, and its cause quotes the part
+// it stumbled on, which for a password holding '#', '/' or '?' (ending the
+// user info early) is the password's start, taken for a port.
+func urlParseError(raw string, err error) string {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	msg := err.Error()
+	at := strings.LastIndexByte(raw, '@')
+	if at < 0 {
+		return msg // no user info
+	}
+	// A quoted part seen only after the user info (a bad port of the
+	// host) is safe to show.
+	if i, j := strings.IndexByte(msg, '"'), strings.LastIndexByte(msg, '"'); i < j {
+		q := msg[i+1 : j]
+		if q != "" && !strings.Contains(raw[:at], q) && strings.Contains(raw[at:], q) {
+			return msg
+		}
+		return "the user name or password may hold a character that must be percent-encoded (: / ? # @ % and spaces)"
+	}
+	return msg
 }
 
 // hostPort checks host:port with a numeric port; the host may be empty
@@ -190,10 +211,7 @@ func (c Config) validateRedis(v *validator) {
 		u, err := url.Parse(r.URL)
 		switch {
 		case err != nil:
-			if ue, ok := errors.AsType[*url.Error](err); ok {
-				err = ue.Err // the URL itself may hold a password
-			}
-			v.add("redis.url", "cannot parse: %v", err)
+			v.add("redis.url", "cannot parse: %s", urlParseError(r.URL, err))
 		case u.Scheme != "redis" && u.Scheme != "rediss":
 			v.add("redis.url", "scheme must be redis or rediss")
 		case u.Host == "":
@@ -291,12 +309,22 @@ func (c Config) validateSMS(v *validator) {
 }
 
 // Warnings lists settings that are valid but unusual enough to say so at
-// start: a short operator key, Twilio identifiers of an unfamiliar shape
-// (a Twilio-compatible test server may use any).
+// start: a short operator key, trusted proxies that are every address, an
+// SMTP login without TLS over the network, Twilio identifiers of an
+// unfamiliar shape (a Twilio-compatible test server may use any).
 func (c Config) Warnings() []string {
 	var w []string
 	if n := len(c.OperatorKey); n > 0 && n < MinOperatorKeyLen {
 		w = append(w, fmt.Sprintf("operator_key: %d bytes; use at least %d random bytes in production", n, MinOperatorKeyLen))
+	}
+	for _, p := range c.TrustedProxies {
+		if pfx, err := netip.ParsePrefix(p); err == nil && pfx.Bits() == 0 {
+			w = append(w, fmt.Sprintf("trusted_proxies: %q trusts every address: any client can set X-Forwarded-For and escape the failed-key throttle", p))
+		}
+	}
+	if m := c.Mail.SMTP; m.TLS == "none" && m.Username != "" && !isLoopback(m.Host) {
+		w = append(w, "mail.smtp.tls: none with mail.smtp.username: the login crosses the network unencrypted "+
+			"(challenge-response only; a server offering only PLAIN or LOGIN will refuse every mail)")
 	}
 	t := c.SMS.Twilio
 	if t.AccountSID != "" && !strings.HasPrefix(t.AccountSID, "AC") {
@@ -306,6 +334,15 @@ func (c Config) Warnings() []string {
 		w = append(w, "sms.twilio.messaging_service_sid: Twilio messaging service SIDs start with MG")
 	}
 	return w
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (c Config) validateMail(v *validator) {

@@ -359,6 +359,31 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateURLErrorsHidePasswords gives URLs whose password holds a
+// character that ends the user info early ('#', '/', '?'): url.Parse then
+// quotes the password's start as a bad port, which must not reach the
+// error stepupd prints.
+func TestValidateURLErrorsHidePasswords(t *testing.T) {
+	for _, pw := range []string{"hun#ter2", "hun/ter2", "hun?ter2"} {
+		c := Default()
+		c.SMS.Driver, c.Mail.Driver, c.Secret = "console", "console", testSecret
+		c.Redis.URL = "redis://default:" + pw + "@redis.internal:6379/0"
+		c.Tracing.Endpoint = "https://otel:" + pw + "@collector.internal:4318"
+		err := c.Validate()
+		if err == nil {
+			t.Fatalf("password %q: no error", pw)
+		}
+		for _, want := range []string{"redis.url: ", "tracing.endpoint: "} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("password %q: error lacks %q: %v", pw, want, err)
+			}
+		}
+		if strings.Contains(err.Error(), "hun") {
+			t.Errorf("password %q: error quotes the password: %v", pw, err)
+		}
+	}
+}
+
 // TestValidateCollectsAll checks that one call reports every problem as a
 // FieldError reachable through errors.As.
 func TestValidateCollectsAll(t *testing.T) {
@@ -440,5 +465,38 @@ func TestWarnings(t *testing.T) {
 	}
 	if got := c.Warnings(); !slices.Equal(got, want) {
 		t.Fatalf("warnings = %q, want %q", got, want)
+	}
+}
+
+// TestWarningsSilentMistakes: settings an operator can make without
+// noticing that they undo a protection.
+func TestWarningsSilentMistakes(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   []string
+	}{
+		{"every address a proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "0.0.0.0/0", "::/0"} }, []string{
+			`trusted_proxies: "0.0.0.0/0" trusts every address: any client can set X-Forwarded-For and escape the failed-key throttle`,
+			`trusted_proxies: "::/0" trusts every address: any client can set X-Forwarded-For and escape the failed-key throttle`,
+		}},
+		{"a proxy network", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.1"} }, nil},
+		{"smtp auth in clear over the network", func(c *Config) {
+			c.Mail.SMTP = SMTP{Host: "mail.example.com", Port: 25, TLS: "none", Username: "u", Password: "p"}
+		}, []string{"mail.smtp.tls: none with mail.smtp.username: the login crosses the network unencrypted " +
+			"(challenge-response only; a server offering only PLAIN or LOGIN will refuse every mail)"}},
+		{"smtp auth in clear on this host", func(c *Config) {
+			c.Mail.SMTP = SMTP{Host: "localhost", Port: 25, TLS: "none", Username: "u", Password: "p"}
+		}, nil},
+		{"smtp without auth", func(c *Config) { c.Mail.SMTP = SMTP{Host: "mail.example.com", Port: 25, TLS: "none"} }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mutate(&c)
+			if got := c.Warnings(); !slices.Equal(got, tt.want) {
+				t.Errorf("warnings = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

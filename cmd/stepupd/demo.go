@@ -26,8 +26,10 @@ func demo(ctx context.Context, eng *engine.Engine, cfg config.Config, w io.Write
 	if err != nil {
 		return err
 	}
-	op := cfg.OperatorKey
-	if op == "" {
+	// The operator key is the operator's own: stdout is a log, and it is
+	// not repeated there.
+	op := "(set: STEPUP_OPERATOR_KEY or operator_key)"
+	if cfg.OperatorKey == "" {
 		op = "(none: set STEPUP_OPERATOR_KEY to use the operator API)"
 	}
 	fmt.Fprintf(w, `

@@ -139,6 +139,27 @@ func TestEmbeddedDefaultPrintsWorkingKeys(t *testing.T) {
 	}
 }
 
+// TestEmbeddedDefaultHidesTheOperatorKey: the demo banner prints the keys
+// it made, but never the operator key the operator configured: stdout is
+// a log, kept and shipped elsewhere.
+func TestEmbeddedDefaultHidesTheOperatorKey(t *testing.T) {
+	addr := freeAddr(t)
+	const opKey = "op-key-from-the-environment-0123456789"
+	out := start(t, []string{"STEPUP_LISTEN=" + addr, "STEPUP_OPERATOR_KEY=" + opKey}, func() error {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	})
+	if strings.Contains(out.String(), opKey) {
+		t.Errorf("stdout shows the operator key:\n%s", out.String())
+	}
+	if !regexp.MustCompile(`operator key\s+\(set: STEPUP_OPERATOR_KEY`).MatchString(out.String()) {
+		t.Errorf("banner does not say the operator key is set:\n%s", out.String())
+	}
+}
+
 // TestStartsBesideKubernetesServiceVariables: a Service named stepup
 // gives the pod STEPUP_* variables that are no settings; stepupd starts
 // and names them in its debug log.

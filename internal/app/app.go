@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -288,10 +289,15 @@ func openRedis(cfg config.Config) (redis.UniversalClient, func(), error) {
 	switch {
 	case cfg.Embedded():
 		mr := miniredis.NewMiniRedis()
+		// The store listens on a loopback port, which every user of the
+		// machine can reach: a random password keeps them out.
+		pw := make([]byte, 32)
+		_, _ = rand.Read(pw)
+		mr.RequireAuth(hex.EncodeToString(pw))
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 			return nil, nil, fmt.Errorf("embedded store: %w", err)
 		}
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), Password: hex.EncodeToString(pw)})
 		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 	case cfg.Redis.URL != "":
 		opt, err := redis.ParseURL(cfg.Redis.URL)

@@ -82,3 +82,23 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestEmbeddedStoreNeedsItsPassword: the embedded store listens on a
+// loopback port; another user of the machine who finds it must not read
+// or write it (adding a key hash of his own is a manager key).
+func TestEmbeddedStoreNeedsItsPassword(t *testing.T) {
+	a, err := app.New(config.Default(), io.Discard, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	if err := a.Redis.Ping(ctx).Err(); err != nil {
+		t.Fatalf("stepupd's own connection: %v", err)
+	}
+	other := redis.NewClient(&redis.Options{Addr: a.Redis.(*redis.Client).Options().Addr, MaxRetries: -1})
+	defer other.Close()
+	if err := other.Ping(ctx).Err(); err == nil {
+		t.Fatal("a connection without the password was served")
+	}
+}
