@@ -75,6 +75,6 @@ type lifecycleService interface {
 }
 
 type promptService interface {
-	Create(ctx context.Context, tenant string, in engine.PromptInput, actor engine.Actor) (engine.PromptCreated, error)
+	Create(ctx context.Context, by engine.Principal, in engine.PromptInput, actor engine.Actor) (engine.PromptCreated, error)
 	Exchange(ctx context.Context, tenant, code string) (engine.ExchangeResult, error)
 }

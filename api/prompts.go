@@ -23,7 +23,7 @@ func (s *Server) createPrompt(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	out, err := s.eng.Prompts.Create(c.Request.Context(), principal(c).Tenant, engine.PromptInput(req), engine.Actor{Kind: message.ActorUser})
+	out, err := s.eng.Prompts.Create(c.Request.Context(), principal(c), engine.PromptInput(req), engine.Actor{Kind: message.ActorUser})
 	if err != nil {
 		s.writeError(c, err)
 		return

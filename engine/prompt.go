@@ -18,8 +18,9 @@ import (
 // proves a factor (or enrols one, or manages them) on stepup's pages, and
 // the host exchanges the single-use code the browser brings back for the
 // verified result. A prompt is bound to its tenant, user and login, lives
-// 10 minutes, and is claimed by the first browser that opens it: its
-// session secret (a cookie) is what every later page action must carry.
+// 10 minutes (and no longer than the app key that made it), and is
+// claimed by the first browser that opens it: its session secret (a
+// cookie) is what every later page action must carry.
 type Prompts struct {
 	*core
 	store      promptStore
@@ -52,6 +53,9 @@ type promptStore interface {
 	// TakeExchange returns and deletes the result of an exchange code of
 	// the tenant; a code of another tenant is not found and stays.
 	TakeExchange(ctx context.Context, tenant, code string) ([]byte, bool, error)
+	// KeyByID finds a key by its id (cached for a moment, as KeyByHash);
+	// a revoked key is not found.
+	KeyByID(ctx context.Context, id string) (Key, bool, error)
 }
 
 // PromptKind is what a prompt is for.
@@ -76,8 +80,12 @@ const (
 
 // Prompt is one hosted verification, as stored.
 type Prompt struct {
-	ID        string
-	Tenant    string
+	ID     string
+	Tenant string
+	// Key is the id of the app key that made the prompt: once it is
+	// revoked the prompt is dead ("" for a prompt made before prompts
+	// recorded it).
+	Key       string
 	User      string
 	LoginID   string
 	Kind      PromptKind
@@ -122,6 +130,7 @@ var (
 	ErrPromptNotFound    = E(KindNotFound, "prompt_not_found", "no such prompt")
 	ErrPromptClosed      = E(KindGone, "prompt_used", "this page was already used; go back to the application and sign in again")
 	ErrPromptExpired     = E(KindGone, "prompt_expired", "this page expired; go back to the application and sign in again")
+	ErrPromptRevoked     = E(KindGone, "prompt_revoked", "this page is no longer valid; go back to the application and sign in again")
 	ErrReturnURL         = E(KindInvalid, "return_url_not_registered", "return_url is not under one of the tenant's return_urls")
 	ErrLoginNotPrompted  = E(KindUnprocessable, "login_not_promptable", "the login was not answered challenge or enroll, or its challenge is closed")
 	ErrExchangeNotFound  = E(KindNotFound, "code_not_found", "no such code: it is unknown, used, expired or another tenant's")
@@ -157,15 +166,17 @@ type ExchangeResult struct {
 const MethodBackupCode Channel = "backup_code"
 
 // Create makes a prompt for a login evaluate answered `challenge` or
-// `enroll`, or for a user's settings.
-func (e *Prompts) Create(ctx context.Context, tenant string, in PromptInput, actor Actor) (PromptCreated, error) {
+// `enroll`, or for a user's settings, for the tenant of the app key by;
+// the prompt lives only as long as that key.
+func (e *Prompts) Create(ctx context.Context, by Principal, in PromptInput, actor Actor) (PromptCreated, error) {
 	if len(in.State) > 512 {
 		return PromptCreated{}, Invalid("state", "at most 512 bytes")
 	}
 	if in.ReturnURL == "" {
 		return PromptCreated{}, Invalid("return_url", "required")
 	}
-	p := Prompt{Tenant: tenant, ReturnURL: in.ReturnURL, State: in.State, Status: PromptNew, ExpiresAt: e.now().Add(promptTTL)}
+	tenant := by.Tenant
+	p := Prompt{Tenant: tenant, Key: by.KeyID, ReturnURL: in.ReturnURL, State: in.State, Status: PromptNew, ExpiresAt: e.now().Add(promptTTL)}
 	switch {
 	case in.LoginID != "" && in.UserID == "" && in.Action == "":
 		rec, ok, err := e.store.Login(ctx, in.LoginID)
@@ -259,11 +270,53 @@ func (e *Prompts) Exchange(ctx context.Context, tenant, code string) (ExchangeRe
 	if !ok {
 		return ExchangeResult{}, ErrExchangeNotFound
 	}
-	var r ExchangeResult
+	var r exchangeRecord
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return ExchangeResult{}, Internal(err)
 	}
-	return r, nil
+	err = e.keyAlive(ctx, tenant, r.Key)
+	if errors.Is(err, ErrPromptRevoked) {
+		return ExchangeResult{}, ErrExchangeNotFound // the code went with the prompt's key
+	}
+	if err != nil {
+		return ExchangeResult{}, err
+	}
+	return r.ExchangeResult, nil
+}
+
+// exchangeRecord is an exchange code's stored result, with the id of the
+// key that made the prompt.
+type exchangeRecord struct {
+	ExchangeResult
+	Key string `json:"key,omitempty"`
+}
+
+// keyAlive refuses a prompt (or its exchange code) whose app key, id,
+// was revoked since it was made: a leaked key revoked at once leaves none
+// of the pages it opened usable. A prompt made before prompts recorded
+// their key (id "") lives out its ten minutes.
+func (e *Prompts) keyAlive(ctx context.Context, tenant, id string) error {
+	if id == "" {
+		return nil
+	}
+	k, ok, err := e.store.KeyByID(ctx, id)
+	if err != nil {
+		return Internal(err)
+	}
+	if !ok || k.Tenant != tenant {
+		return ErrPromptRevoked
+	}
+	return nil
+}
+
+// alive checks that p's key still stands: ErrPromptRevoked (with where
+// the browser goes back) when it does not.
+func (e *Prompts) alive(ctx context.Context, p Prompt) error {
+	err := e.keyAlive(ctx, p.Tenant, p.Key)
+	if errors.Is(err, ErrPromptRevoked) {
+		return ErrPromptRevoked.With("redirect", backTo(p, map[string]string{"error": "expired"}))
+	}
+	return err
 }
 
 // backTo is the prompt's return URL with query parameters added.
@@ -306,11 +359,21 @@ func (e *Prompts) Open(ctx context.Context, id, secret string, actor Actor) (str
 		return "", ErrPromptNotFound
 	}
 	now := e.now()
-	if secret != "" && len(secret) <= 128 {
-		if p, ok, err := e.store.Prompt(ctx, id); err == nil && ok && p.Status == PromptOpen &&
-			constantEqual(p.Session, e.sessionHash(id, secret)) && p.ExpiresAt.After(now) {
-			return secret, nil
+	p, found, err := e.store.Prompt(ctx, id)
+	if err != nil {
+		return "", Internal(err)
+	}
+	if !found {
+		return "", ErrPromptNotFound
+	}
+	if p.Status != PromptDone && p.ExpiresAt.After(now) { // else closed says why
+		if err := e.alive(ctx, p); err != nil {
+			return "", err
 		}
+	}
+	if secret != "" && len(secret) <= 128 && p.Status == PromptOpen &&
+		constantEqual(p.Session, e.sessionHash(id, secret)) && p.ExpiresAt.After(now) {
+		return secret, nil
 	}
 	secret = e.randomToken(32)
 	p, found, claimed, err := e.store.OpenPrompt(ctx, id, e.sessionHash(id, secret), now)
@@ -364,6 +427,9 @@ func (e *Prompts) session(ctx context.Context, id, secret string) (Prompt, error
 	if p.Status != PromptOpen || !constantEqual(p.Session, e.sessionHash(id, secret)) || !p.ExpiresAt.After(e.now()) {
 		return Prompt{}, closed(p, e.now())
 	}
+	if err := e.alive(ctx, p); err != nil {
+		return Prompt{}, err
+	}
 	return p, nil
 }
 
@@ -396,7 +462,7 @@ func (e *Prompts) takeCeremony(ctx context.Context, p Prompt, secret string) err
 // code the host exchanges for r.
 func (e *Prompts) finish(ctx context.Context, p Prompt, secret string, r ExchangeResult) (string, error) {
 	r.UserID, r.LoginID, r.Verified = p.User, p.LoginID, true
-	raw, err := json.Marshal(r)
+	raw, err := json.Marshal(exchangeRecord{ExchangeResult: r, Key: p.Key})
 	if err != nil {
 		return "", Internal(err)
 	}

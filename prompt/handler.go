@@ -261,6 +261,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, title, msg = http.StatusGone, "This page has expired", "Sign-in pages are valid for 10 minutes. You are being sent back to the application to start again."
 	case engine.ErrPromptClosed.Code:
 		status, title, msg = http.StatusGone, "This page was already used", "Each sign-in page works once. You are being sent back to the application to start again."
+	case engine.ErrPromptRevoked.Code:
+		status, title, msg = http.StatusGone, "This page is no longer valid", "The application withdrew this sign-in page. You are being sent back to the application to start again."
 	case engine.ErrPromptNotFound.Code:
 	default:
 		status, title, msg = http.StatusInternalServerError, "Something went wrong", "Please go back to the application and try again."

@@ -14,8 +14,9 @@ const keyCacheTTL = 2 * time.Second
 // keyCache remembers found API keys for keyCacheTTL, so the hot path does
 // not ask Redis (one slot for every request) who is calling.
 type keyCache struct {
-	mu sync.Mutex
-	m  map[string]cachedKey
+	mu  sync.Mutex
+	m   map[string]cachedKey
+	ids map[string]string // key id → hash, for KeyByID (an entry of m must back it)
 }
 
 type cachedKey struct {
@@ -23,7 +24,7 @@ type cachedKey struct {
 	at  time.Time
 }
 
-func newKeyCache() *keyCache { return &keyCache{m: map[string]cachedKey{}} }
+func newKeyCache() *keyCache { return &keyCache{m: map[string]cachedKey{}, ids: map[string]string{}} }
 
 func (c *keyCache) get(hash string) (engine.Key, bool) {
 	c.mu.Lock()
@@ -40,8 +41,22 @@ func (c *keyCache) put(hash string, key engine.Key) {
 	defer c.mu.Unlock()
 	if len(c.m) > 10000 {
 		clear(c.m)
+		clear(c.ids)
 	}
 	c.m[hash] = cachedKey{key: key, at: time.Now()}
+	c.ids[key.ID] = hash
+}
+
+// byID is the cached key of an id, while its hash's entry is fresh (a
+// revocation evicts that entry).
+func (c *keyCache) byID(id string) (engine.Key, bool) {
+	c.mu.Lock()
+	hash, ok := c.ids[id]
+	c.mu.Unlock()
+	if !ok {
+		return engine.Key{}, false
+	}
+	return c.get(hash)
 }
 
 func (c *keyCache) evict(hash string) {

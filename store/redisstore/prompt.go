@@ -32,7 +32,7 @@ func (s *Store) CreatePrompt(ctx context.Context, p engine.Prompt, ttl time.Dura
 		"tenant", p.Tenant, "user", p.User, "login", p.LoginID, "kind", string(p.Kind), "return_url", p.ReturnURL,
 		"state", p.State, "expires_at", strconv.FormatInt(ms(p.ExpiresAt), 10), "status", string(p.Status),
 		"session", "", "ch", p.Challenge, "verified", flag(p.Verified), "method", string(p.Method), "ceremony", "",
-		"proof", p.Proof}
+		"proof", p.Proof, "key", p.Key}
 	return createPromptScript.Run(ctx, s.rdb, []string{key}, args...).Err()
 }
 
@@ -41,7 +41,7 @@ func parsePrompt(id string, m map[string]string) engine.Prompt {
 	return engine.Prompt{ID: id, Tenant: m["tenant"], User: m["user"], LoginID: m["login"], Kind: engine.PromptKind(m["kind"]),
 		ReturnURL: m["return_url"], State: m["state"], ExpiresAt: fromMs(m["expires_at"]), Status: engine.PromptStatus(m["status"]),
 		Session: m["session"], Challenge: m["ch"], Verified: m["verified"] == "1", Method: engine.Channel(m["method"]), Ceremony: cer,
-		Proof: m["proof"]}
+		Proof: m["proof"], Key: m["key"]}
 }
 
 // Prompt reads a prompt.

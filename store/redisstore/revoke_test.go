@@ -13,7 +13,8 @@ import (
 )
 
 // A key revoked through one process stops working on another at once,
-// although the other had it cached.
+// although the other had it cached: by its hash (an API request) and by
+// its id (a prompt the key made).
 func TestRevocationReachesOtherProcesses(t *testing.T) {
 	// Each case starts one Redis and returns a way to open clients to it.
 	cases := map[string]func(t *testing.T) func() redis.UniversalClient{
@@ -40,6 +41,9 @@ func TestRevocationReachesOtherProcesses(t *testing.T) {
 			if _, ok, err := s1.KeyByHash(ctx, "hash1"); !ok || err != nil {
 				t.Fatalf("key not found: %v", err)
 			}
+			if k, ok, err := s1.KeyByID(ctx, "key_1"); !ok || err != nil || k != key {
+				t.Fatalf("key by id: %v %v %v", k, ok, err)
+			}
 			time.Sleep(100 * time.Millisecond) // let s1's subscription settle
 			if ok, err := s2.DeleteKey(ctx, "tn_1", "key_1"); !ok || err != nil {
 				t.Fatalf("delete = %v, %v", ok, err)
@@ -50,7 +54,11 @@ func TestRevocationReachesOtherProcesses(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !ok {
+				_, byID, err := s1.KeyByID(ctx, "key_1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok && !byID {
 					return
 				}
 				if time.Now().After(deadline) {

@@ -152,6 +152,22 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (engine.Key, bool, e
 	return key, true, nil
 }
 
+// KeyByID finds a key by its id, through KeyByHash's cache: a revoked key
+// is not found.
+func (s *Store) KeyByID(ctx context.Context, id string) (engine.Key, bool, error) {
+	if key, ok := s.keys.byID(id); ok {
+		return key, true, nil
+	}
+	hash, err := s.rdb.HGet(ctx, keyspace.KeyIDs(), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return engine.Key{}, false, nil
+	}
+	if err != nil {
+		return engine.Key{}, false, err
+	}
+	return s.KeyByHash(ctx, hash)
+}
+
 // Keys lists a tenant's keys.
 func (s *Store) Keys(ctx context.Context, tenant string) ([]engine.Key, error) {
 	vals, err := s.rdb.HVals(ctx, keyspace.KeyHashes()).Result()
