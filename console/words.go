@@ -17,6 +17,8 @@ var signals = map[string]string{
 	risk.SignalNewDevice:              "a new device",
 	risk.SignalNewBrowser:             "a new browser",
 	risk.SignalNewOS:                  "a new operating system",
+	risk.SignalSharedIP:               "an address other users share",
+	risk.SignalSharedDevice:           "a device other users share",
 	risk.SignalImpossibleTravel:       "impossible travel",
 	risk.SignalFailedPasswordBurst:    "many wrong passwords",
 	risk.SignalIPFailedManyUsers:      "an address failing for many users",

@@ -614,3 +614,68 @@ func TestEvaluateCancelsAChallengeItCannotAnswer(t *testing.T) {
 		t.Fatalf("challenge after the failed write: %+v %v %v, want cancelled", c.Status, ok, err)
 	}
 }
+
+// TestEvaluateSharedValueNamed: a familiar login from an address (or a
+// device id) that other users of the tenant use far more than this user
+// scores high on Freeman's tenant-wide share alone; it must say why
+// (shared_ip, shared_device) rather than answer a bare score. The office
+// NAT: ten colleagues log in 20 times each from it, Olga once of her five
+// logins (the rest from home); no device ids, as many host apps send none.
+// The kiosk: the colleagues all log in on one terminal (one device id),
+// Olga once on it and four times on her laptop.
+func TestEvaluateSharedValueNamed(t *testing.T) {
+	const office, home = "198.51.100.10", "203.0.113.7"
+	for _, tc := range []struct {
+		name           string
+		others, olga   []evStep // others' login, then Olga's history (the shared one first)
+		login          evStep
+		signal, detail string
+		decision       engine.Decision
+		minScore       int
+	}{
+		{
+			name: "office NAT", others: []evStep{{ip: office}},
+			olga:  []evStep{{ip: office}, {ip: home}, {ip: home}, {ip: home}, {ip: home}},
+			login: evStep{ip: office}, signal: risk.SignalSharedIP, detail: "GB",
+			decision: engine.DecisionChallenge, minScore: 50,
+		},
+		{
+			name: "kiosk", others: []evStep{{ip: office, device: "kiosk"}},
+			olga:  []evStep{{ip: office, device: "kiosk"}, {ip: office, device: "laptop"}, {ip: office, device: "laptop"}, {ip: office, device: "laptop"}, {ip: office, device: "laptop"}},
+			login: evStep{ip: office, device: "kiosk"}, signal: risk.SignalSharedDevice, detail: "Chrome on Windows",
+			decision: engine.DecisionChallenge, minScore: 50,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newEvHarness(t)
+			tenant := h.tenant(t, engine.PolicyPatch{})
+			for o := range 10 {
+				for range 20 {
+					h.evaluate(t, tenant, tc.others[0].input(fmt.Sprintf("colleague-%d", o)))
+					h.clock.advance(time.Minute)
+				}
+			}
+			for _, s := range tc.olga {
+				h.clock.advance(time.Hour)
+				if ev := h.evaluate(t, tenant, s.input("olga")); ev.Decision != engine.DecisionAllow {
+					t.Fatalf("history: %s %+v", ev.Decision, ev.Risk)
+				}
+			}
+			h.enroll(t, tenant, "olga")
+			h.clock.advance(time.Hour)
+			ev := h.evaluate(t, tenant, tc.login.input("olga"))
+			t.Logf("%s: score %d signals %+v", ev.Decision, ev.Risk.Score, ev.Risk.Signals)
+			for _, n := range []string{risk.SignalNewIP, risk.SignalNewNetwork, risk.SignalNewCountry, risk.SignalNewDevice, risk.SignalNewBrowser, risk.SignalNewOS} {
+				if _, ok := evSignal(ev, n); ok {
+					t.Errorf("familiar login has %s: %v", n, evNames(ev.Risk.Signals))
+				}
+			}
+			if s, ok := evSignal(ev, tc.signal); !ok || s.Detail != tc.detail {
+				t.Errorf("score %d with signals %+v, want %s (%s) to explain it", ev.Risk.Score, ev.Risk.Signals, tc.signal, tc.detail)
+			}
+			if tc.decision != "" && (ev.Decision != tc.decision || ev.Risk.Score < tc.minScore) {
+				t.Errorf("%s at %d, want %s at %d or more: the signal explains the score, it does not change it", ev.Decision, ev.Risk.Score, tc.decision, tc.minScore)
+			}
+		})
+	}
+}

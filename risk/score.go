@@ -396,10 +396,16 @@ func forgeable(level string) bool {
 }
 
 // appendNovelty names what was new to the user in one feature, weighted by
-// the feature's term t. A feature that did not raise the score (t ≤ 0, say
-// a new address in the user's usual network) yields no signal.
+// the feature's term t, or, when every level of an address or device id is
+// familiar, that the value is shared: t > 0 there is Freeman's tenant-wide
+// share above the user's own (an office NAT he rarely uses, a kiosk), a
+// factor against him like any novelty. A feature that did not raise the
+// score to even odds (say a new address in the user's usual network) yields
+// no signal; the test is on the rounded 0–100 scale, so that a term just
+// under even odds that rounds to 50 (and is challenged at the default
+// threshold) is named too.
 func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]LevelCounts, t float64) []Signal {
-	if t <= 0 {
+	if ScoreFromLog(t) < ScoreAtEvenOdds {
 		return sig
 	}
 	unseen := func(name string) bool { return counts[name].UserCount <= 0 }
@@ -416,6 +422,8 @@ func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]Level
 			sig = append(sig, Signal{Name: SignalNewNetwork, Detail: d, Weight: t})
 		case unseen(LevelIPAddr):
 			sig = append(sig, Signal{Name: SignalNewIP, Detail: countryOrUnknown(f.Country), Weight: t})
+		default:
+			sig = append(sig, Signal{Name: SignalSharedIP, Detail: countryOrUnknown(f.Country), Weight: t})
 		}
 	case FeatureUA:
 		nb, no := unseen(LevelUABrowser), unseen(LevelUAOS)
@@ -436,9 +444,11 @@ func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]Level
 			sig = append(sig, Signal{Name: SignalNewBrowser, Detail: f.UA.Browser(), Weight: t})
 		}
 	case FeatureDevice:
-		if unseen(LevelDeviceID) {
-			sig = append(sig, Signal{Name: SignalNewDevice, Detail: f.UA.String(), Weight: t})
+		name := SignalNewDevice
+		if !unseen(LevelDeviceID) {
+			name = SignalSharedDevice
 		}
+		sig = append(sig, Signal{Name: name, Detail: f.UA.String(), Weight: t})
 	}
 	return sig
 }

@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"regexp"
@@ -729,5 +730,32 @@ func TestMissingMass(t *testing.T) {
 	// Never above one: a new value cannot make the login likelier.
 	if got := cost(400); got < 0 {
 		t.Errorf("overcounted: log10 S = %v, want ≥ 0", got)
+	}
+}
+
+// TestScoreSharedValueNamed: a familiar address that the tenant's logins
+// use more than the user's own (an office NAT he logs in from one time in
+// five) raises the score by Freeman's ratio with nothing new to name; it is
+// named shared_ip, weighted by its term. An address of his own is not.
+func TestScoreSharedValueNamed(t *testing.T) {
+	opts := Options{IgnoreDevice: true}
+	ft := newFakeTenant(opts)
+	office, home := netip.MustParseAddr("81.2.70.10"), netip.MustParseAddr("81.2.99.7")
+	at := func(ip netip.Addr) Input { return Input{IP: ip, UserAgent: uaChromeWin, Geo: geoGB} }
+	for u := range 10 {
+		for i := range 20 {
+			ft.learn(fmt.Sprintf("colleague-%d", u), at(office), t0.Add(time.Duration(i)*time.Minute))
+		}
+	}
+	ft.learn("olga", at(office), t0)
+	for i := range 4 {
+		ft.learn("olga", at(home), t0.Add(time.Duration(i+1)*time.Hour))
+	}
+	r := ft.score("olga", at(office), t0.Add(time.Hour))
+	if len(r.Signals) != 1 || r.Signals[0].Name != SignalSharedIP || r.Signals[0].Detail != "GB" || r.Signals[0].Weight <= 0 {
+		t.Errorf("office login: score %d, signals %+v, want shared_ip GB alone", r.Score, r.Signals)
+	}
+	if r := ft.score("olga", at(home), t0.Add(time.Hour)); len(r.Signals) != 0 {
+		t.Errorf("home login: score %d, signals %+v, want none", r.Score, r.Signals)
 	}
 }

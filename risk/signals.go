@@ -7,12 +7,18 @@ import (
 
 // Signal names, in words a support agent understands (RISK.md section 2).
 const (
-	SignalNewIP                  = "new_ip"
-	SignalNewNetwork             = "new_network"
-	SignalNewCountry             = "new_country"
-	SignalNewDevice              = "new_device"
-	SignalNewBrowser             = "new_browser"
-	SignalNewOS                  = "new_os"
+	SignalNewIP      = "new_ip"
+	SignalNewNetwork = "new_network"
+	SignalNewCountry = "new_country"
+	SignalNewDevice  = "new_device"
+	SignalNewBrowser = "new_browser"
+	SignalNewOS      = "new_os"
+	// SignalSharedIP and SignalSharedDevice: an address or device id the
+	// user has logged in from before, but that is more common among the
+	// tenant's logins than among his (an office or carrier NAT, a kiosk),
+	// so by Freeman's ratio it counts against him.
+	SignalSharedIP               = "shared_ip"
+	SignalSharedDevice           = "shared_device"
 	SignalImpossibleTravel       = "impossible_travel"
 	SignalFailedPasswordBurst    = "failed_password_burst"
 	SignalIPFailedManyUsers      = "ip_failed_many_users"
