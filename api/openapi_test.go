@@ -2,12 +2,16 @@ package api_test
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -214,4 +218,36 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// TestOpenAPISignalNames checks that the Signal schema's name enum lists
+// exactly the signals package risk names (its Signal… constants), so a new
+// signal cannot reach host apps undocumented.
+func TestOpenAPISignalNames(t *testing.T) {
+	doc := openapitest.Default(t)
+	var documented []string
+	for _, v := range doc.T.Components.Schemas["Signal"].Value.Properties["name"].Value.Enum {
+		documented = append(documented, v.(string))
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "../risk/signals.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || len(vs.Values) != 1 || !strings.HasPrefix(vs.Names[0].Name, "Signal") {
+			return true
+		}
+		if lit, ok := vs.Values[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			s, _ := strconv.Unquote(lit.Value)
+			named = append(named, s)
+		}
+		return true
+	})
+	slices.Sort(documented)
+	slices.Sort(named)
+	if len(named) < 10 || !slices.Equal(documented, named) {
+		t.Errorf("Signal.name enum in api/openapi.yaml = %v,\nrisk's signal constants = %v", documented, named)
+	}
 }
