@@ -100,7 +100,14 @@ local function apply(p)
   if p.grace_reset then redis.call('HDEL', acct, 'grace') end
   for _, c in ipairs(p.cancel) do
     local ck = KEYS[c]
-    if redis.call('HGET', ck, 'status') == 'pending' then redis.call('HSET', ck, 'status', 'cancelled') end
+    if p.erase then
+      -- An erased user's challenges go whole, not just cancelled: each
+      -- names him and holds his destination for a day past its expiry. A
+      -- job still queued for one finds it gone and is dropped.
+      redis.call('DEL', ck)
+    elseif redis.call('HGET', ck, 'status') == 'pending' then
+      redis.call('HSET', ck, 'status', 'cancelled')
+    end
   end
   for _, c in ipairs(p.new) do
     redis.call('HSET', KEYS[c.k], unpack(c.f))
