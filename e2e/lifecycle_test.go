@@ -900,11 +900,16 @@ func TestLifecycleErase(t *testing.T) {
 		t.Fatalf("no audit events for paul before the erasure")
 	}
 	// What else a user leaves: a failed password (per user and per
-	// client IP), a verdict on a login, a wrong code and a challenge
-	// still pending at the erasure.
+	// client IP), a verdict on a login, a wrong code, a challenge still
+	// pending at the erasure and its code, which the provider refused
+	// for good (a dead letter).
 	e.must(t, 204, "POST", "/v1/logins/failed", map[string]any{"user_id": user, "ip": lcPhoneDevice.IP, "user_agent": lcPhoneDevice.UA})
 	e.must(t, 200, "POST", "/v1/logins/"+lcStr(ev, "login_id")+"/feedback", map[string]any{"verdict": "legit"})
+	e.Twilio.Reply(twiliotest.Reply{Status: 400, Code: 21211, Message: "The 'To' number is not a valid phone number."})
 	ch := e.loginChallenge(t, user, lcPhoneDevice)
+	if got := e.must(t, 200, "GET", "/v1/challenges/"+lcStr(ch, "id"), nil); got["delivery_status"] != "failed" {
+		t.Fatalf("code refused by the provider: delivery %v, want failed", got["delivery_status"])
+	}
 	if r := e.verify(t, lcStr(ch, "id"), "000000"); r.Status != 422 {
 		t.Fatalf("wrong code: %d %s, want 422", r.Status, r.Raw)
 	}

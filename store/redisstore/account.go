@@ -60,15 +60,20 @@ type writePlan struct {
 	Closing   []string  `json:"closing"` // with Erase: the ids of Cancel
 	// With Erase: the user's kept login records (key indexes and ids),
 	// and the key of their index.
-	EraseLogins   []int      `json:"erase_logins"`
-	ClosingLogins []string   `json:"closing_logins"`
-	LoginIndex    int        `json:"login_index"`
-	Force         string     `json:"force"`
-	Grace         bool       `json:"grace_reset"`
-	User          string     `json:"user"`
-	Login         *planLogin `json:"login,omitempty"`
-	Epoch         string     `json:"grace"` // count one grace login in this epoch ("": none)
-	Learn         *planLearn `json:"learn,omitempty"`
+	EraseLogins   []int    `json:"erase_logins"`
+	ClosingLogins []string `json:"closing_logins"`
+	LoginIndex    int      `json:"login_index"`
+	// With Erase: the shard's dead-letter stream and retry set, whose
+	// jobs of the user's challenges (his number or address and a code)
+	// go with them.
+	Dead  int        `json:"dead"`
+	Delay int        `json:"delay"`
+	Force string     `json:"force"`
+	Grace bool       `json:"grace_reset"`
+	User  string     `json:"user"`
+	Login *planLogin `json:"login,omitempty"`
+	Epoch string     `json:"grace"` // count one grace login in this epoch ("": none)
+	Learn *planLearn `json:"learn,omitempty"`
 }
 
 type planNew struct {
@@ -230,6 +235,7 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 	if c.Erase {
 		p.Erase, p.Closing = true, append([]string{}, c.CancelChallenges...)
 		p.ClosingLogins, p.LoginIndex = append([]string{}, c.EraseLogins...), add(us.Logins())
+		p.Dead, p.Delay = add(keyspace.Dead(us.Shard())), add(keyspace.Delay(us.Shard()))
 		for _, id := range c.EraseLogins {
 			p.EraseLogins = append(p.EraseLogins, add(us.Login(id)))
 		}

@@ -84,6 +84,22 @@ local function apply(p)
     redis.call('SREM', KEYS[4], p.user)
     for _, i in ipairs(p.erasekeys) do redis.call('DEL', KEYS[i]) end
     for _, i in ipairs(p.erase_logins) do redis.call('DEL', KEYS[i]) end
+    -- A job of one of his challenges that failed for good, or waits for a
+    -- retry, holds his number or address (sealed) and a code: it goes
+    -- with the challenge (which the loop over p.cancel below deletes).
+    local chs = {}
+    for _, c in ipairs(p.cancel) do chs[KEYS[c]] = true end
+    if next(chs) then
+      for _, m in ipairs(redis.call('XRANGE', KEYS[p.dead], '-', '+')) do
+        for j = 1, #m[2], 2 do
+          if m[2][j] == 'ch' and chs[m[2][j+1]] then redis.call('XDEL', KEYS[p.dead], m[1]) end
+        end
+      end
+      for _, m in ipairs(redis.call('ZRANGE', KEYS[p.delay], 0, -1)) do
+        local ok, j = pcall(cjson.decode, m)
+        if ok and type(j) == 'table' and chs[j.ch] then redis.call('ZREM', KEYS[p.delay], m) end
+      end
+    end
     -- The audit log keeps only that an erasure happened.
     for _, m in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
       local ok, e = pcall(cjson.decode, m[2][2])
