@@ -17,6 +17,7 @@ import (
 
 	"github.com/stepup-auth/stepup/internal/apptest"
 	"github.com/stepup-auth/stepup/internal/seal"
+	"github.com/stepup-auth/stepup/store/keyspace"
 )
 
 // ksKey is one key: its name, type, TTL (-1 for none) and its content as
@@ -144,4 +145,50 @@ func ksShort(s string) string {
 		return s[:300] + "…"
 	}
 	return s
+}
+
+// TestKeyspaceStrangersLeaveNothingForever: whoever holds an app key (or
+// a host app that evaluates whatever user id a login form was given) can
+// evaluate and report failed passwords of any number of user ids that no
+// one ever registers. Each may leave keys behind, but every one of them
+// must expire: nothing naming such a user may be kept without a TTL.
+func TestKeyspaceStrangersLeaveNothingForever(t *testing.T) {
+	t.Parallel()
+	e := lcStart(t, apptest.Options{})
+	const n = 40
+	var strangers []string
+	for i := range n {
+		strangers = append(strangers, fmt.Sprintf("stranger-%03d-q9z", i))
+	}
+	// Required 2FA with grace logins: a stranger's login is a grace login.
+	e.policy(t, map[string]any{"mode": "required", "grace_logins": 3})
+	for i, u := range strangers[:n/2] {
+		ip := fmt.Sprintf("203.0.113.%d", i+1)
+		e.must(t, 200, "POST", "/v1/logins/evaluate", map[string]any{"user_id": u, "ip": ip, "user_agent": lcLaptop.UA, "device_id": u})
+		e.must(t, 204, "POST", "/v1/logins/failed", map[string]any{"user_id": u, "ip": ip, "user_agent": lcLaptop.UA})
+	}
+	// Optional 2FA: a stranger's login is allowed and learnt.
+	e.policy(t, map[string]any{"mode": "optional"})
+	for i, u := range strangers[n/2:] {
+		ip := fmt.Sprintf("198.51.100.%d", i+1)
+		e.must(t, 200, "POST", "/v1/logins/evaluate", map[string]any{"user_id": u, "ip": ip, "user_agent": lcLaptop.UA, "device_id": u})
+	}
+	var forms []string
+	for _, u := range strangers {
+		forms = append(forms, ksUserForms(e.TenantID, u, "", "")...)
+	}
+	// Audit streams and job streams are capped: a stranger's events may
+	// stay until trimmed.
+	expires := func(k ksKey, _ string) bool { return k.TTL >= 0 || k.Type == "stream" }
+	found := ksFind(ksDump(t, e.Env), forms, expires)
+	for _, f := range found {
+		t.Errorf("kept without a TTL: %s", f)
+	}
+
+	// A stranger who then registers a profile is a user: his account,
+	// grace count and all, is kept.
+	e.must(t, 200, "PUT", "/v1/users/"+strangers[0], map[string]any{"display_name": "Known"})
+	if ttl := e.Env.App.Redis.PTTL(t.Context(), keyspace.UserOf(e.TenantID, strangers[0]).Account()).Val(); ttl != -1 {
+		t.Errorf("account of a registered user expires in %v, want kept", ttl)
+	}
 }

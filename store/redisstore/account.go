@@ -73,7 +73,10 @@ type writePlan struct {
 	User  string     `json:"user"`
 	Login *planLogin `json:"login,omitempty"`
 	Epoch string     `json:"grace"` // count one grace login in this epoch ("": none)
-	Learn *planLearn `json:"learn,omitempty"`
+	// GraceTTL (ms) is how long an account that is only a grace count
+	// is kept after it (the history's TTL; count_grace).
+	GraceTTL int64      `json:"grace_ttl"`
+	Learn    *planLearn `json:"learn,omitempty"`
 }
 
 type planNew struct {
@@ -178,7 +181,7 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Index: add(us.Logins()), ID: w.Record.ID, Now: ms(w.Record.At),
 				TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
 		}
-		p.Epoch = w.GraceEpoch
+		p.Epoch, p.GraceTTL = w.GraceEpoch, w.LearnOpt.HistoryTTL.Milliseconds()
 		for i, j := range c.Jobs {
 			if j.Challenge != "" {
 				p.Jobs[i].Gates = strings.Join(limitVerdicts(w.Limits, j.Challenge), " ")
@@ -332,7 +335,8 @@ func ttlMillis(exp, now time.Time) int64 {
 	return max(exp.Sub(now), 0).Milliseconds() + int64(24*time.Hour/time.Millisecond)
 }
 
-// Users calls fn for every user of the tenant with an account or history.
+// Users calls fn for every user of the tenant with an account (a history
+// alone expires, and does not make one).
 func (s *Store) Users(ctx context.Context, tenant string, fn func(user string) error) error {
 	for sh := range keyspace.Shards {
 		iter := s.rdb.SScan(ctx, keyspace.Users(sh, tenant), 0, "", 500).Iterator()
