@@ -40,7 +40,7 @@ var (
 // unless a call says otherwise.
 type lcEnv struct {
 	*apptest.Env
-	App, Mgr string
+	TenantID, App, Mgr string
 }
 
 // lcStart starts a stepupd (on a single redis-server unless o says
@@ -51,8 +51,8 @@ func lcStart(t *testing.T, o apptest.Options) *lcEnv {
 		o.Redis = apptest.Single
 	}
 	env := apptest.New(t, o)
-	_, app, mgr := env.Tenant(t, "acme")
-	return &lcEnv{Env: env, App: app, Mgr: mgr}
+	id, app, mgr := env.Tenant(t, "acme")
+	return &lcEnv{Env: env, TenantID: id, App: app, Mgr: mgr}
 }
 
 // lcRoomyLimits lifts the hourly SMS limits for tests that send many codes
@@ -881,28 +881,45 @@ func TestLifecycleEmailFactor(t *testing.T) {
 }
 
 // TestLifecycleErase: erasing a user removes the profile, factors and
-// history; the audit log keeps only that the erasure happened.
+// history; the audit log keeps only that the erasure happened, and no key
+// of the store names him or holds his data any more (by his id, as keys
+// name him, or the keyed hashes of his id, phone and address).
 func TestLifecycleErase(t *testing.T) {
 	t.Parallel()
 	e := lcStart(t, apptest.Options{})
+	const user, email = "paul-7c1e", "paul-7c1e@example.test"
 	phone := lcPhone(271)
-	e.must(t, 200, "PUT", "/v1/users/paul", map[string]any{"email": "paul@example.test", "display_name": "Paul"})
-	e.enrollSMS(t, "paul", phone)
-	e.rememberDevice(t, "paul", phone, lcLaptop) // a verified login teaches the history
-	ev := e.evaluate(t, "paul", lcLaptop, "")
+	e.must(t, 200, "PUT", "/v1/users/"+user, map[string]any{"email": email, "display_name": "Paul"})
+	e.enrollSMS(t, user, phone)
+	e.rememberDevice(t, user, phone, lcLaptop) // a verified login teaches the history
+	ev := e.evaluate(t, user, lcLaptop, "")
 	if slices.Contains(lcSignals(ev), "no_history") {
 		t.Fatalf("login after a verified one still has no history: %v", ev)
 	}
-	if evs := e.events(t, "paul"); len(evs) == 0 {
+	if evs := e.events(t, user); len(evs) == 0 {
 		t.Fatalf("no audit events for paul before the erasure")
 	}
+	// What else a user leaves: a failed password (per user and per
+	// client IP), a verdict on a login, a wrong code, a challenge still
+	// pending at the erasure and its code, which the provider refused
+	// for good (a dead letter).
+	e.must(t, 204, "POST", "/v1/logins/failed", map[string]any{"user_id": user, "ip": lcPhoneDevice.IP, "user_agent": lcPhoneDevice.UA})
+	e.must(t, 200, "POST", "/v1/logins/"+lcStr(ev, "login_id")+"/feedback", map[string]any{"verdict": "legit"})
+	e.Twilio.Reply(twiliotest.Reply{Status: 400, Code: 21211, Message: "The 'To' number is not a valid phone number."})
+	ch := e.loginChallenge(t, user, lcPhoneDevice)
+	if got := e.must(t, 200, "GET", "/v1/challenges/"+lcStr(ch, "id"), nil); got["delivery_status"] != "failed" {
+		t.Fatalf("code refused by the provider: delivery %v, want failed", got["delivery_status"])
+	}
+	if r := e.verify(t, lcStr(ch, "id"), "000000"); r.Status != 422 {
+		t.Fatalf("wrong code: %d %s, want 422", r.Status, r.Raw)
+	}
 
-	e.must(t, 204, "DELETE", "/v1/users/paul", nil)
-	lcWantErr(t, e.do(t, "GET", "/v1/users/paul", nil), 404, "user_not_found")
-	lcWantErr(t, e.do(t, "GET", "/v1/users/paul/devices", nil), 404, "user_not_found")
-	lcWantErr(t, e.Do(t, "GET", "/v1/admin/users/paul", e.Mgr, nil), 404, "user_not_found")
+	e.must(t, 204, "DELETE", "/v1/users/"+user, nil)
+	lcWantErr(t, e.do(t, "GET", "/v1/users/"+user, nil), 404, "user_not_found")
+	lcWantErr(t, e.do(t, "GET", "/v1/users/"+user+"/devices", nil), 404, "user_not_found")
+	lcWantErr(t, e.Do(t, "GET", "/v1/admin/users/"+user, e.Mgr, nil), 404, "user_not_found")
 
-	evs := e.events(t, "paul")
+	evs := e.events(t, user)
 	if len(evs) != 1 || evs[0]["type"] != "user_erased" {
 		var types []string
 		for _, ev := range evs {
@@ -916,14 +933,38 @@ func TestLifecycleErase(t *testing.T) {
 		}
 	}
 
+	// Nothing in the store names him but the erasure's own event. Rate
+	// limits (their subject the keyed hash of his id or number) and the
+	// client IP's window of failed passwords (its members keyed hashes
+	// of user ids) outlive him by at most their hour: they are counters
+	// that no one could find him in without the server secret, and a
+	// limit that an erasure reset would let a caller re-enrol a number
+	// and send it codes again at once.
+	keep := func(k ksKey, line string) bool {
+		switch {
+		case k.Type == "stream" && strings.Contains(line, `"type":"user_erased"`):
+			return true
+		case k.TTL < 0 || k.TTL > time.Hour:
+			return false
+		case strings.HasPrefix(k.Name, "su:{rl:"):
+			return true
+		case strings.Contains(k.Name, ":fip:"):
+			return !strings.Contains(line, user)
+		}
+		return false
+	}
+	for _, f := range ksFind(ksDump(t, e.Env), ksUserForms(e.TenantID, user, phone, email), keep) {
+		t.Errorf("after the erasure: %s", f)
+	}
+
 	// The familiar login is a stranger's now.
-	ev = e.evaluate(t, "paul", lcLaptop, "")
+	ev = e.evaluate(t, user, lcLaptop, "")
 	if !slices.Contains(lcSignals(ev), "no_history") || ev["challenge"] != nil {
 		t.Errorf("login after the erasure: %v, want no_history and no challenge", ev)
 	}
 	// That login makes paul known again, as a new user: no profile, no
 	// factor, nothing from before the erasure.
-	r := e.do(t, "GET", "/v1/users/paul", nil)
+	r := e.do(t, "GET", "/v1/users/"+user, nil)
 	if r.Status != 200 || r.Body["enrolled"] != false || len(r.Body["factors"].([]any)) != 0 || r.Body["backup_codes_left"] != float64(0) {
 		t.Errorf("paul after a new login: %d %s, want a new user without factors", r.Status, r.Raw)
 	}

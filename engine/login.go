@@ -622,7 +622,8 @@ func (e *Logins) RecordFailedLogin(ctx context.Context, tenant string, in Failed
 		return err
 	}
 	u := UserRef{Tenant: tenant, User: in.UserID}
-	if err := e.store.RecordFailure(ctx, u, Failure{Kind: FailedPassword, IPHash: e.ipHash(tenant, ip), At: e.now(), Window: velocityWindow}); err != nil {
+	if err := e.store.RecordFailure(ctx, u, Failure{Kind: FailedPassword, IPHash: e.ipHash(tenant, ip), UserHash: e.userSubject(u),
+		At: e.now(), Window: velocityWindow}); err != nil {
 		return Internal(err)
 	}
 	return nil

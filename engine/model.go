@@ -236,9 +236,11 @@ type Commit struct {
 	CancelChallenges []string
 	Events           []Event
 	Jobs             []Job
-	// Erase removes the user's account, history and devices. It fails with
-	// ErrConflict when a challenge is open that CancelChallenges does not
-	// name, so an erasure always closes every open challenge.
+	// Erase removes the user's account, history and devices, and deletes
+	// (rather than cancels) the challenges of CancelChallenges, which name
+	// him and hold his destination. It fails with ErrConflict when a
+	// challenge is open that CancelChallenges does not name, so an erasure
+	// always removes every challenge of his still kept.
 	Erase bool
 	// EraseLogins, with Erase, are the user's kept login records to delete;
 	// like CancelChallenges it must name them all, or the erasure is a

@@ -175,8 +175,12 @@ const (
 type Failure struct {
 	Kind   FailureKind
 	IPHash string
-	At     time.Time
-	Window time.Duration
+	// UserHash, with IPHash, is the user's member in the IP's window (a
+	// keyed hash: that window is the tenant's, and an erasure cannot find
+	// the user in it, so it must not name him).
+	UserHash string
+	At       time.Time
+	Window   time.Duration
 }
 
 // AttemptBudget caps a user's code attempts across all the user's

@@ -60,15 +60,23 @@ type writePlan struct {
 	Closing   []string  `json:"closing"` // with Erase: the ids of Cancel
 	// With Erase: the user's kept login records (key indexes and ids),
 	// and the key of their index.
-	EraseLogins   []int      `json:"erase_logins"`
-	ClosingLogins []string   `json:"closing_logins"`
-	LoginIndex    int        `json:"login_index"`
-	Force         string     `json:"force"`
-	Grace         bool       `json:"grace_reset"`
-	User          string     `json:"user"`
-	Login         *planLogin `json:"login,omitempty"`
-	Epoch         string     `json:"grace"` // count one grace login in this epoch ("": none)
-	Learn         *planLearn `json:"learn,omitempty"`
+	EraseLogins   []int    `json:"erase_logins"`
+	ClosingLogins []string `json:"closing_logins"`
+	LoginIndex    int      `json:"login_index"`
+	// With Erase: the shard's dead-letter stream and retry set, whose
+	// jobs of the user's challenges (his number or address and a code)
+	// go with them.
+	Dead  int        `json:"dead"`
+	Delay int        `json:"delay"`
+	Force string     `json:"force"`
+	Grace bool       `json:"grace_reset"`
+	User  string     `json:"user"`
+	Login *planLogin `json:"login,omitempty"`
+	Epoch string     `json:"grace"` // count one grace login in this epoch ("": none)
+	// GraceTTL (ms) is how long an account that is only a grace count
+	// is kept after it (the history's TTL; count_grace).
+	GraceTTL int64      `json:"grace_ttl"`
+	Learn    *planLearn `json:"learn,omitempty"`
 }
 
 type planNew struct {
@@ -173,7 +181,7 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 			p.Login = &planLogin{K: add(us.Login(w.Record.ID)), Index: add(us.Logins()), ID: w.Record.ID, Now: ms(w.Record.At),
 				TTL: w.RecordTTL.Milliseconds(), Learned: flag(w.Learn)}
 		}
-		p.Epoch = w.GraceEpoch
+		p.Epoch, p.GraceTTL = w.GraceEpoch, w.LearnOpt.HistoryTTL.Milliseconds()
 		for i, j := range c.Jobs {
 			if j.Challenge != "" {
 				p.Jobs[i].Gates = strings.Join(limitVerdicts(w.Limits, j.Challenge), " ")
@@ -230,6 +238,7 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 	if c.Erase {
 		p.Erase, p.Closing = true, append([]string{}, c.CancelChallenges...)
 		p.ClosingLogins, p.LoginIndex = append([]string{}, c.EraseLogins...), add(us.Logins())
+		p.Dead, p.Delay = add(keyspace.Dead(us.Shard())), add(keyspace.Delay(us.Shard()))
 		for _, id := range c.EraseLogins {
 			p.EraseLogins = append(p.EraseLogins, add(us.Login(id)))
 		}
@@ -326,7 +335,8 @@ func ttlMillis(exp, now time.Time) int64 {
 	return max(exp.Sub(now), 0).Milliseconds() + int64(24*time.Hour/time.Millisecond)
 }
 
-// Users calls fn for every user of the tenant with an account or history.
+// Users calls fn for every user of the tenant with an account (a history
+// alone expires, and does not make one).
 func (s *Store) Users(ctx context.Context, tenant string, fn func(user string) error) error {
 	for sh := range keyspace.Shards {
 		iter := s.rdb.SScan(ctx, keyspace.Users(sh, tenant), 0, "", 500).Iterator()

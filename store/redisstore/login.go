@@ -23,8 +23,10 @@ func (s *Store) RecordFailure(ctx context.Context, u engine.UserRef, f engine.Fa
 			failureScript.Run(ctx, pipe, []string{space(u).FailedPw()}, ms(f.At), member, f.Window.Milliseconds())
 			if f.IPHash != "" {
 				// The IP window counts distinct users, so one user
-				// retrying is not credential stuffing.
-				failureScript.Run(ctx, pipe, []string{keyspace.TenantOf(u.Tenant).FailedIP(f.IPHash)}, ms(f.At), u.User, f.Window.Milliseconds())
+				// retrying is not credential stuffing. It is the
+				// tenant's key: its members are keyed hashes, never user
+				// ids, which an erasure could not find there.
+				failureScript.Run(ctx, pipe, []string{keyspace.TenantOf(u.Tenant).FailedIP(f.IPHash)}, ms(f.At), f.UserHash, f.Window.Milliseconds())
 			}
 		default:
 			failureScript.Run(ctx, pipe, []string{space(u).FailedCh()}, ms(f.At), member, f.Window.Milliseconds())

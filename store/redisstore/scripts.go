@@ -34,7 +34,7 @@ local failed = check(p)
 if failed then return {failed, 0} end
 apply(p)
 if p.login then keep_login(p.login) end
-if p.grace ~= '' then count_grace(p.grace) end
+if p.grace ~= '' then count_grace(p.grace, p.grace_ttl) end
 local learned = 0
 if p.learn then learned = learn(p.learn, p.user) end
 return {'OK', learned}
@@ -84,6 +84,22 @@ local function apply(p)
     redis.call('SREM', KEYS[4], p.user)
     for _, i in ipairs(p.erasekeys) do redis.call('DEL', KEYS[i]) end
     for _, i in ipairs(p.erase_logins) do redis.call('DEL', KEYS[i]) end
+    -- A job of one of his challenges that failed for good, or waits for a
+    -- retry, holds his number or address (sealed) and a code: it goes
+    -- with the challenge (which the loop over p.cancel below deletes).
+    local chs = {}
+    for _, c in ipairs(p.cancel) do chs[KEYS[c]] = true end
+    if next(chs) then
+      for _, m in ipairs(redis.call('XRANGE', KEYS[p.dead], '-', '+')) do
+        for j = 1, #m[2], 2 do
+          if m[2][j] == 'ch' and chs[m[2][j+1]] then redis.call('XDEL', KEYS[p.dead], m[1]) end
+        end
+      end
+      for _, m in ipairs(redis.call('ZRANGE', KEYS[p.delay], 0, -1)) do
+        local ok, j = pcall(cjson.decode, m)
+        if ok and type(j) == 'table' and chs[j.ch] then redis.call('ZREM', KEYS[p.delay], m) end
+      end
+    end
     -- The audit log keeps only that an erasure happened.
     for _, m in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
       local ok, e = pcall(cjson.decode, m[2][2])
@@ -93,6 +109,8 @@ local function apply(p)
   if p.doc ~= cjson.null and p.doc ~= nil then
     redis.call('HINCRBY', acct, 'v', 1)
     redis.call('HSET', acct, 'doc', p.doc)
+    -- An account is kept for good once it has a document (count_grace).
+    redis.call('PERSIST', acct)
     redis.call('SADD', KEYS[4], p.user)
   end
   if p.force == '1' then redis.call('HSET', acct, 'force', '1') end
@@ -100,7 +118,14 @@ local function apply(p)
   if p.grace_reset then redis.call('HDEL', acct, 'grace') end
   for _, c in ipairs(p.cancel) do
     local ck = KEYS[c]
-    if redis.call('HGET', ck, 'status') == 'pending' then redis.call('HSET', ck, 'status', 'cancelled') end
+    if p.erase then
+      -- An erased user's challenges go whole, not just cancelled: each
+      -- names him and holds his destination for a day past its expiry. A
+      -- job still queued for one finds it gone and is dropped.
+      redis.call('DEL', ck)
+    elseif redis.call('HGET', ck, 'status') == 'pending' then
+      redis.call('HSET', ck, 'status', 'cancelled')
+    end
   end
   for _, c in ipairs(p.new) do
     redis.call('HSET', KEYS[c.k], unpack(c.f))
@@ -244,8 +269,12 @@ end
 
 // loginLua defines keep_login(l), which keeps a login's record for its
 // verification (l.k its key's index, ARGV[2] its JSON, l.ttl ms, l.learned
-// "0" or "1"), and count_grace(epoch), which counts one grace login of the
-// epoch in the account hash KEYS[1] (a new epoch starts again at one).
+// "0" or "1"), and count_grace(epoch, ttl), which counts one grace login
+// of the epoch in the account hash KEYS[1] (a new epoch starts again at
+// one). An account that is nothing but that count (a user who never set
+// anything up: any id a login was evaluated for) expires ttl ms (the
+// history's) after his last grace login, as his history does; one with a
+// document is kept.
 const loginLua = `
 local function keep_login(l)
   redis.call('HSET', KEYS[l.k], 'rec', ARGV[2], 'learned', l.learned)
@@ -256,7 +285,7 @@ local function keep_login(l)
   redis.call('PEXPIRE', KEYS[l.ix], l.ttl)
 end
 
-local function count_grace(epoch)
+local function count_grace(epoch, ttl)
   local g = redis.call('HGET', KEYS[1], 'grace')
   local used = 0
   if g then
@@ -264,6 +293,9 @@ local function count_grace(epoch)
     if e == epoch then used = tonumber(u) end
   end
   redis.call('HSET', KEYS[1], 'grace', epoch .. ':' .. (used + 1))
+  if ttl and ttl > 0 and redis.call('HEXISTS', KEYS[1], 'doc') == 0 then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+  end
 end
 `
 
@@ -274,8 +306,10 @@ end
 // of the login record whose "learned" flag makes the learning once per
 // login (a record gone or reported as fraud teaches nothing); l.meta the
 // meta hash's, l.hist {f, l} the values' fields and levels; l.ttl (ms),
-// l.now (unix s), l.last (the last place, lastPlace). KEYS[4] is the tenant's
-// user set of the shard. Returns 1 when it learned.
+// l.now (unix s), l.last (the last place, lastPlace). Returns 1 when it
+// learned. A history alone does not make a user one of the tenant's user
+// set (KEYS[4]), which lists users with an account: it expires, a set
+// member would not, and a login can be evaluated for any id at all.
 const learnLua = `
 local function learn(l, user)
   if l.once > 0 then
@@ -315,7 +349,6 @@ local function learn(l, user)
   set[#set+1] = 'hv'; set[#set+1] = '2'
   redis.call('HSET', meta, unpack(set))
   if m[1] ~= day then redis.call('PEXPIRE', meta, ttl) end
-  if n == 1 then redis.call('SADD', KEYS[4], user) end
   return 1
 end
 `
