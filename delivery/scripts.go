@@ -90,13 +90,15 @@ return {n, 1, h[1] or '', h[2] or '', h[3] or ''}
 `)
 
 // currentLua defines current(ch, send): whether the challenge hash ch
-// exists and the job of its send number send ("" for the first) is its
-// latest send. A job of an earlier send records nothing on the challenge:
-// its outcome is not the current code's.
+// exists and the job of its send number send is its latest send (a job
+// without one, queued by an older version, counts as the latest). A job
+// of an earlier send records nothing on the challenge: its outcome is not
+// the current code's.
 const currentLua = `
 local function current(ch, send)
   if redis.call('EXISTS', ch) == 0 then return false end
-  return tonumber(redis.call('HGET', ch, 'sends') or '0') <= (tonumber(send) or 1)
+  local n = tonumber(send)
+  return not n or tonumber(redis.call('HGET', ch, 'sends') or '0') <= n
 end
 `
 

@@ -494,7 +494,7 @@ type fields struct {
 	kind, tenant, ch, data string
 	attempt                int
 	gates                  []string // limit verdict keys the send waits for
-	send                   string   // which send of its challenge the code is; "" for the first
+	send                   string   // which send of its challenge the code is; "" unknown (queued by an older version)
 	malformed              string   // why the entry is not a job, or ""
 }
 
@@ -741,7 +741,9 @@ type jobState struct {
 func (s jobState) resentSince(send string) bool {
 	n, err := strconv.Atoi(send)
 	if err != nil {
-		n = 1
+		// No send number: a job queued before jobs carried one, which
+		// may be a resend's; it is sent, as it was then.
+		return false
 	}
 	return s.sends > n
 }

@@ -719,7 +719,8 @@ func testGates(t *testing.T, rdb redis.UniversalClient) {
 // testResent: a job whose challenge was sent again since it was queued (a
 // resend gave the challenge a new code) is dropped, before its first try
 // or after a retry, without touching the challenge; the latest send's job
-// keeps its send number through a retry and is sent.
+// keeps its send number through a retry and is sent, and so is a job
+// without a send number (queued by an older version).
 func testResent(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	box := testBox()
@@ -741,10 +742,12 @@ func testResent(t *testing.T, rdb redis.UniversalClient) {
 		return ch
 	}
 	first := challenge("first", 2)   // the first send's job, after a resend
+	legacy := challenge("legacy", 2) // a job queued before jobs carried their send number: sent, as then
 	latest := challenge("latest", 2) // the resend's job
 	raced := challenge("raced", 2)   // the resend's job, resent again while it waited out a retry
 	retried := challenge("retried", 2)
-	add(first, "")
+	add(first, "1")
+	add(legacy, "")
 	add(latest, "2")
 	add(raced, "2")
 	add(retried, "2")
@@ -772,11 +775,11 @@ func testResent(t *testing.T, rdb redis.UniversalClient) {
 	for _, c := range rec.Calls() {
 		sent[c.job.Challenge]++
 	}
-	want := map[string]int{latest: 1, raced: 1, retried: 2}
+	want := map[string]int{latest: 1, raced: 1, retried: 2, legacy: 1}
 	if !maps.Equal(sent, want) {
 		t.Errorf("handler calls per challenge = %v, want %v", sent, want)
 	}
-	for ch, d := range map[string]string{first: "queued", latest: "sent", raced: "queued", retried: "sent"} {
+	for ch, d := range map[string]string{first: "queued", latest: "sent", raced: "queued", retried: "sent", legacy: "sent"} {
 		if got := hget(t, rdb, ch, "delivery"); got != d {
 			t.Errorf("%s: delivery = %q, want %q", ch, got, d)
 		}

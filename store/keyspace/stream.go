@@ -11,9 +11,9 @@ const (
 	// keys that must all say "1" before the job's code is sent.
 	FieldGates = "gates"
 	// FieldSend, when present, is which send of its challenge the job's
-	// code is (the challenge's "sends" once it was queued; absent: the
-	// first). A job whose challenge was sent again since carries a code
-	// that no longer works, and is dropped.
+	// code is (the challenge's "sends" once it was queued). A job whose
+	// challenge was sent again since carries a code that no longer works,
+	// and is dropped. Absent (jobs queued by an older version): sent.
 	FieldSend = "send"
 )
 

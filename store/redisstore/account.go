@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +93,7 @@ type planJob struct {
 	Ch     string `json:"ch"`
 	Data   string `json:"data"`
 	Gates  string `json:"gates,omitempty"` // limit verdict keys, space-separated
+	Send   string `json:"send,omitempty"`  // which send of its challenge the code is (keyspace.FieldSend)
 }
 
 // planLogin is a login record kept for its verification.
@@ -229,11 +231,14 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 		p.Ev = append(p.Ev, string(b))
 	}
 	for _, j := range c.Jobs {
-		ch := ""
+		pj := planJob{Kind: string(j.Kind), Tenant: u.Tenant, Data: base64.StdEncoding.EncodeToString(j.Payload)}
 		if j.Challenge != "" {
-			ch = us.Challenge(j.Challenge)
+			pj.Ch = us.Challenge(j.Challenge)
+			if slices.ContainsFunc(c.NewChallenges, func(n engine.Challenge) bool { return n.ID == j.Challenge }) {
+				pj.Send = "1" // a new challenge's code is its first send
+			}
 		}
-		p.Jobs = append(p.Jobs, planJob{Kind: string(j.Kind), Tenant: u.Tenant, Ch: ch, Data: base64.StdEncoding.EncodeToString(j.Payload)})
+		p.Jobs = append(p.Jobs, pj)
 	}
 	if c.Erase {
 		p.Erase, p.Closing = true, append([]string{}, c.CancelChallenges...)

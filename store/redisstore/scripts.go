@@ -139,7 +139,7 @@ local function apply(p)
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
   end
   for _, j in ipairs(p.jobs) do
-    enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0', j.gates)
+    enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0', j.gates, j.send)
   end
 end
 `
