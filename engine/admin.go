@@ -70,14 +70,17 @@ func (e *Policies) AdminReset(ctx context.Context, u UserRef, reason string, act
 	if err != nil {
 		return UserView{}, err
 	}
-	if err := e.reset(ctx, u, reason, "", actor, nil); err != nil {
+	if err := e.reset(ctx, u, reason, "", actor, false); err != nil {
 		return UserView{}, err
 	}
 	e.count(ctx, u.Tenant, map[string]int64{"disabled": 1})
 	return e.users.GetUser(ctx, u)
 }
 
-func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, actor Actor, bulk *bulkReset) error {
+// reset clears u's factors, devices and pending changes, mailing the user
+// and, unless bulk (a disable-all, which mails them once at its end), the
+// managers.
+func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, actor Actor, bulk bool) error {
 	if err := ValidUserID(u.User); err != nil {
 		return err
 	}
@@ -118,19 +121,11 @@ func (e *Policies) reset(ctx context.Context, u UserRef, reason, group string, a
 			return []Event{ev}, nil, nil
 		}
 		jobs := e.userNotice(t, *a, &ev)
-		if bulk == nil {
+		if !bulk {
 			jobs = append(jobs, e.managerJobs(t, pol.Effective(a.Group).ManagerEmails, ev)...)
-		} else {
-			bulk.managers = append(bulk.managers, pol.Effective(a.Group).ManagerEmails...)
 		}
 		return []Event{ev}, jobs, nil
 	})
-}
-
-// bulkReset gathers, over a disable-all's walk, the managers who hear of it
-// once at the end instead of once per user.
-type bulkReset struct {
-	managers []string
 }
 
 // DisableAllResult counts what disable-all did.
@@ -154,7 +149,7 @@ func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string,
 		}
 	}
 	var res DisableAllResult
-	var bulk bulkReset
+	var managers []string // of the policies of the users reset
 	err = e.store.Users(ctx, tenant, func(user string) error {
 		u := UserRef{Tenant: tenant, User: user}
 		a, err := e.store.Account(ctx, u)
@@ -164,9 +159,10 @@ func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string,
 		if !a.Factors.Any() || (group != "" && a.Group != group) {
 			return nil
 		}
-		if err := e.reset(ctx, u, reason, group, actor, &bulk); err != nil {
+		if err := e.reset(ctx, u, reason, group, actor, true); err != nil {
 			return err
 		}
+		managers = append(managers, pol.Effective(a.Group).ManagerEmails...)
 		e.count(ctx, tenant, map[string]int64{"disabled": 1})
 		res.Reset++
 		return nil
@@ -174,7 +170,7 @@ func (e *Policies) DisableAll(ctx context.Context, tenant, reason, group string,
 	// The managers hear of what was done, once, even when the walk
 	// stopped part way: every user reset so far was told by mail.
 	if res.Reset > 0 {
-		e.afterDisableAll(ctx, tenant, reason, group, actor, res.Reset, bulk.managers)
+		e.afterDisableAll(ctx, tenant, reason, group, actor, res.Reset, managers)
 	}
 	if err != nil {
 		return res, AsError(err)

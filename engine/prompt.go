@@ -274,6 +274,9 @@ func (e *Prompts) Exchange(ctx context.Context, tenant, code string) (ExchangeRe
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return ExchangeResult{}, Internal(err)
 	}
+	// The code is taken before its key is checked (single use above all):
+	// a Redis error on the check costs the user a new sign-in, never a
+	// second use of the code.
 	err = e.keyAlive(ctx, tenant, r.Key)
 	if errors.Is(err, ErrPromptRevoked) {
 		return ExchangeResult{}, ErrExchangeNotFound // the code went with the prompt's key

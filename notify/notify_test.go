@@ -471,3 +471,21 @@ func TestBrokenTemplates(t *testing.T) {
 		})
 	}
 }
+
+// TestModeOffMovedWording: a user moved into a group whose policy asks for
+// no code, or out of his group into a tenant policy that asks for none, is
+// told where he was moved, never "to the group ,".
+func TestModeOffMovedWording(t *testing.T) {
+	r := newTestRenderer(t)
+	for group, want := range map[string]string{"contractors": "moved your account to the group contractors, for which", "": "moved your account out of its group"} {
+		ev := testEvent(message.EvModeOff)
+		ev.Details = map[string]string{"moved": "yes", "group": group}
+		m, err := r.UserMail(ev, testRecipient, testSender, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(m.Text, want) || !strings.Contains(m.HTML, want) || strings.Contains(m.Text, "group ,") {
+			t.Errorf("group %q: mail does not say %q:\n%s", group, want, m.Text)
+		}
+	}
+}

@@ -422,7 +422,7 @@ func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]Level
 			sig = append(sig, Signal{Name: SignalNewNetwork, Detail: d, Weight: t})
 		case unseen(LevelIPAddr):
 			sig = append(sig, Signal{Name: SignalNewIP, Detail: countryOrUnknown(f.Country), Weight: t})
-		default:
+		case t > 0: // the tenant's share above the user's own
 			sig = append(sig, Signal{Name: SignalSharedIP, Detail: countryOrUnknown(f.Country), Weight: t})
 		}
 	case FeatureUA:
@@ -444,11 +444,12 @@ func appendNovelty(sig []Signal, f Features, lv []Level, counts map[string]Level
 			sig = append(sig, Signal{Name: SignalNewBrowser, Detail: f.UA.Browser(), Weight: t})
 		}
 	case FeatureDevice:
-		name := SignalNewDevice
-		if !unseen(LevelDeviceID) {
-			name = SignalSharedDevice
+		switch {
+		case unseen(LevelDeviceID):
+			sig = append(sig, Signal{Name: SignalNewDevice, Detail: f.UA.String(), Weight: t})
+		case t > 0: // the tenant's share above the user's own
+			sig = append(sig, Signal{Name: SignalSharedDevice, Detail: f.UA.String(), Weight: t})
 		}
-		sig = append(sig, Signal{Name: name, Detail: f.UA.String(), Weight: t})
 	}
 	return sig
 }
