@@ -78,7 +78,7 @@ func TestAttemptBudgetAcrossSwitches(t *testing.T) {
 	res := e.must(t, 200, "POST", "/v1/challenges/"+lcStr(lcObj(st, "challenge"), "id")+"/verify", map[string]any{"code": e.SMSCode(t, phone, seen)})
 	app := lcCheckTOTPSetup(t, lcObj(res, "result"), "mallory")
 	next := lcObj(lcObj(res, "result"), "next_challenge")
-	e.must(t, 200, "POST", "/v1/challenges/"+lcStr(next, "id")+"/verify", map[string]any{"code": app.code(t)})
+	e.must(t, 200, "POST", "/v1/challenges/"+lcStr(next, "id")+"/verify", map[string]any{"code": app.Code(t)})
 
 	ch := e.loginChallenge(t, "mallory", lcLaptop)
 	id, channel := lcStr(ch, "id"), lcStr(ch, "channel")

@@ -14,6 +14,7 @@ import (
 	"github.com/stepup-auth/stepup/config"
 	"github.com/stepup-auth/stepup/internal/apptest"
 	"github.com/stepup-auth/stepup/internal/geoiptest"
+	"github.com/stepup-auth/stepup/internal/pagetest"
 )
 
 // TestSeedAuthenticatorLostCodesThenTurnOff: a user of an authenticator
@@ -53,13 +54,13 @@ func TestSeedAuthenticatorLostCodesThenTurnOff(t *testing.T) {
 	if st["step_up"] != true || lcObj(st, "challenge")["channel"] != "totp" {
 		t.Fatalf("authenticator reset started: %v", st)
 	}
-	res = e.verify(t, lcStr(lcObj(st, "challenge"), "id"), app.code(t))
+	res = e.verify(t, lcStr(lcObj(st, "challenge"), "id"), app.Code(t))
 	if res.Status != 200 {
 		t.Fatalf("step-up with the current app: %d %s", res.Status, res.Raw)
 	}
 	newApp := lcCheckTOTPSetup(t, lcObj(res.Body, "result"), "juro")
 	next := lcObj(lcObj(res.Body, "result"), "next_challenge")
-	if r := e.verify(t, lcStr(next, "id"), newApp.code(t)); r.Status != 200 || r.Body["purpose"] != "enroll_totp" {
+	if r := e.verify(t, lcStr(next, "id"), newApp.Code(t)); r.Status != 200 || r.Body["purpose"] != "enroll_totp" {
 		t.Fatalf("new authenticator: %d %s", r.Status, r.Raw)
 	}
 	e.mailTo(t, addr, seenMail, "authenticator app for two-factor authentication was reset")
@@ -70,8 +71,8 @@ func TestSeedAuthenticatorLostCodesThenTurnOff(t *testing.T) {
 	if bc["purpose"] != "backup_codes" || bc["channel"] != "totp" {
 		t.Fatalf("new backup codes started: %v", bc)
 	}
-	lcWantErr(t, e.verify(t, lcStr(bc, "id"), app.at(t, time.Now().Unix()/lcStep)), 422, "invalid_code")
-	res = e.verify(t, lcStr(bc, "id"), newApp.code(t))
+	lcWantErr(t, e.verify(t, lcStr(bc, "id"), app.At(t, time.Now().Unix()/pagetest.Step)), 422, "invalid_code")
+	res = e.verify(t, lcStr(bc, "id"), newApp.Code(t))
 	fresh := lcStrings(lcObj(res.Body, "result")["backup_codes"])
 	if res.Status != 200 || len(fresh) != 10 {
 		t.Fatalf("new backup codes: %d %s", res.Status, res.Raw)
@@ -93,11 +94,11 @@ func TestSeedAuthenticatorLostCodesThenTurnOff(t *testing.T) {
 	if dis["purpose"] != "disable" || dis["channel"] != "totp" {
 		t.Fatalf("turning off started: %v", dis)
 	}
-	lcWantErr(t, e.verify(t, lcStr(dis, "id"), app.at(t, time.Now().Unix()/lcStep)), 422, "invalid_code")
+	lcWantErr(t, e.verify(t, lcStr(dis, "id"), app.At(t, time.Now().Unix()/pagetest.Step)), 422, "invalid_code")
 	if u := e.user(t, "juro"); u["enrolled"] != true {
 		t.Fatalf("the old app's code turned 2FA off: %v", u)
 	}
-	if r := e.verify(t, lcStr(dis, "id"), newApp.code(t)); r.Status != 200 || r.Body["purpose"] != "disable" {
+	if r := e.verify(t, lcStr(dis, "id"), newApp.Code(t)); r.Status != 200 || r.Body["purpose"] != "disable" {
 		t.Fatalf("turning off with the app's code: %d %s", r.Status, r.Raw)
 	}
 	if u := e.user(t, "juro"); u["enrolled"] != false || len(u["factors"].([]any)) != 0 || u["backup_codes_left"] != 0.0 {
@@ -144,7 +145,7 @@ func TestSeedRequiredEveryLoginDefaultGrace(t *testing.T) {
 		if ev["decision"] != "challenge" || ch["channel"] != "totp" || lcObj(ev, "enrollment")["required"] == true {
 			t.Fatalf("login after setting up the app: %v", ev)
 		}
-		if r := e.verify(t, lcStr(ch, "id"), app.code(t)); r.Status != 200 || r.Body["purpose"] != "login" {
+		if r := e.verify(t, lcStr(ch, "id"), app.Code(t)); r.Status != 200 || r.Body["purpose"] != "login" {
 			t.Fatalf("login with the app's code: %d %s", r.Status, r.Raw)
 		}
 	}
@@ -152,7 +153,7 @@ func TestSeedRequiredEveryLoginDefaultGrace(t *testing.T) {
 	lcWantErr(t, e.do(t, "POST", "/v1/users/juve/2fa/disable", nil), 403, "policy_requires_2fa")
 	e.policy(t, map[string]any{"mode": "optional"})
 	dis := lcObj(e.must(t, 201, "POST", "/v1/users/juve/2fa/disable", nil), "challenge")
-	if r := e.verify(t, lcStr(dis, "id"), app.code(t)); r.Status != 200 {
+	if r := e.verify(t, lcStr(dis, "id"), app.Code(t)); r.Status != 200 {
 		t.Fatalf("turning off once optional: %d %s", r.Status, r.Raw)
 	}
 	if ev := e.evaluate(t, "juve", lcLaptop, ""); ev["decision"] != "allow" || lcObj(ev, "enrollment")["suggested"] != true {

@@ -11,57 +11,14 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/stepup-auth/stepup/internal/apptest"
+	"github.com/stepup-auth/stepup/internal/pagetest"
 )
-
-// lcAuthenticator is the user's authenticator app for one secret. It never
-// shows a 30-second step twice, as a user who waits for a fresh code would
-// not: each code is of the current step, or of the next one (which stepup
-// accepts, ±1 step) when the current one was used; beyond that it waits for
-// the clock.
-type lcAuthenticator struct {
-	secret string
-	last   int64 // the last step shown
-}
-
-const lcStep = 30
-
-func (a *lcAuthenticator) code(t testing.TB) string {
-	t.Helper()
-	deadline := time.Now().Add(2 * lcStep * time.Second)
-	for {
-		cur := time.Now().Unix() / lcStep
-		if step := max(a.last+1, cur); step <= cur+1 {
-			a.last = step
-			return a.at(t, step)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("authenticator: no fresh step within %ds", 2*lcStep)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// used returns the code of the last step shown again: a replay.
-func (a *lcAuthenticator) used(t testing.TB) string {
-	t.Helper()
-	return a.at(t, a.last)
-}
-
-func (a *lcAuthenticator) at(t testing.TB, step int64) string {
-	t.Helper()
-	c, err := totp.GenerateCode(a.secret, time.Unix(step*lcStep, 0))
-	if err != nil {
-		t.Fatalf("authenticator: %v", err)
-	}
-	return c
-}
 
 // lcCheckTOTPSetup checks the enrolment material an answer carries and
 // returns the authenticator holding its secret.
-func lcCheckTOTPSetup(t testing.TB, m map[string]any, account string) *lcAuthenticator {
+func lcCheckTOTPSetup(t testing.TB, m map[string]any, account string) *pagetest.Authenticator {
 	t.Helper()
 	secret, uri, qr := lcStr(m, "secret"), lcStr(m, "otpauth_uri"), lcStr(m, "qr_png")
 	if secret == "" || uri == "" || qr == "" {
@@ -75,7 +32,7 @@ func lcCheckTOTPSetup(t testing.TB, m map[string]any, account string) *lcAuthent
 		t.Errorf("otpauth_uri %q does not hold the secret and the account %s", uri, account)
 	}
 	key, err := otp.NewKeyFromURL(uri)
-	if err != nil || key.Secret() != secret || key.Period() != lcStep || key.Digits() != otp.DigitsSix {
+	if err != nil || key.Secret() != secret || key.Period() != pagetest.Step || key.Digits() != otp.DigitsSix {
 		t.Errorf("otpauth_uri %q: key %v, %v", uri, key, err)
 	}
 	b, err := base64.StdEncoding.DecodeString(qr)
@@ -88,16 +45,16 @@ func lcCheckTOTPSetup(t testing.TB, m map[string]any, account string) *lcAuthent
 	if cfg, err := png.DecodeConfig(bytes.NewReader(b)); err != nil || cfg.Width < 21 || cfg.Height < 21 {
 		t.Errorf("qr_png: %+v, %v", cfg, err)
 	}
-	return &lcAuthenticator{secret: secret}
+	return &pagetest.Authenticator{Secret: secret}
 }
 
 // enrollTOTP enrols an authenticator app as the first factor of user and
 // returns it with the first backup codes.
-func (e *lcEnv) enrollTOTP(t testing.TB, user string) (*lcAuthenticator, []string) {
+func (e *lcEnv) enrollTOTP(t testing.TB, user string) (*pagetest.Authenticator, []string) {
 	t.Helper()
 	st := e.must(t, 201, "POST", "/v1/users/"+user+"/totp", nil)
 	app := lcCheckTOTPSetup(t, st, user)
-	res := e.verify(t, lcStr(lcObj(st, "challenge"), "id"), app.code(t))
+	res := e.verify(t, lcStr(lcObj(st, "challenge"), "id"), app.Code(t))
 	if res.Status != 200 || res.Body["purpose"] != "enroll_totp" {
 		t.Fatalf("TOTP enrolment of %s: %d %s", user, res.Status, res.Raw)
 	}
@@ -119,10 +76,10 @@ func TestTOTPEnrolment(t *testing.T) {
 		t.Errorf("enrolled before the app's code: %s", r.Raw)
 	}
 	// A code of another secret is refused.
-	other := &lcAuthenticator{secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}
-	lcWantErr(t, e.verify(t, lcStr(ch, "id"), other.code(t)), 422, "invalid_code")
+	other := &pagetest.Authenticator{Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}
+	lcWantErr(t, e.verify(t, lcStr(ch, "id"), other.Code(t)), 422, "invalid_code")
 
-	res := e.verify(t, lcStr(ch, "id"), app.code(t))
+	res := e.verify(t, lcStr(ch, "id"), app.Code(t))
 	if res.Status != 200 || res.Body["purpose"] != "enroll_totp" || len(lcStrings(lcObj(res.Body, "result")["backup_codes"])) != 10 {
 		t.Fatalf("TOTP enrolment: %d %s", res.Status, res.Raw)
 	}
@@ -130,10 +87,10 @@ func TestTOTPEnrolment(t *testing.T) {
 	if u["enrolled"] != true || !slices.Equal(lcChannels(u), []string{"totp"}) || u["backup_codes_left"] != 10.0 {
 		t.Errorf("after TOTP enrolment: %v", u)
 	}
-	if strings.Contains(string(e.do(t, "GET", "/v1/users/uma", nil).Raw), app.secret) {
+	if strings.Contains(string(e.do(t, "GET", "/v1/users/uma", nil).Raw), app.Secret) {
 		t.Errorf("GET /v1/users shows the TOTP secret")
 	}
-	lcWantErr(t, e.verify(t, lcStr(ch, "id"), app.code(t)), 409, "challenge_used")
+	lcWantErr(t, e.verify(t, lcStr(ch, "id"), app.Code(t)), 409, "challenge_used")
 	if n := len(e.Twilio.Messages()); n != 0 {
 		t.Errorf("TOTP enrolment sent %d SMS", n)
 	}
@@ -160,16 +117,16 @@ func TestTOTPLogin(t *testing.T) {
 	lcWantErr(t, e.do(t, "POST", "/v1/challenges/"+id+"/resend", nil), 422, "nothing_to_send")
 
 	// The enrolment's code, same step, is a replay.
-	lcWantErr(t, e.verify(t, id, app.used(t)), 422, "invalid_code")
-	res := e.verify(t, id, app.code(t))
+	lcWantErr(t, e.verify(t, id, app.Used(t)), 422, "invalid_code")
+	res := e.verify(t, id, app.Code(t))
 	if res.Status != 200 || res.Body["purpose"] != "login" || lcObj(res.Body, "result")["login_id"] != ev["login_id"] {
 		t.Fatalf("login with the app's code: %d %s", res.Status, res.Raw)
 	}
 
 	// The same code on the next login is a replay too.
 	id = lcStr(e.loginChallenge(t, "vera", lcLaptop), "id")
-	lcWantErr(t, e.verify(t, id, app.used(t)), 422, "invalid_code")
-	if r := e.verify(t, id, app.code(t)); r.Status != 200 {
+	lcWantErr(t, e.verify(t, id, app.Used(t)), 422, "invalid_code")
+	if r := e.verify(t, id, app.Code(t)); r.Status != 200 {
 		t.Errorf("login with a fresh code after a replay: %d %s", r.Status, r.Raw)
 	}
 	if n := len(e.Twilio.Messages()); n != 0 {
@@ -196,7 +153,7 @@ func TestTOTPReset(t *testing.T) {
 	}
 
 	// The step-up is proven with the current app.
-	res := e.verify(t, lcStr(ch, "id"), oldApp.code(t))
+	res := e.verify(t, lcStr(ch, "id"), oldApp.Code(t))
 	if res.Status != 200 {
 		t.Errorf("step-up with the current authenticator's code: %d %s, want 200", res.Status, res.Raw)
 		// Go on with a backup code so the rest of the reset is checked.
@@ -211,14 +168,14 @@ func TestTOTPReset(t *testing.T) {
 		t.Fatalf("step-up result: %s", res.Raw)
 	}
 	newApp := lcCheckTOTPSetup(t, out, "walt")
-	if newApp.secret == oldApp.secret {
+	if newApp.Secret == oldApp.Secret {
 		t.Fatalf("the reset gave the same secret")
 	}
 
 	// Until the new app is proven, the old one is the factor.
 	lch := e.loginChallenge(t, "walt", lcLaptop)
-	lcWantErr(t, e.verify(t, lcStr(lch, "id"), newApp.at(t, time.Now().Unix()/lcStep)), 422, "invalid_code")
-	if r := e.verify(t, lcStr(lch, "id"), oldApp.code(t)); r.Status != 200 {
+	lcWantErr(t, e.verify(t, lcStr(lch, "id"), newApp.At(t, time.Now().Unix()/pagetest.Step)), 422, "invalid_code")
+	if r := e.verify(t, lcStr(lch, "id"), oldApp.Code(t)); r.Status != 200 {
 		t.Errorf("login with the old app while the reset is pending: %d %s", r.Status, r.Raw)
 	}
 	if u := e.user(t, "walt"); !slices.Equal(lcChannels(u), []string{"totp"}) {
@@ -226,7 +183,7 @@ func TestTOTPReset(t *testing.T) {
 	}
 
 	// The new app's code completes the reset.
-	res = e.verify(t, lcStr(next, "id"), newApp.code(t))
+	res = e.verify(t, lcStr(next, "id"), newApp.Code(t))
 	if res.Status != 200 || res.Body["purpose"] != "enroll_totp" {
 		t.Fatalf("reset: %d %s", res.Status, res.Raw)
 	}
@@ -236,8 +193,8 @@ func TestTOTPReset(t *testing.T) {
 	}
 
 	lch = e.loginChallenge(t, "walt", lcLaptop)
-	lcWantErr(t, e.verify(t, lcStr(lch, "id"), oldApp.at(t, time.Now().Unix()/lcStep+1)), 422, "invalid_code")
-	if r := e.verify(t, lcStr(lch, "id"), newApp.code(t)); r.Status != 200 {
+	lcWantErr(t, e.verify(t, lcStr(lch, "id"), oldApp.At(t, time.Now().Unix()/pagetest.Step+1)), 422, "invalid_code")
+	if r := e.verify(t, lcStr(lch, "id"), newApp.Code(t)); r.Status != 200 {
 		t.Errorf("login with the new app: %d %s", r.Status, r.Raw)
 	}
 }
@@ -261,7 +218,7 @@ func TestTOTPChannelSwitch(t *testing.T) {
 	res := e.must(t, 200, "POST", "/v1/challenges/"+lcStr(lcObj(st, "challenge"), "id")+"/verify", map[string]any{"code": e.SMSCode(t, phone, seen)})
 	app := lcCheckTOTPSetup(t, lcObj(res, "result"), "xena")
 	next := lcObj(lcObj(res, "result"), "next_challenge")
-	e.must(t, 200, "POST", "/v1/challenges/"+lcStr(next, "id")+"/verify", map[string]any{"code": app.code(t)})
+	e.must(t, 200, "POST", "/v1/challenges/"+lcStr(next, "id")+"/verify", map[string]any{"code": app.Code(t)})
 	if u := e.user(t, "xena"); !slices.Equal(lcChannels(u), []string{"totp", "sms"}) {
 		t.Fatalf("factors: %v", lcChannels(u))
 	}
@@ -291,7 +248,7 @@ func TestTOTPChannelSwitch(t *testing.T) {
 	if got := e.must(t, 200, "GET", "/v1/challenges/"+id, nil); got["status"] != "cancelled" {
 		t.Errorf("the challenge switched from: %v", got)
 	}
-	lcWantErr(t, e.verify(t, id, app.code(t)), 410, "challenge_cancelled")
+	lcWantErr(t, e.verify(t, id, app.Code(t)), 410, "challenge_cancelled")
 	res = e.must(t, 200, "POST", "/v1/challenges/"+lcStr(sw, "id")+"/verify", map[string]any{"code": code})
 	if lcObj(res, "result")["login_id"] != ev["login_id"] {
 		t.Errorf("verify after the switch: %v", res)

@@ -11,34 +11,8 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	"github.com/stepup-auth/stepup/internal/pagetest"
 )
-
-// seedApp is an authenticator app that never shows a 30-second step
-// twice (stepup refuses a step already used), waiting for the clock when
-// it must.
-type seedApp struct {
-	secret string
-	last   int64
-}
-
-func (a *seedApp) code(t *testing.T) string {
-	t.Helper()
-	for deadline := time.Now().Add(70 * time.Second); ; {
-		cur := time.Now().Unix() / 30
-		if step := max(a.last+1, cur); step <= cur+1 {
-			a.last = step
-			c, err := totp.GenerateCode(a.secret, time.Unix(step*30, 0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("authenticator: no fresh step")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 var (
 	seedSecretRe = regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`)
@@ -72,15 +46,15 @@ func TestPromptSeedAuthenticatorReset(t *testing.T) {
 	const addr = "jo@example.test"
 	s.Must(t, 200, "PUT", "/v1/users/jo", s.app, map[string]any{"email": addr})
 	st := s.Must(t, 201, "POST", "/v1/users/jo/totp", s.app, nil)
-	old := &seedApp{secret: st["secret"].(string)}
+	old := &pagetest.Authenticator{Secret: st["secret"].(string)}
 	res := s.Must(t, 200, "POST", "/v1/challenges/"+st["challenge"].(map[string]any)["id"].(string)+"/verify", s.app,
-		map[string]any{"code": old.code(t)})
+		map[string]any{"code": old.Code(t)})
 	lost := res["result"].(map[string]any)["backup_codes"].([]any)
 
 	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "jo", "action": "manage", "return_url": s.host.callback(), "state": "j1"})
 	page := p["url"].(string)
 	c, csrf := openPage(t, page)
-	if st, body := seedPost(t, c, page, "verify", csrf, url.Values{"code": {old.code(t)}}); st != 200 || !strings.Contains(body, "Set up a new authenticator app") {
+	if st, body := seedPost(t, c, page, "verify", csrf, url.Values{"code": {old.Code(t)}}); st != 200 || !strings.Contains(body, "Set up a new authenticator app") {
 		t.Fatalf("step-up with the app: %d %s", st, body)
 	}
 
@@ -88,16 +62,16 @@ func TestPromptSeedAuthenticatorReset(t *testing.T) {
 	if st, body := seedPost(t, c, page, "totp", csrf, nil); st != 200 || strings.Contains(body, "totp-secret") {
 		t.Fatalf("new authenticator, before the current app's code: %d %s", st, body)
 	}
-	st2, body := seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {old.code(t)}})
+	st2, body := seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {old.Code(t)}})
 	m := seedSecretRe.FindStringSubmatch(body)
 	if st2 != 200 || m == nil {
 		t.Fatalf("new authenticator after the current app's code: %d %s", st2, body)
 	}
-	app := &seedApp{secret: strings.ReplaceAll(m[1], " ", "")}
-	if app.secret == old.secret {
+	app := &pagetest.Authenticator{Secret: strings.ReplaceAll(m[1], " ", "")}
+	if app.Secret == old.Secret {
 		t.Fatal("the same key again")
 	}
-	if st, body := seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.code(t)}}); st != 200 || !strings.Contains(body, "Regenerate backup codes") {
+	if st, body := seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.Code(t)}}); st != 200 || !strings.Contains(body, "Regenerate backup codes") {
 		t.Fatalf("the new app's code: %d %s", st, body)
 	}
 	s.waitMail(t, addr, "authenticator app for two-factor authentication was reset")
@@ -106,11 +80,11 @@ func TestPromptSeedAuthenticatorReset(t *testing.T) {
 	if st, body := seedPost(t, c, page, "backup-codes", csrf, nil); st != 200 || !strings.Contains(body, "authenticator app") {
 		t.Fatalf("new backup codes: %d %s", st, body)
 	}
-	oldNow, _ := totp.GenerateCode(old.secret, time.Now())
+	oldNow, _ := totp.GenerateCode(old.Secret, time.Now())
 	if st, _ := seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {oldNow}}); st != 422 {
 		t.Errorf("the old app's code for new backup codes: %d", st)
 	}
-	st2, body = seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.code(t)}})
+	st2, body = seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.Code(t)}})
 	var fresh []string
 	for _, m := range seedCodesRe.FindAllStringSubmatch(body, -1) {
 		fresh = append(fresh, m[1])
@@ -130,7 +104,7 @@ func TestPromptSeedAuthenticatorReset(t *testing.T) {
 	if st, _ := seedPost(t, c, page, "disable", csrf, nil); st != 200 {
 		t.Fatalf("turn off: %d", st)
 	}
-	if st, body := seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.code(t)}}); st != 200 || !strings.Contains(body, "Two-step verification is off") {
+	if st, body := seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.Code(t)}}); st != 200 || !strings.Contains(body, "Two-step verification is off") {
 		t.Fatalf("turn off with the app's code: %d %s", st, body)
 	}
 	if u := s.Must(t, 200, "GET", "/v1/users/jo", s.app, nil); u["enrolled"] != false {
@@ -165,8 +139,8 @@ func TestPromptSeedEnrolAppAtLogin(t *testing.T) {
 	if st != 200 || m == nil || !strings.Contains(body, `src="data:image/png;base64,`) {
 		t.Fatalf("set up an authenticator app: %d %s", st, body)
 	}
-	app := &seedApp{secret: strings.ReplaceAll(m[1], " ", "")}
-	st, body = seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.code(t)}})
+	app := &pagetest.Authenticator{Secret: strings.ReplaceAll(m[1], " ", "")}
+	st, body = seedPost(t, c, page, "change/verify", csrf, url.Values{"code": {app.Code(t)}})
 	if n := len(seedCodesRe.FindAllStringSubmatch(body, -1)); st != 200 || n != 10 {
 		t.Fatalf("the app's code: %d, %d backup codes: %s", st, n, body)
 	}
@@ -186,5 +160,5 @@ func TestPromptSeedEnrolAppAtLogin(t *testing.T) {
 	if ev["decision"] != "challenge" || ch["channel"] != "totp" {
 		t.Fatalf("next login: %v", ev)
 	}
-	s.Must(t, 200, "POST", "/v1/challenges/"+ch["id"].(string)+"/verify", s.app, map[string]any{"code": app.code(t)})
+	s.Must(t, 200, "POST", "/v1/challenges/"+ch["id"].(string)+"/verify", s.app, map[string]any{"code": app.Code(t)})
 }
