@@ -2,8 +2,6 @@ package prompt_test
 
 import (
 	"context"
-	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -44,13 +42,7 @@ func (s site) loginCode(t *testing.T, key, user string) string {
 // fetch opens u in c and returns the status and the page.
 func fetch(t *testing.T, c *http.Client, u string) (int, string) {
 	t.Helper()
-	r, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return r.StatusCode, html.UnescapeString(string(b))
+	return pagetest.Page{Client: c, URL: u}.Get(t)
 }
 
 // TestPromptOfRevokedKey: once the app key that made a prompt is revoked

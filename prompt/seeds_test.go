@@ -1,8 +1,6 @@
 package prompt_test
 
 import (
-	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -23,17 +21,7 @@ var (
 // the page the browser ends on.
 func seedPost(t *testing.T, c *http.Client, page, action, csrf string, form url.Values) (int, string) {
 	t.Helper()
-	if form == nil {
-		form = url.Values{}
-	}
-	form.Set("csrf", csrf)
-	r, err := c.PostForm(page+"/"+action, form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return r.StatusCode, html.UnescapeString(string(b))
+	return pagetest.Page{Client: c, URL: page, CSRF: csrf}.Post(t, "/"+action, form)
 }
 
 // TestPromptSeedAuthenticatorReset: on the settings page, a user of an

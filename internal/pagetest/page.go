@@ -3,6 +3,7 @@ package pagetest
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -58,18 +59,44 @@ func (p Page) API(t testing.TB, path string, body any) (int, map[string]any) {
 	return res.StatusCode, m
 }
 
-// Form posts one of the page's forms with its CSRF token, following its
-// redirect back to the page, and returns the status of where it ended.
-func (p Page) Form(t testing.TB, path string, fields url.Values) int {
+// Get loads the page and returns its status and its text (HTML entities
+// unescaped, for matching what a reader sees).
+func (p Page) Get(t testing.TB) (int, string) {
 	t.Helper()
+	res, err := p.Client.Get(p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return read(res)
+}
+
+// Post posts one of the page's forms (path relative to the page) with its
+// CSRF token, following its redirect back to the page, and returns the
+// status and text of where it ended.
+func (p Page) Post(t testing.TB, path string, fields url.Values) (int, string) {
+	t.Helper()
+	if fields == nil {
+		fields = url.Values{}
+	}
 	fields.Set("csrf", p.CSRF)
 	res, err := p.Client.PostForm(p.URL+path, fields)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode
+	return read(res)
+}
+
+// Form is Post for its status alone.
+func (p Page) Form(t testing.TB, path string, fields url.Values) int {
+	t.Helper()
+	st, _ := p.Post(t, path, fields)
+	return st
+}
+
+func read(res *http.Response) (int, string) {
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, html.UnescapeString(string(b))
 }
 
 // Origin is the page's origin, as a browser puts it in a ceremony's
