@@ -58,7 +58,7 @@ for _, m in ipairs(due) do
   if ok and type(j) == 'table' and type(j.data) == 'string' then
     local ch = ''
     if type(j.ch) == 'string' then ch = j.ch end
-    enqueue(KEYS[2], tostring(j.kind or ''), tostring(j.tenant or ''), ch, j.data, tostring(j.attempt or '0'), nil, tostring(j.send or ''))
+    enqueue(KEYS[2], tostring(j.kind or ''), tostring(j.tenant or ''), ch, j.data, tostring(j.attempt or '0'), nil, tostring(j.send or ''), tostring(j.user or ''))
   else
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*',
       'kind', '', 'tenant', '', 'data', m, 'attempt', '0',
@@ -140,13 +140,13 @@ return 1
 // dead-letter stream and marks its challenge failed.
 //
 //	KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] challenge hash (optional)
-//	ARGV group, id, max length, kind, tenant, challenge key, data, attempt, error, at (unix ms), send number
+//	ARGV group, id, max length, kind, tenant, challenge key, data, attempt, error, at (unix ms), send number, user hash
 //	returns 1, or 0 when the job was already finished
 var deadScript = redis.NewScript(settleLua + currentLua + `
 if not settle(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
   'origin', ARGV[2], 'kind', ARGV[4], 'tenant', ARGV[5], 'ch', ARGV[6],
-  'data', ARGV[7], 'attempt', ARGV[8], 'error', ARGV[9], 'at', ARGV[10], 'send', ARGV[11])
+  'data', ARGV[7], 'attempt', ARGV[8], 'error', ARGV[9], 'at', ARGV[10], 'send', ARGV[11], 'user', ARGV[12])
 if KEYS[3] and current(KEYS[3], ARGV[11]) then
   redis.call('HSET', KEYS[3], 'delivery', 'failed', 'delivery_error', ARGV[9])
 end
@@ -165,7 +165,7 @@ if #e == 0 then return false end
 local v = {}
 local raw = e[1][2]
 for i = 1, #raw, 2 do v[raw[i]] = raw[i+1] end
-local id = enqueue(KEYS[2], v.kind or '', v.tenant or '', v.ch or '', v.data or '', '0', nil, v.send or '')
+local id = enqueue(KEYS[2], v.kind or '', v.tenant or '', v.ch or '', v.data or '', '0', nil, v.send or '', v.user or '')
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id
 `)

@@ -495,6 +495,7 @@ type fields struct {
 	attempt                int
 	gates                  []string // limit verdict keys the send waits for
 	send                   string   // which send of its challenge the code is; "" unknown (queued by an older version)
+	user                   string   // keyed hash of the user it is addressed to (keyspace.FieldUser), or ""
 	malformed              string   // why the entry is not a job, or ""
 }
 
@@ -515,6 +516,7 @@ func parseFields(values map[string]any) fields {
 	}
 	f.attempt = max(a, 0)
 	f.send = str(keyspace.FieldSend)
+	f.user = str(keyspace.FieldUser)
 	if n, err := strconv.Atoi(f.send); f.send != "" && (err != nil || n < 1) {
 		f.malformed = "job has no valid send number"
 	}
@@ -809,6 +811,7 @@ type delayed struct {
 	Data    string `json:"data"`
 	Attempt string `json:"attempt"`
 	Send    string `json:"send,omitempty"`
+	User    string `json:"user,omitempty"` // keyspace.FieldUser: an erasure finds his jobs by it
 }
 
 // retry parks a failed job until its backoff has passed.
@@ -817,7 +820,7 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, e entry, f fields,
 	due := w.o.Clock().Add(wait).UnixMilli()
 	member, err := json.Marshal(delayed{
 		Origin: e.msg.ID, Kind: f.kind, Tenant: f.tenant, Ch: f.ch, Data: f.data,
-		Attempt: strconv.Itoa(attempt + 1), Send: f.send,
+		Attempt: strconv.Itoa(attempt + 1), Send: f.send, User: f.user,
 	})
 	if err != nil { // strings only: cannot happen
 		log.Error("delivery: encode retry", "err", err)
@@ -837,7 +840,7 @@ func (w *Worker) dead(ctx context.Context, log *slog.Logger, e entry, f fields, 
 		keys = append(keys, f.ch)
 	}
 	if !w.settle(ctx, log, f, OutcomeDead, "dead-letter job", deadScript, keys, w.o.Group, e.msg.ID, w.o.DeadMaxLen,
-		f.kind, f.tenant, f.ch, f.data, attempt, reason, w.o.Clock().UnixMilli(), f.send) {
+		f.kind, f.tenant, f.ch, f.data, attempt, reason, w.o.Clock().UnixMilli(), f.send, f.user) {
 		return
 	}
 	log.Error("delivery: job dead-lettered", "outcome", OutcomeDead, "error", reason)

@@ -67,6 +67,7 @@ func queueSuite(t *testing.T, newRedis backend) {
 		{"RequeueDeadLetter", testRequeue},
 		{"GatedJobWaitsForLimitVerdicts", testGates},
 		{"JobOfAnEarlierSendIsDropped", testResent},
+		{"UserTagSurvivesRetryDeadAndRequeue", testUserTag},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newRedis(t)) })
@@ -786,5 +787,51 @@ func testResent(t *testing.T, rdb redis.UniversalClient) {
 	}
 	if got := hget(t, rdb, retried, "provider_id"); got != "SM-"+retried {
 		t.Errorf("provider_id = %q", got)
+	}
+}
+
+// testUserTag: a job's user field (the keyed hash an erasure finds his
+// jobs by) stays with the job through a retry, its dead letter and a
+// requeue, which dead-letters it again.
+func testUserTag(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	const shard, who = 6, "0123456789abcdef"
+	err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Queue(shard), Values: []any{
+		keyspace.FieldKind, "sms", keyspace.FieldTenant, "acme", keyspace.FieldChallenge, "",
+		keyspace.FieldData, delivery.SealPayload(testBox(), smsPayload(t, "+61412345161", "notice")), keyspace.FieldAttempt, "0",
+		keyspace.FieldUser, who,
+	}}).Err()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{fn: func(n int, _ delivery.Job) (delivery.Result, error) {
+		if n == 0 {
+			return delivery.Result{}, errors.New("provider unavailable") // retried
+		}
+		return delivery.Result{}, delivery.Permanent(errors.New("refused"))
+	}}
+	startWorker(t, rdb, rec.handler("a"), workerOpts("a", nil))
+	deadUser := func() []string {
+		var users []string
+		for _, m := range rdb.XRange(ctx, keyspace.Dead(shard), "-", "+").Val() {
+			u, _ := m.Values[keyspace.FieldUser].(string)
+			users = append(users, u)
+		}
+		return users
+	}
+	eventually(t, "dead letter", func() bool { return rec.N() == 2 && len(deadUser()) == 1 && idle(t, rdb, shard) })
+	if got := deadUser(); got[0] != who {
+		t.Fatalf("dead letter's user = %q, want %q", got[0], who)
+	}
+	dl, err := delivery.DeadLetters(ctx, rdb, 0, 10)
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("DeadLetters = %v, %v", dl, err)
+	}
+	if _, ok, err := delivery.Requeue(ctx, rdb, dl[0].Shard, dl[0].ID); !ok || err != nil {
+		t.Fatalf("Requeue: ok=%v err=%v", ok, err)
+	}
+	eventually(t, "dead again", func() bool { return rec.N() == 3 && len(deadUser()) == 1 && idle(t, rdb, shard) })
+	if got := deadUser(); got[0] != who {
+		t.Errorf("requeued job's dead letter's user = %q, want %q", got[0], who)
 	}
 }

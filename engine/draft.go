@@ -51,7 +51,9 @@ func (e *core) newChallenge(t Tenant, u UserRef, purpose Purpose, channel Channe
 		if channel == ChannelEmail {
 			d.ch.Destination = MaskEmail(to)
 		}
-		d.jobs = []Job{e.codeJob(t, channel, purpose, c.ID, to, d.code)}
+		j := e.codeJob(t, channel, purpose, c.ID, to, d.code)
+		j.User = e.userSubject(u)
+		d.jobs = []Job{j}
 	case ChannelTOTP:
 		d.ch.Destination = "authenticator app"
 	case ChannelPasskey:

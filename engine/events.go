@@ -79,11 +79,13 @@ func (e *core) userNotice(t Tenant, a Account, ev *Event) []Job {
 		return nil
 	}
 	ev.Details["mail"] = string(message.DeliveryQueued)
-	return []Job{e.job(message.KindNotify, "", message.Notice{
+	j := e.job(message.KindNotify, "", message.Notice{
 		Audience: message.AudienceUser, Event: *ev, To: []string{a.Profile.Email}, Name: a.Profile.DisplayName,
 		Locale: a.Profile.Locale, TimeZone: a.Profile.TimeZone, SenderName: t.SenderName,
 		ReportURL: e.reportURL(ev.Tenant, ev.User, ev.At),
-	})}
+	})
+	j.User = e.userSubject(UserRef{Tenant: ev.Tenant, User: ev.User})
+	return []Job{j}
 }
 
 // managerJobs queues the managers' mail about ev: one job per manager, so

@@ -211,6 +211,11 @@ type Job struct {
 	Kind      message.Kind
 	Challenge string // challenge id whose code it carries, or ""
 	Payload   []byte // sealed
+	// User is the keyed hash of the user the job is addressed to (his
+	// per-user limit subject, never his id), or "" for a tenant's job
+	// (a manager's mail): an erasure removes his dead-lettered and
+	// retrying jobs by it.
+	User string
 }
 
 // Event is an audit event (message.Event, shared with notify).
@@ -242,6 +247,9 @@ type Commit struct {
 	// challenge is open that CancelChallenges does not name, so an erasure
 	// always removes every challenge of his still kept.
 	Erase bool
+	// EraseUser, with Erase, is the user's keyed hash (Job.User): his
+	// dead-lettered and retrying jobs that carry it go too.
+	EraseUser string
 	// EraseLogins, with Erase, are the user's kept login records to delete;
 	// like CancelChallenges it must name them all, or the erasure is a
 	// conflict.

@@ -249,8 +249,10 @@ func (e *Challenges) phoneNew(ctx context.Context, v *verification) error {
 	}
 	e.event(v, message.EvPhoneChanged, map[string]string{"old_phone": MaskPhone(old), "new_phone": MaskPhone(num)})
 	e.forgetDevices(v, message.ReasonPhoneChanged)
-	v.commit.Jobs = append(v.commit.Jobs, e.job(message.KindSMS, "", message.SMS{To: old, Body: "Your " + v.t.SenderName +
-		" two-factor phone number was changed to " + MaskPhone(num) + ". If this was not you, contact " + v.t.SenderName + " now."}))
+	notice := e.job(message.KindSMS, "", message.SMS{To: old, Body: "Your " + v.t.SenderName +
+		" two-factor phone number was changed to " + MaskPhone(num) + ". If this was not you, contact " + v.t.SenderName + " now."})
+	notice.User = e.userSubject(v.u)
+	v.commit.Jobs = append(v.commit.Jobs, notice)
 	return nil
 }
 

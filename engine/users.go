@@ -367,7 +367,7 @@ func (e *Lifecycle) EraseUser(ctx context.Context, u UserRef, actor Actor) error
 		if err != nil {
 			return Internal(err)
 		}
-		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: -1, Erase: true, Events: []Event{ev}, Now: e.now(),
+		return AsErrorOrNil(e.store.Commit(ctx, u, Commit{Version: -1, Erase: true, EraseUser: e.userSubject(u), Events: []Event{ev}, Now: e.now(),
 			CancelChallenges: open, EraseLogins: logins}))
 	})
 	if err != nil {

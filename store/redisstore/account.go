@@ -66,14 +66,16 @@ type writePlan struct {
 	LoginIndex    int      `json:"login_index"`
 	// With Erase: the shard's dead-letter stream and retry set, whose
 	// jobs of the user's challenges (his number or address and a code)
-	// go with them.
-	Dead  int        `json:"dead"`
-	Delay int        `json:"delay"`
-	Force string     `json:"force"`
-	Grace bool       `json:"grace_reset"`
-	User  string     `json:"user"`
-	Login *planLogin `json:"login,omitempty"`
-	Epoch string     `json:"grace"` // count one grace login in this epoch ("": none)
+	// go with them, as do his other jobs (notices to his address),
+	// found by his keyed hash EraseUser (keyspace.FieldUser).
+	Dead      int        `json:"dead"`
+	Delay     int        `json:"delay"`
+	EraseUser string     `json:"erase_user"`
+	Force     string     `json:"force"`
+	Grace     bool       `json:"grace_reset"`
+	User      string     `json:"user"`
+	Login     *planLogin `json:"login,omitempty"`
+	Epoch     string     `json:"grace"` // count one grace login in this epoch ("": none)
 	// GraceTTL (ms) is how long an account that is only a grace count
 	// is kept after it (the history's TTL; count_grace).
 	GraceTTL int64      `json:"grace_ttl"`
@@ -94,6 +96,7 @@ type planJob struct {
 	Data   string `json:"data"`
 	Gates  string `json:"gates,omitempty"` // limit verdict keys, space-separated
 	Send   string `json:"send,omitempty"`  // which send of its challenge the code is (keyspace.FieldSend)
+	User   string `json:"user,omitempty"`  // keyed hash of the user it is addressed to (keyspace.FieldUser)
 }
 
 // planLogin is a login record kept for its verification.
@@ -231,7 +234,7 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 		p.Ev = append(p.Ev, string(b))
 	}
 	for _, j := range c.Jobs {
-		pj := planJob{Kind: string(j.Kind), Tenant: u.Tenant, Data: base64.StdEncoding.EncodeToString(j.Payload)}
+		pj := planJob{Kind: string(j.Kind), Tenant: u.Tenant, Data: base64.StdEncoding.EncodeToString(j.Payload), User: j.User}
 		if j.Challenge != "" {
 			pj.Ch = us.Challenge(j.Challenge)
 			if slices.ContainsFunc(c.NewChallenges, func(n engine.Challenge) bool { return n.ID == j.Challenge }) {
@@ -243,7 +246,7 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 	if c.Erase {
 		p.Erase, p.Closing = true, append([]string{}, c.CancelChallenges...)
 		p.ClosingLogins, p.LoginIndex = append([]string{}, c.EraseLogins...), add(us.Logins())
-		p.Dead, p.Delay = add(keyspace.Dead(us.Shard())), add(keyspace.Delay(us.Shard()))
+		p.Dead, p.Delay, p.EraseUser = add(keyspace.Dead(us.Shard())), add(keyspace.Delay(us.Shard())), c.EraseUser
 		for _, id := range c.EraseLogins {
 			p.EraseLogins = append(p.EraseLogins, add(us.Login(id)))
 		}

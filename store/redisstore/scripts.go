@@ -87,17 +87,25 @@ local function apply(p)
     -- A job of one of his challenges that failed for good, or waits for a
     -- retry, holds his number or address (sealed) and a code: it goes
     -- with the challenge (which the loop over p.cancel below deletes).
+    -- So does any other job addressed to him (a notice to his address),
+    -- which carries his keyed hash (keyspace.FieldUser); a job without
+    -- one (a manager's mail, an older version's job) stays.
     local chs = {}
     for _, c in ipairs(p.cancel) do chs[KEYS[c]] = true end
-    if next(chs) then
+    local who = p.erase_user
+    if type(who) ~= 'string' or who == '' then who = nil end
+    if next(chs) or who then
       for _, m in ipairs(redis.call('XRANGE', KEYS[p.dead], '-', '+')) do
+        local gone = false
         for j = 1, #m[2], 2 do
-          if m[2][j] == 'ch' and chs[m[2][j+1]] then redis.call('XDEL', KEYS[p.dead], m[1]) end
+          local f, v = m[2][j], m[2][j+1]
+          if (f == 'ch' and chs[v]) or (f == '` + keyspace.FieldUser + `' and v == who) then gone = true end
         end
+        if gone then redis.call('XDEL', KEYS[p.dead], m[1]) end
       end
       for _, m in ipairs(redis.call('ZRANGE', KEYS[p.delay], 0, -1)) do
         local ok, j = pcall(cjson.decode, m)
-        if ok and type(j) == 'table' and chs[j.ch] then redis.call('ZREM', KEYS[p.delay], m) end
+        if ok and type(j) == 'table' and (chs[j.ch] or (who and j.user == who)) then redis.call('ZREM', KEYS[p.delay], m) end
       end
     end
     -- The audit log keeps only that an erasure happened.
@@ -139,7 +147,7 @@ local function apply(p)
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', p.evmax, '*', 'e', e)
   end
   for _, j in ipairs(p.jobs) do
-    enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0', j.gates, j.send)
+    enqueue(KEYS[2], j.kind, j.tenant, j.ch, j.data, '0', j.gates, j.send, j.user)
   end
 end
 `
