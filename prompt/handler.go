@@ -265,7 +265,20 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, title, msg = http.StatusGone, "This page is no longer valid", "The application withdrew this sign-in page. You are being sent back to the application to start again."
 	case engine.ErrPromptNotFound.Code:
 	default:
-		status, title, msg = http.StatusInternalServerError, "Something went wrong", "Please go back to the application and try again."
+		switch e.Kind {
+		case engine.KindRateLimited:
+			// A send limit on the page's first code, say: the person can
+			// do nothing on the page but wait.
+			status, title, msg = http.StatusTooManyRequests, "Please wait a moment", "Too many codes were asked for just now. Wait a few minutes, then go back to the application and try again."
+			if ra, ok := e.Meta["retry_after"].(int); ok && ra > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(ra))
+			}
+		case engine.KindUnavailable:
+			// The SMS kill switch, or the store out of reach.
+			status, title, msg = http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in codes cannot be sent right now. Please try again in a few minutes, or go back to the application."
+		default:
+			status, title, msg = http.StatusInternalServerError, "Something went wrong", "Please go back to the application and try again."
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)

@@ -2,8 +2,12 @@ package prompt
 
 import (
 	"crypto/tls"
+	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/stepup-auth/stepup/engine"
 )
 
 // TestPagesSecurityHeaders: every answer of the hosted pages (here a
@@ -42,6 +46,32 @@ func TestPagesSecurityHeaders(t *testing.T) {
 			if got := hd.Get("Strict-Transport-Security") != ""; got != tc.hsts {
 				t.Errorf("%s %s %s: Strict-Transport-Security %q", tc.name, req.method, req.path, hd.Get("Strict-Transport-Security"))
 			}
+		}
+	}
+}
+
+// TestFailPages: each refusal of a page open says what happened with the
+// matching status: a send limit asks to wait (with Retry-After), the SMS
+// kill switch or a store out of reach says the service is unavailable, and
+// only an internal error is "Something went wrong".
+func TestFailPages(t *testing.T) {
+	h := New(&openRecorder{}, Options{})
+	for _, tc := range []struct {
+		err        error
+		status     int
+		title      string
+		retryAfter string
+	}{
+		{engine.E(engine.KindRateLimited, "rate_limited", "wait").With("retry_after", 42), 429, "Please wait a moment", "42"},
+		{engine.E(engine.KindUnavailable, "sms_disabled", "off"), 503, "Temporarily unavailable", ""},
+		{engine.ErrPromptExpired, 410, "This page has expired", ""},
+		{engine.ErrPromptNotFound, 404, "Page not found", ""},
+		{errors.New("boom"), 500, "Something went wrong", ""},
+	} {
+		w := httptest.NewRecorder()
+		h.fail(w, httptest.NewRequest("GET", "/prompt/pr_x", nil), tc.err)
+		if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.title) || w.Header().Get("Retry-After") != tc.retryAfter {
+			t.Errorf("%v: %d Retry-After %q, want %d %q %q:\n%s", tc.err, w.Code, w.Header().Get("Retry-After"), tc.status, tc.title, tc.retryAfter, w.Body)
 		}
 	}
 }

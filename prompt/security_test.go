@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stepup-auth/stepup/internal/pagetest"
 )
 
 // openNoFollow opens a prompt like openPage, in a client that then
@@ -70,4 +72,18 @@ func TestLogoURLCannotInjectCSP(t *testing.T) {
 		}
 	}
 	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"logo_url": "https://cdn.example:8443/logo.png"})
+}
+
+// TestPageOpenRefusedByPolicyOrLimit: a settings page whose first code
+// cannot be sent (the tenant's SMS kill switch, or a send limit) says so
+// with the matching status, not "Something went wrong" with a 500.
+func TestPageOpenRefusedByPolicyOrLimit(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "kim")
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"sms_disabled": true})
+	pr := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "kim", "action": "manage", "return_url": s.host.callback()})
+	st, body := pagetest.Page{Client: &http.Client{}, URL: pr["url"].(string)}.Get(t)
+	if st != http.StatusServiceUnavailable || !strings.Contains(body, "Temporarily unavailable") {
+		t.Errorf("settings page with SMS switched off: %d\n%s", st, body)
+	}
 }
