@@ -25,7 +25,7 @@ func (e *core) smsLimits(ctx context.Context, t Tenant, p Policy, u UserRef, to 
 	if err := smsCountryAllowed(p, region); err != nil {
 		return nil, err
 	}
-	num := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "phone", to)[:8])
+	num := e.subject(u.Tenant, "phone", to)
 	limits := []Limit{
 		{Scope: "sms:u", Tenant: u.Tenant, Subject: e.userSubject(u), PerHour: e.opt.Limits.SMSPerUser, Name: "user"},
 		{Scope: "sms:n", Tenant: u.Tenant, Subject: num, PerHour: e.opt.Limits.SMSPerNumber, Name: "number"},
@@ -38,7 +38,7 @@ func (e *core) smsLimits(ctx context.Context, t Tenant, p Policy, u UserRef, to 
 // emailLimits returns the e-mail code limits a code mailed to `to` takes:
 // per user, per address (across users) and per client IP.
 func (e *core) emailLimits(u UserRef, to string, actor Actor) []Limit {
-	addr := hex.EncodeToString(e.featMAC.Sum(u.Tenant, "email", strings.ToLower(to))[:8])
+	addr := e.subject(u.Tenant, "email", strings.ToLower(to))
 	limits := []Limit{
 		{Scope: "mail:u", Tenant: u.Tenant, Subject: e.userSubject(u), PerHour: e.opt.Limits.EmailPerUser, Name: "user"},
 		{Scope: "mail:a", Tenant: u.Tenant, Subject: addr, PerHour: e.opt.Limits.EmailPerAddress, Name: "address"},
@@ -46,10 +46,15 @@ func (e *core) emailLimits(u UserRef, to string, actor Actor) []Limit {
 	return append(limits, e.ipLimit(u, actor)...)
 }
 
-// userSubject names a user in the limits' keys (a keyed hash, never the id).
-func (e *core) userSubject(u UserRef) string {
-	return hex.EncodeToString(e.featMAC.Sum(u.Tenant, "user", u.User)[:8])
+// subject names a value of a kind (a user, a phone number, an address, a
+// client IP) of the tenant in limit keys and failure windows: a short
+// keyed hash, never the value.
+func (e *core) subject(tenant, kind, value string) string {
+	return hex.EncodeToString(e.featMAC.Sum(tenant, kind, value)[:8])
 }
+
+// userSubject names a user in the limits' keys (a keyed hash, never the id).
+func (e *core) userSubject(u UserRef) string { return e.subject(u.Tenant, "user", u.User) }
 
 // ipLimit is the per-client-IP limit on starting challenges (an IPv6
 // client's /64), when the client's IP is known.

@@ -167,7 +167,7 @@ func (e *core) features(tenant string, ip netip.Addr, ua, device string) (risk.F
 }
 
 func (e *core) ipHash(tenant string, ip netip.Addr) string {
-	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", ip.String())[:8])
+	return e.subject(tenant, "ip", ip.String())
 }
 
 // clientHash names a client in the per-address limits: its IPv4 address,
@@ -180,7 +180,7 @@ func (e *core) clientHash(tenant string, ip netip.Addr) string {
 		return e.ipHash(tenant, ip)
 	}
 	p, _ := ip.Prefix(64)
-	return hex.EncodeToString(e.featMAC.Sum(tenant, "ip", p.String())[:8])
+	return e.subject(tenant, "ip", p.String())
 }
 
 // learnOptions bound the history a login is learned into.
