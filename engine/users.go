@@ -143,13 +143,13 @@ func (e *Lifecycle) putProfile(ctx context.Context, t Tenant, pol *compiled, u U
 	was := a.Group
 	set(&a.Group, in.Group)
 	c := Commit{Version: a.Version, Account: &a, Now: now}
-	if a.Factors.Any() && unprotected(pol.Effective(a.Group)) && !unprotected(pol.Effective(was)) {
+	if p := pol.Effective(a.Group); a.Factors.Any() && unprotected(p) && !unprotected(pol.Effective(was)) {
 		// Moved into a group whose sign-ins ask for no code: the user
 		// hears of it as of a mode switched off, so a stolen app key
 		// cannot disarm an account unnoticed.
 		ev := e.event(u.Tenant, u.User, message.EvModeOff, in.Actor)
 		ev.Details["group"], ev.Details["moved"] = a.Group, "yes"
-		if p := pol.Effective(a.Group); p.Mode != ModeOff {
+		if p.Mode != ModeOff {
 			ev.Details["enforcement"] = string(p.Enforcement)
 		}
 		c.Events, c.Jobs = []Event{ev}, e.userNotice(t, a, &ev)
