@@ -275,7 +275,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			}
 		case engine.KindUnavailable:
 			// The SMS kill switch, or the store out of reach.
-			status, title, msg = http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in codes cannot be sent right now. Please try again in a few minutes, or go back to the application."
+			status, title, msg = http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in codes cannot be sent right now. Go back to the application and try again in a few minutes."
 		default:
 			status, title, msg = http.StatusInternalServerError, "Something went wrong", "Please go back to the application and try again."
 		}
