@@ -84,6 +84,9 @@ type LoginState struct {
 	// Reports are the fraud reports on the queried networks (only those
 	// with one), as stored: the engine decays them to now.
 	Reports []NetworkReport
+	// HistoryVersion is the store's version of the user's history when
+	// read, -1 when the store has none to offer (see LoginWrite.Seen).
+	HistoryVersion int64
 }
 
 // NetworkReport is the weight fraud reports gave a network level's value
@@ -122,6 +125,12 @@ type LoginWrite struct {
 	RecordTTL time.Duration // > 0: keep the record this long, for its verification and a verdict
 	Learn     bool          // teach the history and the tenant's counts this login
 	LearnOpt  LearnOptions
+	// Seen, if not nil, is what LoadLogin read for this login (its
+	// UserLogins, Levels in Record.Levels' order, and HistoryVersion). A
+	// store may then learn the login from those counts, without reading
+	// the history again, when the history is still at that version; it
+	// learns from the history as it is otherwise.
+	Seen *LoginState
 	// GraceEpoch, if not empty, counts one grace login in this epoch.
 	GraceEpoch string
 	// Commit is the login's challenge or denial event with their jobs. It

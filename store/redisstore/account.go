@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,6 +119,39 @@ type planLearn struct {
 	TTL  int64      `json:"ttl"`
 	Now  int64      `json:"now"`
 	Last string     `json:"last"`
+	Init int64      `json:"init"` // a new history's first version
+	// Seen, Set and Fresh are learn_seen's: the history's version read,
+	// what the login writes into it then, and the levels it brings a new
+	// value to (seenFrom).
+	Seen  int64    `json:"seen"`
+	Set   []string `json:"set,omitempty"`
+	Fresh []string `json:"fresh"`
+}
+
+// seenFrom fills l's learning from what the login's read saw (learn_seen):
+// each value's count and last-seen, and for a value new to the user his
+// level's new-value count; his logins and last place. It leaves l to
+// learn from the history as it is when the read saw no history version
+// or other levels than rec's.
+func (l *planLearn) seenFrom(rec engine.LoginRecord, seen *engine.LoginState) {
+	if seen == nil || seen.HistoryVersion < 0 || len(seen.Levels) != len(rec.Levels) {
+		return
+	}
+	now := strconv.FormatInt(l.Now, 10)
+	set := make([]string, 0, 4*len(rec.Levels)+8)
+	fresh := []string{}
+	for i, v := range rec.Levels {
+		c := seen.Levels[i]
+		if c.Level != v.Level {
+			return
+		}
+		if c.UserCount <= 0 {
+			set = append(set, "nv:"+v.Level, strconv.FormatInt(c.UserDistinct+1, 10))
+			fresh = append(fresh, v.Level)
+		}
+		set = append(set, historyField(v), strconv.FormatInt(max(c.UserCount, 0)+1, 10)+":"+now)
+	}
+	l.Seen, l.Set, l.Fresh = seen.HistoryVersion, append(set, "n", strconv.FormatInt(seen.UserLogins+1, 10), "last", l.Last, "hv", "2"), fresh
 }
 
 // planHist is one of a login's values in the user's history: its field
@@ -194,6 +228,7 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 		}
 		if w.Learn {
 			p.Learn = learnPlan(us, add, w.Record, w.LearnOpt)
+			p.Learn.seenFrom(w.Record, w.Seen)
 		}
 	case c.Learn != nil:
 		p.Learn = learnPlan(us, add, *c.Learn, c.LearnOpt)
@@ -266,7 +301,16 @@ func (s *Store) commitPlan(u engine.UserRef, add func(string) int, c engine.Comm
 // learnPlan is the history learning of rec; add names a key.
 func learnPlan(us keyspace.User, add func(string) int, rec engine.LoginRecord, opt engine.LearnOptions) *planLearn {
 	return &planLearn{Meta: add(us.Meta()), Hist: histPlan(rec),
-		Size: opt.HistorySize, TTL: opt.HistoryTTL.Milliseconds(), Now: rec.At.Unix(), Last: lastPlace(rec)}
+		Size: opt.HistorySize, TTL: opt.HistoryTTL.Milliseconds(), Now: rec.At.Unix(), Last: lastPlace(rec),
+		Init: historyInit(rec.ID), Fresh: []string{}}
+}
+
+// historyInit is the first version of a history the login with the
+// (random) id makes: a number below 2^52, exact in Lua's doubles.
+func historyInit(id string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return int64(h.Sum64() >> 12)
 }
 
 // histPlan names the history field and level of each of rec's values.

@@ -54,6 +54,7 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 	for _, v := range q.Levels {
 		fields = append(fields, historyField(v), "nv:"+v.Level) // nv ≥ the values held (historyLua)
 	}
+	fields = append(fields, "w")
 	reports := make([]string, len(q.Networks))
 	for i, v := range q.Networks {
 		reports[i] = reportField(v)
@@ -124,7 +125,11 @@ func (s *Store) LoadLogin(ctx context.Context, u engine.UserRef, q engine.LoginQ
 		st.Levels[i].UserCount = historyCount(str(m[3+2*i]))
 		st.Levels[i].UserDistinct = toInt(m[4+2*i])
 	}
-	if st.UserLogins > 0 && m[2] == nil {
+	st.HistoryVersion = -1
+	switch {
+	case m[2] != nil:
+		st.HistoryVersion = toInt(m[len(m)-1])
+	case st.UserLogins > 0:
 		if err := s.oldHistory(ctx, us, q.Levels, st.Levels); err != nil {
 			return st, err
 		}

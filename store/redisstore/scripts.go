@@ -36,7 +36,7 @@ apply(p)
 if p.login then keep_login(p.login) end
 if p.grace ~= '' then count_grace(p.grace, p.grace_ttl) end
 local learned = 0
-if p.learn then learned = learn(p.learn, p.user) end
+if p.learn then learned = learn_seen(p.learn, p.user) end
 return {'OK', learned}
 `)
 
@@ -238,14 +238,16 @@ return {'ok'}
 // write (migrate, which raises nv to len where an older store had not
 // counted it).
 //
-// old_history(meta, level) is the level's hash of before; migrate(meta)
-// folds those in; evict(meta, level) drops the level's least recently seen
+// old_history(meta, level) is the level's hash of before; migrate(meta,
+// init) folds those in, and starts the history's version at init (when
+// given) at the head of the hash, where it is quick to find; evict(meta, level) drops the level's least recently seen
 // value.
 var historyLua = `
 local function old_history(meta, l) return string.sub(meta, 1, -2) .. 'h:' .. l end
 
-local function migrate(meta)
+local function migrate(meta, init)
   local set = {'hv', '2'}
+  if init then set[3] = 'w'; set[4] = init end
   for _, l in ipairs({` + luaStrings(risk.LevelNames()) + `}) do
     local h = old_history(meta, l)
     local all = redis.call('HGETALL', h)
@@ -318,6 +320,20 @@ end
 // learned. A history alone does not make a user one of the tenant's user
 // set (KEYS[4]), which lists users with an account: it expires, a set
 // member would not, and a login can be evaluated for any id at all.
+//
+// Every write of a history raises its version "w" (unlearn's too); a
+// history starts at l.init, a random number, so that one erased and made
+// again does not repeat the versions of the one before.
+//
+// learn_seen(l, user) learns a login being evaluated from the counts its
+// read saw (planLearn.seenFrom) without reading them again: when the
+// history is still at the version read (l.seen), it writes l.set (the
+// values' counts and last-seen, the new-value counts of l.fresh's levels,
+// n and last) and counts each of l.fresh's new values in its level's len,
+// evicting as learn does. It refreshes the expiry every time rather than
+// read the day of the last refresh ("d", which learn keeps): in a
+// compact hash a field is found by a scan, and d lies past the values. Otherwise (another write came between, a
+// history of before, no l.set) it learns as learn does.
 const learnLua = `
 local function learn(l, user)
   if l.once > 0 then
@@ -329,9 +345,10 @@ local function learn(l, user)
   local size, ttl, now, meta = l.size, l.ttl, l.now, KEYS[l.meta]
   local f = {'d', 'n', 'hv'}
   for _, v in ipairs(l.hist) do f[#f+1] = v.f; f[#f+1] = 'nv:' .. v.l; f[#f+1] = 'len:' .. v.l end
+  f[#f+1] = 'w'
   local m = redis.call('HMGET', meta, unpack(f))
   if not m[3] then
-    migrate(meta)
+    migrate(meta, l.init)
     m = redis.call('HMGET', meta, unpack(f))
   end
   -- Expiry is refreshed once a day (and on a new key), not on every
@@ -355,8 +372,27 @@ local function learn(l, user)
   set[#set+1] = 'last'; set[#set+1] = l.last
   set[#set+1] = 'd'; set[#set+1] = day
   set[#set+1] = 'hv'; set[#set+1] = '2'
+  set[#set+1] = 'w'; set[#set+1] = (tonumber(m[#f] or '') or l.init) + 1
   redis.call('HSET', meta, unpack(set))
   if m[1] ~= day then redis.call('PEXPIRE', meta, ttl) end
+  return 1
+end
+
+local function learn_seen(l, user)
+  if not l.set then return learn(l, user) end
+  local meta = KEYS[l.meta]
+  local m = redis.call('HMGET', meta, 'w', 'hv')
+  if m[2] ~= '2' or tonumber(m[1] or '0') ~= l.seen then return learn(l, user) end
+  for _, lv in ipairs(l.fresh) do
+    if redis.call('HINCRBY', meta, 'len:' .. lv, 1) > l.size then
+      evict(meta, lv)
+      redis.call('HINCRBY', meta, 'len:' .. lv, -1)
+    end
+  end
+  local set = l.set
+  set[#set+1] = 'w'; set[#set+1] = l.seen + 1
+  redis.call('HSET', meta, unpack(set))
+  redis.call('PEXPIRE', meta, l.ttl)
   return 1
 end
 `
@@ -430,6 +466,7 @@ local function unlearn(u)
     end
   end
   if u.last ~= '' and (m[2] == u.last or m[2] == u.last_json) then del[#del+1] = 'last' end
+  redis.call('HINCRBY', meta, 'w', 1)
   local n = math.max(tonumber(m[1] or '0') - 1, 0)
   down('n', m[1])
   if #set > 0 then redis.call('HSET', meta, unpack(set)) end
