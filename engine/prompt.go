@@ -43,6 +43,10 @@ type promptStore interface {
 	// whose hash is given; claimed is false (and nothing changes) for one
 	// already opened, finished or expired. It returns the prompt as stored.
 	OpenPrompt(ctx context.Context, id, session string, now time.Time) (p Prompt, found, claimed bool, err error)
+	// ReleasePrompt makes a prompt the session opened new again, if it
+	// still asks no code (its first could not be sent); any other prompt
+	// (another session's, one with a code, done) stays as it is.
+	ReleasePrompt(ctx context.Context, id, session string) error
 	// UpdatePrompt changes an open prompt of the session, unexpired at now;
 	// ErrPromptClosed otherwise.
 	UpdatePrompt(ctx context.Context, id, session string, now time.Time, ch PromptChange) error
@@ -356,7 +360,10 @@ func (e *core) sessionHash(id, secret string) string {
 // Open claims a new prompt for a browser and returns the session secret
 // its later actions carry; a browser that already holds the prompt's
 // session (secret) gets it back unchanged. Opening a manage prompt sends
-// the code of its step-up.
+// the code of its step-up; when that code cannot be sent (a send limit,
+// the SMS kill switch) the claim is given back, so the page is not used
+// up: the reload the error page asks for opens it again and tries the
+// send again, under the same limits (the browser never got the secret).
 func (e *Prompts) Open(ctx context.Context, id, secret string, actor Actor) (string, error) {
 	if len(id) > 64 {
 		return "", ErrPromptNotFound
@@ -391,6 +398,9 @@ func (e *Prompts) Open(ctx context.Context, id, secret string, actor Actor) (str
 	}
 	if p.Kind == PromptManage {
 		if err := e.stepUp(ctx, p, secret, actor); err != nil {
+			if rerr := e.store.ReleasePrompt(context.WithoutCancel(ctx), id, e.sessionHash(id, secret)); rerr != nil {
+				e.log.Warn("prompt not released", "err", rerr)
+			}
 			return "", err
 		}
 	}

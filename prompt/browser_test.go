@@ -77,9 +77,13 @@ type site struct {
 	now              *atomic.Int64 // the engine's clock offset, ns
 }
 
-func newSite(t *testing.T) site {
+func newSite(t *testing.T) site { return newSiteOn(t, apptest.Embedded) }
+
+// newSiteOn is newSite on a Redis kind of apptest's.
+func newSiteOn(t *testing.T, redis string) site {
 	var off atomic.Int64
-	env := apptest.New(t, apptest.Options{Localhost: true, Clock: func() time.Time { return time.Now().Add(time.Duration(off.Load())) }})
+	env := apptest.New(t, apptest.Options{Redis: redis, Localhost: true,
+		Clock: func() time.Time { return time.Now().Add(time.Duration(off.Load())) }})
 	tn, app, mgr := env.Tenant(t, "Acme")
 	h := newHost(t)
 	env.Must(t, 200, "PUT", "/v1/admin/policy", mgr, map[string]any{"challenge": "every_login",

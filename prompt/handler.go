@@ -268,14 +268,15 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		switch e.Kind {
 		case engine.KindRateLimited:
 			// A send limit on the page's first code, say: the person can
-			// do nothing on the page but wait.
-			status, title, msg = http.StatusTooManyRequests, "Please wait a moment", "Too many codes were asked for just now. Wait a few minutes, then go back to the application and try again."
+			// do nothing on the page but wait. The page is not used up
+			// (Open gave its claim back): a reload tries again.
+			status, title, msg = http.StatusTooManyRequests, "Please wait a moment", "Too many codes were asked for just now. Wait a few minutes, then reload this page."
 			if ra, ok := e.Meta["retry_after"].(int); ok && ra > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(ra))
 			}
 		case engine.KindUnavailable:
 			// The SMS kill switch, or the store out of reach.
-			status, title, msg = http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in codes cannot be sent right now. Go back to the application and try again in a few minutes."
+			status, title, msg = http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in codes cannot be sent right now. Wait a few minutes, then reload this page."
 		default:
 			status, title, msg = http.StatusInternalServerError, "Something went wrong", "Please go back to the application and try again."
 		}

@@ -81,6 +81,16 @@ func (s *Store) OpenPrompt(ctx context.Context, id, session string, now time.Tim
 	return parsePrompt(id, m), true, claimed == 1, nil
 }
 
+// ReleasePrompt makes a prompt the session opened, without a code yet,
+// new again.
+func (s *Store) ReleasePrompt(ctx context.Context, id, session string) error {
+	key, _, ok := promptKey(id)
+	if !ok {
+		return nil
+	}
+	return releasePromptScript.Run(ctx, s.rdb, []string{key}, session).Err()
+}
+
 // UpdatePrompt changes an open prompt of the session.
 func (s *Store) UpdatePrompt(ctx context.Context, id, session string, now time.Time, ch engine.PromptChange) error {
 	key, _, ok := promptKey(id)

@@ -52,3 +52,57 @@ func TestPromptCeremonyAnsweredOnce(t *testing.T) {
 		})
 	}
 }
+
+// A claim is released only by its own session and only while the prompt
+// asks no code: another browser cannot free (and so take) a page someone
+// else opened, nor can a page that sent its code be opened again.
+func TestPromptReleaseOnlyOwnClaimWithoutCode(t *testing.T) {
+	for name, newClient := range statsClients(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := statsStore(t, newClient, time.Hour)
+			now := time.Now()
+			tenant := fmt.Sprintf("tn_release_%s_%d", name, now.UnixNano()%1e9)
+			open := func(suffix string) string {
+				id := "pr_" + keyspace.Placement(tenant, "alice") + strings.Repeat(suffix, 24)
+				p := engine.Prompt{ID: id, Tenant: tenant, User: "alice", Kind: engine.PromptManage, ExpiresAt: now.Add(time.Minute), Status: engine.PromptNew}
+				if err := s.CreatePrompt(ctx, p, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, claimed, err := s.OpenPrompt(ctx, id, "session", now); err != nil || !claimed {
+					t.Fatalf("open: %v %v", claimed, err)
+				}
+				return id
+			}
+			status := func(id string) engine.PromptStatus {
+				p, _, err := s.Prompt(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p.Status
+			}
+			id := open("a")
+			if err := s.ReleasePrompt(ctx, id, "intruder"); err != nil || status(id) != engine.PromptOpen {
+				t.Fatalf("another session's release: %v, status %s", err, status(id))
+			}
+			if _, _, claimed, _ := s.OpenPrompt(ctx, id, "intruder", now); claimed {
+				t.Fatal("another session claimed an open prompt")
+			}
+			if err := s.ReleasePrompt(ctx, id, "session"); err != nil || status(id) != engine.PromptNew {
+				t.Fatalf("own release: %v, status %s", err, status(id))
+			}
+			if _, _, claimed, _ := s.OpenPrompt(ctx, id, "again", now); !claimed {
+				t.Fatal("a released prompt cannot be opened again")
+			}
+
+			sent := open("b")
+			ch := "ch_x"
+			if err := s.UpdatePrompt(ctx, sent, "session", now, engine.PromptChange{Challenge: &ch}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ReleasePrompt(ctx, sent, "session"); err != nil || status(sent) != engine.PromptOpen {
+				t.Fatalf("release of a prompt with its code: %v, status %s", err, status(sent))
+			}
+		})
+	}
+}

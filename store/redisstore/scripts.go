@@ -788,6 +788,17 @@ end
 return {claimed, redis.call('HGETALL', KEYS[1])}
 `)
 
+// releasePromptScript makes a prompt new again that the session opened
+// and that asks no code yet (compare-and-release: a prompt another
+// session holds, or one that asks a code, stays). KEYS[1] prompt hash;
+// ARGV[1] session hash. Returns 1 when released, else 0.
+var releasePromptScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'status', 'session', 'ch', 'verified')
+if f[1] ~= 'open' or f[2] ~= ARGV[1] or (f[3] or '') ~= '' or f[4] == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'new', 'session', '')
+return 1
+`)
+
 // updatePromptScript sets fields of an open prompt of the session, if
 // the condition holds. KEYS[1] prompt hash; ARGV[1] now ms, ARGV[2]
 // session hash, ARGV[3] a field that must hold ARGV[4] ("" for no
