@@ -124,7 +124,7 @@ type planLearn struct {
 	// what the login writes into it then, and the levels it brings a new
 	// value to (seenFrom).
 	Seen  int64    `json:"seen"`
-	Set   []string `json:"set,omitempty"`
+	Set   []any    `json:"-"` // arguments of the script of their own
 	Fresh []string `json:"fresh"`
 }
 
@@ -138,7 +138,7 @@ func (l *planLearn) seenFrom(rec engine.LoginRecord, seen *engine.LoginState) {
 		return
 	}
 	now := strconv.FormatInt(l.Now, 10)
-	set := make([]string, 0, 4*len(rec.Levels)+8)
+	set := make([]any, 0, 4*len(rec.Levels)+8)
 	fresh := []string{}
 	for i, v := range rec.Levels {
 		c := seen.Levels[i]
@@ -238,7 +238,11 @@ func (s *Store) writeUser(ctx context.Context, rdb redis.Scripter, u engine.User
 	if err != nil {
 		return nil, err
 	}
-	return userWriteScript.Run(ctx, rdb, keys, b, rec), nil
+	args := []any{b, rec}
+	if p.Learn != nil {
+		args = append(args, p.Learn.Set...)
+	}
+	return userWriteScript.Run(ctx, rdb, keys, args...), nil
 }
 
 // commitPlan is the plan of c; add names a key and returns its index.

@@ -26,7 +26,8 @@ import (
 // referenced by index from the plan (challenges, erased keys, the login
 // record, the meta hash).
 // ARGV[1] JSON plan (writePlan in account.go), ARGV[2] the login record's
-// JSON ("" without one: a string of its own, not escaped into the plan).
+// JSON ("" without one: a string of its own, not escaped into the plan),
+// ARGV[3..] the history fields learn_seen writes (planLearn.Set), if any.
 // Returns {"OK" | "conflict" | "challenge:<status>", learned (0/1)}.
 var userWriteScript = redis.NewScript(keyspace.EnqueueLua + commitLua + loginLua + historyLua + learnLua + `
 local p = cjson.decode(ARGV[1])
@@ -36,7 +37,7 @@ apply(p)
 if p.login then keep_login(p.login) end
 if p.grace ~= '' then count_grace(p.grace, p.grace_ttl) end
 local learned = 0
-if p.learn then learned = learn_seen(p.learn, p.user) end
+if p.learn then learned = learn_seen(p.learn, p.user, 3) end
 return {'OK', learned}
 `)
 
@@ -325,15 +326,16 @@ end
 // history starts at l.init, a random number, so that one erased and made
 // again does not repeat the versions of the one before.
 //
-// learn_seen(l, user) learns a login being evaluated from the counts its
-// read saw (planLearn.seenFrom) without reading them again: when the
-// history is still at the version read (l.seen), it writes l.set (the
-// values' counts and last-seen, the new-value counts of l.fresh's levels,
-// n and last) and counts each of l.fresh's new values in its level's len,
-// evicting as learn does. It refreshes the expiry every time rather than
-// read the day of the last refresh ("d", which learn keeps): in a
-// compact hash a field is found by a scan, and d lies past the values. Otherwise (another write came between, a
-// history of before, no l.set) it learns as learn does.
+// learn_seen(l, user, first) learns a login being evaluated from the
+// counts its read saw (planLearn.seenFrom) without reading them again:
+// when the history is still at the version read (l.seen), it writes the
+// fields and values of ARGV[first..] (the values' counts and last-seen,
+// the new-value counts of l.fresh's levels, n and last) and counts each
+// of l.fresh's new values in its level's len, evicting as learn does. It
+// refreshes the expiry every time rather than read the day of the last
+// refresh ("d", which learn keeps): in a compact hash a field is found by
+// a scan, and d lies past the values. Otherwise (another write came
+// between, a history of before, no ARGV[first]) it learns as learn does.
 const learnLua = `
 local function learn(l, user)
   if l.once > 0 then
@@ -378,8 +380,8 @@ local function learn(l, user)
   return 1
 end
 
-local function learn_seen(l, user)
-  if not l.set then return learn(l, user) end
+local function learn_seen(l, user, first)
+  if #ARGV < first then return learn(l, user) end
   local meta = KEYS[l.meta]
   local m = redis.call('HMGET', meta, 'w', 'hv')
   if m[2] ~= '2' or tonumber(m[1] or '0') ~= l.seen then return learn(l, user) end
@@ -389,9 +391,7 @@ local function learn_seen(l, user)
       redis.call('HINCRBY', meta, 'len:' .. lv, -1)
     end
   end
-  local set = l.set
-  set[#set+1] = 'w'; set[#set+1] = l.seen + 1
-  redis.call('HSET', meta, unpack(set))
+  redis.call('HSET', meta, 'w', l.seen + 1, unpack(ARGV, first))
   redis.call('PEXPIRE', meta, l.ttl)
   return 1
 end
