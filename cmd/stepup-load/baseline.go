@@ -119,8 +119,8 @@ func startBaseline(ctx context.Context, ceilingRedis string) (string, func(), er
 	return "http://" + ln.Addr().String(), stop, nil
 }
 
-// redisCPU returns a reader of the Redis server's CPU seconds so far
-// (redisinfo.CPU), for the phases that use it.
-func redisCPU(rdb *redis.Client) func(context.Context) (float64, bool) {
-	return func(ctx context.Context) (float64, bool) { return redisinfo.CPU(ctx, rdb) }
+// redisUsage returns a reader of what the Redis server has spent so far
+// (redisinfo.Read), for the phases that use it.
+func redisUsage(rdb *redis.Client) func(context.Context) (redisinfo.Usage, bool) {
+	return func(ctx context.Context) (redisinfo.Usage, bool) { return redisinfo.Read(ctx, rdb) }
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stepup-auth/stepup/internal/redisinfo"
 )
 
 // phase is one measured load phase: a target driven by c workers.
@@ -32,9 +34,9 @@ type phase struct {
 	// body returns the next request body; each worker gets its own random
 	// stream.
 	body func(r *rand.Rand) any
-	// cpu, when set, reads a process's CPU seconds so far (the Redis
-	// server's); the result then holds what the measured window used.
-	cpu func(context.Context) (float64, bool)
+	// redis, when set, reads what the Redis server has spent so far; the
+	// result then holds what the measured window used.
+	redis func(context.Context) (redisinfo.Usage, bool)
 }
 
 // result is a phase's measurements.
@@ -46,7 +48,7 @@ type result struct {
 	errors    int
 	firstErrs []string // a few distinct error descriptions
 	decisions map[string]int
-	cpu       float64 // the phase's cpu seconds in the measured window; 0 when unknown
+	redis     redisinfo.Usage // what Redis spent in the measured window; zero when unknown
 }
 
 func (r result) rps() float64 {
@@ -88,11 +90,11 @@ func (p phase) run(ctx context.Context) result {
 	stats := make([]workerStats, p.concurrency)
 	var due atomic.Int64 // the next open-loop request's number
 	var wg sync.WaitGroup
-	cpu := make(chan float64, 1)
-	if p.cpu != nil {
-		go func() { cpu <- p.cpuBetween(ctx, measureFrom, stop) }()
+	used := make(chan redisinfo.Usage, 1)
+	if p.redis != nil {
+		go func() { used <- p.redisBetween(ctx, measureFrom, stop) }()
 	} else {
-		cpu <- 0
+		used <- redisinfo.Usage{}
 	}
 	for w := range p.concurrency {
 		wg.Go(func() {
@@ -139,7 +141,7 @@ func (p phase) run(ctx context.Context) result {
 	}
 	wg.Wait()
 
-	res := result{name: p.name, elapsed: p.duration, decisions: map[string]int{}, cpu: <-cpu}
+	res := result{name: p.name, elapsed: p.duration, decisions: map[string]int{}, redis: <-used}
 	for _, st := range stats {
 		res.requests += st.n
 		res.errors += st.errors
@@ -157,26 +159,26 @@ func (p phase) run(ctx context.Context) result {
 	return res
 }
 
-// cpuBetween returns the CPU seconds p.cpu reports between from and to,
-// 0 when it cannot tell.
-func (p phase) cpuBetween(ctx context.Context, from, to time.Time) float64 {
-	read := func(at time.Time) (float64, bool) {
+// redisBetween returns what p.redis reports Redis spent between from and
+// to, zero when it cannot tell.
+func (p phase) redisBetween(ctx context.Context, from, to time.Time) redisinfo.Usage {
+	read := func(at time.Time) (redisinfo.Usage, bool) {
 		select {
 		case <-time.After(time.Until(at)):
 		case <-ctx.Done():
-			return 0, false
+			return redisinfo.Usage{}, false
 		}
-		return p.cpu(ctx)
+		return p.redis(ctx)
 	}
 	a, ok := read(from)
 	if !ok {
-		return 0
+		return redisinfo.Usage{}
 	}
 	b, ok := read(to)
-	if !ok || b < a {
-		return 0
+	if !ok || b.CPU < a.CPU {
+		return redisinfo.Usage{}
 	}
-	return b - a
+	return b.Sub(a)
 }
 
 // send posts one body and returns the evaluation's decision, if the answer

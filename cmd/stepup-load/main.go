@@ -210,9 +210,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer rdb.Close()
 		// The evaluation and the ceiling share the Redis server: what
 		// each costs it per request is the gap the scripts make.
-		phases[0].cpu = redisCPU(rdb)
+		phases[0].redis = redisUsage(rdb)
 		ceiling := echo
-		ceiling.name, ceiling.url, ceiling.cpu = "read+write ceiling", ceilingURL, phases[0].cpu
+		ceiling.name, ceiling.url, ceiling.redis = "read+write ceiling", ceilingURL, phases[0].redis
 		phases = append(phases, ceiling)
 	}
 	var results []result
@@ -239,8 +239,12 @@ func report(w io.Writer, rs []result) {
 	}
 	tw.Flush()
 	for _, r := range rs {
-		if r.cpu > 0 && r.requests > 0 {
-			fmt.Fprintf(w, "%s: Redis CPU %.1f s, %.0f µs per request\n", r.name, r.cpu, 1e6*r.cpu/float64(r.requests))
+		if u := r.redis; u.CPU > 0 && r.requests > 0 {
+			fmt.Fprintf(w, "%s: Redis CPU %.1f s, %.0f µs per request", r.name, u.CPU, 1e6*u.CPU/float64(r.requests))
+			if u.ScriptCalls > 0 {
+				fmt.Fprintf(w, "; scripts %.2f per request, %.1f µs each", float64(u.ScriptCalls)/float64(r.requests), float64(u.ScriptUsec)/float64(u.ScriptCalls))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	for _, r := range rs {

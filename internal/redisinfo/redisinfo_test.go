@@ -49,3 +49,36 @@ func TestCPU(t *testing.T) {
 		t.Errorf("miniredis reported %v CPU seconds", v)
 	}
 }
+
+// Read reports a real redis-server's CPU seconds and its scripts' calls
+// and time, which grow as scripts run; miniredis is refused.
+func TestRead(t *testing.T) {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Server(t)})
+	defer rdb.Close()
+	before, ok := redisinfo.Read(ctx, rdb)
+	if !ok {
+		t.Fatal("a real redis-server reported nothing")
+	}
+	sc := redis.NewScript(`for i = 1, 200 do redis.call('INCR', KEYS[1]) end return 1`)
+	for range 100 {
+		if err := sc.Run(ctx, rdb, []string{"k"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, ok := redisinfo.Read(ctx, rdb)
+	if !ok {
+		t.Fatal("no second reading")
+	}
+	d := u.Sub(before)
+	if d.ScriptCalls < 100 || d.ScriptCalls > 102 || d.ScriptUsec <= 0 || d.CPU <= 0 {
+		t.Errorf("100 script runs: %+v", d)
+	}
+
+	mr := miniredis.RunT(t)
+	mrdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer mrdb.Close()
+	if u, ok := redisinfo.Read(ctx, mrdb); ok {
+		t.Errorf("miniredis reported %+v", u)
+	}
+}
