@@ -249,7 +249,7 @@ type loaded struct {
 	rec     LoginRecord
 	view    RiskView
 	facts   facts
-	state   LoginState // what the store read (LoginWrite.Seen)
+	state   *LoginState // what the store read (LoginWrite.Seen)
 }
 
 // actor is the end user who logs in, as the login's audit events and
@@ -280,7 +280,7 @@ func (e *Logins) load(ctx context.Context, u UserRef, ip netip.Addr, in Evaluate
 	}
 	si.Reported = e.reportedWeight(st.Reports, now)
 	r := risk.Score(si, e.opt.Risk)
-	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group), state: st}
+	l := loaded{user: u, in: in, account: a, policy: p, epoch: pol.epoch(a.Group), state: &st}
 	l.rec = LoginRecord{
 		ID: e.newID("lg_", e.core.store.Placement(u)), Tenant: u.Tenant, User: in.UserID, At: now, Levels: vals,
 		Device: deviceInfo(feats.UA, feats.Country),
@@ -431,7 +431,7 @@ func monitored(f facts, v verdict) verdict {
 func (e *Logins) plan(ctx context.Context, t Tenant, l loaded, v verdict, out *Evaluation) (LoginWrite, error) {
 	now := l.rec.At
 	w := LoginWrite{Record: l.rec, RecordTTL: e.recordTTL(), LearnOpt: e.learnOptions(), Learn: v.Decision == DecisionAllow,
-		CountBlocked: v.Decision == DecisionChallenge || v.Decision == DecisionDeny, Seen: &l.state}
+		CountBlocked: v.Decision == DecisionChallenge || v.Decision == DecisionDeny, Seen: l.state}
 	if v.UseGrace {
 		w.GraceEpoch = l.epoch
 	}
