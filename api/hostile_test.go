@@ -217,6 +217,16 @@ func TestHostileInput(t *testing.T) {
 				}
 
 				// Bodies.
+				if op.RequestBody != nil && op.RequestBody.Value.Content.Get("application/x-www-form-urlencoded") != nil {
+					for _, c := range []struct{ name, body string }{
+						{"bad escape", "MessageSid=%zz&MessageStatus=delivered"},
+						{"10 MB", "MessageSid=" + strings.Repeat("x", 10<<20)},
+						{"json", `{"MessageSid":"SM1"}`},
+					} {
+						r := h.send("form "+c.name, method, path, bearer(key), c.body, "application/x-www-form-urlencoded")
+						h.wantRefused("form "+c.name, r)
+					}
+				}
 				if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
 					return
 				}
