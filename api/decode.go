@@ -94,6 +94,11 @@ func decodeObject(b []byte, v any) error {
 		// for U+FFFD, making two different user ids one.
 		return engine.E(engine.KindInvalid, "bad_json", "request body is not valid UTF-8")
 	}
+	if loneSurrogate(b) {
+		// The same for an escaped half of a UTF-16 pair without its other
+		// half ("\ud800"), as JavaScript's JSON.stringify writes one.
+		return engine.E(engine.KindInvalid, "bad_json", "request body escapes a lone UTF-16 surrogate")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -103,6 +108,50 @@ func decodeObject(b []byte, v any) error {
 		return engine.E(engine.KindInvalid, "bad_json", "trailing data after the JSON object")
 	}
 	return nil
+}
+
+// loneSurrogate reports a \u escape of a UTF-16 surrogate that is not a
+// high one followed by a low one. Outside strings valid JSON has no
+// backslash, and each escape is skipped whole, so "\\ud800" (an escaped
+// backslash, then text) is not one.
+func loneSurrogate(b []byte) bool {
+	hex4 := func(i int) rune {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return -1
+		}
+		var r rune
+		for _, c := range b[i+2 : i+6] {
+			switch {
+			case '0' <= c && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case 'A' <= c && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return -1
+			}
+		}
+		return r
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r := hex4(i)
+		switch {
+		case 0xD800 <= r && r < 0xDC00:
+			if lo := hex4(i + 6); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		case 0xDC00 <= r && r <= 0xDFFF:
+			return true
+		default:
+			i++ // the escaped character, whatever it is
+		}
+	}
+	return false
 }
 
 // jsonError turns a decoding error into the API's error.

@@ -48,6 +48,7 @@ func FuzzDecode(f *testing.F) {
 		`{"logins":[{"at":1}]}`, `{"kind":"app","label":"\u0000"}`, `{"channel":"sms"}`,
 		`{"mode":"required","groups":{"staff":{"mode":"off"}}}`, "\xff\xfe{}", `{"a":` + strings.Repeat(`[`, 10000),
 		`{"user_id":"` + strings.Repeat("x", 70000) + `"}`, `{"user_id":1e999}`, `{"remember_device":1}`,
+		`{"user_id":"\ud800"}`, `{"user_id":"\ud83d\ude00"}`, `{"user_id":"\\udc00"}`,
 	} {
 		for i := range decodeTargets {
 			f.Add([]byte(s), uint8(i))
@@ -113,6 +114,18 @@ func TestDecodeBytes(t *testing.T) {
 		{"null", `null`, false, "bad_json", ""},
 		// JSON is UTF-8: a bad byte is refused, not swapped for U+FFFD.
 		{"not utf-8", "{\"user_id\":\"bob\xff\"}", false, "bad_json", ""},
+		// Nor is an escaped half of a UTF-16 pair: "\ud800" and "\udc00"
+		// would both decode as U+FFFD, two ids as one.
+		{"lone high surrogate", `{"user_id":"bob\ud800"}`, false, "bad_json", ""},
+		{"lone low surrogate", `{"user_id":"bob\uDC00"}`, false, "bad_json", ""},
+		{"high surrogate then text", `{"user_id":"\ud800x\udc00"}`, false, "bad_json", ""},
+		{"two high surrogates", `{"user_id":"\ud83d\ud83d"}`, false, "bad_json", ""},
+		{"surrogate at the end", `{"user_id":"\ud83d`, false, "bad_json", ""},
+		{"surrogate in a name", `{"\udfff":1}`, false, "bad_json", ""},
+		{"surrogate pair", `{"user_id":"bob\ud83d\ude00"}`, false, "", ""},
+		{"escaped backslash then u", `{"user_id":"bob\\ud800"}`, false, "", ""},
+		{"escaped quote then surrogate pair", `{"user_id":"\"\uD83D\uDE00\\"}`, false, "", ""},
+		{"replacement character itself", `{"user_id":"bob\ufffd"}`, false, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

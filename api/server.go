@@ -277,13 +277,10 @@ func (s *Server) recover(c *gin.Context) {
 // auth requires a bearer key of kind.
 func (s *Server) auth(kind engine.KeyKind) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		// The scheme name is case-insensitive (RFC 7235).
-		scheme, secret, ok := strings.Cut(c.GetHeader("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			secret = "" // a failed authentication like a wrong key, and counted
-		}
-		// Failures are throttled per client address (429 with Retry-After).
-		p, err := s.eng.Tenants.AuthenticateFrom(c.Request.Context(), strings.TrimSpace(secret), s.clientIP(c))
+		// A missing or malformed key is a failed authentication like a
+		// wrong key, and counted: failures are throttled per client
+		// address (429 with Retry-After).
+		p, err := s.eng.Tenants.AuthenticateFrom(c.Request.Context(), bearerToken(c), s.clientIP(c))
 		if err != nil {
 			s.writeError(c, err)
 			return
@@ -305,11 +302,25 @@ func (s *Server) metricsAuth(c *gin.Context) {
 	if s.opt.MetricsToken == "" {
 		return
 	}
-	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") ||
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.opt.MetricsToken)) != 1 {
+	if token := bearerToken(c); token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.opt.MetricsToken)) != 1 {
 		s.writeError(c, engine.ErrUnauthenticated)
 	}
+}
+
+// bearerToken is the secret of the request's one "Authorization: Bearer"
+// header ("" when there is none or it is malformed). The scheme name is
+// case-insensitive (RFC 7235). Authorization is a singleton field (RFC
+// 9110): a request with two is ambiguous, as a proxy in front may read the
+// last where gin reads the first, so it carries no key.
+func bearerToken(c *gin.Context) string {
+	if len(c.Request.Header.Values("Authorization")) != 1 {
+		return ""
+	}
+	scheme, secret, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(secret)
 }
 
 func principal(c *gin.Context) engine.Principal {
