@@ -24,12 +24,19 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// servers are a real redis-server's client and an embedded miniredis'.
+func servers(t *testing.T) (real, mini *redis.Client) {
+	real = redis.NewClient(&redis.Options{Addr: redistest.Server(t)})
+	mini = redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { _ = real.Close(); _ = mini.Close() })
+	return real, mini
+}
+
 // CPU reads a real redis-server's CPU seconds, which grow as it works, and
 // refuses a server that does not report them (miniredis).
 func TestCPU(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: redistest.Server(t)})
-	defer rdb.Close()
+	rdb, mrdb := servers(t)
 	before, ok := redisinfo.CPU(ctx, rdb)
 	if !ok {
 		t.Fatal("a real redis-server reported no CPU seconds")
@@ -42,9 +49,6 @@ func TestCPU(t *testing.T) {
 		t.Errorf("CPU seconds went from %v to %v (ok %v) over 20,000 commands", before, after, ok)
 	}
 
-	mr := miniredis.RunT(t)
-	mrdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer mrdb.Close()
 	if v, ok := redisinfo.CPU(ctx, mrdb); ok {
 		t.Errorf("miniredis reported %v CPU seconds", v)
 	}
@@ -54,8 +58,7 @@ func TestCPU(t *testing.T) {
 // and time, which grow as scripts run; miniredis is refused.
 func TestRead(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: redistest.Server(t)})
-	defer rdb.Close()
+	rdb, mrdb := servers(t)
 	before, ok := redisinfo.Read(ctx, rdb)
 	if !ok {
 		t.Fatal("a real redis-server reported nothing")
@@ -75,9 +78,6 @@ func TestRead(t *testing.T) {
 		t.Errorf("100 script runs: %+v", d)
 	}
 
-	mr := miniredis.RunT(t)
-	mrdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer mrdb.Close()
 	if u, ok := redisinfo.Read(ctx, mrdb); ok {
 		t.Errorf("miniredis reported %+v", u)
 	}

@@ -71,93 +71,85 @@ func TestLearnFromTheRead(t *testing.T) {
 		{"a3", "b2", "d1"}, // a third address in a level of two: a1 or a2 goes
 		{"a2", "b2", "d2"}, {"a2", "b2", "d2"}, {"a4", "b3", "d3"},
 	}
-	for name, newClient := range statsClients(t) {
-		t.Run(name, func(t *testing.T) {
-			s, rdb := statsStore(t, newClient, time.Hour)
-			now := time.Now().Truncate(time.Second)
-			tenant := fmt.Sprintf("tn_learn_%s_%d", name, now.UnixNano()%1e9)
-			seen := newLearnUser(t, s, rdb, tenant, "seen", now)
-			fresh := newLearnUser(t, s, rdb, tenant, "fresh", now)
-			for i, v := range logins {
-				seen.now = now.Add(time.Duration(i) * time.Second)
-				fresh.now = seen.now
-				w := seen.login(v[0], v[1], v[2])
-				st := seen.read(w)
-				w.Seen = &st
-				seen.save(w)
-				fresh.save(fresh.login(v[0], v[1], v[2])) // no read: learnt from the history as it is
-				if got, want := seen.history(), fresh.history(); !maps.Equal(got, want) {
-					t.Fatalf("login %d %v: history learnt from the read\n%v\nwant\n%v", i, v, got, want)
-				}
-			}
-			if h := seen.history(); h["len:ip.addr"] != "2" || h["nv:ip.addr"] != "4" || h["n"] != fmt.Sprint(len(logins)) {
-				t.Errorf("history %v: want 2 addresses held of 4 seen and %d logins", h, len(logins))
-			}
-
-			// A read made stale by another login of his learnt in between
-			// (its own read and write done first): the stale write learns
-			// from the history as it is, so neither login is lost.
-			stale := seen.login("a4", "b3", "d3")
-			st := seen.read(stale)
-			other := seen.login("a4", "b3", "d3")
-			ost := seen.read(other)
-			other.Seen = &ost
-			seen.save(other)
-			stale.Seen = &st
-			seen.save(stale)
-			fresh.save(fresh.login("a4", "b3", "d3"))
-			fresh.save(fresh.login("a4", "b3", "d3"))
-			if got, want := seen.history(), fresh.history(); !maps.Equal(got, want) {
-				t.Fatalf("after a stale read: history\n%v\nwant\n%v", got, want)
-			}
-			if c := seen.history()["ip.addr:a4"]; !strings.HasPrefix(c, "3:") {
-				t.Errorf("a4 counted %q after three logins from it", c)
-			}
-
-			// The write trusts an unchanged history's read: a read that
-			// claims other counts is what gets written (which is how this
-			// test knows the write did not read the history again).
-			w := seen.login("a4", "b3", "d3")
-			st = seen.read(w)
-			st.Levels[0].UserCount = 40
+	onEachStore(t, "learn", func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient, tenant string) {
+		now := time.Now().Truncate(time.Second)
+		seen := newLearnUser(t, s, rdb, tenant, "seen", now)
+		fresh := newLearnUser(t, s, rdb, tenant, "fresh", now)
+		for i, v := range logins {
+			seen.now = now.Add(time.Duration(i) * time.Second)
+			fresh.now = seen.now
+			w := seen.login(v[0], v[1], v[2])
+			st := seen.read(w)
 			w.Seen = &st
 			seen.save(w)
-			if c := seen.history()["ip.addr:a4"]; !strings.HasPrefix(c, "41:") {
-				t.Errorf("a4 counted %q, want the read's 40 and this login", c)
+			fresh.save(fresh.login(v[0], v[1], v[2])) // no read: learnt from the history as it is
+			if got, want := seen.history(), fresh.history(); !maps.Equal(got, want) {
+				t.Fatalf("login %d %v: history learnt from the read\n%v\nwant\n%v", i, v, got, want)
 			}
-		})
-	}
+		}
+		if h := seen.history(); h["len:ip.addr"] != "2" || h["nv:ip.addr"] != "4" || h["n"] != fmt.Sprint(len(logins)) {
+			t.Errorf("history %v: want 2 addresses held of 4 seen and %d logins", h, len(logins))
+		}
+
+		// A read made stale by another login of his learnt in between
+		// (its own read and write done first): the stale write learns
+		// from the history as it is, so neither login is lost.
+		stale := seen.login("a4", "b3", "d3")
+		st := seen.read(stale)
+		other := seen.login("a4", "b3", "d3")
+		ost := seen.read(other)
+		other.Seen = &ost
+		seen.save(other)
+		stale.Seen = &st
+		seen.save(stale)
+		fresh.save(fresh.login("a4", "b3", "d3"))
+		fresh.save(fresh.login("a4", "b3", "d3"))
+		if got, want := seen.history(), fresh.history(); !maps.Equal(got, want) {
+			t.Fatalf("after a stale read: history\n%v\nwant\n%v", got, want)
+		}
+		if c := seen.history()["ip.addr:a4"]; !strings.HasPrefix(c, "3:") {
+			t.Errorf("a4 counted %q after three logins from it", c)
+		}
+
+		// The write trusts an unchanged history's read: a read that
+		// claims other counts is what gets written (which is how this
+		// test knows the write did not read the history again).
+		w := seen.login("a4", "b3", "d3")
+		st = seen.read(w)
+		st.Levels[0].UserCount = 40
+		w.Seen = &st
+		seen.save(w)
+		if c := seen.history()["ip.addr:a4"]; !strings.HasPrefix(c, "41:") {
+			t.Errorf("a4 counted %q, want the read's 40 and this login", c)
+		}
+	})
 }
 
 // A fraud verdict between a login's read and its write changes the
 // history, so the write learns from the history as the verdict left it.
 func TestLearnAfterAnUnlearn(t *testing.T) {
-	for name, newClient := range statsClients(t) {
-		t.Run(name, func(t *testing.T) {
-			s, rdb := statsStore(t, newClient, time.Hour)
-			ctx := context.Background()
-			now := time.Now().Truncate(time.Second)
-			tenant := fmt.Sprintf("tn_unlearn_%s_%d", name, now.UnixNano()%1e9)
-			l := newLearnUser(t, s, rdb, tenant, "victim", now)
-			l.save(l.login("a1", "b1", "d1"))
-			l.now = now.Add(time.Second)
-			bad := l.login("a2", "b1", "d2")
-			l.save(bad)
+	onEachStore(t, "unlearn", func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient, tenant string) {
+		ctx := context.Background()
+		now := time.Now().Truncate(time.Second)
+		l := newLearnUser(t, s, rdb, tenant, "victim", now)
+		l.save(l.login("a1", "b1", "d1"))
+		l.now = now.Add(time.Second)
+		bad := l.login("a2", "b1", "d2")
+		l.save(bad)
 
-			l.now = now.Add(2 * time.Second)
-			w := l.login("a2", "b1", "d1")
-			st := l.read(w) // sees a2 once
-			_, err := s.Feedback(ctx, l.u, engine.FeedbackWrite{Record: bad.Record, Verdict: engine.VerdictFraud, Commit: engine.Commit{Version: -1, Now: l.now}})
-			must(t, err)
-			w.Seen = &st
-			l.save(w)
-			h := l.history()
-			if !strings.HasPrefix(h["ip.addr:a2"], "1:") || h["nv:ip.addr"] != "2" || h["len:ip.addr"] != "2" || h["n"] != "2" {
-				t.Errorf("history %v: want a2 once (the fraud taken out, this login in), 2 addresses, 2 logins", h)
-			}
-			if _, ok := h["dev.id:d2"]; ok {
-				t.Errorf("history %v still holds the fraudulent login's device", h)
-			}
-		})
-	}
+		l.now = now.Add(2 * time.Second)
+		w := l.login("a2", "b1", "d1")
+		st := l.read(w) // sees a2 once
+		_, err := s.Feedback(ctx, l.u, engine.FeedbackWrite{Record: bad.Record, Verdict: engine.VerdictFraud, Commit: engine.Commit{Version: -1, Now: l.now}})
+		must(t, err)
+		w.Seen = &st
+		l.save(w)
+		h := l.history()
+		if !strings.HasPrefix(h["ip.addr:a2"], "1:") || h["nv:ip.addr"] != "2" || h["len:ip.addr"] != "2" || h["n"] != "2" {
+			t.Errorf("history %v: want a2 once (the fraud taken out, this login in), 2 addresses, 2 logins", h)
+		}
+		if _, ok := h["dev.id:d2"]; ok {
+			t.Errorf("history %v still holds the fraudulent login's device", h)
+		}
+	})
 }

@@ -41,6 +41,17 @@ func statsClients(t *testing.T) map[string]func(t *testing.T) redis.UniversalCli
 	}
 }
 
+// onEachStore runs f on a store over each kind of Redis (statsClients,
+// statistics ticking hourly), with a fresh tenant id named after prefix.
+func onEachStore(t *testing.T, prefix string, f func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient, tenant string)) {
+	for name, newClient := range statsClients(t) {
+		t.Run(name, func(t *testing.T) {
+			s, rdb := statsStore(t, newClient, time.Hour)
+			f(t, s, rdb, fmt.Sprintf("tn_%s_%s_%d", prefix, name, time.Now().UnixNano()%1e9))
+		})
+	}
+}
+
 func statsStore(t *testing.T, newClient func(t *testing.T) redis.UniversalClient, every time.Duration) (*redisstore.Store, redis.UniversalClient) {
 	t.Helper()
 	rdb := newClient(t)
