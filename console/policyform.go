@@ -22,6 +22,7 @@ type policyForm struct {
 	SMSCountries, BlockedCountries          string
 	TrustedNetworks, BlockedNetworks        string
 	ManagerEmails, Groups                   string
+	ReturnURLs, LogoURL, AccentColor        string
 	SMSDisabled, DailyDigest                bool
 	Errors                                  map[string]string // form field → message
 }
@@ -69,6 +70,7 @@ func formOf(v engine.PolicyView) policyForm {
 		TrustedNetworks: strings.Join(p.TrustedNetworks, "\n"), BlockedNetworks: strings.Join(p.BlockedNetworks, "\n"),
 		ManagerEmails: strings.Join(p.ManagerEmails, "\n"), Groups: groups,
 		SMSDisabled: p.SMSDisabled, DailyDigest: p.DailyDigest,
+		ReturnURLs: strings.Join(p.ReturnURLs, "\n"), LogoURL: p.LogoURL, AccentColor: p.AccentColor,
 	}
 }
 
@@ -87,6 +89,7 @@ func formFrom(f url.Values) policyForm {
 		TrustedNetworks: f.Get("trusted_networks"), BlockedNetworks: f.Get("blocked_networks"),
 		ManagerEmails: f.Get("manager_emails"), Groups: f.Get("groups"),
 		SMSDisabled: f.Get("sms_disabled") == "on", DailyDigest: f.Get("daily_digest") == "on",
+		ReturnURLs: f.Get("return_urls"), LogoURL: f.Get("logo_url"), AccentColor: f.Get("accent_color"),
 	}
 }
 
@@ -119,6 +122,13 @@ func (f policyForm) update() (engine.PolicyUpdate, error) {
 	p.SMSCountries, p.BlockedCountries = list(f.SMSCountries), list(f.BlockedCountries)
 	p.TrustedNetworks, p.BlockedNetworks, p.ManagerEmails = list(f.TrustedNetworks), list(f.BlockedNetworks), list(f.ManagerEmails)
 	p.SMSDisabled, p.DailyDigest = &f.SMSDisabled, &f.DailyDigest
+	// One URL a line: a URL may hold a comma, never a space.
+	returnURLs := strings.Fields(f.ReturnURLs)
+	if returnURLs == nil {
+		returnURLs = []string{}
+	}
+	logo, accent := strings.TrimSpace(f.LogoURL), strings.TrimSpace(f.AccentColor)
+	p.ReturnURLs, p.LogoURL, p.AccentColor = &returnURLs, &logo, &accent
 	groups, err := parseGroups(f.Groups)
 	if err != nil {
 		return engine.PolicyUpdate{}, err
