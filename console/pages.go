@@ -134,6 +134,9 @@ type userData struct {
 	AllGroup, AllReason string
 }
 
+// badUserID is the words for a user ID the engine refuses (ValidUserID).
+const badUserID = "A user ID is 1-128 printable characters."
+
 // recentLogins is how many of a user's logins the users page shows.
 const recentLogins = 10
 
@@ -148,7 +151,7 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, s session) {
 			return
 		}
 		if status == http.StatusBadRequest {
-			d.Errors = map[string]string{"user": "A user ID is 1-256 printable characters."}
+			d.Errors = map[string]string{"user": badUserID}
 		}
 	}
 	v.Data = d
@@ -290,11 +293,14 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s session) {
 			c.internal(w, r, err)
 			return
 		}
-		f, _ := e.Meta["field"].(string)
-		if f == "user_id" {
-			f = "user"
+		switch f, _ := e.Meta["field"].(string); f {
+		case "user_id":
+			d.Errors = map[string]string{"user": badUserID}
+		case "since":
+			d.Errors = map[string]string{f: e.Msg}
+		default: // a link's own part (the cursor): no field to show it by
+			v.Error = "The audit log could not be read: " + e.Msg
 		}
-		d.Errors = map[string]string{f: e.Msg}
 		status = http.StatusBadRequest
 	}
 	if len(d.Events) > 0 && r.URL.Query().Get("cursor") == "" {

@@ -234,3 +234,25 @@ func TestSignInAndOutAudited(t *testing.T) {
 		}
 	}
 }
+
+// A bad lookup or filter is answered 400 with its error in words (the
+// engine's limit, not another), never a bare page that only says nothing
+// matched.
+func TestBadQueriesShownInWords(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	b.mustSignIn(e.mgrKey)
+	long := strings.Repeat("x", 200)
+	cases := []struct{ path, want string }{
+		{"/console/users?user=" + long, "A user ID is 1-128 printable characters."},
+		{"/console/audit?user=" + long, "A user ID is 1-128 printable characters."},
+		{"/console/audit?since=yesterday", "a date and time, e.g. 2026-01-02T15:04"},
+		{"/console/audit?cursor=bogus", "malformed cursor"},
+	}
+	for _, tc := range cases {
+		p := b.get(tc.path)
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, tc.want) {
+			t.Errorf("GET %s: %d, want 400 saying %q", tc.path, p.status, tc.want)
+		}
+	}
+}
