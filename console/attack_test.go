@@ -25,6 +25,8 @@ func TestAttackXSS(t *testing.T) {
 	pages := []page{
 		b.get("/console/users?user=" + url.QueryEscape(uid)),
 		b.post("/console/users/reset", url.Values{"csrf": {tok}, "user": {uid}, "reason": {evil}}),
+		b.post("/console/users/disable-all", url.Values{"csrf": {tok}, "group": {evil}, "reason": {evil}}),
+		b.post("/console/policy", url.Values{"csrf": {tok}, "mode": {evil}, "return_urls": {evil}, "logo_url": {evil}, "accent_color": {evil}, "groups": {evil}}),
 		b.get("/console/audit"),
 		b.get("/console/audit?user=" + url.QueryEscape(uid)),
 		b.get("/console/audit/rows?after=2000-01-01T00:00:00Z"),
