@@ -90,6 +90,21 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, s session) 
 func (c *Console) savePolicy(w http.ResponseWriter, r *http.Request, s session) {
 	f := formFrom(r.PostForm)
 	v := c.base(r, s, "policy", "Policy")
+	// The form sends every field: saved over a change made since the page
+	// was opened, it would undo it (another manager's, or the SMS kill
+	// switch pulled in an incident). Refused, the page shows the policy as
+	// it now is.
+	cur, err := c.eng.Policies.GetPolicy(r.Context(), s.Tenant)
+	if err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	if !equal(f.Version, policyVersion(cur)) {
+		v.Error = "The policy was changed since you opened this page (by another manager, stepupctl or the API), so your changes were not saved. Below is the policy as it is now: make your changes again and save."
+		v.Data = formOf(cur)
+		c.render(w, http.StatusConflict, "policy", v)
+		return
+	}
 	u, err := f.update()
 	if err == nil {
 		var p engine.PolicyView

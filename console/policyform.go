@@ -2,6 +2,8 @@ package console
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -24,7 +26,11 @@ type policyForm struct {
 	ManagerEmails, Groups                   string
 	ReturnURLs, LogoURL, AccentColor        string
 	SMSDisabled, DailyDigest                bool
-	Errors                                  map[string]string // form field → message
+	// Version names the policy the form was filled from (policyVersion):
+	// a save from a page older than the policy is refused, not applied
+	// over a change made since.
+	Version string
+	Errors  map[string]string // form field → message
 }
 
 // channelBox is one allowed-channel checkbox.
@@ -62,7 +68,8 @@ func formOf(v engine.PolicyView) policyForm {
 		groups = string(b)
 	}
 	return policyForm{
-		Mode: string(p.Mode), Enforcement: string(p.Enforcement), Challenge: string(p.Challenge), ColdStart: string(p.ColdStart),
+		Version: policyVersion(v),
+		Mode:    string(p.Mode), Enforcement: string(p.Enforcement), Challenge: string(p.Challenge), ColdStart: string(p.ColdStart),
 		GraceLogins: strconv.Itoa(p.GraceLogins), ChallengeAt: strconv.Itoa(p.Thresholds.Challenge), DenyAt: strconv.Itoa(p.Thresholds.Deny),
 		RememberDays: strconv.Itoa(p.RememberDeviceDays), SMSPerHour: strconv.Itoa(p.SMSPerHour),
 		Channels:     channelBoxes(p.AllowedChannels),
@@ -74,6 +81,17 @@ func formOf(v engine.PolicyView) policyForm {
 	}
 }
 
+// policyVersion is a digest of a stored policy and its groups: it changes
+// with any of their fields.
+func policyVersion(v engine.PolicyView) string {
+	b, _ := json.Marshal(struct {
+		P engine.Policy
+		G map[string]json.RawMessage
+	}{v.Policy, v.Groups})
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:16])
+}
+
 // formFrom reads the submitted form as typed.
 func formFrom(f url.Values) policyForm {
 	var chans []engine.Channel
@@ -81,7 +99,8 @@ func formFrom(f url.Values) policyForm {
 		chans = append(chans, engine.Channel(c))
 	}
 	return policyForm{
-		Mode: f.Get("mode"), Enforcement: f.Get("enforcement"), Challenge: f.Get("challenge"), ColdStart: f.Get("cold_start"),
+		Version: f.Get("version"),
+		Mode:    f.Get("mode"), Enforcement: f.Get("enforcement"), Challenge: f.Get("challenge"), ColdStart: f.Get("cold_start"),
 		GraceLogins: f.Get("grace_logins"), ChallengeAt: f.Get("thresholds.challenge"), DenyAt: f.Get("thresholds.deny"),
 		RememberDays: f.Get("remember_device_days"), SMSPerHour: f.Get("sms_per_hour"),
 		Channels:     channelBoxes(chans),
