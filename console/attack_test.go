@@ -209,3 +209,24 @@ func TestAttackStalePolicyFormDoesNotUndo(t *testing.T) {
 		form.Set("version", regexp.MustCompile(`name="version" value="([^"]+)"`).FindStringSubmatch(p.body)[1])
 	}
 }
+
+// Signing out ends the session on the server: a copy of its cookie (taken
+// from the manager's machine, a proxy log) no longer works, though the
+// browser that signed out forgot it anyway.
+func TestAttackSignOutEndsCopiedCookie(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	tok := b.mustSignIn(e.mgrKey)
+	u, _ := url.Parse(e.URL + "/console/")
+	thief := e.browser(t)
+	thief.c.Jar.SetCookies(u, b.c.Jar.Cookies(u))
+	if p := thief.get("/console/policy"); p.status != http.StatusOK {
+		t.Fatalf("the copied cookie before sign-out: %d", p.status)
+	}
+	if p := b.post("/console/signout", url.Values{"csrf": {tok}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", p.status)
+	}
+	if p := thief.get("/console/policy"); p.status != http.StatusSeeOther || p.location != "/console/signin" {
+		t.Fatalf("the copied cookie after sign-out: %d %q", p.status, p.location)
+	}
+}
