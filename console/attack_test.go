@@ -1,6 +1,8 @@
 package console_test
 
 import (
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -25,6 +27,8 @@ func TestAttackXSS(t *testing.T) {
 	pages := []page{
 		b.get("/console/users?user=" + url.QueryEscape(uid)),
 		b.post("/console/users/reset", url.Values{"csrf": {tok}, "user": {uid}, "reason": {evil}}),
+		b.post("/console/users/disable-all", url.Values{"csrf": {tok}, "group": {evil}, "reason": {evil}}),
+		b.post("/console/policy", url.Values{"csrf": {tok}, "mode": {evil}, "return_urls": {evil}, "logo_url": {evil}, "accent_color": {evil}, "groups": {evil}}),
 		b.get("/console/audit"),
 		b.get("/console/audit?user=" + url.QueryEscape(uid)),
 		b.get("/console/audit/rows?after=2000-01-01T00:00:00Z"),
@@ -154,5 +158,75 @@ func TestAttackAuditOlderEventsReachable(t *testing.T) {
 	top1, top2 := at.FindStringSubmatch(first.body), at.FindStringSubmatch(older.body)
 	if older.status != http.StatusOK || top2 == nil || top1[1] == top2[1] {
 		t.Fatalf("the older events' link %q shows the first page again (status %d)", m[1], older.status)
+	}
+}
+
+// A policy page opened before a change made elsewhere (another manager,
+// stepupctl, the operations page's SMS kill switch in an incident) must
+// not silently undo that change when saved: the form sends every field,
+// so a stale one would turn SMS back on. The save is refused in words and
+// the page shows the policy as it now is.
+func TestAttackStalePolicyFormDoesNotUndo(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	b.mustSignIn(e.mgrKey)
+	p := b.get("/console/policy")
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllStringSubmatch(p.body, -1) {
+		form.Add(m[1], html.UnescapeString(m[2]))
+	}
+	for _, m := range regexp.MustCompile(`(?s)<select[^>]*name="([^"]+)".*?<option value="([^"]*)" selected`).FindAllStringSubmatch(p.body, -1) {
+		form.Set(m[1], m[2])
+	}
+	form["allowed_channels"] = []string{"sms", "totp", "email"}
+	form.Set("groups", "{}")
+	// Meanwhile, another manager pulls the SMS kill switch.
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.mgrKey, map[string]any{"sms_disabled": true, "trusted_networks": []string{"10.0.0.0/8"}})
+	form.Set("grace_logins", "2")
+	got := b.post("/console/policy", form)
+	pol := e.Must(t, 200, "GET", "/v1/admin/policy", e.mgrKey, nil)
+	if pol["sms_disabled"] != true || fmt.Sprint(pol["trusted_networks"]) != "[10.0.0.0/8]" {
+		t.Fatalf("a stale policy form (%d) undid a change made since: sms_disabled %v, trusted_networks %v", got.status, pol["sms_disabled"], pol["trusted_networks"])
+	}
+	if got.status != http.StatusConflict || !strings.Contains(got.body, "changed since you opened this page") || !strings.Contains(got.body, "10.0.0.0/8") {
+		t.Fatalf("the refused save: %d, want 409 saying so and showing the current policy: %s", got.status, got.body)
+	}
+	// Saved again from the page as it now is, it goes through.
+	fresh := regexp.MustCompile(`name="version" value="([^"]+)"`).FindStringSubmatch(got.body)
+	if fresh == nil {
+		t.Fatal("no version in the page")
+	}
+	form.Set("version", fresh[1])
+	form.Set("sms_disabled", "on")
+	form.Set("trusted_networks", "10.0.0.0/8")
+	form.Set("groups", `{"staff": {"mode": "required", "trusted_networks": ["192.0.2.0/24"]}}`)
+	// Saved, and saved again from the page the save answers.
+	for i := range 2 {
+		p := b.post("/console/policy", form)
+		if p.status != http.StatusOK || !strings.Contains(p.body, "Policy saved") {
+			t.Fatalf("save %d from a fresh page: %d", i, p.status)
+		}
+		form.Set("version", regexp.MustCompile(`name="version" value="([^"]+)"`).FindStringSubmatch(p.body)[1])
+	}
+}
+
+// Signing out ends the session on the server: a copy of its cookie (taken
+// from the manager's machine, a proxy log) no longer works, though the
+// browser that signed out forgot it anyway.
+func TestAttackSignOutEndsCopiedCookie(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	tok := b.mustSignIn(e.mgrKey)
+	u, _ := url.Parse(e.URL + "/console/")
+	thief := e.browser(t)
+	thief.c.Jar.SetCookies(u, b.c.Jar.Cookies(u))
+	if p := thief.get("/console/policy"); p.status != http.StatusOK {
+		t.Fatalf("the copied cookie before sign-out: %d", p.status)
+	}
+	if p := b.post("/console/signout", url.Values{"csrf": {tok}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", p.status)
+	}
+	if p := thief.get("/console/policy"); p.status != http.StatusSeeOther || p.location != "/console/signin" {
+		t.Fatalf("the copied cookie after sign-out: %d %q", p.status, p.location)
 	}
 }

@@ -43,6 +43,7 @@ type policyService interface {
 	GetPolicy(ctx context.Context, tenant string) (engine.PolicyView, error)
 	PutPolicy(ctx context.Context, tenant string, u engine.PolicyUpdate, actor engine.Actor) (engine.PolicyView, error)
 	AdminReset(ctx context.Context, u engine.UserRef, reason string, actor engine.Actor) (engine.UserView, error)
+	DisableAll(ctx context.Context, tenant, reason, group string, actor engine.Actor) (engine.DisableAllResult, error)
 	Events(ctx context.Context, tenant string, q engine.EventQuery) ([]engine.Event, string, error)
 	Overview(ctx context.Context, tenant string) (engine.Overview, error)
 	ConsoleSession(ctx context.Context, tenant string, typ message.EventType, actor engine.Actor) error
@@ -147,6 +148,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /console/policy", c.form(c.savePolicy))
 	m.HandleFunc("GET /console/users", c.page(c.usersPage))
 	m.HandleFunc("POST /console/users/reset", c.form(c.resetUser))
+	m.HandleFunc("POST /console/users/disable-all", c.form(c.disableAll))
 	m.HandleFunc("GET /console/audit", c.page(c.auditPage))
 	// The live tail polls on its own: it does not keep an idle session alive.
 	m.HandleFunc("GET /console/audit/rows", c.poll(c.auditRows))

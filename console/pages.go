@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -89,6 +90,21 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, s session) 
 func (c *Console) savePolicy(w http.ResponseWriter, r *http.Request, s session) {
 	f := formFrom(r.PostForm)
 	v := c.base(r, s, "policy", "Policy")
+	// The form sends every field: saved over a change made since the page
+	// was opened, it would undo it (another manager's, or the SMS kill
+	// switch pulled in an incident). Refused, the page shows the policy as
+	// it now is.
+	cur, err := c.eng.Policies.GetPolicy(r.Context(), s.Tenant)
+	if err != nil {
+		c.internal(w, r, err)
+		return
+	}
+	if !equal(f.Version, policyVersion(cur)) {
+		v.Error = "The policy was changed since you opened this page (by another manager, stepupctl or the API), so your changes were not saved. Below is the policy as it is now: make your changes again and save."
+		v.Data = formOf(cur)
+		c.render(w, http.StatusConflict, "policy", v)
+		return
+	}
 	u, err := f.update()
 	if err == nil {
 		var p engine.PolicyView
@@ -128,7 +144,13 @@ type userData struct {
 	NotFound bool
 	Reason   string
 	Errors   map[string]string
+	// AllGroup and AllReason are the "Turn 2FA off for everyone" form's
+	// values as typed (its errors are under all_group and all_reason).
+	AllGroup, AllReason string
 }
+
+// badUserID is the words for a user ID the engine refuses (ValidUserID).
+const badUserID = "A user ID is 1-128 printable characters."
 
 // recentLogins is how many of a user's logins the users page shows.
 const recentLogins = 10
@@ -144,7 +166,7 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, s session) {
 			return
 		}
 		if status == http.StatusBadRequest {
-			d.Errors = map[string]string{"user": "A user ID is 1-256 printable characters."}
+			d.Errors = map[string]string{"user": badUserID}
 		}
 	}
 	v.Data = d
@@ -182,7 +204,7 @@ func (c *Console) lookUp(r *http.Request, s session, d *userData) int {
 func (c *Console) resetUser(w http.ResponseWriter, r *http.Request, s session) {
 	v := c.base(r, s, "users", "Users")
 	d := userData{Query: strings.TrimSpace(r.PostFormValue("user")), Reason: r.PostFormValue("reason")}
-	_, err := c.eng.Policies.AdminReset(r.Context(), engine.UserRef{Tenant: s.Tenant, User: d.Query}, d.Reason, c.actor(r, s))
+	_, err := c.eng.Policies.AdminReset(r.Context(), engine.UserRef{Tenant: s.Tenant, User: d.Query}, oneLine(d.Reason), c.actor(r, s))
 	status := http.StatusOK
 	if e := engine.AsError(err); err != nil {
 		if e.Kind == engine.KindInternal {
@@ -191,7 +213,7 @@ func (c *Console) resetUser(w http.ResponseWriter, r *http.Request, s session) {
 		}
 		status = http.StatusUnprocessableEntity
 		if f, _ := e.Meta["field"].(string); f == "reason" {
-			d.Errors = map[string]string{"reason": "Say why you reset this user's 2FA: the reason is audited and mailed."}
+			d.Errors = map[string]string{"reason": reasonError(err, "Say why you reset this user's 2FA: the reason is audited and mailed.")}
 		} else {
 			v.Error = "2FA was not reset: " + e.Msg
 		}
@@ -205,6 +227,51 @@ func (c *Console) resetUser(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	v.Data = d
 	c.render(w, status, "users", v)
+}
+
+// disableAll turns 2FA off for every enrolled user of the tenant, or of
+// one group, with the manager's reason.
+func (c *Console) disableAll(w http.ResponseWriter, r *http.Request, s session) {
+	v := c.base(r, s, "users", "Users")
+	d := userData{AllGroup: strings.TrimSpace(r.PostFormValue("group")), AllReason: r.PostFormValue("reason")}
+	res, err := c.eng.Policies.DisableAll(r.Context(), s.Tenant, oneLine(d.AllReason), d.AllGroup, c.actor(r, s))
+	status := http.StatusOK
+	if e := engine.AsError(err); err != nil {
+		if e.Kind == engine.KindInternal {
+			c.internal(w, r, err)
+			return
+		}
+		status = http.StatusUnprocessableEntity
+		switch f, _ := e.Meta["field"].(string); f {
+		case "reason":
+			d.Errors = map[string]string{"all_reason": reasonError(err, "Say why you turn 2FA off: the reason is audited and mailed.")}
+		case "group":
+			d.Errors = map[string]string{"all_group": "The policy has no group of that name."}
+		default:
+			v.Error = "2FA was not turned off: " + e.Msg
+		}
+	} else {
+		v.Flash = fmt.Sprintf("2FA was turned off for %d user%s.", res.Reset, map[bool]string{true: "", false: "s"}[res.Reset == 1])
+		d.AllGroup, d.AllReason = "", ""
+	}
+	v.Data = d
+	c.render(w, status, "users", v)
+}
+
+// oneLine folds the lines of a reason typed in its box into one: the
+// engine keeps a reason to one line (it is quoted in mails and the audit
+// log), and a manager pressing Enter in the box means a space.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// reasonError is the words shown beside a reason the engine refused:
+// missing, or the engine's own (too long, unprintable).
+func reasonError(err error, missing string) string {
+	if errors.Is(err, engine.ErrReasonRequired) {
+		return missing
+	}
+	return "The reason must be " + strings.TrimPrefix(engine.AsError(err).Msg, "reason: ") + "."
 }
 
 // auditData is the audit log page.
@@ -241,11 +308,14 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s session) {
 			c.internal(w, r, err)
 			return
 		}
-		f, _ := e.Meta["field"].(string)
-		if f == "user_id" {
-			f = "user"
+		switch f, _ := e.Meta["field"].(string); f {
+		case "user_id":
+			d.Errors = map[string]string{"user": badUserID}
+		case "since":
+			d.Errors = map[string]string{f: e.Msg}
+		default: // a link's own part (the cursor): no field to show it by
+			v.Error = "The audit log could not be read: " + e.Msg
 		}
-		d.Errors = map[string]string{f: e.Msg}
 		status = http.StatusBadRequest
 	}
 	if len(d.Events) > 0 && r.URL.Query().Get("cursor") == "" {

@@ -2,6 +2,8 @@ package console
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -22,8 +24,13 @@ type policyForm struct {
 	SMSCountries, BlockedCountries          string
 	TrustedNetworks, BlockedNetworks        string
 	ManagerEmails, Groups                   string
+	ReturnURLs, LogoURL, AccentColor        string
 	SMSDisabled, DailyDigest                bool
-	Errors                                  map[string]string // form field → message
+	// Version names the policy the form was filled from (policyVersion):
+	// a save from a page older than the policy is refused, not applied
+	// over a change made since.
+	Version string
+	Errors  map[string]string // form field → message
 }
 
 // channelBox is one allowed-channel checkbox.
@@ -61,7 +68,8 @@ func formOf(v engine.PolicyView) policyForm {
 		groups = string(b)
 	}
 	return policyForm{
-		Mode: string(p.Mode), Enforcement: string(p.Enforcement), Challenge: string(p.Challenge), ColdStart: string(p.ColdStart),
+		Version: policyVersion(v),
+		Mode:    string(p.Mode), Enforcement: string(p.Enforcement), Challenge: string(p.Challenge), ColdStart: string(p.ColdStart),
 		GraceLogins: strconv.Itoa(p.GraceLogins), ChallengeAt: strconv.Itoa(p.Thresholds.Challenge), DenyAt: strconv.Itoa(p.Thresholds.Deny),
 		RememberDays: strconv.Itoa(p.RememberDeviceDays), SMSPerHour: strconv.Itoa(p.SMSPerHour),
 		Channels:     channelBoxes(p.AllowedChannels),
@@ -69,7 +77,19 @@ func formOf(v engine.PolicyView) policyForm {
 		TrustedNetworks: strings.Join(p.TrustedNetworks, "\n"), BlockedNetworks: strings.Join(p.BlockedNetworks, "\n"),
 		ManagerEmails: strings.Join(p.ManagerEmails, "\n"), Groups: groups,
 		SMSDisabled: p.SMSDisabled, DailyDigest: p.DailyDigest,
+		ReturnURLs: strings.Join(p.ReturnURLs, "\n"), LogoURL: p.LogoURL, AccentColor: p.AccentColor,
 	}
+}
+
+// policyVersion is a digest of a stored policy and its groups: it changes
+// with any of their fields.
+func policyVersion(v engine.PolicyView) string {
+	b, _ := json.Marshal(struct {
+		P engine.Policy
+		G map[string]json.RawMessage
+	}{v.Policy, v.Groups})
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:16])
 }
 
 // formFrom reads the submitted form as typed.
@@ -79,7 +99,8 @@ func formFrom(f url.Values) policyForm {
 		chans = append(chans, engine.Channel(c))
 	}
 	return policyForm{
-		Mode: f.Get("mode"), Enforcement: f.Get("enforcement"), Challenge: f.Get("challenge"), ColdStart: f.Get("cold_start"),
+		Version: f.Get("version"),
+		Mode:    f.Get("mode"), Enforcement: f.Get("enforcement"), Challenge: f.Get("challenge"), ColdStart: f.Get("cold_start"),
 		GraceLogins: f.Get("grace_logins"), ChallengeAt: f.Get("thresholds.challenge"), DenyAt: f.Get("thresholds.deny"),
 		RememberDays: f.Get("remember_device_days"), SMSPerHour: f.Get("sms_per_hour"),
 		Channels:     channelBoxes(chans),
@@ -87,6 +108,7 @@ func formFrom(f url.Values) policyForm {
 		TrustedNetworks: f.Get("trusted_networks"), BlockedNetworks: f.Get("blocked_networks"),
 		ManagerEmails: f.Get("manager_emails"), Groups: f.Get("groups"),
 		SMSDisabled: f.Get("sms_disabled") == "on", DailyDigest: f.Get("daily_digest") == "on",
+		ReturnURLs: f.Get("return_urls"), LogoURL: f.Get("logo_url"), AccentColor: f.Get("accent_color"),
 	}
 }
 
@@ -119,6 +141,13 @@ func (f policyForm) update() (engine.PolicyUpdate, error) {
 	p.SMSCountries, p.BlockedCountries = list(f.SMSCountries), list(f.BlockedCountries)
 	p.TrustedNetworks, p.BlockedNetworks, p.ManagerEmails = list(f.TrustedNetworks), list(f.BlockedNetworks), list(f.ManagerEmails)
 	p.SMSDisabled, p.DailyDigest = &f.SMSDisabled, &f.DailyDigest
+	// One URL a line: a URL may hold a comma, never a space.
+	returnURLs := strings.Fields(f.ReturnURLs)
+	if returnURLs == nil {
+		returnURLs = []string{}
+	}
+	logo, accent := strings.TrimSpace(f.LogoURL), strings.TrimSpace(f.AccentColor)
+	p.ReturnURLs, p.LogoURL, p.AccentColor = &returnURLs, &logo, &accent
 	groups, err := parseGroups(f.Groups)
 	if err != nil {
 		return engine.PolicyUpdate{}, err

@@ -30,7 +30,7 @@ func TestPagesNeedASession(t *testing.T) {
 			t.Errorf("GET %s: CSP %q", path, csp)
 		}
 	}
-	for _, path := range []string{"/console/policy", "/console/users/reset", "/console/operations/sms", "/console/signout"} {
+	for _, path := range []string{"/console/policy", "/console/users/reset", "/console/users/disable-all", "/console/operations/sms", "/console/signout"} {
 		if p := b.post(path, url.Values{"csrf": {"x"}}); p.status != http.StatusSeeOther || p.location != "/console/signin" {
 			t.Errorf("POST %s: %d %q", path, p.status, p.location)
 		}
@@ -232,5 +232,77 @@ func TestSignInAndOutAudited(t *testing.T) {
 		if ev["actor"] != "manager" || ev["actor_label"] == "" || ev["ip"] == nil {
 			t.Errorf("%s: %v, want the manager key's label and the client's address", typ, ev)
 		}
+	}
+}
+
+// A bad lookup or filter is answered 400 with its error in words (the
+// engine's limit, not another), never a bare page that only says nothing
+// matched.
+func TestBadQueriesShownInWords(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser(t)
+	b.mustSignIn(e.mgrKey)
+	long := strings.Repeat("x", 200)
+	cases := []struct{ path, want string }{
+		{"/console/users?user=" + long, "A user ID is 1-128 printable characters."},
+		{"/console/audit?user=" + long, "A user ID is 1-128 printable characters."},
+		{"/console/audit?since=yesterday", "a date and time, e.g. 2026-01-02T15:04"},
+		{"/console/audit?cursor=bogus", "malformed cursor"},
+	}
+	for _, tc := range cases {
+		p := b.get(tc.path)
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, tc.want) {
+			t.Errorf("GET %s: %d, want 400 saying %q", tc.path, p.status, tc.want)
+		}
+	}
+}
+
+// Every form that changes something refuses a request without the
+// session's token or from another site, and changes nothing: the policy,
+// a reset, turning 2FA off for everyone, the SMS switch and signing out.
+func TestEveryFormNeedsCSRF(t *testing.T) {
+	e := newEnv(t, nil)
+	e.Must(t, 200, "PUT", "/v1/admin/policy", e.mgrKey, map[string]any{"mode": "required"})
+	b := e.browser(t)
+	tok := b.mustSignIn(e.mgrKey)
+	forms := map[string]url.Values{
+		"/console/policy":            {"mode": {"off"}, "grace_logins": {"1"}, "thresholds.challenge": {"1"}, "thresholds.deny": {"2"}, "remember_device_days": {"0"}, "sms_per_hour": {"0"}, "allowed_channels": {"email"}},
+		"/console/users/reset":       {"user": {"alice"}, "reason": {"x"}},
+		"/console/users/disable-all": {"reason": {"x"}},
+		"/console/operations/sms":    {"sms": {"off"}},
+		"/console/signout":           {},
+	}
+	for path, form := range forms {
+		for name, attack := range map[string]struct {
+			csrf string
+			hdr  map[string]string
+		}{
+			"no token":     {"", map[string]string{"Origin": b.url}},
+			"forged token": {strings.Repeat("A", len(tok)), map[string]string{"Origin": b.url}},
+			"another site": {tok, map[string]string{"Origin": "https://evil.example"}},
+			"cross-site":   {tok, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+			"same-site":    {tok, map[string]string{"Sec-Fetch-Site": "same-site"}},
+			"null origin":  {tok, map[string]string{"Origin": "null"}},
+		} {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			if attack.csrf != "" {
+				f.Set("csrf", attack.csrf)
+			}
+			if p := b.do("POST", path, f, attack.hdr); p.status != http.StatusForbidden {
+				t.Errorf("POST %s with %s: %d, want 403", path, name, p.status)
+			}
+		}
+	}
+	if pol := e.Must(t, 200, "GET", "/v1/admin/policy", e.mgrKey, nil); pol["mode"] != "required" || pol["sms_disabled"] != false {
+		t.Errorf("the policy changed: mode %v, sms_disabled %v", pol["mode"], pol["sms_disabled"])
+	}
+	if evs := e.Must(t, 200, "GET", "/v1/admin/events?type=admin_reset", e.mgrKey, nil)["events"].([]any); len(evs) != 0 {
+		t.Errorf("%d resets audited", len(evs))
+	}
+	if p := b.get("/console/overview"); p.status != http.StatusOK {
+		t.Errorf("the session ended: %d", p.status)
 	}
 }
