@@ -592,6 +592,29 @@ func TestNotifyBackupCodeUsed(t *testing.T) {
 	e.userEvent(t, "alice", "backup_code_used")
 }
 
+// A backup code that confirms a change (here: new backup codes) is not a
+// sign-in; the mail says what it was used for (SPEC.md section 7: each
+// mail says what changed), so the user is not told someone signed in.
+func TestNotifyBackupCodeUsedForAChange(t *testing.T) {
+	t.Parallel()
+	e := ntfStart(t, nil)
+	e.putUser(t, "alice", "alice@example.test")
+	codes := e.enrollSMS(t, "alice", ntfPhone1)
+	st := e.Must(t, 201, "POST", "/v1/users/alice/backup-codes", e.AppKey, map[string]any{"ip": ntfIP, "user_agent": ntfUA})
+	res := e.Must(t, 200, "POST", "/v1/challenges/"+ntfStr(ntfObj(st, "challenge"), "id")+"/verify", e.AppKey, map[string]any{"code": codes[2]})
+	if res["purpose"] != "backup_codes" {
+		t.Fatalf("backup code for new backup codes: %v", res)
+	}
+	m, _ := e.userMail(t, "alice@example.test", "A backup code was used to confirm a change to your account",
+		"A backup code was used to confirm a change to your acme account")
+	if strings.Contains(m.Text, "sign in") || strings.Contains(ntfHTMLText(m.HTML), "sign in") {
+		t.Errorf("mail about a backup code used for a change speaks of a sign-in:\n%s", m.Text)
+	}
+	if d := ntfObj(e.userEvent(t, "alice", "backup_code_used"), "details"); d["used_for"] != "change" {
+		t.Errorf("backup_code_used details = %v, want used_for change", d)
+	}
+}
+
 func TestNotifyDevicesForgotten(t *testing.T) {
 	t.Parallel()
 	e := ntfStart(t, nil)

@@ -168,7 +168,11 @@ func (e *Challenges) spend(v *verification, pr proof) {
 	case backupMatch:
 		h := e.backupHash(v.u, pr.code)
 		v.next.BackupCodes = slices.DeleteFunc(v.next.BackupCodes, func(b string) bool { return b == h })
-		e.event(v, message.EvBackupUsed, map[string]string{"remaining": itoa(len(v.next.BackupCodes))})
+		d := map[string]string{"remaining": itoa(len(v.next.BackupCodes))}
+		if v.c.Purpose != PurposeLogin {
+			d["used_for"] = "change" // the mail must not call it a sign-in
+		}
+		e.event(v, message.EvBackupUsed, d)
 		v.result["backup_codes_left"] = len(v.next.BackupCodes)
 	case totpMatch:
 		if v.c.Purpose != PurposeEnrollTOTP && v.next.Factors.TOTP != nil {

@@ -57,6 +57,8 @@
 //	count              devices forgotten, backup codes made, users affected,
 //	                   SMS sent in the window …
 //	remaining          backup codes left (backup_code_used)
+//	used_for           backup_code_used: "change" when the code confirmed a
+//	                   change, not a sign-in (absent for a sign-in)
 //	group              the user group an admin action was limited to
 //	by                 managers' mails: which key or person acted
 //	before, after      policy_changed: the policy as JSON before and after

@@ -77,7 +77,7 @@ func policySetCmd() command {
 			td := fs.Int("thresholds-deny", 0, "risk `score` (0-100) from which a login is denied")
 			remember := fs.Int("remember-device-days", 0, "`days` a device is remembered; 0 = never")
 			smsPerHour := fs.Int("sms-per-hour", 0, "lowers the installation's cap on all the tenant's SMS per hour to `n`; 0 = the installation's cap")
-			channels := fs.String("allowed-channels", "", "channels users may use, in order of preference: `list` of totp, sms, email")
+			channels := fs.String("allowed-channels", "", "channels users may use, in order of preference: `list` of totp, sms, email, passkey")
 			smsCountries := fs.String("sms-countries", "", "ISO `countries` SMS may go to (AU,GB); empty = all")
 			trusted := fs.String("trusted-networks", "", "`CIDRs` whose logins are always allowed")
 			blockedNets := fs.String("blocked-networks", "", "`CIDRs` whose logins are always denied")
