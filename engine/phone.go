@@ -44,8 +44,10 @@ func ParsePhone(raw string) (e164, region string, err error) {
 	return phonenumbers.Format(n, phonenumbers.E164), phonenumbers.GetRegionCodeForNumber(n), nil
 }
 
-// MaskPhone shows the country code and the last three digits only:
-// "+61 ••••• ••156".
+// MaskPhone shows the country code and the last three digits only, a dot
+// for each hidden digit: "+61 •••• ••156" for an Australian mobile. (The
+// console SMS driver's log lines use a fixed shape instead, which hides
+// the length too: delivery/console.Mask.)
 func MaskPhone(e164 string) string {
 	n, err := phonenumbers.Parse(e164, "ZZ")
 	if err != nil || len(e164) < 6 {
