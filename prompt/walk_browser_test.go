@@ -1,0 +1,157 @@
+package prompt_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// a11yProblems lists what a check by visible labels relies on and the page
+// lacks: one <h1>, a <label for> for every input a person fills in, a text
+// on every button, aria-describedby pointing at shown elements, and an
+// error at the top tied to the code field.
+const a11yProblems = `(() => {
+  const out = [];
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) out.push(h1 + " h1");
+  for (const i of document.querySelectorAll("input:not([type=hidden])")) {
+    if (!i.id || !document.querySelector('label[for="' + i.id + '"]')) out.push("input without <label for>: " + (i.id || i.name));
+  }
+  for (const b of document.querySelectorAll("button, summary")) {
+    if (!b.textContent.trim()) out.push("button without text");
+  }
+  for (const e of document.querySelectorAll("[aria-describedby]")) {
+    for (const id of e.getAttribute("aria-describedby").split(/\s+/)) {
+      if (!document.getElementById(id)) out.push("aria-describedby to a missing #" + id);
+    }
+  }
+  const st = document.getElementById("status"), code = document.getElementById("code");
+  if (st && code && st.classList.contains("error") && st.textContent.trim() &&
+      !(code.getAttribute("aria-describedby") || "").split(/\s+/).includes("status")) out.push("the error is not tied to the Code field");
+  return out;
+})()`
+
+// a11y fails the test for each problem a11yProblems finds on the page.
+func a11y(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	probs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yProblems))
+	if err != nil {
+		t.Fatalf("a11y %s: %v", where, err)
+	}
+	for _, p := range probs {
+		t.Errorf("%s: %s", where, p)
+	}
+}
+
+// TestPromptWalkCancel: "Cancel and go back" on a login page sends the
+// browser back with ?error=cancelled and the state, and no code.
+func TestPromptWalkCancel(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "cat")
+	ctx := browser(t)
+	_, u := s.login(t, "cat", "c-1")
+	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(field("Code")))
+	a11y(t, ctx, "login page")
+	do(t, ctx, "wrong code", chromedp.SendKeys(field("Code"), "000000"), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(chromedp.CSS("#status.error")))
+	a11y(t, ctx, "login page after a wrong code")
+	do(t, ctx, "cancel", chromedp.Click(button("Cancel and go back")))
+	q := s.host.wait(t, 1)
+	if q.Get("error") != "cancelled" || q.Get("state") != "c-1" || q.Get("stepup_code") != "" {
+		t.Fatalf("return: %v", q)
+	}
+}
+
+// TestPromptWalkBackupCodeLogin: "Send a new code" says a code is on its
+// way; a backup code typed in the "Code" field with "Remember this device"
+// proves the login.
+func TestPromptWalkBackupCodeLogin(t *testing.T) {
+	s := newSite(t)
+	s.Must(t, 200, "PUT", "/v1/users/bea", s.app, map[string]any{"email": "bea@example.test"})
+	seen := len(s.Twilio.Messages())
+	ch := s.Must(t, 201, "POST", "/v1/users/bea/sms", s.app, map[string]any{"phone": phone})["challenge"].(map[string]any)
+	v := s.Must(t, 200, "POST", "/v1/challenges/"+ch["id"].(string)+"/verify", s.app, map[string]any{"code": s.SMSCode(t, phone, seen)})
+	codes, _ := v["result"].(map[string]any)["backup_codes"].([]any)
+	if len(codes) == 0 {
+		t.Fatalf("enrol: %v", v)
+	}
+	ctx := browser(t)
+	seen = len(s.Twilio.Messages())
+	loginID, u := s.login(t, "bea", "b-1")
+	s.SMSCode(t, phone, seen)
+	seen = len(s.Twilio.Messages())
+	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(field("Code")))
+	s.now.Store(int64(31 * time.Second)) // a new code may be asked for after 30 s
+	do(t, ctx, "send a new code", chromedp.Click(button("Send a new code")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="A new code is on its way."]`)))
+	s.SMSCode(t, phone, seen)
+	do(t, ctx, "backup code", chromedp.SendKeys(field("Code"), codes[0].(string)), chromedp.Click(checkbox("Remember this device")),
+		chromedp.Click(button("Verify")))
+	q := s.host.wait(t, 1)
+	if q.Get("state") != "b-1" || q.Get("stepup_code") == "" {
+		t.Fatalf("return: %v", q)
+	}
+	res := s.Must(t, 200, "POST", "/v1/prompts/exchange", s.app, map[string]any{"code": q.Get("stepup_code")})
+	if res["user_id"] != "bea" || res["login_id"] != loginID || res["verified"] != true || res["device_token"] == nil {
+		t.Fatalf("exchange: %v", res)
+	}
+}
+
+// TestPromptWalkEnrolPasskey: an `enroll` login set up with "Add a
+// passkey": "Passkey added", the backup codes once, "Continue" back to
+// the host app, and the exchange names the passkey.
+func TestPromptWalkEnrolPasskey(t *testing.T) {
+	s := newSite(t)
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
+	s.Must(t, 200, "PUT", "/v1/users/pia", s.app, map[string]any{"email": "pia@example.test"})
+	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, map[string]any{"user_id": "pia", "ip": "203.0.113.9", "user_agent": ua})
+	if ev["decision"] != "enroll" {
+		t.Fatalf("evaluate: %v", ev)
+	}
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "p1"})
+	ctx := browser(t)
+	authenticator(t, ctx)
+	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(button("Add a passkey")))
+	a11y(t, ctx, "enrol page")
+	do(t, ctx, "add a passkey", chromedp.Click(button("Add a passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="Passkey added"]`)))
+	if codes := backupCodes(t, ctx); len(codes) != 10 {
+		t.Errorf("backup codes: %v", codes)
+	}
+	res := s.finish(t, ctx, 1, "p1")
+	if res["user_id"] != "pia" || res["login_id"] != ev["login_id"] || res["verified"] != true || res["method"] != "passkey" {
+		t.Fatalf("exchange: %v", res)
+	}
+}
+
+// TestPromptWalkRemovePasskey: settings → "Add a passkey" (the page says
+// "Passkey added" and lists it) → "Remove".
+func TestPromptWalkRemovePasskey(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "rex")
+	ctx := browser(t)
+	authenticator(t, ctx)
+	seen := len(s.Twilio.Messages())
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "rex", "action": "manage", "return_url": s.host.callback(), "state": "r1"})
+	do(t, ctx, "open settings", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(field("Code")))
+	a11y(t, ctx, "settings step-up")
+	do(t, ctx, "step up", chromedp.SendKeys(field("Code"), s.SMSCode(t, phone, seen)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(button("Add a passkey")))
+	a11y(t, ctx, "settings")
+	do(t, ctx, "add a passkey", chromedp.Click(button("Add a passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="Passkey added"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h3[normalize-space()="Passkeys"]`)))
+	if keys, _ := s.Must(t, 200, "GET", "/v1/users/rex", s.app, nil)["passkeys"].([]any); len(keys) != 1 {
+		t.Fatalf("passkeys after adding: %v", keys)
+	}
+	do(t, ctx, "remove", chromedp.Click(button("Remove")), chromedp.WaitVisible(button("Add a passkey")))
+	if strings.Contains(pageText(t, ctx), "Passkeys") {
+		t.Errorf("the page still lists a passkey: %s", pageText(t, ctx))
+	}
+	if keys, _ := s.Must(t, 200, "GET", "/v1/users/rex", s.app, nil)["passkeys"].([]any); len(keys) != 0 {
+		t.Fatalf("passkeys after removing: %v", keys)
+	}
+}
