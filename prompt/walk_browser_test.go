@@ -155,3 +155,39 @@ func TestPromptWalkRemovePasskey(t *testing.T) {
 		t.Fatalf("passkeys after removing: %v", keys)
 	}
 }
+
+// TestPromptWalkPasskeyOnlyBackupLogin: a user whose only factor is a
+// passkey, who lost it, signs in with one of the backup codes the page
+// showed at enrolment ("Each code works once if you lose your device"):
+// the login page has the "Code" field for it.
+func TestPromptWalkPasskeyOnlyBackupLogin(t *testing.T) {
+	s := newSite(t)
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
+	s.Must(t, 200, "PUT", "/v1/users/lou", s.app, map[string]any{"email": "lou@example.test"})
+	login := map[string]any{"user_id": "lou", "ip": "203.0.113.9", "user_agent": ua}
+	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login)
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "l1"})
+	ctx := browser(t)
+	authenticator(t, ctx)
+	do(t, ctx, "add a passkey", chromedp.Navigate(p["url"].(string)), chromedp.Click(button("Add a passkey")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="Passkey added"]`)))
+	codes := backupCodes(t, ctx)
+	s.finish(t, ctx, 1, "l1")
+
+	ev = s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login)
+	if ch, _ := ev["challenge"].(map[string]any); ev["decision"] != "challenge" || ch["channel"] != "passkey" {
+		t.Fatalf("next login: %v", ev)
+	}
+	p = s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "l2"})
+	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(button("Use a passkey")))
+	a11y(t, ctx, "passkey login")
+	do(t, ctx, "a backup code", chromedp.SendKeys(field("Code"), codes[0]), chromedp.Click(button("Verify")))
+	q := s.host.wait(t, 2)
+	if q.Get("state") != "l2" || q.Get("stepup_code") == "" {
+		t.Fatalf("return: %v", q)
+	}
+	res := s.Must(t, 200, "POST", "/v1/prompts/exchange", s.app, map[string]any{"code": q.Get("stepup_code")})
+	if res["user_id"] != "lou" || res["login_id"] != ev["login_id"] || res["verified"] != true {
+		t.Fatalf("exchange: %v", res)
+	}
+}
