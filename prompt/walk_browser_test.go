@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stepup-auth/stepup/internal/pagetest"
 )
 
 // a11yProblems lists what a check by visible labels relies on and the page
@@ -188,6 +189,35 @@ func TestPromptWalkPasskeyOnlyBackupLogin(t *testing.T) {
 	}
 	res := s.Must(t, 200, "POST", "/v1/prompts/exchange", s.app, map[string]any{"code": q.Get("stepup_code")})
 	if res["user_id"] != "lou" || res["login_id"] != ev["login_id"] || res["verified"] != true {
+		t.Fatalf("exchange: %v", res)
+	}
+}
+
+// TestPromptWalkAnotherMethod: a user with text messages and an
+// authenticator app, asked for the app's code, picks "Text message"
+// under "Use another method" on the login page and types the texted code.
+func TestPromptWalkAnotherMethod(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "amy")
+	seen := len(s.Twilio.Messages())
+	ch := s.Must(t, 201, "POST", "/v1/users/amy/totp", s.app, nil)["challenge"].(map[string]any) // a step-up first
+	v := s.Must(t, 200, "POST", "/v1/challenges/"+ch["id"].(string)+"/verify", s.app, map[string]any{"code": s.SMSCode(t, phone, seen)})
+	next := v["result"].(map[string]any)["next_challenge"].(map[string]any)
+	app := &pagetest.Authenticator{Secret: v["result"].(map[string]any)["secret"].(string)}
+	s.Must(t, 200, "POST", "/v1/challenges/"+next["id"].(string)+"/verify", s.app, map[string]any{"code": app.Code(t)})
+
+	ctx := browser(t)
+	loginID, u := s.login(t, "amy", "a-1")
+	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(field("Code")),
+		chromedp.WaitVisible(chromedp.Search(`//p[normalize-space()="Type the code your authenticator app shows."]`)))
+	seen = len(s.Twilio.Messages())
+	do(t, ctx, "another method", chromedp.Click(chromedp.Search(`//summary[normalize-space()="Use another method"]`)),
+		chromedp.Click(button("Text message")), chromedp.WaitVisible(button("Send a new code")))
+	a11y(t, ctx, "login by text message")
+	do(t, ctx, "the texted code", chromedp.SendKeys(field("Code"), s.SMSCode(t, phone, seen)), chromedp.Click(button("Verify")))
+	q := s.host.wait(t, 1)
+	res := s.Must(t, 200, "POST", "/v1/prompts/exchange", s.app, map[string]any{"code": q.Get("stepup_code")})
+	if res["user_id"] != "amy" || res["login_id"] != loginID || res["method"] != "sms" {
 		t.Fatalf("exchange: %v", res)
 	}
 }
