@@ -166,9 +166,11 @@ func pageText(t *testing.T, ctx context.Context) string {
 	return s
 }
 
-// shot saves the page under docs/prompt/ when STEPUP_SCREENSHOTS=1.
+// shot checks the page's labels and headings (a11y) and saves it under
+// docs/prompt/ when STEPUP_SCREENSHOTS=1.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	a11y(t, ctx, name)
 	if os.Getenv("STEPUP_SCREENSHOTS") != "1" {
 		return
 	}

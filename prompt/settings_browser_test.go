@@ -95,6 +95,7 @@ func TestPromptEnrolSMS(t *testing.T) {
 	if text := pageText(t, ctx); !strings.Contains(text, "not a valid phone number") || strings.Contains(text, "7700") {
 		t.Errorf("after a bad number: %s", text)
 	}
+	a11y(t, ctx, "enrol: a refused number")
 	seen := len(s.Twilio.Messages())
 	do(t, ctx, "send code", chromedp.SendKeys(field("Phone number"), phone), chromedp.Click(button("Send code")),
 		chromedp.WaitVisible(field("Code")))
