@@ -191,6 +191,23 @@ func TestPromptWalkPasskeyOnlyBackupLogin(t *testing.T) {
 	if res["user_id"] != "lou" || res["login_id"] != ev["login_id"] || res["verified"] != true {
 		t.Fatalf("exchange: %v", res)
 	}
+
+	// The passkey itself, with "Remember this device": the next login
+	// with the device token is allowed.
+	login["device_id"] = "laptop-9"
+	ev = s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login)
+	p = s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "l3"})
+	do(t, ctx, "passkey", chromedp.Navigate(p["url"].(string)), chromedp.Click(checkbox("Remember this device")),
+		chromedp.Click(button("Use a passkey")))
+	q = s.host.wait(t, 3)
+	res = s.Must(t, 200, "POST", "/v1/prompts/exchange", s.app, map[string]any{"code": q.Get("stepup_code")})
+	if res["login_id"] != ev["login_id"] || res["method"] != "passkey" || res["device_token"] == nil {
+		t.Fatalf("exchange: %v", res)
+	}
+	login["device_token"] = res["device_token"]
+	if ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login); ev["decision"] != "allow" {
+		t.Errorf("remembered device: %v", ev)
+	}
 }
 
 // TestPromptWalkAnotherMethod: a user with text messages and an
