@@ -216,18 +216,13 @@ func TestPromptWalkPasskeyOnlyBackupLogin(t *testing.T) {
 func TestPromptWalkAnotherMethod(t *testing.T) {
 	s := newSite(t)
 	s.enrolSMS(t, "amy")
-	seen := len(s.Twilio.Messages())
-	ch := s.Must(t, 201, "POST", "/v1/users/amy/totp", s.app, nil)["challenge"].(map[string]any) // a step-up first
-	v := s.Must(t, 200, "POST", "/v1/challenges/"+ch["id"].(string)+"/verify", s.app, map[string]any{"code": s.SMSCode(t, phone, seen)})
-	next := v["result"].(map[string]any)["next_challenge"].(map[string]any)
-	app := &pagetest.Authenticator{Secret: v["result"].(map[string]any)["secret"].(string)}
-	s.Must(t, 200, "POST", "/v1/challenges/"+next["id"].(string)+"/verify", s.app, map[string]any{"code": app.Code(t)})
+	s.addApp(t, "amy")
 
 	ctx := browser(t)
 	loginID, u := s.login(t, "amy", "a-1")
 	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(field("Code")),
 		chromedp.WaitVisible(chromedp.Search(`//p[normalize-space()="Type the code your authenticator app shows."]`)))
-	seen = len(s.Twilio.Messages())
+	seen := len(s.Twilio.Messages())
 	do(t, ctx, "another method", chromedp.Click(chromedp.Search(`//summary[normalize-space()="Use another method"]`)),
 		chromedp.Click(button("Text message")), chromedp.WaitVisible(button("Send a new code")))
 	a11y(t, ctx, "login by text message")
@@ -235,6 +230,51 @@ func TestPromptWalkAnotherMethod(t *testing.T) {
 	q := s.host.wait(t, 1)
 	res := s.Must(t, 200, "POST", "/v1/prompts/exchange", s.app, map[string]any{"code": q.Get("stepup_code")})
 	if res["user_id"] != "amy" || res["login_id"] != loginID || res["method"] != "sms" {
+		t.Fatalf("exchange: %v", res)
+	}
+}
+
+// addApp gives user, who has text messages, an authenticator app through
+// the API (a step-up by text message first).
+func (s site) addApp(t *testing.T, user string) *pagetest.Authenticator {
+	t.Helper()
+	seen := len(s.Twilio.Messages())
+	ch := s.Must(t, 201, "POST", "/v1/users/"+user+"/totp", s.app, nil)["challenge"].(map[string]any)
+	v := s.Must(t, 200, "POST", "/v1/challenges/"+ch["id"].(string)+"/verify", s.app, map[string]any{"code": s.SMSCode(t, phone, seen)})
+	next := v["result"].(map[string]any)["next_challenge"].(map[string]any)
+	app := &pagetest.Authenticator{Secret: v["result"].(map[string]any)["secret"].(string)}
+	s.Must(t, 200, "POST", "/v1/challenges/"+next["id"].(string)+"/verify", s.app, map[string]any{"code": app.Code(t)})
+	return app
+}
+
+// TestPromptWalkNewApp: settings → "Set up a new authenticator app" asks
+// for a current factor's code first, then shows the QR code and key; the
+// old app works until the new one's code is typed.
+func TestPromptWalkNewApp(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "ned")
+	old := s.addApp(t, "ned")
+	ctx := browser(t)
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "ned", "action": "manage", "return_url": s.host.callback(), "state": "n1"})
+	do(t, ctx, "open settings", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(field("Code")))
+	if text := pageText(t, ctx); !strings.Contains(text, "authenticator app") {
+		t.Fatalf("step-up: %s", text)
+	}
+	do(t, ctx, "step up", chromedp.SendKeys(field("Code"), old.Code(t)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(button("Set up a new authenticator app")))
+	do(t, ctx, "new app", chromedp.Click(button("Set up a new authenticator app")), chromedp.WaitVisible(field("Code")))
+	do(t, ctx, "confirm with the old app", chromedp.SendKeys(field("Code"), old.Code(t)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(chromedp.CSS("#totp-secret")), chromedp.WaitVisible(chromedp.Search(`//img[starts-with(@alt, "QR code")]`)))
+	a11y(t, ctx, "new app")
+	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#totp-secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &pagetest.Authenticator{Secret: strings.ReplaceAll(secret, " ", "")}
+	do(t, ctx, "new app's code", chromedp.SendKeys(field("Code"), app.Code(t)), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(button("Set up a new authenticator app")))
+	res := s.finish(t, ctx, 1, "n1")
+	if res["user_id"] != "ned" || res["verified"] != true {
 		t.Fatalf("exchange: %v", res)
 	}
 }
