@@ -160,7 +160,8 @@ func TestPromptWalkRemovePasskey(t *testing.T) {
 // TestPromptWalkPasskeyOnlyBackupLogin: a user whose only factor is a
 // passkey, who lost it, signs in with one of the backup codes the page
 // showed at enrolment ("Each code works once if you lose your device"):
-// the login page has the "Code" field for it.
+// the login page (and the settings page's step-up) has the "Code" field
+// for it; the passkey with "Remember this device" remembers the device.
 func TestPromptWalkPasskeyOnlyBackupLogin(t *testing.T) {
 	s := newSite(t)
 	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
@@ -208,6 +209,11 @@ func TestPromptWalkPasskeyOnlyBackupLogin(t *testing.T) {
 	if ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login); ev["decision"] != "allow" {
 		t.Errorf("remembered device: %v", ev)
 	}
+
+	// The settings page's step-up takes a backup code too.
+	p = s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "lou", "action": "manage", "return_url": s.host.callback(), "state": "l4"})
+	do(t, ctx, "settings by a backup code", chromedp.Navigate(p["url"].(string)), chromedp.SendKeys(field("Code"), codes[1]),
+		chromedp.Click(button("Verify")), chromedp.WaitVisible(button("Turn off two-step verification")))
 }
 
 // TestPromptWalkAnotherMethod: a user with text messages and an
