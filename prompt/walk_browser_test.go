@@ -254,8 +254,8 @@ func (s site) addApp(t *testing.T, user string) *pagetest.Authenticator {
 }
 
 // TestPromptWalkNewApp: settings → "Set up a new authenticator app" asks
-// for a current factor's code first, then shows the QR code and key; the
-// old app works until the new one's code is typed.
+// for a current factor's code first ("Back" leaves it), then shows the QR
+// code and key; the new app's code completes it.
 func TestPromptWalkNewApp(t *testing.T) {
 	s := newSite(t)
 	s.enrolSMS(t, "ned")
@@ -268,6 +268,8 @@ func TestPromptWalkNewApp(t *testing.T) {
 	}
 	do(t, ctx, "step up", chromedp.SendKeys(field("Code"), old.Code(t)), chromedp.Click(button("Verify")),
 		chromedp.WaitVisible(button("Set up a new authenticator app")))
+	do(t, ctx, "new app, then Back", chromedp.Click(button("Set up a new authenticator app")), chromedp.WaitVisible(field("Code")),
+		chromedp.Click(button("Back")), chromedp.WaitVisible(button("Set up a new authenticator app")))
 	do(t, ctx, "new app", chromedp.Click(button("Set up a new authenticator app")), chromedp.WaitVisible(field("Code")))
 	do(t, ctx, "confirm with the old app", chromedp.SendKeys(field("Code"), old.Code(t)), chromedp.Click(button("Verify")),
 		chromedp.WaitVisible(chromedp.CSS("#totp-secret")), chromedp.WaitVisible(chromedp.Search(`//img[starts-with(@alt, "QR code")]`)))
