@@ -360,7 +360,10 @@ func pageMessage(e *engine.Error) string {
 	case "too_many_attempts":
 		return "Too many wrong codes. Go back to the application and sign in again later."
 	case "challenge_expired":
-		return "The code expired. Send a new code."
+		// An expired challenge takes no new code: a login or the page's
+		// first step-up starts again at the application (a settings
+		// change's expired code leaves the settings to start it again).
+		return "The code expired. Go back to the application and start again."
 	case engine.ErrChallengeNotFound.Code:
 		return "There is no code to check now: it was already used, or the page was reloaded."
 	case "rate_limited":

@@ -286,3 +286,42 @@ func TestPromptWalkNewApp(t *testing.T) {
 		t.Fatalf("exchange: %v", res)
 	}
 }
+
+// TestPromptWalkExpiredCode: a login page left open past the code's 5
+// minutes (the page lasts 10) says the code expired and what works next:
+// it offered "Send a new code", which the expired challenge refused again
+// with the same advice, a dead end.
+func TestPromptWalkExpiredCode(t *testing.T) {
+	s := newSite(t)
+	s.enrolSMS(t, "eve")
+	ctx := browser(t)
+	seen := len(s.Twilio.Messages())
+	_, u := s.login(t, "eve", "x-1")
+	code := s.SMSCode(t, phone, seen)
+	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(field("Code")))
+	s.now.Store(int64(6 * time.Minute))
+	do(t, ctx, "late code", chromedp.SendKeys(field("Code"), code), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(chromedp.CSS("#status.error")))
+	text := pageText(t, ctx)
+	if !strings.Contains(text, "The code expired. Go back to the application and start again.") || strings.Contains(text, "Send a new code") {
+		t.Errorf("after a late code: %s", text)
+	}
+	do(t, ctx, "cancel", chromedp.Click(button("Cancel and go back")))
+	if q := s.host.wait(t, 1); q.Get("error") != "cancelled" || q.Get("state") != "x-1" {
+		t.Fatalf("return: %v", q)
+	}
+
+	// A settings change whose code expired: the settings, to start again.
+	seen = len(s.Twilio.Messages())
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"user_id": "eve", "action": "manage", "return_url": s.host.callback(), "state": "x-2"})
+	do(t, ctx, "settings", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(field("Code")))
+	do(t, ctx, "step up", chromedp.SendKeys(field("Code"), s.SMSCode(t, phone, seen)),
+		chromedp.Click(button("Verify")), chromedp.WaitVisible(button("Regenerate backup codes")))
+	seen = len(s.Twilio.Messages())
+	do(t, ctx, "regenerate", chromedp.Click(button("Regenerate backup codes")), chromedp.WaitVisible(field("Code")))
+	code = s.SMSCode(t, phone, seen)
+	s.now.Store(int64(12 * time.Minute))
+	do(t, ctx, "late code", chromedp.SendKeys(field("Code"), code), chromedp.Click(button("Verify")),
+		chromedp.WaitVisible(chromedp.CSS("#status.error")))
+	do(t, ctx, "start again", chromedp.WaitVisible(button("Regenerate backup codes")))
+}
