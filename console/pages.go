@@ -205,13 +205,11 @@ func (c *Console) resetUser(w http.ResponseWriter, r *http.Request, s session) {
 	v := c.base(r, s, "users", "Users")
 	d := userData{Query: strings.TrimSpace(r.PostFormValue("user")), Reason: r.PostFormValue("reason")}
 	_, err := c.eng.Policies.AdminReset(r.Context(), engine.UserRef{Tenant: s.Tenant, User: d.Query}, oneLine(d.Reason), c.actor(r, s))
-	status := http.StatusOK
-	if e := engine.AsError(err); err != nil {
-		if e.Kind == engine.KindInternal {
-			c.internal(w, r, err)
-			return
-		}
-		status = http.StatusUnprocessableEntity
+	status, e, ok := c.refused(w, r, err)
+	if !ok {
+		return
+	}
+	if err != nil {
 		if f, _ := e.Meta["field"].(string); f == "reason" {
 			d.Errors = map[string]string{"reason": reasonError(err, "Say why you reset this user's 2FA: the reason is audited and mailed.")}
 		} else {
@@ -235,13 +233,11 @@ func (c *Console) disableAll(w http.ResponseWriter, r *http.Request, s session) 
 	v := c.base(r, s, "users", "Users")
 	d := userData{AllGroup: strings.TrimSpace(r.PostFormValue("group")), AllReason: r.PostFormValue("reason")}
 	res, err := c.eng.Policies.DisableAll(r.Context(), s.Tenant, oneLine(d.AllReason), d.AllGroup, c.actor(r, s))
-	status := http.StatusOK
-	if e := engine.AsError(err); err != nil {
-		if e.Kind == engine.KindInternal {
-			c.internal(w, r, err)
-			return
-		}
-		status = http.StatusUnprocessableEntity
+	status, e, ok := c.refused(w, r, err)
+	if !ok {
+		return
+	}
+	if err != nil {
 		switch f, _ := e.Meta["field"].(string); f {
 		case "reason":
 			d.Errors = map[string]string{"all_reason": reasonError(err, "Say why you turn 2FA off: the reason is audited and mailed.")}
@@ -256,6 +252,20 @@ func (c *Console) disableAll(w http.ResponseWriter, r *http.Request, s session) 
 	}
 	v.Data = d
 	c.render(w, status, "users", v)
+}
+
+// refused is the status of a form's answer after the engine's err: 200
+// without one, 422 with a refusal (e, for its field and words); ok is
+// false when err was internal, which it has answered.
+func (c *Console) refused(w http.ResponseWriter, r *http.Request, err error) (status int, e *engine.Error, ok bool) {
+	if err == nil {
+		return http.StatusOK, nil, true
+	}
+	if e = engine.AsError(err); e.Kind == engine.KindInternal {
+		c.internal(w, r, err)
+		return 0, nil, false
+	}
+	return http.StatusUnprocessableEntity, e, true
 }
 
 // oneLine folds the lines of a reason typed in its box into one: the
