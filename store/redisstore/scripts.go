@@ -241,8 +241,8 @@ return {'ok'}
 //
 // old_history(meta, level) is the level's hash of before; migrate(meta,
 // init) folds those in, and starts the history's version at init (when
-// given) at the head of the hash, where it is quick to find; evict(meta, level) drops the level's least recently seen
-// value.
+// given) at the head of the hash, where it is quick to find; evict(meta,
+// level) drops the level's least recently seen value.
 var historyLua = `
 local function old_history(meta, l) return string.sub(meta, 1, -2) .. 'h:' .. l end
 
