@@ -113,6 +113,20 @@ func (s site) login(t *testing.T, user, state string) (loginID, promptURL string
 	return ev["login_id"].(string), p["url"].(string)
 }
 
+// enrolLogin is an `enroll` login of user (with an address, user@example.test)
+// under a required policy without grace logins, and its prompt.
+func (s site) enrolLogin(t *testing.T, user, state string) (loginID, promptURL string) {
+	t.Helper()
+	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
+	s.Must(t, 200, "PUT", "/v1/users/"+user, s.app, map[string]any{"email": user + "@example.test"})
+	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, map[string]any{"user_id": user, "ip": "203.0.113.9", "user_agent": ua})
+	if ev["decision"] != "enroll" {
+		t.Fatalf("evaluate: %v", ev)
+	}
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": state})
+	return ev["login_id"].(string), p["url"].(string)
+}
+
 // browser starts headless Chromium, or skips where there is none (make
 // test installs it).
 func browser(t *testing.T) context.Context {

@@ -79,16 +79,10 @@ func (s site) finish(t *testing.T, ctx context.Context, n int, state string) map
 // turns the factor on and the first backup codes are shown once.
 func TestPromptEnrolSMS(t *testing.T) {
 	s := newSite(t)
-	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
-	s.Must(t, 200, "PUT", "/v1/users/dave", s.app, map[string]any{"email": "dave@example.test"})
-	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, map[string]any{"user_id": "dave", "ip": "203.0.113.9", "user_agent": ua})
-	if ev["decision"] != "enroll" {
-		t.Fatalf("evaluate: %v", ev)
-	}
-	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "e1"})
+	loginID, u := s.enrolLogin(t, "dave", "e1")
 	ctx := browser(t)
 
-	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(field("Phone number")))
+	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(field("Phone number")))
 	shot(t, ctx, "enrol-methods")
 	do(t, ctx, "a number that cannot get texts", chromedp.SendKeys(field("Phone number"), "+44 7700 900123"),
 		chromedp.Click(button("Send code")), chromedp.WaitVisible(chromedp.CSS("#phone-error")))
@@ -107,7 +101,7 @@ func TestPromptEnrolSMS(t *testing.T) {
 	}
 	shot(t, ctx, "enrol-backup-codes")
 	res := s.finish(t, ctx, 1, "e1")
-	if res["user_id"] != "dave" || res["login_id"] != ev["login_id"] || res["verified"] != true || res["method"] != "sms" {
+	if res["user_id"] != "dave" || res["login_id"] != loginID || res["verified"] != true || res["method"] != "sms" {
 		t.Fatalf("exchange: %v", res)
 	}
 	s.waitMail(t, "dave@example.test", "by text message was turned on")
@@ -384,17 +378,11 @@ func TestPromptDisableRequired(t *testing.T) {
 // first backup codes are shown once.
 func TestPromptEnrolEmail(t *testing.T) {
 	s := newSite(t)
-	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
-	s.Must(t, 200, "PUT", "/v1/users/jo", s.app, map[string]any{"email": "jo@example.test"})
-	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, map[string]any{"user_id": "jo", "ip": "203.0.113.9", "user_agent": ua})
-	if ev["decision"] != "enroll" {
-		t.Fatalf("evaluate: %v", ev)
-	}
-	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "m1"})
+	loginID, u := s.enrolLogin(t, "jo", "m1")
 	ctx := browser(t)
 
 	seen := len(s.SMTP.Messages())
-	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(button("Send codes by e-mail")))
+	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(button("Send codes by e-mail")))
 	if text := pageText(t, ctx); !strings.Contains(text, "j•••@example.test") || strings.Contains(text, "jo@example.test") {
 		t.Errorf("e-mail offer: %s", text)
 	}
@@ -408,7 +396,7 @@ func TestPromptEnrolEmail(t *testing.T) {
 		t.Errorf("backup codes: %v", codes)
 	}
 	res := s.finish(t, ctx, 1, "m1")
-	if res["user_id"] != "jo" || res["login_id"] != ev["login_id"] || res["verified"] != true || res["method"] != "email" {
+	if res["user_id"] != "jo" || res["login_id"] != loginID || res["verified"] != true || res["method"] != "email" {
 		t.Fatalf("exchange: %v", res)
 	}
 	s.waitMail(t, "jo@example.test", "Sign-in codes by e-mail were turned on")

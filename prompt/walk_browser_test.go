@@ -106,16 +106,10 @@ func TestPromptWalkBackupCodeLogin(t *testing.T) {
 // the host app, and the exchange names the passkey.
 func TestPromptWalkEnrolPasskey(t *testing.T) {
 	s := newSite(t)
-	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
-	s.Must(t, 200, "PUT", "/v1/users/pia", s.app, map[string]any{"email": "pia@example.test"})
-	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, map[string]any{"user_id": "pia", "ip": "203.0.113.9", "user_agent": ua})
-	if ev["decision"] != "enroll" {
-		t.Fatalf("evaluate: %v", ev)
-	}
-	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "p1"})
+	loginID, u := s.enrolLogin(t, "pia", "p1")
 	ctx := browser(t)
 	authenticator(t, ctx)
-	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(button("Add a passkey")))
+	do(t, ctx, "open", chromedp.Navigate(u), chromedp.WaitVisible(button("Add a passkey")))
 	a11y(t, ctx, "enrol page")
 	do(t, ctx, "add a passkey", chromedp.Click(button("Add a passkey")),
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="Passkey added"]`)))
@@ -123,7 +117,7 @@ func TestPromptWalkEnrolPasskey(t *testing.T) {
 		t.Errorf("backup codes: %v", codes)
 	}
 	res := s.finish(t, ctx, 1, "p1")
-	if res["user_id"] != "pia" || res["login_id"] != ev["login_id"] || res["verified"] != true || res["method"] != "passkey" {
+	if res["user_id"] != "pia" || res["login_id"] != loginID || res["verified"] != true || res["method"] != "passkey" {
 		t.Fatalf("exchange: %v", res)
 	}
 }
@@ -167,23 +161,20 @@ func TestPromptWalkRemovePasskey(t *testing.T) {
 // for it; the passkey with "Remember this device" remembers the device.
 func TestPromptWalkPasskeyOnlyBackupLogin(t *testing.T) {
 	s := newSite(t)
-	s.Must(t, 200, "PUT", "/v1/admin/policy", s.mgr, map[string]any{"mode": "required", "grace_logins": 0})
-	s.Must(t, 200, "PUT", "/v1/users/lou", s.app, map[string]any{"email": "lou@example.test"})
+	_, u := s.enrolLogin(t, "lou", "l1")
 	login := map[string]any{"user_id": "lou", "ip": "203.0.113.9", "user_agent": ua}
-	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login)
-	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "l1"})
 	ctx := browser(t)
 	authenticator(t, ctx)
-	do(t, ctx, "add a passkey", chromedp.Navigate(p["url"].(string)), chromedp.Click(button("Add a passkey")),
+	do(t, ctx, "add a passkey", chromedp.Navigate(u), chromedp.Click(button("Add a passkey")),
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="status" and normalize-space()="Passkey added"]`)))
 	codes := backupCodes(t, ctx)
 	s.finish(t, ctx, 1, "l1")
 
-	ev = s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login)
+	ev := s.Must(t, 200, "POST", "/v1/logins/evaluate", s.app, login)
 	if ch, _ := ev["challenge"].(map[string]any); ev["decision"] != "challenge" || ch["channel"] != "passkey" {
 		t.Fatalf("next login: %v", ev)
 	}
-	p = s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "l2"})
+	p := s.Must(t, 201, "POST", "/v1/prompts", s.app, map[string]any{"login_id": ev["login_id"], "return_url": s.host.callback(), "state": "l2"})
 	do(t, ctx, "open", chromedp.Navigate(p["url"].(string)), chromedp.WaitVisible(button("Use a passkey")))
 	a11y(t, ctx, "passkey login")
 	do(t, ctx, "a backup code", chromedp.SendKeys(field("Code"), codes[0]), chromedp.Click(button("Verify")))
