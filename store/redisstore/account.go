@@ -151,7 +151,7 @@ func (l *planLearn) seenFrom(rec engine.LoginRecord, seen *engine.LoginState) {
 		}
 		set = append(set, historyField(v), strconv.FormatInt(max(c.UserCount, 0)+1, 10)+":"+now)
 	}
-	l.Seen, l.Set, l.Fresh = seen.HistoryVersion, append(set, "n", strconv.FormatInt(seen.UserLogins+1, 10), "last", l.Last, "hv", "2"), fresh
+	l.Seen, l.Set, l.Fresh = seen.HistoryVersion, append(set, "n", strconv.FormatInt(seen.UserLogins+1, 10), "last", l.Last), fresh // hv is 2 already: learn_seen checks it
 }
 
 // planHist is one of a login's values in the user's history: its field
